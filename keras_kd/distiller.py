@@ -266,8 +266,11 @@ class Distiller(keras.Model):
         """Returns `(total, student_loss, distillation_loss)`.
 
         Terms whose weight is zero are not computed: `alpha=0` never runs the
-        teacher and `alpha=1` never reads the labels.
+        teacher and `alpha=1` never reads the labels. When `y` is a dict
+        `{"labels": ..., "teacher_logits": ...}` (a batch from a teacher
+        cache), the cached logits are used and the teacher is never called.
         """
+        y, cached_teacher_logits = split_cached_teacher(y)
         zero = ops.zeros((), dtype="float32")
         student_loss = distillation_loss = zero
         if self.alpha < 1.0 or not training:
@@ -284,7 +287,12 @@ class Distiller(keras.Model):
             if self.student.losses:
                 student_loss += ops.cast(ops.sum(self.student.losses), "float32")
         if self.alpha > 0.0 and (training or self.evaluate_distillation):
-            teacher_logits = ops.stop_gradient(self.teacher(x, training=False))
+            teacher_logits = (
+                self.teacher(x, training=False)
+                if cached_teacher_logits is None
+                else cached_teacher_logits
+            )
+            teacher_logits = ops.stop_gradient(teacher_logits)
             _check_output_shapes(teacher_logits, y_pred)
             distillation_loss = ops.cast(
                 self.distillation_loss_fn(
@@ -332,6 +340,7 @@ class Distiller(keras.Model):
         return self._step_logs(x, y, y_pred, sample_weight, training=False)
 
     def _step_logs(self, x, y, y_pred, sample_weight, training):
+        y, _ = split_cached_teacher(y)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         if not training and not (self.evaluate_distillation and self.alpha > 0):
             # Without the teacher, evaluation reports the student loss only.
@@ -424,6 +433,17 @@ class Distiller(keras.Model):
         distiller = cls(**config)
         distiller.trainable = trainable
         return distiller
+
+
+def split_cached_teacher(y):
+    """Splits a teacher-cache target `{"labels", "teacher_logits"}`.
+
+    Returns `(labels, teacher_logits)`; `teacher_logits` is None for plain
+    labels, and `labels` is None for a cache built without labels.
+    """
+    if isinstance(y, dict) and "teacher_logits" in y:
+        return y.get("labels"), y["teacher_logits"]
+    return y, None
 
 
 def _shape(tensor):
