@@ -230,7 +230,7 @@ def test_label_outside_class_names():
 
 
 def test_single_class():
-    with pytest.raises(ValueError, match=r"single class \['1'\]"):
+    with pytest.raises(ValueError, match=r"single class \(\['1'\]\)"):
         datasets.load((["a", "b", "c"], [1, 1, 1]), splits=(1.0, 0.0, 0.0),
                       class_names=["0", "1"])
 
