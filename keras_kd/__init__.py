@@ -8,7 +8,8 @@ require_tensorflow_backend()
 from keras_kd import datasets  # noqa: E402
 from keras_kd import losses  # noqa: E402
 from keras_kd.distiller import Distiller  # noqa: E402
+from keras_kd.teacher_cache import TeacherCache  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["Distiller", "datasets", "losses", "__version__"]
+__all__ = ["Distiller", "TeacherCache", "datasets", "losses", "__version__"]

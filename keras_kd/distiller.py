@@ -292,8 +292,12 @@ class Distiller(keras.Model):
                 if cached_teacher_logits is None
                 else cached_teacher_logits
             )
-            teacher_logits = ops.stop_gradient(teacher_logits)
-            _check_output_shapes(teacher_logits, y_pred)
+            teacher_logits = keras.tree.map_structure(
+                ops.stop_gradient, teacher_logits
+            )
+            if not kd_losses.is_top_k(teacher_logits):
+                # Sparse top-k logits are checked by the loss itself.
+                _check_output_shapes(teacher_logits, y_pred)
             distillation_loss = ops.cast(
                 self.distillation_loss_fn(
                     teacher_logits, y_pred, sample_weight=sample_weight
@@ -440,6 +444,8 @@ def split_cached_teacher(y):
 
     Returns `(labels, teacher_logits)`; `teacher_logits` is None for plain
     labels, and `labels` is None for a cache built without labels.
+    `teacher_logits` may be dense logits or the sparse top-k dict
+    `{"values", "indices"}` of `keras_kd.losses.top_k_logits`.
     """
     if isinstance(y, dict) and "teacher_logits" in y:
         return y.get("labels"), y["teacher_logits"]
