@@ -1,0 +1,46 @@
+import json
+import os
+
+import matplotlib.image
+import pytest
+
+from keras_kd import report as kd_report
+
+REPORT = {
+    "title": "test run",
+    "models": {
+        "teacher (Keras)": {"test_accuracy": 0.854, "parameters": 22713216},
+        "teacher (TFLite float32)": {
+            "test_accuracy": 0.853,
+            "size_mb": 86.2,
+            "latency_ms": 13.4,
+        },
+        "student (TFLite dynamic_int8)": {
+            "test_accuracy": 0.842,
+            "size_mb": 9.1,
+            "latency_ms": 6.2,
+        },
+    },
+    "curves": {"teacher": {"val_accuracy": [0.8, 0.85]}},
+    "summary": {"TFLite size compression (teacher / student)": 86.2 / 9.1},
+}
+
+
+def test_write_report_writes_json_markdown_and_png(tmp_path):
+    paths = kd_report.write_report(REPORT, str(tmp_path))
+    with open(paths["json"]) as f:
+        written = json.load(f)
+    assert written["models"] == REPORT["models"]
+    assert written["image"] == "report.png"
+    markdown = open(paths["markdown"]).read()
+    assert "| student (TFLite dynamic_int8) | 0.8420 | – | 9.1 | 6.20 |" in markdown
+    assert "| teacher (Keras) | 0.8540 | 22,713,216 | – | – |" in markdown
+    assert "- TFLite size compression (teacher / student): 9.473" in markdown
+    image = matplotlib.image.imread(paths["png"])
+    assert image.shape[0] > 400 and image.shape[1] > 1000
+    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md", "report.png"]
+
+
+def test_missing_folder_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        kd_report.write_report(REPORT, str(tmp_path / "nope"))
