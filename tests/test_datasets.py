@@ -213,6 +213,23 @@ def test_empty_text_names_the_line(tmp_path):
         datasets.load(str(path))
 
 
+def test_missing_label_names_the_line(tmp_path):
+    path = tmp_path / "m.tsv"
+    path.write_text("text\tlabel\ngood\t1\nbad\t\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"m\.tsv:3 has no label in column 'label'"):
+        datasets.load(str(path))
+
+
+def test_jsonl_line_that_is_not_an_object(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"text": "a", "label": 0}\n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"j\.jsonl:2 holds a JSON list"):
+        datasets.load(str(path))
+    path.write_text('{"text": "a", "label": 0}\n{"text": \n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"j\.jsonl:2 is not valid JSON"):
+        datasets.load(str(path))
+
+
 def test_label_unseen_in_training():
     with pytest.raises(ValueError, match=r"test split has labels \['c'\].*never occur"):
         datasets.load(
@@ -357,6 +374,7 @@ def test_tokenize_fixed_length_runs_the_preprocessor_once(preprocessor):
     counting = CountingPreprocessor(preprocessor)
     batches = SPLIT.tokenize(counting, batch_size=6)
     expected, _ = preprocessor(TEXTS, np.zeros(len(TEXTS)))
+    assert int(batches.cardinality()) == 4
     for _ in range(3):
         xs, ys = zip(*[(x, y) for x, y in batches])
         assert [y.shape[0] for y in ys] == [6, 6, 6, 2]
