@@ -1,16 +1,54 @@
 """keras-kd: knowledge distillation, transfer learning and on-device export
-for Keras 3 language models."""
+for Keras 3 language models.
 
-from keras_kd._backend import require_tensorflow_backend
+The public API loads on first use (PEP 562), so that `keras-kd --help` and
+its usage errors answer without starting TensorFlow. Every module that needs
+Keras checks on import that it runs on the TensorFlow backend.
+"""
 
-require_tensorflow_backend()
-
-from keras_kd import datasets  # noqa: E402
-from keras_kd import losses  # noqa: E402
-from keras_kd import heads, presets, transfer  # noqa: E402
-from keras_kd.distiller import Distiller  # noqa: E402
-from keras_kd.teacher_cache import TeacherCache  # noqa: E402
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["Distiller", "TeacherCache", "datasets", "heads", "losses", "presets", "transfer", "__version__"]
+_MODULES = (
+    "commands",
+    "datasets",
+    "export",
+    "heads",
+    "losses",
+    "pipeline",
+    "presets",
+    "report",
+    "transfer",
+)
+_OBJECTS = {
+    "Distiller": "keras_kd.distiller",
+    "TeacherCache": "keras_kd.teacher_cache",
+    "require_tensorflow_backend": "keras_kd._backend",
+}
+
+__all__ = [
+    "Distiller",
+    "TeacherCache",
+    "datasets",
+    "export",
+    "heads",
+    "losses",
+    "pipeline",
+    "presets",
+    "report",
+    "transfer",
+    "__version__",
+]
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return importlib.import_module(f"keras_kd.{name}")
+    if name in _OBJECTS:
+        return getattr(importlib.import_module(_OBJECTS[name]), name)
+    raise AttributeError(f"module 'keras_kd' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,25 @@
+"""On-device export of Keras text classifiers (TFLite, MediaPipe, Serving).
+
+- `export_tflite`: a `.tflite` in the on-device text-classifier convention,
+  float32 or quantized, with MediaPipe metadata (vocabulary, labels,
+  tokenizer settings) so that it classifies raw strings on device.
+- `verify_tflite`: LiteRT (and MediaPipe) against Keras on real texts.
+- `TFLiteTextClassifier`: raw strings in, probabilities out, in Python.
+- `export_bundle`: the `.keras` model, a SavedModel for TF Serving, `.tflite`
+  files and a `model_card.json` in one folder.
+"""
+
+from keras_kd.export.bundle import export_bundle
+from keras_kd.export.text_classifier import TFLiteTextClassifier
+from keras_kd.export.tflite import QUANTIZATIONS, TFLiteExport, export_tflite
+from keras_kd.export.verify import VerificationReport, verify_tflite
+
+__all__ = [
+    "QUANTIZATIONS",
+    "TFLiteExport",
+    "TFLiteTextClassifier",
+    "VerificationReport",
+    "export_bundle",
+    "export_tflite",
+    "verify_tflite",
+]

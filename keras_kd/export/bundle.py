@@ -1,0 +1,179 @@
+"""`export_bundle`: every deployment artefact of a classifier in one folder."""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from keras_kd.export import metadata as md
+from keras_kd.export import serving
+from keras_kd.export.tflite import QUANTIZATIONS, export_tflite
+
+MODEL_CARD = "model_card.json"
+
+
+def _tflite_name(quantization):
+    return "model.tflite" if quantization == "none" else f"model_{quantization}.tflite"
+
+
+def _describe_teacher(teacher):
+    if teacher is None or isinstance(teacher, str):
+        return teacher
+    if isinstance(teacher, keras.Model):
+        return {"name": teacher.name, "parameters": int(teacher.count_params())}
+    raise TypeError(
+        "`teacher` must be None, a description string or the teacher Keras "
+        f"model. Received: teacher of type {type(teacher).__name__}"
+    )
+
+
+def export_bundle(
+    model,
+    directory,
+    *,
+    labels,
+    vocabulary=None,
+    sequence_length=128,
+    quantizations=("none", "dynamic_int8"),
+    representative_data=None,
+    verification_data=None,
+    teacher=None,
+    from_logits=True,
+    lowercase=True,
+    overwrite=False,
+):
+    """Writes the Keras model, a SavedModel, `.tflite` files and a model card.
+
+    `directory` receives:
+
+    - `model.keras`: the Keras model, for further training or distillation;
+    - `saved_model/`: a TF Serving SavedModel whose `serving_default`
+      signature takes `input_word_ids`, `input_mask`, `input_type_ids` (int32,
+      `[batch, sequence_length]`) and returns the class probabilities;
+    - `model.tflite`, `model_<quantization>.tflite`: one `export_tflite` file
+      per entry of `quantizations`, with MediaPipe metadata;
+    - `model_card.json`: labels, sequence length, file sizes, parity figures
+      of each `.tflite` and the teacher the model was distilled from.
+
+    The folder is assembled next to `directory` and moved into place at the
+    end, so a failure leaves no partial folder.
+
+    Args:
+        model: the Keras classifier on token ids (see `export_tflite`).
+        directory: destination folder; its parent must exist.
+        labels: class names, one per output.
+        vocabulary: the WordPiece vocabulary (see `export_tflite`).
+        sequence_length: tokens per example.
+        quantizations: `.tflite` variants to write, from `QUANTIZATIONS`.
+        representative_data: texts for `"int8"` calibration and for the
+            parity figures.
+        verification_data: texts (with labels for accuracies) for the parity
+            figures; default: `representative_data`.
+        teacher: None, a description string or the teacher Keras model.
+        from_logits: whether the model outputs logits.
+        lowercase: whether the tokenizer lowercases.
+        overwrite: replace an existing `directory`.
+
+    Returns:
+        The model card, as a dict.
+
+    Example:
+
+    ```python
+    card = export_bundle(student, "sentiment_student",
+                         labels=["negative", "positive"],
+                         vocabulary="vocab.txt", teacher="all-MiniLM-L6-v2")
+    ```
+    """
+    directory = serving.check_destination(directory, overwrite, folder=True)
+    parent = os.path.dirname(os.path.abspath(directory))
+    unknown = [q for q in quantizations if q not in QUANTIZATIONS]
+    if unknown or not quantizations:
+        raise ValueError(
+            f"`quantizations` must be a non-empty list from "
+            f"{list(QUANTIZATIONS)}. Received: {list(quantizations)!r}"
+        )
+    serving.model_input_names(model)
+    labels = serving.resolve_labels(labels, serving.num_classes(model))
+    tokens = serving.resolve_vocabulary(vocabulary, model)
+    teacher_card = _describe_teacher(teacher)
+
+    staging = tempfile.mkdtemp(prefix=".keras_kd_bundle_", dir=parent)
+    try:
+        model.save(os.path.join(staging, "model.keras"))
+        wrapped = serving.serving_model(model, sequence_length, from_logits)
+        signature = [
+            [
+                tf.TensorSpec((None, sequence_length), tf.int32, name=name)
+                for name in md.INPUT_NAMES
+            ]
+        ]
+        wrapped.export(
+            os.path.join(staging, "saved_model"),
+            format="tf_saved_model",
+            input_signature=signature,
+            verbose=False,
+        )
+        tflite_card = {}
+        for quantization in quantizations:
+            result = export_tflite(
+                model,
+                os.path.join(staging, _tflite_name(quantization)),
+                quantization,
+                representative_data,
+                sequence_length=sequence_length,
+                labels=labels,
+                vocabulary=tokens,
+                lowercase=lowercase,
+                from_logits=from_logits,
+                verification_data=verification_data,
+            )
+            report = result.verification.to_dict()
+            report.pop("path")
+            tflite_card[_tflite_name(quantization)] = {
+                "quantization": quantization,
+                **report,
+            }
+        card = {
+            "model": model.name,
+            "parameters": int(model.count_params()),
+            "teacher": teacher_card,
+            "labels": labels,
+            "sequence_length": sequence_length,
+            "inputs": list(md.INPUT_NAMES),
+            "output": "probabilities",
+            "tokenizer": {"type": "wordpiece", "lowercase": bool(lowercase)},
+            # Sizes of the other files; the card cannot hold its own.
+            "files": {
+                name: _size(os.path.join(staging, name))
+                for name in sorted(os.listdir(staging))
+            },
+            "tflite": tflite_card,
+        }
+        with open(os.path.join(staging, MODEL_CARD), "w") as f:
+            json.dump(card, f, indent=2)
+        if os.path.exists(directory):
+            # Moved aside first so the old folder survives a failed rename.
+            old = tempfile.mkdtemp(prefix=".keras_kd_old_", dir=parent)
+            os.replace(directory, os.path.join(old, "bundle"))
+            os.replace(staging, directory)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, directory)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+    return card
+
+
+def _size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )

@@ -1,0 +1,351 @@
+"""The on-device input convention and the checks shared by every exporter.
+
+Exported classifiers take token ids, not strings: keras-hub's in-graph
+WordPiece tokenizer uses TensorFlow Text ops that TFLite builtins cannot run,
+so the tokenizer stays outside the graph (MediaPipe's `TextClassifier` or
+`TFLiteTextClassifier` tokenizes with the vocabulary embedded in the file).
+The exported graph has three int32 inputs `input_word_ids`, `input_mask`,
+`input_type_ids` of shape `[batch, sequence_length]` and one float32 output,
+the class probabilities (softmax inside the graph).
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from keras_kd.export.metadata import INPUT_NAMES, SPECIAL_TOKENS
+
+# keras-hub BERT input names, in the order of `INPUT_NAMES`.
+KERAS_HUB_NAMES = ("token_ids", "padding_mask", "segment_ids")
+
+
+def check_destination(path, overwrite, folder=False):
+    """Returns `path` as a str after checking it can be written.
+
+    Raises:
+        FileNotFoundError: the parent folder does not exist.
+        IsADirectoryError: a file path names an existing folder.
+        FileExistsError: `path` exists and `overwrite` is False.
+    """
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(
+            f"The folder of path={path!r} does not exist ({parent!r}). Create "
+            "it first, e.g. `os.makedirs(folder, exist_ok=True)`."
+        )
+    if not folder and os.path.isdir(path):
+        raise IsADirectoryError(
+            f"path={path!r} is a folder; pass a file path such as "
+            f"{os.path.join(path, 'model.tflite')!r}."
+        )
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(
+            f"{path!r} already exists. Pass overwrite=True to replace it, or "
+            "choose another path."
+        )
+    return path
+
+
+def model_input_names(model):
+    """Returns the model's three input names, in the order of `INPUT_NAMES`.
+
+    Raises:
+        TypeError: `model` is not a built Keras model.
+        ValueError: its inputs are not the three token-id tensors.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "Expected a Keras model (`keras.Model`) that maps token ids to "
+            f"class logits. Received: model of type {type(model).__name__}"
+        )
+    inputs = getattr(model, "_inputs_struct", None)
+    if inputs is None:
+        raise ValueError(
+            f"The model {model.name!r} has no symbolic inputs (a subclassed "
+            "model that was never called). Build it as a functional model, "
+            "e.g. with keras-hub's BertBackbone inputs `token_ids`, "
+            "`padding_mask`, `segment_ids`."
+        )
+    string_inputs = [
+        t.name
+        for t in keras.tree.flatten(inputs)
+        if keras.backend.standardize_dtype(t.dtype) == "string"
+    ]
+    explanation = (
+        "keras-kd exports take token ids, not strings: keras-hub's in-graph "
+        "WordPiece tokenizer needs TensorFlow Text ops that TFLite builtins "
+        "cannot run, so the tokenizer stays outside the exported graph and "
+        "MediaPipe (or `keras_kd.export.TFLiteTextClassifier`) tokenizes with "
+        "the vocabulary embedded in the .tflite file. Pass the model that "
+        "follows the preprocessor, e.g. `keras_hub.models.BertTextClassifier`"
+        " (its `preprocessor` is a separate layer) or a functional model on "
+        "`token_ids`, `padding_mask`, `segment_ids`."
+    )
+    if string_inputs:
+        raise ValueError(
+            f"The model {model.name!r} takes string inputs {string_inputs} "
+            f"(an in-graph tokenizer). {explanation}"
+        )
+    if isinstance(inputs, dict):
+        for names in (KERAS_HUB_NAMES, INPUT_NAMES):
+            if set(inputs) == set(names):
+                return names
+    received = (
+        sorted(inputs)
+        if isinstance(inputs, dict)
+        else [t.name for t in keras.tree.flatten(inputs)]
+    )
+    raise ValueError(
+        f"The model {model.name!r} must take a dict of three int token "
+        f"tensors keyed {list(KERAS_HUB_NAMES)} (keras-hub BERT) or "
+        f"{list(INPUT_NAMES)} (on-device names). Received inputs: "
+        f"{received}. {explanation}"
+    )
+
+
+def num_classes(model):
+    """Returns the size of the model's single output."""
+    outputs = model.outputs
+    if len(outputs) != 1 or len(outputs[0].shape) != 2:
+        raise ValueError(
+            f"The model {model.name!r} must have a single output of shape "
+            "(batch, num_classes). Received output shapes: "
+            f"{[tuple(o.shape) for o in outputs]}"
+        )
+    return int(outputs[0].shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class TruncateTokens(keras.layers.Layer):
+    """Cuts unpadded token sequences longer than `sequence_length`.
+
+    MediaPipe does not truncate text for models with a dynamic sequence
+    length, so the graph does it: it keeps the first `sequence_length - 1`
+    tokens and the last one (`[SEP]`), as keras-hub's packer does. Inputs are
+    expected without padding, as MediaPipe and `TFLiteTextClassifier` send
+    them for such models.
+
+    Args:
+        sequence_length: the longest sequence passed on to the model.
+    """
+
+    def __init__(self, sequence_length, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = sequence_length
+
+    def call(self, x):
+        length = keras.ops.shape(x)[1]
+        kept = keras.ops.minimum(length, self.sequence_length) - 1
+        return keras.ops.concatenate(
+            [x[:, :kept], x[:, length - 1 :]], axis=1
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None)
+
+    def get_config(self):
+        config = super().get_config()
+        config["sequence_length"] = self.sequence_length
+        return config
+
+
+def serving_model(model, sequence_length, from_logits, truncate_to=None):
+    """Wraps `model` into the on-device convention (see module docstring).
+
+    Args:
+        model: a Keras classifier on token ids (`model_input_names`).
+        sequence_length: int, or None for a dynamic sequence length.
+        from_logits: whether `model` outputs logits (softmax is appended) or
+            probabilities already.
+        truncate_to: with a dynamic sequence length, the longest sequence
+            passed on to `model` (see `TruncateTokens`).
+
+    Returns:
+        A functional `keras.Model` with inputs named `INPUT_NAMES`, a list in
+        that order, and float32 probabilities as output.
+    """
+    names = model_input_names(model)
+    inputs = [
+        keras.Input((sequence_length,), dtype="int32", name=name)
+        for name in INPUT_NAMES
+    ]
+    model_inputs = {}
+    for name, x in zip(names, inputs):
+        if truncate_to is not None:
+            x = TruncateTokens(truncate_to, name=f"truncate_{name}")(x)
+        model_inputs[name] = keras.ops.cast(x, model._inputs_struct[name].dtype)
+    outputs = keras.ops.cast(model(model_inputs), "float32")
+    if from_logits:
+        outputs = keras.layers.Softmax(name="probabilities")(outputs)
+    return keras.Model(inputs, outputs, name=f"{model.name}_serving")
+
+
+def resolve_vocabulary(vocabulary, model):
+    """Returns the WordPiece vocabulary as a list of tokens.
+
+    Args:
+        vocabulary: a path to a `vocab.txt` (one token a line), a list of
+            tokens, a keras-hub tokenizer, or None to take the tokenizer of
+            `model.preprocessor` (keras-hub tasks).
+        model: the classifier; its token embedding size must equal the
+            vocabulary size.
+    """
+    if vocabulary is None:
+        preprocessor = getattr(model, "preprocessor", None)
+        vocabulary = getattr(preprocessor, "tokenizer", None)
+        if vocabulary is None:
+            raise ValueError(
+                "`vocabulary` is required: the exported file embeds the "
+                "WordPiece vocabulary so that on-device runtimes can tokenize "
+                "raw text. Pass the path of the model's `vocab.txt`, a list of "
+                "tokens, or its keras-hub tokenizer. Received: vocabulary=None"
+                f" and model {model.name!r} has no `preprocessor.tokenizer`."
+            )
+    if hasattr(vocabulary, "get_vocabulary"):
+        tokens = list(vocabulary.get_vocabulary())
+    elif isinstance(vocabulary, (str, os.PathLike)):
+        if not os.path.isfile(vocabulary):
+            raise FileNotFoundError(
+                f"Vocabulary file not found: {str(vocabulary)!r}. Pass the "
+                "path of a WordPiece `vocab.txt` (one token a line)."
+            )
+        with open(vocabulary, encoding="utf-8") as f:
+            tokens = f.read().splitlines()
+    elif isinstance(vocabulary, (list, tuple)) and all(
+        isinstance(t, str) for t in vocabulary
+    ):
+        tokens = list(vocabulary)
+    else:
+        raise TypeError(
+            "`vocabulary` must be a path to a vocab.txt, a list of str tokens "
+            "or a keras-hub tokenizer. Received: vocabulary of type "
+            f"{type(vocabulary).__name__}"
+        )
+    missing = [t for t in SPECIAL_TOKENS.values() if t not in tokens]
+    if missing:
+        raise ValueError(
+            f"The vocabulary lacks the BERT special tokens {missing}; a "
+            f"WordPiece vocabulary for BERT models has "
+            f"{list(SPECIAL_TOKENS.values())}. Pass the vocabulary the model "
+            "was trained with."
+        )
+    embedding_size = _token_embedding_size(model)
+    if embedding_size is not None and embedding_size != len(tokens):
+        raise ValueError(
+            f"The vocabulary has {len(tokens)} tokens but the model's token "
+            f"embedding has {embedding_size} rows. Pass the vocabulary the "
+            "model was trained with (for keras-hub presets, the preset's "
+            "vocab.txt)."
+        )
+    return tokens
+
+
+def _token_embedding_size(model):
+    for layer in model._flatten_layers(include_self=False):
+        if hasattr(layer, "vocabulary_size") and hasattr(layer, "token_embedding"):
+            return int(layer.vocabulary_size)
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Embedding):
+            return int(layer.input_dim)
+    return None
+
+
+def max_sequence_length(model):
+    """Returns the longest sequence the model's position embedding allows."""
+    for layer in model._flatten_layers(include_self=False):
+        value = getattr(layer, "max_sequence_length", None)
+        if isinstance(value, int) and hasattr(layer, "token_embedding"):
+            return value
+    return None
+
+
+def resolve_labels(labels, count):
+    if labels is None:
+        return [str(i) for i in range(count)]
+    labels = list(labels)
+    if len(labels) != count or not all(isinstance(x, str) and x for x in labels):
+        raise ValueError(
+            f"`labels` must be {count} non-empty strings, one per model "
+            f"output. Received {len(labels)} labels: {labels!r}"
+        )
+    if any("\n" in x for x in labels):
+        raise ValueError(f"Labels may not contain newlines. Received: {labels!r}")
+    return labels
+
+
+def make_preprocessor(vocabulary, sequence_length, lowercase):
+    """Returns the keras-hub BERT preprocessor matching the on-device one."""
+    import keras_hub
+
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=list(vocabulary), lowercase=lowercase
+    )
+    return keras_hub.models.BertTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length
+    )
+
+
+def encode(preprocessor, texts, dynamic_sequence=False):
+    """Tokenizes `texts` into single examples of int32 arrays.
+
+    Args:
+        preprocessor: from `make_preprocessor`.
+        texts: list of str, tokenized in one batch.
+        dynamic_sequence: trim each example's padding (for models with a
+            dynamic sequence length); otherwise every example has the
+            preprocessor's sequence length.
+
+    Returns:
+        A list with one dict per text, keyed by `INPUT_NAMES`, of arrays of
+        shape `(1, length)`.
+    """
+    x = preprocessor(list(texts))
+    arrays = [np.asarray(x[name]).astype("int32") for name in KERAS_HUB_NAMES]
+    lengths = arrays[1].sum(axis=1)
+    examples = []
+    for i, length in enumerate(lengths):
+        end = max(int(length), 1) if dynamic_sequence else None
+        examples.append(
+            {
+                name: a[i : i + 1, :end]
+                for name, a in zip(INPUT_NAMES, arrays)
+            }
+        )
+    return examples
+
+
+def text_inputs(data, argument):
+    """Splits `data` into `(texts, labels or None)`.
+
+    `data` is a `keras_kd.datasets.TextSplit` (or anything with `texts` and
+    `labels`), a pair `(texts, labels)`, or a list of strings.
+    """
+    if hasattr(data, "texts") and hasattr(data, "labels"):
+        texts, labels = data.texts, data.labels
+    elif (
+        isinstance(data, tuple)
+        and len(data) == 2
+        and not isinstance(data[0], str)
+    ):
+        texts, labels = data
+    else:
+        texts, labels = data, None
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError(
+            f"`{argument}` must be raw texts: a list of str, a pair (texts, "
+            "labels) or a keras_kd.datasets TextSplit. Received: "
+            f"{type(data).__name__}"
+        )
+    texts = list(texts)
+    if not texts:
+        raise ValueError(f"`{argument}` is empty; pass at least one text.")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (len(texts),):
+            raise ValueError(
+                f"`{argument}` has {len(texts)} texts but labels of shape "
+                f"{labels.shape}; pass one integer label per text."
+            )
+    return texts, labels

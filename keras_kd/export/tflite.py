@@ -1,0 +1,290 @@
+"""`export_tflite`: a Keras text classifier to an on-device `.tflite`."""
+
+import dataclasses
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from keras_kd.export import metadata as md
+from keras_kd.export import serving
+from keras_kd.export.verify import verify_tflite
+
+QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
+
+# Used for the parity check when neither verification nor representative
+# data is given: cased text, punctuation, accents, emoji and a sentence longer
+# than short sequence lengths, so truncation is checked too.
+DEFAULT_VERIFICATION_TEXTS = (
+    "A gorgeous, witty, seductive movie.",
+    "THE PLOT IS DULL AND THE ACTING IS WORSE.",
+    "It's not bad... but it's not good either.",
+    "Un film très réussi, café crème 🎬",
+    "An ambitious, sprawling, occasionally brilliant and frequently "
+    "exhausting epic that runs long, loses its way in the second act, "
+    "piles subplot upon subplot, and yet somehow, against every odd, lands "
+    "an ending so moving that the audience stayed seated through the "
+    "credits, talking quietly about what they had just seen on the screen, "
+    "and wondering whether the director would ever make anything like it.",
+    "meh",
+)
+
+
+@dataclasses.dataclass
+class TFLiteExport:
+    """What `export_tflite` wrote.
+
+    Attributes:
+        path: the `.tflite` file.
+        quantization: the quantization applied.
+        size_bytes: file size, metadata included.
+        verification: the `VerificationReport`, or None with `verify=False`.
+    """
+
+    path: str
+    quantization: str
+    size_bytes: int
+    verification: object = None
+
+
+def _check_sequence_length(sequence_length, model):
+    if (
+        isinstance(sequence_length, bool)
+        or not isinstance(sequence_length, int)
+        or sequence_length < 2
+    ):
+        raise ValueError(
+            "`sequence_length` must be an int >= 2 (room for [CLS] and "
+            f"[SEP]). Received: sequence_length={sequence_length!r}"
+        )
+    limit = serving.max_sequence_length(model)
+    if limit is not None and sequence_length > limit:
+        raise ValueError(
+            f"sequence_length={sequence_length} exceeds the model's position "
+            f"embedding ({limit} positions). Pass sequence_length <= {limit}."
+        )
+
+
+def _convert(saved_model_dir, quantization, representative_inputs):
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    # Builtin ops only: Flex (Select TF ops) would need the large TF runtime
+    # on device, which MediaPipe and plain LiteRT do not ship.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+
+        def representative_dataset():
+            for example in representative_inputs:
+                yield example
+
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+        ]
+    return converter.convert()
+
+
+def export_tflite(
+    model,
+    path,
+    quantization="none",
+    representative_data=None,
+    *,
+    sequence_length=128,
+    dynamic_sequence=False,
+    labels=None,
+    vocabulary=None,
+    lowercase=True,
+    from_logits=True,
+    metadata=True,
+    verify=True,
+    verification_data=None,
+    verify_options=None,
+    parity_tolerance=1e-4,
+    calibration_size=100,
+    overwrite=False,
+):
+    """Exports a Keras text classifier to a `.tflite` for on-device use.
+
+    The model is exported with `model.export(..., format="tf_saved_model")`
+    and converted by `tf.lite.TFLiteConverter.from_saved_model` with builtin
+    ops only. The file follows the on-device text-classifier convention: three
+    int32 inputs `input_word_ids`, `input_mask`, `input_type_ids` of shape
+    `[1, sequence_length]` (`[1, -1]` with `dynamic_sequence`) and the class
+    probabilities as output (softmax inside the graph). The tokenizer stays
+    outside the graph; with `metadata=True` (needs `mediapipe`) the WordPiece
+    vocabulary, labels and tokenizer settings are embedded as TFLite metadata,
+    so MediaPipe Tasks' `TextClassifier` (Android, iOS, web, Python) and
+    `TFLiteTextClassifier` classify raw strings with the file alone.
+
+    The file is written to a temporary file next to `path` and moved into
+    place only after the parity check passes, so a failed export leaves
+    nothing at `path`.
+
+    Args:
+        model: a Keras classifier on token ids: a dict of `token_ids`,
+            `padding_mask`, `segment_ids` (keras-hub BERT, e.g. a
+            `BertTextClassifier` or a head on a `BertBackbone`) to logits.
+        path: destination `.tflite` path; its folder must exist.
+        quantization: `"none"` (float32), `"float16"` (float16 weights),
+            `"dynamic_int8"` (int8 weights, float activations) or `"int8"`
+            (full integer: int8 weights and activations, calibrated on
+            `representative_data`).
+        representative_data: texts for the int8 calibration (a list of str,
+            `(texts, labels)` or a `keras_kd.datasets` split); the first
+            `calibration_size` are used. Required for `"int8"`.
+        sequence_length: tokens per example (longer texts are truncated);
+            the maximum length with `dynamic_sequence`.
+        dynamic_sequence: export a `[1, -1]` sequence dimension. MediaPipe
+            then sends unpadded, untruncated token ids; the graph truncates
+            them to `sequence_length`.
+        labels: class names, one per output (default `"0"`, `"1"`, ...).
+        vocabulary: the WordPiece vocabulary: a `vocab.txt` path, a list of
+            tokens or a keras-hub tokenizer; default: `model.preprocessor`'s.
+        lowercase: whether the tokenizer lowercases (uncased BERT models).
+        from_logits: whether the model outputs logits; softmax is added.
+        metadata: embed the MediaPipe metadata (needs `mediapipe`).
+        verify: run `verify_tflite` and refuse float32 parity worse than
+            `parity_tolerance`.
+        verification_data: texts for the check; default: the representative
+            data, else a few built-in sentences.
+        verify_options: dict of extra `verify_tflite` arguments, e.g.
+            `{"use_mediapipe": False, "latency_runs": 0}`.
+        parity_tolerance: max |p_tflite - p_keras| accepted for
+            `quantization="none"`.
+        calibration_size: examples used for int8 calibration.
+        overwrite: replace an existing file at `path`.
+
+    Returns:
+        A `TFLiteExport` (path, size, verification report).
+
+    Example:
+
+    ```python
+    result = export_tflite(
+        classifier, "minilm.tflite", labels=["negative", "positive"],
+        vocabulary="vocab.txt", sequence_length=64,
+    )
+    result.verification.max_abs_diff  # ~1e-7
+    ```
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"Unknown quantization={quantization!r}. Expected one of "
+            f"{list(QUANTIZATIONS)}."
+        )
+    if quantization == "int8" and representative_data is None:
+        raise ValueError(
+            'quantization="int8" (full integer) calibrates activation ranges '
+            "on real inputs and needs `representative_data`: a list of a few "
+            "hundred texts from your training data. Received: "
+            'representative_data=None. Use quantization="dynamic_int8" to '
+            "quantize weights only."
+        )
+    path = serving.check_destination(path, overwrite)
+    serving.model_input_names(model)
+    _check_sequence_length(sequence_length, model)
+    labels = serving.resolve_labels(labels, serving.num_classes(model))
+    tokens = serving.resolve_vocabulary(vocabulary, model)
+    representative_texts = None
+    if representative_data is not None:
+        representative_texts, _ = serving.text_inputs(
+            representative_data, "representative_data"
+        )
+    if verification_data is None:
+        verification_data = representative_texts or list(
+            DEFAULT_VERIFICATION_TEXTS
+        )
+    serving.text_inputs(verification_data, "verification_data")
+    if verify and not metadata:
+        raise ValueError(
+            "verify=True reads the tokenizer from the file's metadata; pass "
+            "metadata=True (needs `mediapipe`) or verify=False."
+        )
+
+    preprocessor = serving.make_preprocessor(tokens, sequence_length, lowercase)
+    representative_inputs = None
+    if quantization == "int8":
+        representative_inputs = serving.encode(
+            preprocessor,
+            representative_texts[:calibration_size],
+            dynamic_sequence,
+        )
+    settings = {
+        "format": md.SETTINGS_FORMAT,
+        "tokenizer": "wordpiece",
+        "lowercase": bool(lowercase),
+        "sequence_length": sequence_length,
+        "dynamic_sequence": bool(dynamic_sequence),
+        "truncation": "[CLS] tokens[: sequence_length - 2] [SEP]",
+        **md.SPECIAL_TOKENS,
+        "inputs": list(md.INPUT_NAMES),
+        "output": "probabilities",
+        "vocabulary_file": md.VOCABULARY_FILE,
+        "labels_file": md.LABELS_FILE,
+        "quantization": quantization,
+    }
+
+    folder = os.path.dirname(os.path.abspath(path))
+    workdir = tempfile.mkdtemp(prefix=".keras_kd_export_", dir=folder)
+    try:
+        length = None if dynamic_sequence else sequence_length
+        wrapped = serving.serving_model(
+            model,
+            length,
+            from_logits,
+            truncate_to=sequence_length if dynamic_sequence else None,
+        )
+        signature = [
+            [
+                tf.TensorSpec((1, length), tf.int32, name=name)
+                for name in md.INPUT_NAMES
+            ]
+        ]
+        saved_model_dir = os.path.join(workdir, "saved_model")
+        wrapped.export(
+            saved_model_dir,
+            format="tf_saved_model",
+            input_signature=signature,
+            verbose=False,
+        )
+        buffer = _convert(saved_model_dir, quantization, representative_inputs)
+        if metadata:
+            buffer = md.write_metadata(buffer, tokens, labels, settings, workdir)
+        candidate = os.path.join(workdir, "model.tflite")
+        with open(candidate, "wb") as f:
+            f.write(buffer)
+        report = None
+        if verify:
+            report = verify_tflite(
+                candidate,
+                model,
+                verification_data,
+                from_logits=from_logits,
+                **(verify_options or {}),
+            )
+            report.path = path
+            if quantization == "none" and not (
+                report.max_abs_diff <= parity_tolerance
+            ):
+                raise ValueError(
+                    "The converted float32 model disagrees with Keras: max "
+                    f"|p_tflite - p_keras| = {report.max_abs_diff:.3g} > "
+                    f"parity_tolerance={parity_tolerance:g} on "
+                    f"{report.num_examples} texts. Nothing was written to "
+                    f"{path!r}. This points at an op that converts "
+                    "incorrectly; please report it with the model."
+                )
+        os.replace(candidate, path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return TFLiteExport(
+        path=path,
+        quantization=quantization,
+        size_bytes=os.path.getsize(path),
+        verification=report,
+    )

