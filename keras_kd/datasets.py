@@ -252,9 +252,14 @@ def _prepared_tfds_dir(spec, data_dir):
         and all(p.isdigit() for p in path.parent.name.split("."))
     ]
     if not candidates:
+        found = sorted(
+            str(p.parent.relative_to(root))
+            for p in (root / name).glob("**/dataset_info.json")
+        )
         raise FileNotFoundError(
             f"The TensorFlow Datasets dataset {spec!r} is not prepared in "
-            f"{str(root)!r}, and keras-kd never downloads it. Prepare it "
+            f"{str(root)!r} (prepared there under that name: {found}), and "
+            "keras-kd never downloads it. Prepare it "
             f"where the internet is reachable (`tfds build {name} "
             f"--data_dir {root}`) and copy the folder here, or pass "
             "`data_dir=` pointing at a prepared copy."

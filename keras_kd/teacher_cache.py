@@ -227,7 +227,8 @@ class TeacherCache:
         Returns:
             A `tf.data.Dataset` of `(x, {"labels": y, "teacher_logits":
             logits})`, or `(x, {...}, sample_weight)`; `logits` is the dict
-            `{"values", "indices"}` for a top-k cache.
+            `{"values", "indices"}` for a top-k cache. The arrays are read
+            into memory once, when the dataset is created.
         """
         arrays = {
             name: np.load(self.directory / f"{name}.npy", mmap_mode="r")

@@ -318,6 +318,8 @@ def test_tfds_glue_layout_infers_columns_and_drops_unlabeled_split(tmp_path):
     assert data.train.labels.tolist() == [1, 0, 1]
     assert data.validation.texts == ["nice"]
     assert data.test is None
+    with pytest.raises(FileNotFoundError, match=r"\['tiny_sst/sst2/1\.0\.0'\]"):
+        datasets.load("tfds:tiny_sst", data_dir=tmp_path)
     with pytest.raises(ValueError, match=r"no Text feature 'review'.*\['sentence'\]"):
         datasets.load("tfds:tiny_sst/sst2", data_dir=tmp_path,
                       text_column="review")
