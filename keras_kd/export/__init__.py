@@ -9,6 +9,7 @@
   files and a `model_card.json` in one folder.
 """
 
+from keras_kd import _backend  # noqa: F401 (fails early on another backend)
 from keras_kd.export.bundle import export_bundle
 from keras_kd.export.text_classifier import TFLiteTextClassifier
 from keras_kd.export.tflite import QUANTIZATIONS, TFLiteExport, export_tflite
