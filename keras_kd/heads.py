@@ -101,7 +101,7 @@ class Head(keras.layers.Layer):
             return [keras.metrics.BinaryAccuracy()]
         if self.kind == "regression":
             return [keras.metrics.MeanAbsoluteError()]
-        return [keras.metrics.SparseCategoricalAccuracy()]
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def get_config(self):
         config = super().get_config()

@@ -68,6 +68,7 @@ def resolve_preset(preset):
     Example:
 
     ```python
+    import os
     import keras_kd
     folder = keras_kd.presets.resolve_preset("minilm_l6")
     sorted(f for f in os.listdir(folder) if f.endswith(".json"))[:2]

@@ -174,28 +174,22 @@ def _check_head_arguments(head, num_classes, pooling):
             "[CLS] token through the backbone's pooler, or the mean of the "
             "non-padding token features."
         )
-    specs = head if isinstance(head, dict) else {"logits": head}
-    if not specs:
-        raise ValueError("head={} names no head. Pass at least one head.")
-    for name, spec in specs.items():
-        if isinstance(spec, str):
-            classes = (
-                num_classes.get(name) if isinstance(num_classes, dict) else num_classes
-            )
-            # Builds and discards the head so that a bad kind or
-            # num_classes fails before any weights load.
-            kd_heads.get_head(spec, classes, name=name)
-        elif not isinstance(spec, keras.layers.Layer):
-            raise TypeError(
-                f"Head {name!r} must be one of {kd_heads.HEAD_KINDS} or a "
-                f"Keras layer. Received: {spec!r} of type {type(spec).__name__}"
-            )
+    # Builds and discards the heads, so that a bad kind or num_classes
+    # fails before any weights load.
+    _make_heads(head, num_classes, dropout=0.0)
 
 
 def _make_heads(head, num_classes, dropout):
     specs = head if isinstance(head, dict) else {"logits": head}
+    if not specs:
+        raise ValueError("head={} names no head. Pass at least one head.")
     made = {}
     for name, spec in specs.items():
+        if not isinstance(spec, (str, keras.layers.Layer)):
+            raise TypeError(
+                f"Head {name!r} must be one of {kd_heads.HEAD_KINDS} or a "
+                f"Keras layer. Received: {spec!r} of type {type(spec).__name__}"
+            )
         classes = (
             num_classes.get(name) if isinstance(num_classes, dict) else num_classes
         )
@@ -347,10 +341,14 @@ class FinetuneModel(keras_hub.models.Task):
         x=None,
         y=None,
         batch_size=None,
-        *,
-        shuffle=True,
-        sample_weight=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
         validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
         **kwargs,
     ):
         """`keras.Model.fit`, shuffling in-memory data every epoch.
@@ -373,9 +371,14 @@ class FinetuneModel(keras_hub.models.Task):
             x,
             y,
             batch_size=batch_size,
-            shuffle=shuffle,
-            sample_weight=sample_weight,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
             validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            class_weight=class_weight,
+            sample_weight=sample_weight,
             **kwargs,
         )
 
@@ -411,22 +414,28 @@ class FinetuneModel(keras_hub.models.Task):
         preprocessor = type(self.preprocessor).from_config(
             {**self.preprocessor.get_config(), "tokenizer": tokenizer}
         )
+        return self._with_backbone(
+            backbone, preprocessor, freeze=self.freeze_spec, name=self.name
+        )
+
+    def _with_backbone(self, backbone, preprocessor, freeze, name):
+        """A model like this one on `backbone`, heads copied with weights."""
         heads = {
-            name: type(head).from_config(head.get_config())
-            for name, head in self.heads.items()
+            head_name: type(head).from_config(head.get_config())
+            for head_name, head in self.heads.items()
         }
-        trimmed = FinetuneModel(
+        model = FinetuneModel(
             backbone,
             heads,
             preprocessor=preprocessor,
             pooling=self.pooling,
-            freeze=self.freeze_spec,
+            freeze=freeze,
             layerwise_lr_decay=self.layerwise_lr_decay,
-            name=self.name,
+            name=name,
         )
-        for name, head in self.heads.items():
-            trimmed.heads[name].set_weights(head.get_weights())
-        return trimmed
+        for head_name, head in self.heads.items():
+            model.heads[head_name].set_weights(head.get_weights())
+        return model
 
     def _default_learning_rate(self):
         # Training only heads or adapters needs a larger step than moving a
@@ -694,6 +703,52 @@ def build_finetune_model(
     )
 
 
+def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs):
+    """Returns a smaller `FinetuneModel` made from a fine-tuned teacher.
+
+    The student's backbone comes from `build_student(teacher.backbone,
+    num_layers, **kwargs)` (by default every other teacher layer, ending at
+    the top one); it keeps the teacher's preprocessor, pooling and heads,
+    with the heads' weights copied as a starting point.
+
+    Args:
+        teacher: a `FinetuneModel`.
+        num_layers: transformer layers of the student (default: half).
+        freeze: the student's freeze spec.
+        name: the student's name (default: `"<teacher name>_student"`).
+        **kwargs: further `build_student` arguments (`layer_map`,
+            `hidden_dim`, `num_heads`, `intermediate_dim`, `init`).
+
+    Returns:
+        A compiled `FinetuneModel`.
+
+    Example:
+
+    ```python
+    import keras_hub, keras_kd
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=100, num_layers=4, num_heads=2, hidden_dim=8,
+        intermediate_dim=16)
+    teacher = keras_kd.transfer.build_finetune_model(backbone, num_classes=2)
+    keras_kd.transfer.student_like(teacher).backbone.num_layers
+    # 2
+    ```
+    """
+    if not isinstance(teacher, FinetuneModel):
+        raise TypeError(
+            "student_like needs a FinetuneModel teacher (from "
+            "build_finetune_model); for a bare backbone use build_student. "
+            f"Received: {type(teacher).__name__}"
+        )
+    backbone = build_student(teacher.backbone, num_layers, **kwargs)
+    return teacher._with_backbone(
+        backbone,
+        teacher.preprocessor,
+        freeze=freeze,
+        name=name or f"{teacher.name}_student",
+    )
+
+
 # ---------------------------------------------------------------------------
 # Inspection.
 
@@ -837,7 +892,7 @@ def layerwise_lr_decay(optimizer, model, decay):
     model = keras_kd.transfer.build_finetune_model(backbone, num_classes=2)
     opt = keras_kd.transfer.layerwise_lr_decay(
         keras.optimizers.Adam(1e-4), model, 0.5)
-    opt.lr_factors["transformer_layer_0/self_attention/query/kernel"]
+    opt.lr_factors["transformer_layer_0/self_attention_layer/query/kernel"]
     # 0.25
     ```
     """

@@ -384,3 +384,19 @@ def test_config_round_trip_keeps_outputs_and_freeze(tmp_path):
         np.testing.assert_allclose(loaded(x)[key], model(x)[key], atol=1e-6)
     assert n_trainable(loaded) == n_trainable(model)
     assert isinstance(loaded.heads["a"], kd_heads.Head)
+
+
+def test_token_id_models_plug_into_the_distiller():
+    import keras_kd
+
+    teacher = transfer.build_finetune_model(tiny_backbone(num_layers=2), num_classes=2, preprocessor=None)
+    student = transfer.student_like(teacher, num_layers=1)
+    assert student.backbone.num_layers == 1
+    np.testing.assert_array_equal(student.heads["logits"].get_weights()[0], teacher.heads["logits"].get_weights()[0])
+    distiller = keras_kd.Distiller(student=student.token_id_model, teacher=teacher.token_id_model)
+    distiller.compile(optimizer="adam", alpha=0.5, temperature=2.0, jit_compile=False)
+    before = [w.numpy().copy() for w in student.backbone.weights]
+    history = distiller.fit(token_batch(8), np.array([0, 1] * 4), epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["distillation_loss"][0])
+    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, student.backbone.weights))
+    assert teacher.token_id_model.input.keys() == {"token_ids", "padding_mask", "segment_ids"}
