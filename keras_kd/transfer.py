@@ -322,11 +322,6 @@ class FinetuneModel(keras_hub.models.Task):
         if compile:
             self.compile()
 
-    def _layer_by_name(self, name):
-        if name in self.heads:
-            return self.heads[name]
-        return self.backbone.get_layer(name)
-
     @property
     def token_id_model(self):
         """The network on token ids, sharing weights, with no preprocessor."""
