@@ -96,6 +96,11 @@ def export_bundle(
             f"`quantizations` must be a non-empty list from "
             f"{list(QUANTIZATIONS)}. Received: {list(quantizations)!r}"
         )
+    if "int8" in quantizations and representative_data is None:
+        raise ValueError(
+            '"int8" in `quantizations` needs `representative_data` (texts '
+            "for the calibration). Received: representative_data=None."
+        )
     serving.model_input_names(model)
     labels = serving.resolve_labels(labels, serving.num_classes(model))
     tokens = serving.resolve_vocabulary(vocabulary, model)

@@ -4,6 +4,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import warnings
 
 import tensorflow as tf
 
@@ -145,7 +146,8 @@ def export_tflite(
         labels: class names, one per output (default `"0"`, `"1"`, ...).
         vocabulary: the WordPiece vocabulary: a `vocab.txt` path, a list of
             tokens or a keras-hub tokenizer; default: `model.preprocessor`'s.
-        lowercase: whether the tokenizer lowercases (uncased BERT models).
+        lowercase: whether the tokenizer lowercases (uncased BERT models;
+            MediaPipe always lowercases ASCII).
         from_logits: whether the model outputs logits; softmax is added.
         metadata: embed the MediaPipe metadata (needs `mediapipe`).
         verify: run `verify_tflite` and refuse float32 parity worse than
@@ -206,6 +208,13 @@ def export_tflite(
             "metadata=True (needs `mediapipe`) or verify=False."
         )
 
+    if metadata and not lowercase:
+        warnings.warn(
+            "lowercase=False: MediaPipe's BERT preprocessor always lowercases "
+            "ASCII text, so MediaPipe will not reproduce a cased model's "
+            "tokens; TFLiteTextClassifier follows the file's setting.",
+            stacklevel=2,
+        )
     preprocessor = serving.make_preprocessor(tokens, sequence_length, lowercase)
     representative_inputs = None
     if quantization == "int8":
@@ -278,6 +287,20 @@ def export_tflite(
                     f"{report.num_examples} texts. Nothing was written to "
                     f"{path!r}. This points at an op that converts "
                     "incorrectly; please report it with the model."
+                )
+            if (
+                quantization == "none"
+                and report.mediapipe_max_abs_diff is not None
+                and report.mediapipe_max_abs_diff > parity_tolerance
+            ):
+                warnings.warn(
+                    "MediaPipe's TextClassifier disagrees with Keras on the "
+                    "verification texts (max |p_mediapipe - p_keras| = "
+                    f"{report.mediapipe_max_abs_diff:.3g}) while LiteRT "
+                    "agrees: MediaPipe tokenizes these texts differently. "
+                    "Its BERT preprocessor lowercases ASCII letters only "
+                    "(not e.g. 'É') and splits CJK text unlike keras-hub.",
+                    stacklevel=2,
                 )
         os.replace(candidate, path)
     finally:
