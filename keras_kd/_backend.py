@@ -18,3 +18,6 @@ def require_tensorflow_backend():
             "`export KERAS_BACKEND=tensorflow`), or set "
             '"backend": "tensorflow" in ~/.keras/keras.json.'
         )
+
+
+require_tensorflow_backend()

@@ -23,6 +23,8 @@ import math
 import keras
 from keras import ops
 
+from keras_kd import _backend  # noqa: F401 (fails early on another backend)
+
 
 def _check_temperature(temperature):
     if isinstance(temperature, bool) or not isinstance(

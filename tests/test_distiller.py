@@ -382,8 +382,10 @@ def test_loss_argument_is_rejected():
 def test_other_backend_fails_with_instructions(monkeypatch):
     import importlib
 
+    from keras_kd import _backend
+
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(ImportError, match=r"backend='jax'.*KERAS_BACKEND=tensorflow"):
-        importlib.reload(keras_kd)
+        importlib.reload(_backend)
     with pytest.raises(ImportError, match="KERAS_BACKEND=tensorflow"):
         keras_kd.Distiller(student=mlp(8, 1), teacher=mlp(8, 2))
