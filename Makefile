@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/distill_classifier.py
+	$(VENV)/bin/keras-kd demo --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q
