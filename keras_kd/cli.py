@@ -11,8 +11,8 @@ import sys
 
 _EXAMPLES = {
     "demo": """examples:
-  keras-kd demo                 # MiniLM teacher, movie reviews, ~20 min on 2 cores
-  keras-kd demo --quick         # 512 sentences, one epoch each, a few minutes
+  keras-kd demo                 # MiniLM teacher, movie-review sentences
+  keras-kd demo --quick         # 512 sentences, one epoch each
   keras-kd demo --run-name mine --overwrite""",
     "finetune": """examples:
   keras-kd finetune --run-name teacher
