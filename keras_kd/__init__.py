@@ -27,19 +27,10 @@ _OBJECTS = {
     "require_tensorflow_backend": "keras_kd._backend",
 }
 
-__all__ = [
-    "Distiller",
-    "TeacherCache",
-    "datasets",
-    "export",
-    "heads",
-    "losses",
-    "pipeline",
-    "presets",
-    "report",
-    "transfer",
-    "__version__",
-]
+# `commands` backs the `keras-kd` command and is not public API.
+__all__ = sorted(
+    {*_MODULES, *_OBJECTS} - {"commands", "require_tensorflow_backend"}
+) + ["__version__"]
 
 
 def __getattr__(name):
