@@ -153,7 +153,10 @@ def finetune_teacher(config, train, validation, num_classes):
         sequence_length=config.sequence_length,
         freeze=config.freeze,
     )
-    train_ds, validation_ds = _tokenized(config, teacher, train, validation)
+    train_ds = train.tokenize(
+        teacher.preprocessor, config.batch_size, shuffle=True, seed=config.seed
+    )
+    validation_ds = _validation_dataset(config, teacher, validation)
     _compile_classifier(teacher.token_id_model, config.teacher_learning_rate)
     history = teacher.token_id_model.fit(
         train_ds,
@@ -164,16 +167,10 @@ def finetune_teacher(config, train, validation, num_classes):
     return teacher, history
 
 
-def _tokenized(config, model, train, validation):
-    train_ds = train.tokenize(
-        model.preprocessor, config.batch_size, shuffle=True, seed=config.seed
-    )
-    validation_ds = (
-        validation.tokenize(model.preprocessor, config.batch_size)
-        if validation is not None
-        else None
-    )
-    return train_ds, validation_ds
+def _validation_dataset(config, model, validation):
+    if validation is None:
+        return None
+    return validation.tokenize(model.preprocessor, config.batch_size)
 
 
 def distill_students(config, teacher, train, validation, cache_dir, baseline=True):
@@ -203,7 +200,7 @@ def distill_students(config, teacher, train, validation, cache_dir, baseline=Tru
         preprocessor=teacher.preprocessor,
         verbose=config.verbose,
     )
-    _, validation_ds = _tokenized(config, teacher, train, validation)
+    validation_ds = _validation_dataset(config, teacher, validation)
     histories = {}
     for name, alpha in runs.items():
         keras.utils.set_random_seed(config.seed)
