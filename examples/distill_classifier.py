@@ -58,10 +58,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def subset(split, size):
-    return datasets.TextSplit(split.texts[:size], split.labels[:size])
-
-
 def main(argv=None):
     args = parse_args(argv)
     run_dir = os.path.join(args.output_dir, args.run_name)
@@ -78,7 +74,7 @@ def main(argv=None):
     train, test = data.train, data.test or data.validation
     sequence_length = args.sequence_length
     if args.quick:
-        train, test, sequence_length = subset(train, 512), subset(test, 256), 32
+        train, test, sequence_length = train.sample(512), test.sample(256), 32
     num_classes = len(data.class_names)
 
     print(f"[1/4] Fine-tuning the teacher ({args.teacher}) on {len(train)} texts")

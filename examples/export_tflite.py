@@ -62,8 +62,8 @@ def main(argv=None):
             freeze="all",
             sequence_length=args.sequence_length,
         )
-        size = 512 if args.quick else len(data.train)
-        model.fit(data.train.texts[:size], data.train.labels[:size], epochs=1, verbose=0)
+        train = data.train.sample(512) if args.quick else data.train
+        model.fit(train.texts, train.labels, epochs=1, verbose=0)
     run_dir = os.path.join(args.output_dir, args.run_name)
     test = data.test
     card = export.export_bundle(
@@ -73,8 +73,8 @@ def main(argv=None):
         vocabulary=model.preprocessor.tokenizer.get_vocabulary(),
         sequence_length=model.preprocessor.sequence_length,
         quantizations=tuple(args.quantization),
-        representative_data=data.train.texts[:100],
-        verification_data=(test.texts[:200], test.labels[:200]),
+        representative_data=data.train.sample(100).texts,
+        verification_data=test.sample(200),
         overwrite=args.overwrite,
     )
     print(f"\n{'file':28s} {'MB':>7s} {'max |dp|':>10s} {'argmax agree':>13s}")

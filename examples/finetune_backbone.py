@@ -60,8 +60,7 @@ def main(argv=None):
     train, test = data.train, data.test or data.validation
     sequence_length, epochs = args.sequence_length, args.epochs
     if args.quick:
-        train = datasets.TextSplit(train.texts[:512], train.labels[:512])
-        test = datasets.TextSplit(test.texts[:256], test.labels[:256])
+        train, test = train.sample(512), test.sample(256)
         sequence_length, epochs = 32, 1
 
     freeze = int(args.freeze) if args.freeze.isdigit() else args.freeze

@@ -77,14 +77,22 @@ def _write_json(path, record):
 
 
 def demo(args):
-    settings = _config(args, teacher=args.teacher, seed=args.seed)
-    config = (
-        pipeline.PipelineConfig.quick(**settings)
-        if args.quick
-        else pipeline.PipelineConfig(**settings)
+    settings = _config(
+        args, teacher=args.teacher, seeds=tuple(args.seeds), few_labels=args.few_labels
     )
-    _check_run_dir(config)
-    _load_data(args)
+    try:
+        config = (
+            pipeline.PipelineConfig.quick(**settings)
+            if args.quick
+            else pipeline.PipelineConfig(**settings)
+        )
+        _check_run_dir(config)
+        data = _load_data(args)
+        pipeline.check_few_labels(
+            config, min(len(data.train), config.max_train or len(data.train))
+        )
+    except ValueError as error:
+        raise UsageError(f"keras-kd demo: {error}") from None
     report = pipeline.run(config)
     with open(os.path.join(config.run_dir, "report.md")) as f:
         print(f.read())
@@ -169,8 +177,8 @@ def export(args):
         vocabulary=model.preprocessor.tokenizer.get_vocabulary(),
         sequence_length=sequence_length,
         quantizations=tuple(args.quantization),
-        representative_data=data.train.texts[:200],
-        verification_data=(data.test or data.validation or data.train).texts[:200],
+        representative_data=data.train.sample(200).texts,
+        verification_data=(data.test or data.validation or data.train).sample(200),
         overwrite=args.overwrite,
     )
     print(json.dumps(card, indent=2, default=float))
