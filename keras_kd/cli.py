@@ -13,6 +13,7 @@ _EXAMPLES = {
     "demo": """examples:
   keras-kd demo                 # MiniLM teacher, movie-review sentences
   keras-kd demo --quick         # 512 sentences, one epoch each
+  keras-kd demo --seeds 0 1 2 --few-labels 1000 --run-name bench
   keras-kd demo --run-name mine --overwrite""",
     "finetune": """examples:
   keras-kd finetune --run-name teacher
@@ -82,7 +83,15 @@ def build_parser():
     demo.add_argument("--quick", action="store_true", help="a small, fast run")
     _add_data(demo)
     demo.add_argument("--teacher", default="minilm_l6")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--seeds", type=int, nargs="+", default=[0],
+        help="students' seeds; several give mean and spread (default: 0)",
+    )
+    demo.add_argument(
+        "--few-labels", type=int, default=None, metavar="N",
+        help="also distill with only N labelled training texts (the rest "
+        "unlabelled) against a student trained on the N labels alone",
+    )
     _add_output(demo, None)
 
     finetune = command("finetune", "Fine-tune a pretrained backbone on labelled texts.")
@@ -92,7 +101,7 @@ def build_parser():
     finetune.add_argument("--epochs", type=int, default=2)
     finetune.add_argument("--sequence-length", type=int, default=64)
     finetune.add_argument("--batch-size", type=int, default=32)
-    finetune.add_argument("--learning-rate", type=float, default=5e-5)
+    finetune.add_argument("--learning-rate", type=float, default=1e-4)
     _add_output(finetune, "finetune")
 
     distill = command("distill", "Distill a fine-tuned teacher into a smaller student.")

@@ -58,6 +58,19 @@ def test_existing_output_folder_is_refused(tmp_path):
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
 
 
+def test_bad_few_labels_is_refused(tmp_path):
+    result = keras_kd_command(
+        "demo", "--quick", "--few-labels", "0", "--output-dir", str(tmp_path)
+    )
+    assert_one_line_error(result, "few_labels=0", "positive int")
+    # --quick trains on 512 texts: 512 labels leave none unlabelled.
+    result = keras_kd_command(
+        "demo", "--quick", "--few-labels", "512", "--output-dir", str(tmp_path)
+    )
+    assert_one_line_error(result, "few_labels=512", "512 texts")
+    assert os.listdir(tmp_path) == []
+
+
 def test_unreadable_data_and_missing_model(tmp_path):
     result = keras_kd_command("evaluate", "--model", "x.keras", "--data", str(tmp_path / "none.csv"))
     assert_one_line_error(result, "cannot read --data", "none.csv")

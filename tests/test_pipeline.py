@@ -16,6 +16,10 @@ def test_pipeline_end_to_end_on_a_tiny_teacher(tmp_path, tiny_preset):
         max_train=160,
         max_test=64,
         latency_runs=3,
+        seeds=(0, 1),
+        few_labels=48,
+        # A tiny model compiles longer under XLA than it trains.
+        jit_compile=False,
         output_dir=str(tmp_path),
         run_name="run",
         verbose=0,
@@ -23,8 +27,9 @@ def test_pipeline_end_to_end_on_a_tiny_teacher(tmp_path, tiny_preset):
     report = pipeline.run(config)
     run_dir = tmp_path / "run"
     assert sorted(os.listdir(tmp_path)) == ["run"]
-    for name in ("report.json", "report.md", "report.png", "student.keras"):
+    for name in ("report.json", "report.md", "report.png", "student.keras", "teacher.keras"):
         assert (run_dir / name).is_file()
+    assert not (run_dir / "teacher_cache").exists()
     assert json.loads((run_dir / "report.json").read_text())["models"] == report["models"]
 
     models = report["models"]
@@ -34,9 +39,26 @@ def test_pipeline_end_to_end_on_a_tiny_teacher(tmp_path, tiny_preset):
     )
     student_file = models["student (TFLite dynamic_int8)"]
     assert student_file["size_mb"] < models["teacher (TFLite float32)"]["size_mb"]
-    # The reported TFLite accuracy is that of the shipped file on the test texts.
-    test = datasets.load("movie_reviews").test
-    texts, labels = test.texts[:64], test.labels[:64]
+    # Students: one accuracy per seed, the table shows their mean and spread.
+    seeds = report["seeds"]
+    assert seeds["seeds"] == [0, 1]
+    for name, key in (("student with KD (Keras)", "distilled"),
+                      ("student without KD (Keras)", "baseline")):
+        assert len(seeds[key]) == 2
+        assert models[name]["test_accuracy"] == pytest.approx(np.mean(seeds[key]))
+        assert models[name]["test_accuracy_std"] == pytest.approx(np.std(seeds[key]))
+    few = report["few_labels"]
+    assert (few["labelled_texts"], few["unlabelled_texts"]) == (48, 112)
+    # Both few-label students take the steps of one epoch over all 160 texts.
+    assert few["student_steps"] == 5
+    assert len(few["distilled"]) == len(few["labels_only"]) == 2
+    gain = 100 * (np.array(few["distilled"]) - np.array(few["labels_only"]))
+    assert report["summary"]["few labels: KD gain (points, mean of 2 seeds)"] == pytest.approx(gain.mean())
+
+    # The reported TFLite accuracy is that of the shipped file on the test
+    # texts: the same seeded sample of the test split as the run's.
+    test = datasets.load("movie_reviews").test.sample(64, seed=0)
+    texts, labels = test.texts, test.labels
     classifier = TFLiteTextClassifier(
         str(run_dir / "student_dynamic_int8.tflite")
     )
@@ -47,6 +69,28 @@ def test_pipeline_end_to_end_on_a_tiny_teacher(tmp_path, tiny_preset):
     assert summary["TFLite size compression (teacher / student)"] == pytest.approx(
         models["teacher (TFLite float32)"]["size_mb"] / student_file["size_mb"]
     )
+
+
+def test_subsets_are_seeded_random_samples():
+    train = datasets.load("movie_reviews").train
+    sample = train.sample(512, seed=0)
+    again = train.sample(512, seed=0)
+    assert len(sample) == 512 and sample.texts == again.texts
+    # The file lists positive sentences first: a prefix would be one class.
+    assert 0.4 < sample.labels.mean() < 0.6
+    assert train.sample(512, seed=1).texts != sample.texts
+    # Split order is kept, and each text keeps its label.
+    positions = [train.texts.index(t) for t in sample.texts[:50]]
+    assert positions == sorted(positions)
+    assert all(train.labels[p] == y for p, y in zip(positions, sample.labels))
+    assert train.sample(None) is train and train.sample(10**6) is train
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="seeds"):
+        pipeline.PipelineConfig(seeds=())
+    with pytest.raises(ValueError, match="few_labels=0"):
+        pipeline.PipelineConfig(few_labels=0)
 
 
 def test_existing_run_folder_is_refused_before_any_work(tmp_path):
