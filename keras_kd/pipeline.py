@@ -181,8 +181,58 @@ def _compile_classifier(model, jit_compile, optimizer="rmsprop"):
     )
 
 
-def _history(history, *keys):
-    return {key: [float(v) for v in history.history[key]] for key in keys if key in history.history}
+class StepCurve(keras.callbacks.Callback):
+    """Records a learning curve by training step.
+
+    Every `every` steps it stores the running training accuracy (Keras's mean
+    over the epoch so far), and at each epoch's end the validation accuracy,
+    both against the global step: with one or two epochs, a per-epoch curve
+    would be one or two points.
+
+    Args:
+        every: steps between two training points.
+
+    Attributes:
+        curve: dict of lists `steps`, `accuracy`, `val_steps`, `val_accuracy`.
+    """
+
+    def __init__(self, every=10):
+        super().__init__()
+        self.every = every
+        self.step = 0
+        self.curve = {"steps": [], "accuracy": [], "val_steps": [], "val_accuracy": []}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0 and "accuracy" in (logs or {}):
+            self.curve["steps"].append(self.step)
+            self.curve["accuracy"].append(float(logs["accuracy"]))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if "val_accuracy" in (logs or {}):
+            self.curve["val_steps"].append(self.step)
+            self.curve["val_accuracy"].append(float(logs["val_accuracy"]))
+
+
+def _fit(model, dataset, config, epochs, validation_data=None, **kwargs):
+    """`model.fit` with a `StepCurve`; the History carries its `curve`."""
+    curve = StepCurve(every=max(1, _steps_per_epoch(dataset) // 25))
+    history = model.fit(
+        dataset,
+        validation_data=validation_data,
+        epochs=epochs,
+        verbose=config.verbose,
+        callbacks=[curve],
+        **kwargs,
+    )
+    history.curve = curve.curve
+    return history
+
+
+def _steps_per_epoch(dataset):
+    cardinality = int(dataset.cardinality())
+    # Infinite or unknown (repeated) datasets: a point every 10 steps.
+    return cardinality if cardinality > 0 else 250
 
 
 def check_run_dir(config):
@@ -234,11 +284,8 @@ def finetune_teacher(config, train, validation, num_classes):
         config.jit_compile,
         _optimizer(config.teacher_learning_rate, steps, config.warmup),
     )
-    history = teacher.token_id_model.fit(
-        train_ds,
-        validation_data=validation_ds,
-        epochs=config.teacher_epochs,
-        verbose=config.verbose,
+    history = _fit(
+        teacher.token_id_model, train_ds, config, config.teacher_epochs, validation_ds
     )
     return teacher, history
 
@@ -264,11 +311,12 @@ def _distill(config, student, teacher, cache, alpha, seed, validation_ds, metric
         temperature=config.temperature,
         jit_compile=config.jit_compile,
     )
-    return distiller.fit(
+    return _fit(
+        distiller,
         cache.dataset(config.batch_size, shuffle=True, seed=seed),
-        validation_data=validation_ds,
-        epochs=config.epochs,
-        verbose=config.verbose,
+        config,
+        config.epochs,
+        validation_ds,
     )
 
 
@@ -360,13 +408,14 @@ def few_label_experiment(config, train, validation, test, num_classes, cache_dir
             config.jit_compile,
             _optimizer(config.learning_rate, steps, config.warmup),
         )
-        labels_only.token_id_model.fit(
+        _fit(
+            labels_only.token_id_model,
             labelled.tokenize(
                 teacher.preprocessor, config.batch_size, shuffle=True, seed=seed
             ).repeat(),
+            config,
+            1,
             steps_per_epoch=steps,
-            epochs=1,
-            verbose=config.verbose,
         )
         result["distilled"].append(_accuracy(config, distilled, test))
         result["labels_only"].append(
@@ -605,9 +654,7 @@ def _report(config, labels, models, accuracy, checks, histories):
         summary[f"few labels: KD gain std over {seeds} seeds (points)"] = float(np.std(few_gains))
     curves = {
         {"teacher": "teacher", "distilled": "student with KD",
-         "baseline": "student without KD"}[name]: _history(
-            history, "accuracy", "val_accuracy", "loss", "val_loss"
-        )
+         "baseline": "student without KD"}[name]: history.curve
         for name, history in histories.items()
     }
     return {

@@ -12,6 +12,8 @@
         ...
     },
     "curves": {"teacher": {"val_accuracy": [0.80, 0.85]}, ...},
+    # or, by training step: {"steps": [10, 20], "accuracy": [0.6, 0.7],
+    #                        "val_steps": [20], "val_accuracy": [0.72]}
     "summary": {"accuracy retention": 0.99, ...},   # headline figures
     "settings": {...},                               # anything JSON-able
 }
@@ -141,14 +143,30 @@ def plot(report, path):
         sizes = [r["size_mb"] for r in shipped.values()]
         left.set_xlim(min(sizes) / 2, max(sizes) * 4)
 
+    by_step = any("steps" in c for c in report.get("curves", {}).values())
     for name, curves in report.get("curves", {}).items():
+        if by_step:
+            # Training accuracy (running mean over the epoch so far) as a
+            # line, validation accuracy at each epoch's end as markers.
+            (line,) = right.plot(
+                curves.get("steps", []),
+                [100 * v for v in curves.get("accuracy", [])],
+                label=f"{name} (train)",
+            )
+            right.plot(
+                curves.get("val_steps", []),
+                [100 * v for v in curves.get("val_accuracy", [])],
+                marker="o", linestyle="none", color=line.get_color(),
+                label=f"{name} (validation)",
+            )
+            continue
         values = curves.get("val_accuracy") or curves.get("accuracy")
         if values:
             epochs = range(1, len(values) + 1)
             right.plot(epochs, [100 * v for v in values], marker="o", label=name)
     right.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    right.set_xlabel("epoch")
-    right.set_ylabel("validation accuracy (%)")
+    right.set_xlabel("training step" if by_step else "epoch")
+    right.set_ylabel("accuracy (%)" if by_step else "validation accuracy (%)")
     right.set_title("Learning curves")
     right.grid(alpha=0.3)
     if right.get_legend_handles_labels()[0]:

@@ -65,6 +65,10 @@ def test_pipeline_end_to_end_on_a_tiny_teacher(tmp_path, tiny_preset):
     accuracy = float(np.mean(classifier.predict(texts).argmax(-1) == labels))
     assert student_file["test_accuracy"] == pytest.approx(accuracy)
     assert set(report["curves"]) == {"teacher", "student with KD", "student without KD"}
+    # 160 texts in batches of 32: one point per step, validation at step 5.
+    curve = report["curves"]["student with KD"]
+    assert curve["steps"] == [1, 2, 3, 4, 5] and curve["val_steps"] == [5]
+    assert all(0.0 <= a <= 1.0 for a in curve["accuracy"] + curve["val_accuracy"])
     summary = report["summary"]
     assert summary["TFLite size compression (teacher / student)"] == pytest.approx(
         models["teacher (TFLite float32)"]["size_mb"] / student_file["size_mb"]

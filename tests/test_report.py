@@ -44,3 +44,20 @@ def test_write_report_writes_json_markdown_and_png(tmp_path):
 def test_missing_folder_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         kd_report.write_report(REPORT, str(tmp_path / "nope"))
+
+
+def test_curves_by_training_step(tmp_path):
+    by_step = {
+        **REPORT,
+        "curves": {
+            "teacher": {"steps": [10, 20], "accuracy": [0.6, 0.7],
+                        "val_steps": [20], "val_accuracy": [0.72]},
+            "student": {"steps": [10, 20], "accuracy": [0.5, 0.6],
+                        "val_steps": [20], "val_accuracy": [0.65]},
+        },
+    }
+    paths = kd_report.write_report(by_step, str(tmp_path))
+    with open(paths["json"]) as f:
+        assert json.load(f)["curves"] == by_step["curves"]
+    image = matplotlib.image.imread(paths["png"])
+    assert image.shape[0] > 400 and image.shape[1] > 1000
