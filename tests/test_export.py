@@ -1,13 +1,12 @@
 """Tests of keras_kd.export: TFLite conversion, metadata, MediaPipe parity.
 
 The conversion tests use the real MiniLM weights (all-MiniLM-L6-v2) with a
-linear head trained for a few seconds on frozen features of 512 random real
-movie-review training sentences: a random head gives near-tied (or saturated)
-probabilities, which makes argmax agreement meaningless. The head reads the
-masked mean of the token outputs (the pooling MiniLM was trained with): its
-probabilities are better separated than a [CLS] probe's, so fewer examples sit
-within quantization noise of the decision boundary. Each quantization is
-converted once per module. Input checks and file-handling tests use a tiny
+linear head trained on frozen features of 512 random real movie-review
+training sentences, then 16 steps of fine-tuning of every weight: a random
+head gives near-tied (or saturated) probabilities, which makes argmax
+agreement meaningless, and a fine-tuned model is what ships. The head reads
+the masked mean of the token outputs (the pooling MiniLM was trained with).
+Each quantization is converted once per module. Input checks and file-handling tests use a tiny
 1-layer BERT with the real vocabulary.
 """
 
@@ -38,6 +37,7 @@ VOCAB = os.path.join(PRESET, "vocab.txt")
 NUM_SENTENCES = 200
 POOLING = "mean"
 PROBE_SIZE = 512
+FINETUNE_STEPS = 16
 # Cased text, punctuation, accents, emoji, and a sentence of more than
 # LENGTH tokens (truncation).
 RAW_TEXTS = [
@@ -109,6 +109,17 @@ def minilm(movie_reviews):
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     head.fit(features, labels, epochs=100, batch_size=len(texts), verbose=0)
+    # Then a short fine-tuning of every weight, as shipped models are
+    # fine-tuned: a probe on frozen features leaves many sentences within
+    # quantization noise of p = 0.5 (dynamic int8 flipped 3 of the 200).
+    texts, labels = _sample(movie_reviews.train, FINETUNE_STEPS * 32, seed=3)
+    model.compile(
+        keras.optimizers.Adam(5e-5),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        # Without XLA: 16 steps run faster than they would compile.
+        jit_compile=False,
+    )
+    model.fit(preprocessor(texts), labels, batch_size=32, verbose=0)
     return model
 
 
@@ -199,17 +210,14 @@ def test_quantized_files_are_smaller_and_agree(exports):
     fp32 = exports["none"].size_bytes
     assert exports["float16"].size_bytes < 0.6 * fp32
     assert exports["dynamic_int8"].size_bytes < 0.35 * fp32
-    # A linear probe on frozen features is a weak classifier (about 71%
-    # accuracy) with many sentences near p = 0.5; dynamic-range int8 moves
-    # probabilities by up to ~0.1 and flips 3 of these 200 (measured 0.985;
-    # a [CLS] probe: 0.95-0.97). float16 agrees on all of them.
-    minimum = {"float16": 0.99, "dynamic_int8": 0.97}
+    # Measured on the fine-tuned model: both agree on all 200 sentences
+    # (dynamic int8 moves probabilities by up to ~0.06).
     for quantization in ("float16", "dynamic_int8"):
         report = exports[quantization].verification
         assert report.num_examples == NUM_SENTENCES
-        assert report.argmax_agreement >= minimum[quantization], report
+        assert report.argmax_agreement >= 0.99, report
     report = exports["dynamic_int8"].verification
-    assert report.mediapipe_argmax_agreement >= minimum["dynamic_int8"], report
+    assert report.mediapipe_argmax_agreement >= 0.99, report
 
 
 def test_full_int8_converts_and_runs(exports):
