@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/keras-kd demo --overwrite
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) bench/distiller_step.py
