@@ -15,7 +15,8 @@ float32, float16, dynamic-range int8 and full int8, it measures
     and the argmax agreement with Keras, at the p95 length.
 
 Accuracy needs trained heads. Pass fine-tuned `.keras` classifiers with
-`--teacher-model` / `--student-model`; otherwise each model gets a linear
+`--teacher-model` / `--student-model` (e.g. the `teacher.keras` and
+`student.keras` of a pipeline run, the student with its trimmed vocabulary); otherwise each model gets a linear
 probe (a Dense head trained on its frozen [CLS] features of
 `--probe-examples` training sentences) and the table says so. With
 `--probe-examples 0` and no models, accuracy is not reported (a random head
@@ -125,7 +126,7 @@ def main():
     ]
 
     teacher_backbone = keras_hub.models.BertBackbone.from_preset(PRESET)
-    models, heads = {}, {}
+    models, heads, vocabularies = {}, {}, {}
     for name, path, build in (
         ("teacher_6_layers", args.teacher_model, lambda: teacher_backbone),
         (
@@ -135,7 +136,11 @@ def main():
         ),
     ):
         if path:
-            models[name] = keras.saving.load_model(path)
+            # A FinetuneModel (`keras-kd finetune`/`distill`, or a pipeline
+            # run's teacher.keras/student.keras) with its own vocabulary.
+            loaded = keras.saving.load_model(path)
+            models[name] = loaded.token_id_model
+            vocabularies[name] = loaded.preprocessor.tokenizer.get_vocabulary()
             heads[name] = f"fine-tuned ({path})"
             continue
         keras.utils.set_random_seed(0)
@@ -158,7 +163,8 @@ def main():
                     export_tflite(
                         model, path, quantization,
                         representative_data=calibration_texts,
-                        sequence_length=length, labels=LABELS, vocabulary=VOCAB,
+                        sequence_length=length, labels=LABELS,
+                        vocabulary=vocabularies.get(name, VOCAB),
                         verify=False, calibration_size=CALIBRATION_SIZE,
                     )
                     with_accuracy = (
