@@ -561,7 +561,8 @@ def run(config=None):
 
 
 def _mean_std(values):
-    return float(np.mean(values)), float(np.std(values))
+    """Mean and standard deviation; no spread from a single value."""
+    return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else None
 
 
 def _report(config, labels, models, accuracy, checks, histories):
@@ -610,17 +611,17 @@ def _report(config, labels, models, accuracy, checks, histories):
         },
     }
     seeds = len(config.seeds)
+    over = f"mean of {seeds} seeds" if seeds > 1 else "1 seed"
     summary = {
         "accuracy retention (TFLite student / teacher)": (
             student_check.litert_accuracy / accuracy["teacher"]
         ),
-        f"accuracy retention (Keras student with KD / teacher, mean of {seeds} seeds)": (
+        f"accuracy retention (Keras student with KD / teacher, {over})": (
             kd_mean / accuracy["teacher"]
         ),
-        f"KD gain over the same student without KD (points, mean of {seeds} seeds)": (
+        f"KD gain over the same student without KD (points, {over})": (
             float(np.mean(gains))
         ),
-        f"KD gain std over {seeds} seeds (points)": float(np.std(gains)),
         "TFLite size compression (teacher / student)": (
             teacher_check.size_bytes / student_check.size_bytes
         ),
@@ -631,6 +632,8 @@ def _report(config, labels, models, accuracy, checks, histories):
             100 * (student_check.litert_accuracy - student_check.keras_accuracy)
         ),
     }
+    if seeds > 1:
+        summary[f"KD gain std over {seeds} seeds (points)"] = float(np.std(gains))
     if few_labels is not None:
         n = few_labels["labelled_texts"]
         few_gains = 100 * (
@@ -647,11 +650,14 @@ def _report(config, labels, models, accuracy, checks, histories):
             values = np.atleast_1d(few_labels[key])
             models[name] = {
                 "test_accuracy": float(np.mean(values)),
-                "test_accuracy_std": float(np.std(values)) if key != "teacher" else None,
+                "test_accuracy_std": _mean_std(values)[1],
                 "parameters": student_params if key != "teacher" else models["teacher (Keras)"]["parameters"],
             }
-        summary[f"few labels: KD gain (points, mean of {seeds} seeds)"] = float(np.mean(few_gains))
-        summary[f"few labels: KD gain std over {seeds} seeds (points)"] = float(np.std(few_gains))
+        summary[f"few labels: KD gain (points, {over})"] = float(np.mean(few_gains))
+        if seeds > 1:
+            summary[f"few labels: KD gain std over {seeds} seeds (points)"] = float(
+                np.std(few_gains)
+            )
     curves = {
         {"teacher": "teacher", "distilled": "student with KD",
          "baseline": "student without KD"}[name]: history.curve
