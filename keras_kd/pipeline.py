@@ -194,6 +194,14 @@ class StepCurve(keras.callbacks.Callback):
 
     Attributes:
         curve: dict of lists `steps`, `accuracy`, `val_steps`, `val_accuracy`.
+
+    Example:
+
+    ```python
+    curve = keras_kd.pipeline.StepCurve(every=10)
+    model.fit(train_ds, validation_data=val_ds, callbacks=[curve])
+    curve.curve["steps"], curve.curve["accuracy"]
+    ```
     """
 
     def __init__(self, every=10):
