@@ -171,21 +171,26 @@ def _copy_except_blocks(source, target, skip=()):
         _copy_weights(layer, target.get_layer(layer.name))
 
 
-def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=()):
+def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters=True):
     """Keeps only the vocabulary that a corpus uses, shrinking the embeddings.
 
-    The new vocabulary holds the special tokens, `keep_tokens`, and every
-    token the tokenizer produces on `corpus`, in their original order, so
+    The new vocabulary holds the special tokens, `keep_tokens`, every
+    token the tokenizer produces on `corpus` and (with `keep_characters`)
+    every single-character piece (`a`, `##a`), in their original order, so
     `[PAD]` stays id 0 and the list stays a valid WordPiece vocabulary.
     WordPiece picks the longest matching piece, and every piece it picked
     on the corpus is kept, so the corpus tokenizes to the same pieces and
-    the model's outputs on it do not change.
+    the model's outputs on it do not change. A word the corpus lacks
+    splits into smaller kept pieces, down to characters, where without
+    them WordPiece maps the whole word to `[UNK]`.
 
     Args:
         backbone: a keras-hub encoder backbone with a `token_embedding`.
         tokenizer: its keras-hub WordPiece tokenizer (e.g. `BertTokenizer`).
         corpus: an iterable of strings.
         keep_tokens: further tokens to keep.
+        keep_characters: keep the single-character pieces (about 2,000 of
+            BERT's 30,522 tokens), so new words do not become `[UNK]`.
 
     Returns:
         `(backbone, tokenizer)`: new objects; the inputs are unchanged.
@@ -197,8 +202,8 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=()):
     model = keras_kd.transfer.build_finetune_model("minilm_l6", num_classes=2)
     backbone, tokenizer = keras_kd.transfer.trim_vocabulary(
         model.backbone, model.preprocessor.tokenizer, ["a fine film"])
-    tokenizer.vocabulary_size()
-    # 8
+    tokenizer.vocabulary_size()  # 5 special, 2 words, 1,994 characters
+    # 2001
     ```
     """
     _transformer_layers(backbone)
@@ -227,6 +232,11 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=()):
             used.update(int(i) for i in ids)
     token_to_id = {token: i for i, token in enumerate(vocabulary)}
     used.update(token_to_id[t] for t in SPECIAL_TOKENS + tuple(keep_tokens))
+    if keep_characters:
+        used.update(
+            i for i, t in enumerate(vocabulary)
+            if len(t) == 1 or (len(t) == 3 and t.startswith("##"))
+        )
     kept = sorted(used)
     new_vocabulary = [vocabulary[i] for i in kept]
 

@@ -377,7 +377,7 @@ class FinetuneModel(keras_hub.models.Task):
             **kwargs,
         )
 
-    def trim_vocabulary(self, corpus, keep_tokens=()):
+    def trim_vocabulary(self, corpus, keep_tokens=(), keep_characters=True):
         """Returns a copy whose vocabulary keeps only what `corpus` uses.
 
         See `keras_kd.student.trim_vocabulary`; the heads are copied with
@@ -386,6 +386,8 @@ class FinetuneModel(keras_hub.models.Task):
         Args:
             corpus: an iterable of strings.
             keep_tokens: further tokens to keep.
+            keep_characters: keep the single-character pieces, so words
+                absent from `corpus` do not become `[UNK]`.
 
         Returns:
             A new, compiled `FinetuneModel` with a trimmed backbone and a
@@ -404,7 +406,8 @@ class FinetuneModel(keras_hub.models.Task):
                 f"{self.lora_rank})."
             )
         backbone, tokenizer = trim_vocabulary(
-            self.backbone, self.preprocessor.tokenizer, corpus, keep_tokens
+            self.backbone, self.preprocessor.tokenizer, corpus, keep_tokens,
+            keep_characters,
         )
         preprocessor = type(self.preprocessor).from_config(
             {**self.preprocessor.get_config(), "tokenizer": tokenizer}

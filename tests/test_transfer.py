@@ -300,7 +300,10 @@ def test_trimmed_vocabulary_keeps_predictions(minilm, reviews):
     vocabulary = trimmed.preprocessor.tokenizer.get_vocabulary()
     assert vocabulary[0] == "[PAD]"
     assert {"[UNK]", "[CLS]", "[SEP]", "[MASK]"} <= set(vocabulary)
-    assert len(vocabulary) < 2000
+    # MiniLM's vocabulary has 997 single characters and 997 "##" ones.
+    characters = [t for t in vocabulary if len(t) == 1 or (len(t) == 3 and t[:2] == "##")]
+    assert len(characters) == 1994
+    assert len(vocabulary) - len(characters) < 2000
     embedding = trimmed.backbone.get_layer("token_embedding").embeddings
     assert embedding.shape == (len(vocabulary), 384)
     np.testing.assert_allclose(trimmed.predict(texts, verbose=0), before, atol=1e-5)
@@ -310,6 +313,22 @@ def test_trimmed_vocabulary_keeps_predictions(minilm, reviews):
     new_ids = trimmed.preprocessor.tokenizer(texts[:3])
     for old, new in zip(old_ids, new_ids):
         assert [vocabulary[i] for i in new] == [full.id_to_token(int(i)) for i in old]
+
+
+def test_trimmed_vocabulary_splits_new_words_instead_of_unk(minilm, reviews):
+    texts, _ = reviews
+    word = "zyxwv"
+    assert not any(word in t.lower() for t in texts)
+
+    def pieces(model):
+        tokenizer = model.preprocessor.tokenizer
+        return [tokenizer.id_to_token(int(i)) for i in tokenizer([word])[0]]
+
+    assert "[UNK]" not in pieces(minilm)
+    assert pieces(minilm.trim_vocabulary(texts, keep_characters=False)) == ["[UNK]"]
+    split = pieces(minilm.trim_vocabulary(texts))
+    assert "[UNK]" not in split
+    assert "".join(p.removeprefix("##") for p in split) == word
 
 
 # --- schedules ---------------------------------------------------------------
