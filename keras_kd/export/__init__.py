@@ -4,6 +4,7 @@
   float32 or quantized, with MediaPipe metadata (vocabulary, labels,
   tokenizer settings) so that it classifies raw strings on device.
 - `verify_tflite`: LiteRT (and MediaPipe) against Keras on real texts.
+- `compare_latency`: single-example latency of several files, side by side.
 - `TFLiteTextClassifier`: raw strings in, probabilities out, in Python.
 - `export_bundle`: the `.keras` model, a SavedModel for TF Serving, `.tflite`
   files and a `model_card.json` in one folder.
@@ -13,13 +14,14 @@ from keras_kd import _backend  # noqa: F401 (fails early on another backend)
 from keras_kd.export.bundle import export_bundle
 from keras_kd.export.text_classifier import TFLiteTextClassifier
 from keras_kd.export.tflite import QUANTIZATIONS, TFLiteExport, export_tflite
-from keras_kd.export.verify import VerificationReport, verify_tflite
+from keras_kd.export.verify import VerificationReport, compare_latency, verify_tflite
 
 __all__ = [
     "QUANTIZATIONS",
     "TFLiteExport",
     "TFLiteTextClassifier",
     "VerificationReport",
+    "compare_latency",
     "export_bundle",
     "export_tflite",
     "verify_tflite",
