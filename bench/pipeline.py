@@ -63,34 +63,19 @@ def end_to_end_ms(path, texts):
     return {"mean_ms": float(np.mean(times)), "median_ms": float(np.median(times))}
 
 
-def same_length_latency(run_dir, texts, rounds, block=50):
-    """Single-example latency of the run's two files at the same length.
-
-    The report times each file once, minutes apart; here the teacher and
-    the student take turns in blocks of `block` runs, so drift in the
-    machine's speed hits both alike, while each stays warm in the caches
-    within its block as it would running alone on a phone.
-    """
+def same_length_latency(run_dir, texts, rounds, sequence_length):
+    """The report's side-by-side latency of the run's two files, with more
+    runs (`keras_kd.export.compare_latency`, blocks of 50)."""
     (student_file,) = glob.glob(os.path.join(run_dir, "student_*.tflite"))
     files = {"teacher": os.path.join(run_dir, "teacher_none.tflite"), "student": student_file}
-    classifiers = {n: export.TFLiteTextClassifier(f, num_threads=2) for n, f in files.items()}
-    inputs = {n: c.encode(texts) for n, c in classifiers.items()}
-    times = {n: [] for n in classifiers}
-    for start in range(0, rounds, block):
-        for name, classifier in classifiers.items():
-            classifier.run(inputs[name][0])  # back in the caches first
-            for i in range(start, min(start + block, rounds)):
-                x = inputs[name][i % len(texts)]
-                began = time.perf_counter()
-                classifier.run(x)
-                times[name].append(1000 * (time.perf_counter() - began))
-    medians = {f"{n} median ms": float(np.median(t)) for n, t in times.items()}
+    ms = export.compare_latency(files, texts, runs=rounds)
     return {
-        **medians,
-        "speed-up (teacher / student)": medians["teacher median ms"] / medians["student median ms"],
+        "teacher median ms": ms["teacher"],
+        "student median ms": ms["student"],
+        "speed-up (teacher / student)": ms["teacher"] / ms["student"],
         "rounds": rounds,
-        "block": block,
-        "sequence_length": int(next(iter(inputs["student"][0].values())).shape[-1]),
+        "block": 50,
+        "sequence_length": sequence_length,
     }
 
 
@@ -166,7 +151,9 @@ def main(argv=None):
     data = datasets.load(config.data)
     test_texts = data.test.sample(args.e2e_sentences).texts
     e2e = end_to_end(config.run_dir, config, list(data.class_names), test_texts)
-    same_length = same_length_latency(config.run_dir, test_texts, args.latency_rounds)
+    same_length = same_length_latency(
+        config.run_dir, test_texts, args.latency_rounds, config.sequence_length
+    )
     print(f"same length, side by side: {same_length}", flush=True)
 
     models, summary, steps = report["models"], report["summary"], report["seconds_by_step"]
