@@ -1,7 +1,7 @@
 """On-device size, latency and accuracy of exported MiniLM classifiers.
 
-For the MiniLM teacher (all-MiniLM-L6-v2, 6 layers) and a 3-layer student
-built from it (`keras_kd.transfer.build_student`: embeddings and teacher
+For the MiniLM teacher (all-MiniLM-L6-v2, 6 layers) and a student (by default 3 layers
+built with `keras_kd.transfer.build_student`: embeddings and teacher
 layers 1, 3, 5), each exported with `keras_kd.export.export_tflite` as
 float32, float16, dynamic-range int8 and full int8, it measures
 
@@ -127,10 +127,10 @@ def main():
 
     teacher_backbone = keras_hub.models.BertBackbone.from_preset(PRESET)
     models, heads, vocabularies = {}, {}, {}
-    for name, path, build in (
-        ("teacher_6_layers", args.teacher_model, lambda: teacher_backbone),
+    for role, path, build in (
+        ("teacher", args.teacher_model, lambda: teacher_backbone),
         (
-            "student_3_layers",
+            "student",
             args.student_model,
             lambda: transfer.build_student(teacher_backbone, layer_map=[1, 3, 5]),
         ),
@@ -139,12 +139,15 @@ def main():
             # A FinetuneModel (`keras-kd finetune`/`distill`, or a pipeline
             # run's teacher.keras/student.keras) with its own vocabulary.
             loaded = keras.saving.load_model(path)
+            name = f"{role}_{loaded.backbone.num_layers}_layers"
             models[name] = loaded.token_id_model
             vocabularies[name] = loaded.preprocessor.tokenizer.get_vocabulary()
             heads[name] = f"fine-tuned ({path})"
             continue
+        backbone = build()
+        name = f"{role}_{backbone.num_layers}_layers"
         keras.utils.set_random_seed(0)
-        models[name] = classifier(build(), name)
+        models[name] = classifier(backbone, name)
         if args.probe_examples:
             train_probe(models[name], probe_texts, probe_labels, accuracy_length)
             heads[name] = (
