@@ -3,6 +3,7 @@
 
 import dataclasses
 import importlib.util
+import itertools
 import os
 import time
 
@@ -85,14 +86,19 @@ class MediaPipeTextClassifier:
         self._classifier.close()
 
 
-def _median_ms(fn, runs):
+def _timed_runs(fn, runs):
+    """Seconds of each of `runs` calls of `fn`, after one untimed call."""
     fn()  # The first call allocates and warms caches; leave it out.
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000.0)
+    return times
+
+
+def _median_ms(fn, runs):
+    return float(np.median(_timed_runs(fn, runs)) * 1000.0)
 
 
 def compare_latency(files, texts, runs=200, block=50, num_threads=2):
@@ -141,16 +147,16 @@ def compare_latency(files, texts, runs=200, block=50, num_threads=2):
         name: TFLiteTextClassifier(path, num_threads=num_threads)
         for name, path in files.items()
     }
-    inputs = {name: c.encode(list(texts)) for name, c in classifiers.items()}
+    inputs = {
+        name: itertools.cycle(c.encode(list(texts))) for name, c in classifiers.items()
+    }
     times = {name: [] for name in classifiers}
     for start in range(0, runs, block):
         for name, classifier in classifiers.items():
-            classifier.run(inputs[name][0])  # Back in the caches first.
-            for i in range(start, min(start + block, runs)):
-                x = inputs[name][i % len(texts)]
-                began = time.perf_counter()
-                classifier.run(x)
-                times[name].append(time.perf_counter() - began)
+            # Each block starts with an untimed run: back in the caches first.
+            times[name] += _timed_runs(
+                lambda: classifier.run(next(inputs[name])), min(block, runs - start)
+            )
     return {name: float(np.median(t) * 1000.0) for name, t in times.items()}
 
 
