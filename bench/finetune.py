@@ -10,9 +10,9 @@ epoch (no checkpoint selection), validation accuracy per epoch, trainable
 parameters, seconds per epoch (the first holds XLA compilation; the steady
 figure is the fastest later epoch, the machine being shared) and peak RSS.
 
-Optimizer: AdamW (weight decay 0.01), 10% linear warm-up then cosine decay
-to 0, batch 32; learning rate 1e-4 when backbone weights train, 1e-3 for
-the head alone or LoRA adapters.
+Optimizer: `keras_kd.transfer.warmup_cosine_adamw` (AdamW, weight decay
+0.01, 10% linear warm-up then cosine decay to 0), batch 32; learning rate
+1e-4 when backbone weights train, 1e-3 for the head alone or LoRA adapters.
 
     python bench/finetune.py [--settings none,embeddings,all,lora]
         [--epochs 2] [--sequence-length 64] [--train-limit N]
@@ -59,13 +59,7 @@ def run_setting(name, epochs, sequence_length, train_limit):
         "minilm_l6", num_classes=2, sequence_length=sequence_length, **kwargs
     )
     steps = epochs * -(-len(texts) // BATCH_SIZE)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=steps - steps // 10,
-        warmup_target=learning_rate,
-        warmup_steps=steps // 10,
-    )
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01))
+    model.compile(optimizer=transfer.warmup_cosine_adamw(learning_rate, steps))
     summary = transfer.trainable_summary(model, print_fn=None)
 
     train_ds = (

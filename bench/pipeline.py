@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 
 from _machine import machine_info  # noqa: E402
 from keras_kd import datasets, export, pipeline  # noqa: E402
+from keras_kd.utils.units import megabytes  # noqa: E402
 
 # keras-hub's BertTextClassifierPreprocessor default.
 KERAS_HUB_SEQUENCE_LENGTH = 512
@@ -100,7 +101,7 @@ def end_to_end(run_dir, config, labels, texts):
                 **settings,
             )
             rows[name] = {
-                "size_mb": result.size_bytes / 2**20,
+                "size_mb": megabytes(result.size_bytes),
                 **end_to_end_ms(path, texts),
             }
             print(f"end to end, {name}: {rows[name]}", flush=True)

@@ -37,6 +37,7 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_kd  # noqa: E402
+from keras_kd.utils.io import atomic_write_bytes  # noqa: E402
 from _machine import machine_info  # noqa: E402
 
 SEQUENCE_LENGTH = 64
@@ -209,9 +210,7 @@ def main():
           f"{reuse_seconds:.2f} s; {cache_bytes / 1e6:.2f} MB on disk")
     print(f"(b)/(c) = {b / c:.3f} (target <= 1.15); "
           f"(a)/(b) = {a / b:.2f}x (target >= 2)")
-    keras_kd.datasets.atomic_write_bytes(
-        args.out, json.dumps(report, indent=2).encode()
-    )
+    atomic_write_bytes(args.out, json.dumps(report, indent=2).encode())
     print(f"wrote {args.out}")
 
 

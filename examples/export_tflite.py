@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from keras_kd import datasets, export, transfer  # noqa: E402
+from keras_kd.utils.units import megabytes  # noqa: E402
 
 EXAMPLES = [
     "A gorgeous, witty and moving film.",
@@ -80,7 +81,7 @@ def main(argv=None):
     print(f"\n{'file':28s} {'MB':>7s} {'max |dp|':>10s} {'argmax agree':>13s}")
     for name, row in card["tflite"].items():
         print(
-            f"{name:28s} {row['size_bytes'] / 2**20:7.1f} "
+            f"{name:28s} {megabytes(row['size_bytes']):7.1f} "
             f"{row['max_abs_diff']:10.2e} {row['argmax_agreement']:13.3f}"
         )
     for name in card["tflite"]:

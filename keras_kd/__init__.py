@@ -10,32 +10,28 @@ import importlib
 
 __version__ = "0.1.0"
 
-_MODULES = (
-    "commands",
-    "datasets",
-    "export",
-    "heads",
-    "losses",
-    "pipeline",
-    "presets",
-    "report",
-    "transfer",
-)
+# Public name -> the module that holds it.
+_MODULES = {
+    "datasets": "keras_kd.datasets",
+    "distillation": "keras_kd.distillation",
+    "export": "keras_kd.export",
+    "heads": "keras_kd.transfer.heads",
+    "losses": "keras_kd.distillation.losses",
+    "pipeline": "keras_kd.pipeline",
+    "presets": "keras_kd.presets",
+    "transfer": "keras_kd.transfer",
+}
 _OBJECTS = {
-    "Distiller": "keras_kd.distiller",
-    "TeacherCache": "keras_kd.teacher_cache",
-    "require_tensorflow_backend": "keras_kd._backend",
+    "Distiller": "keras_kd.distillation.distiller",
+    "TeacherCache": "keras_kd.distillation.teacher_cache",
 }
 
-# `commands` backs the `keras-kd` command and is not public API.
-__all__ = sorted(
-    {*_MODULES, *_OBJECTS} - {"commands", "require_tensorflow_backend"}
-) + ["__version__"]
+__all__ = sorted({*_MODULES, *_OBJECTS}) + ["__version__"]
 
 
 def __getattr__(name):
     if name in _MODULES:
-        return importlib.import_module(f"keras_kd.{name}")
+        return importlib.import_module(_MODULES[name])
     if name in _OBJECTS:
         return getattr(importlib.import_module(_OBJECTS[name]), name)
     raise AttributeError(f"module 'keras_kd' has no attribute {name!r}")

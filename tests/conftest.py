@@ -17,6 +17,15 @@ def _reset_keras_state():
 
 
 @pytest.fixture(scope="session")
+def movie_reviews():
+    """`keras_kd.datasets.load("movie_reviews")`, loaded once per test
+    process. Shared: tests must not change its splits' lists or arrays."""
+    from keras_kd import datasets
+
+    return datasets.load("movie_reviews")
+
+
+@pytest.fixture(scope="session")
 def tiny_preset(tmp_path_factory):
     """A keras-hub preset folder of a 2-layer, 16-wide BERT with MiniLM's
     WordPiece vocabulary: the real loading path at a fraction of the cost."""
@@ -40,3 +49,50 @@ def tiny_preset(tmp_path_factory):
     backbone.save_to_preset(str(folder))
     tokenizer.save_to_preset(str(folder))
     return str(folder)
+
+
+_TINY_LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
+_TINY_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+_TINY_MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "Ġ s", "r e", "a n"]
+
+
+@pytest.fixture
+def tiny_causal_lm():
+    """A factory of tiny random keras-hub `Llama3CausalLM`s (tied
+    embeddings, 42 byte-level BPE tokens, hidden 16) sharing one tokenizer
+    that adds no start token, as SmolLM2's: the real classes at a fraction
+    of the cost."""
+    import keras_hub
+
+    vocabulary = _TINY_SPECIALS + _TINY_LETTERS + ["Ġ"]
+    vocabulary += [merge.replace(" ", "") for merge in _TINY_MERGES]
+    tokenizer = keras_hub.models.Llama3Tokenizer(
+        vocabulary={token: i for i, token in enumerate(dict.fromkeys(vocabulary))},
+        merges=_TINY_MERGES,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        misc_special_tokens={"<|endoftext|>"},
+    )
+
+    def build(num_layers=4, hidden_dim=16, seed=0, sequence_length=16):
+        keras.utils.set_random_seed(seed)
+        backbone = keras_hub.models.Llama3Backbone(
+            vocabulary_size=tokenizer.vocabulary_size(),
+            num_layers=num_layers,
+            num_query_heads=4,
+            num_key_value_heads=2,
+            hidden_dim=hidden_dim,
+            intermediate_dim=2 * hidden_dim,
+            tie_word_embeddings=True,
+            layer_norm_epsilon=1e-5,
+        )
+        preprocessor = keras_hub.models.Llama3CausalLMPreprocessor(
+            tokenizer, sequence_length=sequence_length, add_start_token=False
+        )
+        model = keras_hub.models.Llama3CausalLM(
+            backbone=backbone, preprocessor=preprocessor
+        )
+        model.compile(sampler="greedy")
+        return model
+
+    return build

@@ -2,8 +2,6 @@
 
 import json
 import os
-import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
@@ -11,6 +9,7 @@ import tensorflow as tf
 from keras_kd.export import metadata as md
 from keras_kd.export import serving
 from keras_kd.export.tflite import QUANTIZATIONS, export_tflite
+from keras_kd.utils.io import atomic_folder
 
 MODEL_CARD = "model_card.json"
 
@@ -59,7 +58,9 @@ def export_bundle(
       of each `.tflite` and the teacher the model was distilled from.
 
     The folder is assembled next to `directory` and moved into place at the
-    end, so a failure leaves no partial folder.
+    end (`keras_kd.utils.io.atomic_folder`), so a failure leaves no partial
+    folder, and an existing `directory` is replaced only with
+    `overwrite=True`.
 
     Args:
         model: the Keras classifier on token ids (see `export_tflite`).
@@ -80,16 +81,24 @@ def export_bundle(
     Returns:
         The model card, as a dict.
 
-    Example:
+    Example, with `model` a small BERT classifier on token ids and
+    `vocabulary` its WordPiece tokens:
 
-    ```python
-    card = export_bundle(student, "sentiment_student",
-                         labels=["negative", "positive"],
-                         vocabulary="vocab.txt", teacher="all-MiniLM-L6-v2")
-    ```
+    >>> import os, tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> bundle = os.path.join(folder.name, "sentiment_student")
+    >>> card = export_bundle(
+    ...     model, bundle, labels=["negative", "positive"],
+    ...     vocabulary=vocabulary, sequence_length=16, quantizations=("none",),
+    ...     teacher="all-MiniLM-L6-v2",
+    ... )
+    >>> sorted(os.listdir(bundle))
+    ['model.keras', 'model.tflite', 'model_card.json', 'saved_model']
+    >>> card["labels"], card["teacher"], card["tflite"]["model.tflite"]["quantization"]
+    (['negative', 'positive'], 'all-MiniLM-L6-v2', 'none')
+    >>> folder.cleanup()
     """
     directory = serving.check_destination(directory, overwrite, folder=True)
-    parent = os.path.dirname(os.path.abspath(directory))
     unknown = [q for q in quantizations if q not in QUANTIZATIONS]
     if unknown or not quantizations:
         raise ValueError(
@@ -106,8 +115,7 @@ def export_bundle(
     tokens = serving.resolve_vocabulary(vocabulary, model)
     teacher_card = _describe_teacher(teacher)
 
-    staging = tempfile.mkdtemp(prefix=".keras_kd_bundle_", dir=parent)
-    try:
+    with atomic_folder(directory, overwrite=overwrite) as staging:
         model.save(os.path.join(staging, "model.keras"))
         wrapped = serving.serving_model(model, sequence_length, from_logits)
         signature = [
@@ -160,17 +168,6 @@ def export_bundle(
         }
         with open(os.path.join(staging, MODEL_CARD), "w") as f:
             json.dump(card, f, indent=2)
-        if os.path.exists(directory):
-            # Moved aside first so the old folder survives a failed rename.
-            old = tempfile.mkdtemp(prefix=".keras_kd_old_", dir=parent)
-            os.replace(directory, os.path.join(old, "bundle"))
-            os.replace(staging, directory)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, directory)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
     return card
 
 

@@ -26,13 +26,17 @@ class TFLiteTextClassifier:
             dynamic sequence length).
         dynamic_sequence: whether the model accepts any sequence length.
 
-    Example:
+    Example, with `tflite_path` a file from `export_tflite` (a tiny model
+    with random weights, so its probabilities mean nothing):
 
-    ```python
-    classifier = TFLiteTextClassifier("minilm.tflite")
-    classifier.classify("A gorgeous, witty, seductive movie.")
-    # [("positive", 0.93), ("negative", 0.07)]
-    ```
+    >>> classifier = TFLiteTextClassifier(tflite_path)
+    >>> classifier.labels, classifier.sequence_length
+    (['negative', 'positive'], 16)
+    >>> probabilities = classifier.predict(["a fine film", "a dull one"])
+    >>> probabilities.shape, bool(abs(probabilities.sum(axis=1) - 1).max() < 1e-5)
+    ((2, 2), True)
+    >>> sorted(label for label, _ in classifier.classify("a fine film"))
+    ['negative', 'positive']
     """
 
     def __init__(self, path, num_threads=2):

@@ -11,6 +11,8 @@ import tensorflow as tf
 from keras_kd.export import metadata as md
 from keras_kd.export import serving
 from keras_kd.export.verify import verify_tflite
+from keras_kd.utils.io import atomic_write_bytes
+from keras_kd.utils.validation import check_choice, check_int
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
 
@@ -50,15 +52,8 @@ class TFLiteExport:
 
 
 def _check_sequence_length(sequence_length, model):
-    if (
-        isinstance(sequence_length, bool)
-        or not isinstance(sequence_length, int)
-        or sequence_length < 2
-    ):
-        raise ValueError(
-            "`sequence_length` must be an int >= 2 (room for [CLS] and "
-            f"[SEP]). Received: sequence_length={sequence_length!r}"
-        )
+    # At least 2: room for [CLS] and [SEP].
+    check_int("sequence_length", sequence_length, minimum=2, example=128)
     limit = serving.max_sequence_length(model)
     if limit is not None and sequence_length > limit:
         raise ValueError(
@@ -122,9 +117,10 @@ def export_tflite(
     so MediaPipe Tasks' `TextClassifier` (Android, iOS, web, Python) and
     `TFLiteTextClassifier` classify raw strings with the file alone.
 
-    The file is written to a temporary file next to `path` and moved into
-    place only after the parity check passes, so a failed export leaves
-    nothing at `path`.
+    The file is checked in a temporary folder next to `path` and written to
+    `path` (atomically, with `keras_kd.utils.io.atomic_write`) only after the
+    parity check passes, so a failed export leaves nothing at `path`, and
+    with `overwrite=False` an existing file is never replaced.
 
     Args:
         model: a Keras classifier on token ids: a dict of `token_ids`,
@@ -164,21 +160,21 @@ def export_tflite(
     Returns:
         A `TFLiteExport` (path, size, verification report).
 
-    Example:
+    Example, with `model` a small BERT classifier on token ids and
+    `vocabulary` its WordPiece tokens (a list; a `vocab.txt` path works too):
 
-    ```python
-    result = export_tflite(
-        classifier, "minilm.tflite", labels=["negative", "positive"],
-        vocabulary="vocab.txt", sequence_length=64,
-    )
-    result.verification.max_abs_diff  # ~1e-7
-    ```
+    >>> import os, tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> result = export_tflite(
+    ...     model, os.path.join(folder.name, "classifier.tflite"),
+    ...     labels=["negative", "positive"], vocabulary=vocabulary,
+    ...     sequence_length=16,
+    ... )
+    >>> result.quantization, result.verification.max_abs_diff < 1e-4
+    ('none', True)
+    >>> folder.cleanup()
     """
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(
-            f"Unknown quantization={quantization!r}. Expected one of "
-            f"{list(QUANTIZATIONS)}."
-        )
+    check_choice("quantization", quantization, QUANTIZATIONS)
     if quantization == "int8" and representative_data is None:
         raise ValueError(
             'quantization="int8" (full integer) calibrates activation ranges '
@@ -264,6 +260,7 @@ def export_tflite(
         buffer = _convert(saved_model_dir, quantization, representative_inputs)
         if metadata:
             buffer = md.write_metadata(buffer, tokens, labels, settings, workdir)
+        # Verified in the scratch folder; written to `path` only once it passes.
         candidate = os.path.join(workdir, "model.tflite")
         with open(candidate, "wb") as f:
             f.write(buffer)
@@ -302,7 +299,7 @@ def export_tflite(
                     "(not e.g. 'É') and splits CJK text unlike keras-hub.",
                     stacklevel=2,
                 )
-        os.replace(candidate, path)
+        atomic_write_bytes(path, buffer, overwrite=overwrite)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return TFLiteExport(

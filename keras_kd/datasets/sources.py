@@ -1,0 +1,153 @@
+"""Reading the in-memory and file sources of `load()` into raw `(texts,
+labels)`: `(texts, labels)` pairs, CSV/TSV/JSON Lines files, the checks of
+their texts and columns, and the short description of a source."""
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+_FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
+
+
+def _describe(source):
+    """A short description of a source (file path, pair, or dict of them).
+
+    >>> _describe({"train": "train.csv", "test": (["a"], [0])})
+    'train=train.csv, test=python lists'
+    """
+    if isinstance(source, dict):
+        return ", ".join(f"{k}={_describe(v)}" for k, v in source.items())
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return "python lists"
+
+
+def _read_source(source, text_column, label_column):
+    """Reads a file path or a `(texts, labels)` pair into `(texts, labels)`
+    lists; labels stay as given (strings or ints), unmapped.
+
+    >>> _read_source((("good", "bad"), (1, 0)), "text", "label")
+    (['good', 'bad'], [1, 0])
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(Path(source), text_column, label_column)
+    if isinstance(source, (tuple, list)) and len(source) == 2:
+        texts, labels = source
+        if isinstance(texts, str) or len(texts) != len(labels):
+            raise ValueError(
+                "A `(texts, labels)` source needs two sequences of the same "
+                f"length. Received {type(texts).__name__} of length "
+                f"{len(texts)} and labels of length {len(labels)}."
+            )
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            _check_text(text, f"example {i}")
+        return texts, list(np.asarray(labels).tolist())
+    raise ValueError(
+        "Unknown dataset source. Expected 'movie_reviews', "
+        "'tfds:NAME[/CONFIG]', a path to a .csv/.tsv/.jsonl file, a pair "
+        "(texts, labels) or a dict of those per split. "
+        f"Received: {source!r:.200}"
+    )
+
+
+def _check_text(text, where):
+    """Raises `ValueError` naming `where` unless `text` is a non-blank `str`.
+
+    >>> _check_text("  ", "example 3")
+    Traceback (most recent call last):
+    ...
+    ValueError: example 3 has an empty text ('  '). Remove the row or fill in its text.
+    """
+    if not isinstance(text, str):
+        raise ValueError(
+            f"Texts must be strings; {where} is {type(text).__name__}: "
+            f"{text!r:.80}. Convert the column to text."
+        )
+    if not text.strip():
+        raise ValueError(
+            f"{where} has an empty text ({text!r}). Remove the row or fill "
+            "in its text."
+        )
+
+
+def _read_file(path, text_column, label_column):
+    """Reads `text_column` and `label_column` of a `.csv`, `.tsv` or `.jsonl`
+    file. CSV/TSV labels that are all integers become ints.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "reviews.csv"
+    >>> _ = path.write_text("text,label\\ngood,1\\nbad,0\\n", encoding="utf-8")
+    >>> _read_file(path, "text", "label")
+    (['good', 'bad'], [1, 0])
+    """
+    fmt = _FILE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"Cannot tell the format of {str(path)!r} from its extension "
+            f"{path.suffix!r}. Expected one of {sorted(_FILE_FORMATS)}."
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No dataset file at {str(path)!r}. Check the path (relative "
+            f"paths start from {os.getcwd()!r})."
+        )
+    texts, labels = [], []
+    with open(path, encoding="utf-8", newline="") as f:
+        if fmt == "jsonl":
+            rows = (
+                (f"{path}:{n}", _parse_json_line(line, f"{path}:{n}"))
+                for n, line in enumerate(f, 1)
+                if line.strip()
+            )
+        else:
+            reader = csv.DictReader(
+                f, delimiter="," if fmt == "csv" else "\t"
+            )
+            _check_columns(reader.fieldnames or [], path, text_column, label_column)
+            # Line 1 is the header.
+            rows = ((f"{path}:{n}", row) for n, row in enumerate(reader, 2))
+        for where, row in rows:
+            if fmt == "jsonl":
+                _check_columns(list(row), where, text_column, label_column)
+            _check_text(row[text_column], f"{where} (column {text_column!r})")
+            if row[label_column] in (None, ""):
+                raise ValueError(
+                    f"{where} has no label in column {label_column!r}. "
+                    "Label every example or remove the row."
+                )
+            texts.append(row[text_column])
+            labels.append(row[label_column])
+    if not texts:
+        raise ValueError(f"{str(path)!r} holds no examples.")
+    if fmt != "jsonl" and all(re.fullmatch(r"-?\d+", v) for v in labels):
+        # CSV has no types; integer labels keep their numeric order.
+        labels = [int(v) for v in labels]
+    return texts, labels
+
+
+def _parse_json_line(line, where):
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where} is not valid JSON: {error}") from None
+    if not isinstance(row, dict):
+        raise ValueError(
+            f"{where} holds a JSON {type(row).__name__}; JSON Lines datasets "
+            'need one object per line, e.g. {"text": "...", "label": 1}.'
+        )
+    return row
+
+
+def _check_columns(columns, where, text_column, label_column):
+    for role, column in (("text", text_column), ("label", label_column)):
+        if column not in columns:
+            raise ValueError(
+                f"{str(where)!r} has no {role} column {column!r}. Its "
+                f"columns are {list(columns)}; pass "
+                f"`{role}_column=` one of them."
+            )

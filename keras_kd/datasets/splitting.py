@@ -1,0 +1,154 @@
+"""Building the splits of a dataset: `_split_by_text_hash` (the
+deterministic train/validation/test split keyed by each text's SHA-256) and
+`_build` (raw labels to class indices and class names, with the checks that
+every split can be learned)."""
+
+import hashlib
+
+import numpy as np
+
+from keras_kd.datasets.text_split import SPLIT_NAMES
+from keras_kd.datasets.text_split import TextClassificationData
+from keras_kd.datasets.text_split import TextSplit
+
+
+def _split_by_text_hash(texts, labels, fractions, seed):
+    """Splits `(texts, labels)` into train/validation/test by text hash.
+
+    Examples are ranked by the SHA-256 of `f"{seed}\\x00{text}"`; the first
+    `int(n * validation)` go to validation, the next `int(n * test)` to test,
+    the rest to train. The split is independent of row order, and identical
+    texts land in the same split. Each split keeps the source order.
+
+    Args:
+        texts: list of `str`.
+        labels: list of raw labels, aligned with `texts`.
+        fractions: `(train, validation, test)`, summing to 1, train > 0.
+        seed: seed of the ranking.
+
+    Returns:
+        A dict `{split name: (texts, labels)}` of the non-empty splits.
+
+    Example:
+
+    >>> raw = _split_by_text_hash(["a", "b", "c", "d"], [0, 1, 0, 1], (0.5, 0.25, 0.25), 0)
+    >>> {name: len(texts) for name, (texts, _) in raw.items()}
+    {'validation': 1, 'test': 1, 'train': 2}
+    """
+    fractions = tuple(fractions)
+    if (
+        len(fractions) != 3
+        or any(f < 0 for f in fractions)
+        or not np.isclose(sum(fractions), 1.0)
+        or fractions[0] == 0
+    ):
+        raise ValueError(
+            "`splits` must be three fractions (train, validation, test) "
+            "that sum to 1 with a non-zero train fraction, e.g. "
+            f"(0.8, 0.1, 0.1). Received: splits={fractions}"
+        )
+    n = len(texts)
+    keys = [
+        hashlib.sha256(f"{seed}\x00{text}".encode("utf-8")).digest()
+        for text in texts
+    ]
+    rank = sorted(range(n), key=keys.__getitem__)
+    n_validation = int(n * fractions[1])
+    n_test = int(n * fractions[2])
+    bounds = {
+        "validation": (0, n_validation),
+        "test": (n_validation, n_validation + n_test),
+        "train": (n_validation + n_test, n),
+    }
+    raw = {}
+    for name, (start, stop) in bounds.items():
+        if stop > start:
+            # Source order within a split keeps files and printouts readable.
+            chosen = sorted(rank[start:stop])
+            raw[name] = ([texts[i] for i in chosen], [labels[i] for i in chosen])
+    return raw
+
+
+def _build(raw, class_names, description):
+    """Maps raw labels to class indices and validates the splits.
+
+    Args:
+        raw: a dict `{split name: (texts, labels)}` with a `"train"` entry.
+        class_names: list of names, or None to take the sorted distinct
+            string labels of the training split (integer labels must then
+            be `0..n-1`).
+        description: the source's description, for messages and the
+            result's `name`.
+
+    Returns:
+        A `TextClassificationData`.
+
+    Example:
+
+    >>> data = _build({"train": (["good", "bad"], ["pos", "neg"])}, None, "lists")
+    >>> data.class_names, data.train.labels.tolist(), data.name
+    (['neg', 'pos'], [1, 0], 'lists')
+    """
+    train_labels = raw["train"][1]
+    string_labels = any(isinstance(label, str) for label in train_labels)
+    if class_names is None:
+        distinct = sorted(set(train_labels))
+        if string_labels:
+            class_names = [str(label) for label in distinct]
+        else:
+            if distinct != list(range(len(distinct))):
+                raise ValueError(
+                    "Integer labels must be the class indices 0..n-1; the "
+                    f"training labels are {distinct[:20]}. Pass "
+                    "`class_names=` (a name per index), or string labels."
+                )
+            class_names = [str(label) for label in distinct]
+    class_names = [str(name) for name in class_names]
+    index = (
+        {name: i for i, name in enumerate(class_names)}
+        if string_labels
+        else {i: i for i in range(len(class_names))}
+    )
+    splits = {}
+    for name in SPLIT_NAMES:
+        if name not in raw:
+            continue
+        texts, labels = raw[name]
+        unknown = sorted({str(v) for v in labels if _hashable(v) not in index})
+        if unknown:
+            raise ValueError(
+                f"The {name} split has labels {unknown[:10]} outside the "
+                f"classes {class_names}. Pass `class_names=` listing every "
+                "class, or fix those labels."
+            )
+        splits[name] = TextSplit(
+            texts, np.array([index[_hashable(v)] for v in labels], np.int32)
+        )
+    seen = set(splits["train"].labels.tolist())
+    if len(seen) < 2:
+        raise ValueError(
+            f"The training split of {description!r} has a single class "
+            f"({[class_names[i] for i in seen]}); a classifier needs at "
+            "least two. Check the label column and the data."
+        )
+    for name in ("validation", "test"):
+        if name in splits:
+            unseen = sorted(set(splits[name].labels.tolist()) - seen)
+            if unseen:
+                raise ValueError(
+                    f"The {name} split has labels "
+                    f"{[class_names[i] for i in unseen]} that never occur in "
+                    "the training split, so the model cannot learn them. "
+                    "Add training examples of those classes or remove them."
+                )
+    return TextClassificationData(
+        class_names=class_names, name=description, **splits
+    )
+
+
+def _hashable(label):
+    if isinstance(label, str):
+        return label
+    if isinstance(label, float) and label.is_integer():
+        return int(label)
+    return label

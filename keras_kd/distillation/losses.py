@@ -1,0 +1,317 @@
+"""Distillation losses between teacher and student logits.
+
+Every loss here is a `keras.losses.Loss` called as
+`loss(teacher_logits, student_logits, sample_weight=None)`. The logits may be
+of shape `(batch, classes)` or `(batch, sequence, vocabulary)`. Keras casts
+both to the loss's dtype (float32 unless `keras.backend.floatx()` says
+otherwise) before `call`, so `mixed_float16`/`mixed_bfloat16` logits are
+compared in float32.
+
+Probabilities are never formed and then logged: each divergence works on
+`log_softmax` outputs, which stay finite for logits of any finite size
+(`keras.losses.KLDivergence` clips probabilities to `[1e-7, 1]` instead, which
+is wrong for peaked teachers).
+
+The default reduction is `"mean_with_sample_weight"`: the per-example (or
+per-token) losses are averaged, and a `sample_weight` of shape
+`(batch, sequence)` acts as a mask whose mean is taken over unmasked tokens
+only.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_kd import _backend  # noqa: F401 (fails early on another backend)
+from keras_kd.distillation.shapes import check_logits_shapes
+from keras_kd.distillation.top_k import gather_top_k, is_top_k, top_k_logits
+from keras_kd.utils.validation import check_number
+
+__all__ = [
+    "DistillationLoss",
+    "JensenShannonDivergence",
+    "KLDivergence",
+    "LogitsMSE",
+    "ReverseKLDivergence",
+    "get",
+    "is_top_k",
+    "top_k_logits",
+]
+
+
+def check_temperature(temperature):
+    """Returns `temperature` as a float; raises `ValueError` unless it is a
+    finite number > 0."""
+    return check_number("temperature", temperature, 0, low_open=True, example=2.0)
+
+
+def _log_probs(logits, temperature):
+    return ops.log_softmax(logits / temperature, axis=-1)
+
+
+def _kl_from_log_probs(log_p, log_q):
+    """`KL(p || q)` summed over the last axis, from log-probabilities."""
+    return ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+class DistillationLoss(keras.losses.Loss):
+    """Base class of the losses between teacher and student logits.
+
+    Subclasses implement `divergence(teacher_logits, student_logits)`, which
+    returns one value per example (or per token) in float32.
+
+    `teacher_logits` may also be the sparse top-k form of `top_k_logits`
+    (as stored by a `TeacherCache` with `top_k`): the divergence is then
+    taken over the teacher's top-k entries, both distributions renormalised
+    there.
+
+    Args:
+        temperature: float > 0. Both logits are divided by it before the
+            softmax; the result is multiplied by `temperature**2` so that
+            gradients keep their scale as the temperature changes (Hinton et
+            al., 2015).
+        reduction: how per-example losses are reduced; see
+            `keras.losses.Loss`. Defaults to `"mean_with_sample_weight"`.
+        name: optional name of the loss.
+        dtype: dtype of the computation. Defaults to `keras.backend.floatx()`.
+    """
+
+    def __init__(
+        self,
+        temperature=1.0,
+        reduction="mean_with_sample_weight",
+        name=None,
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.temperature = check_temperature(temperature)
+
+    def call(self, y_true, y_pred):
+        if is_top_k(y_true):
+            y_true, y_pred = gather_top_k(y_true, y_pred)
+        check_logits_shapes(y_true, y_pred)
+        return self.temperature**2 * self.divergence(y_true, y_pred)
+
+    def divergence(self, teacher_logits, student_logits):
+        raise NotImplementedError
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"temperature": self.temperature})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class KLDivergence(DistillationLoss):
+    """Forward KL divergence `T² · KL(softmax(t/T) ‖ softmax(s/T))`.
+
+    The classic distillation loss of Hinton et al. (2015): the student is
+    pushed to cover every class the teacher gives probability to.
+
+    Args:
+        temperature: float > 0, the softening temperature `T`.
+        reduction: see `keras.losses.Loss`. Defaults to
+            `"mean_with_sample_weight"`.
+        name: optional name of the loss.
+
+    Returns:
+        A scalar loss (or per-example losses with `reduction=None`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = KLDivergence(temperature=2.0)
+    >>> teacher = np.array([[2.0, 0.0, -1.0]])
+    >>> float(loss(teacher, teacher))
+    0.0
+    >>> round(float(loss(teacher, np.zeros((1, 3)))), 4)
+    0.7706
+    """
+
+    def divergence(self, teacher_logits, student_logits):
+        return _kl_from_log_probs(
+            _log_probs(teacher_logits, self.temperature),
+            _log_probs(student_logits, self.temperature),
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class ReverseKLDivergence(DistillationLoss):
+    """Reverse KL divergence `T² · KL(softmax(s/T) ‖ softmax(t/T))`.
+
+    Mode-seeking: the student concentrates on the teacher's most likely
+    outputs, which suits generative students too small to cover every mode
+    (MiniLLM, Gu et al., 2024).
+
+    Args:
+        temperature: float > 0, the softening temperature `T`.
+        reduction: see `keras.losses.Loss`. Defaults to
+            `"mean_with_sample_weight"`.
+        name: optional name of the loss.
+
+    Returns:
+        A scalar loss (or per-example losses with `reduction=None`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = ReverseKLDivergence()
+    >>> round(float(loss(np.array([[2.0, 0.0]]), np.zeros((1, 2)))), 4)
+    0.4338
+    """
+
+    def divergence(self, teacher_logits, student_logits):
+        return _kl_from_log_probs(
+            _log_probs(student_logits, self.temperature),
+            _log_probs(teacher_logits, self.temperature),
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class JensenShannonDivergence(DistillationLoss):
+    """Generalized Jensen-Shannon divergence, as in GKD (Agarwal et al., 2024).
+
+    With teacher distribution `P = softmax(t/T)`, student distribution
+    `Q = softmax(s/T)` and their mixture `M = beta·P + (1 - beta)·Q`:
+
+    `T² · (beta · KL(P ‖ M) + (1 - beta) · KL(Q ‖ M))`.
+
+    `beta=0.5` is the symmetric Jensen-Shannon divergence (bounded by
+    `T² · log 2`); `beta` near 0 behaves like `beta · KL(P ‖ Q)` and near 1
+    like `(1 - beta) · KL(Q ‖ P)`. The mixture is formed in log space with
+    `logsumexp`, so it is exact for peaked distributions.
+
+    Args:
+        beta: float strictly between 0 and 1 (at either end the divergence is
+            identically zero).
+        temperature: float > 0, the softening temperature `T`.
+        reduction: see `keras.losses.Loss`. Defaults to
+            `"mean_with_sample_weight"`.
+        name: optional name of the loss.
+
+    Returns:
+        A scalar loss (or per-example losses with `reduction=None`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = JensenShannonDivergence(beta=0.5)
+    >>> round(float(loss(np.array([[50.0, -50.0]]), np.array([[-50.0, 50.0]]))), 4)
+    0.6931
+    """
+
+    def __init__(
+        self,
+        beta=0.5,
+        temperature=1.0,
+        reduction="mean_with_sample_weight",
+        name=None,
+        dtype=None,
+    ):
+        super().__init__(
+            temperature=temperature, reduction=reduction, name=name, dtype=dtype
+        )
+        self.beta = check_number(
+            "beta",
+            beta,
+            0,
+            1,
+            low_open=True,
+            high_open=True,
+            example="0.5 (the symmetric Jensen-Shannon divergence)",
+        )
+
+    def divergence(self, teacher_logits, student_logits):
+        log_p = _log_probs(teacher_logits, self.temperature)
+        log_q = _log_probs(student_logits, self.temperature)
+        log_m = ops.logsumexp(
+            ops.stack(
+                [log_p + math.log(self.beta), log_q + math.log(1.0 - self.beta)]
+            ),
+            axis=0,
+        )
+        return self.beta * _kl_from_log_probs(log_p, log_m) + (
+            1.0 - self.beta
+        ) * _kl_from_log_probs(log_q, log_m)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta": self.beta})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class LogitsMSE(DistillationLoss):
+    """Mean squared error between teacher and student logits.
+
+    Matches logits directly (Ba & Caruana, 2014), without a softmax; the
+    mean is over the last axis, then over examples (or unmasked tokens).
+
+    Args:
+        reduction: see `keras.losses.Loss`. Defaults to
+            `"mean_with_sample_weight"`.
+        name: optional name of the loss.
+
+    Returns:
+        A scalar loss (or per-example losses with `reduction=None`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> float(LogitsMSE()(np.array([[1.0, 3.0]]), np.array([[0.0, 1.0]])))
+    2.5
+    """
+
+    def __init__(
+        self, reduction="mean_with_sample_weight", name=None, dtype=None
+    ):
+        super().__init__(
+            temperature=1.0, reduction=reduction, name=name, dtype=dtype
+        )
+
+    def divergence(self, teacher_logits, student_logits):
+        return ops.mean(ops.square(student_logits - teacher_logits), axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["temperature"]
+        return config
+
+
+def get(identifier, temperature=1.0):
+    """Returns a distillation loss from an instance, a name or a config.
+
+    Args:
+        identifier: a `DistillationLoss` or other `keras.losses.Loss`, a
+            callable `(teacher_logits, student_logits) -> loss`, or one of
+            the names `"kl_divergence"`, `"reverse_kl_divergence"`,
+            `"jensen_shannon_divergence"`, `"logits_mse"`.
+        temperature: temperature given to a loss built from a name.
+
+    Returns:
+        A callable loss.
+
+    Example:
+
+    >>> get("reverse_kl_divergence", temperature=2.0).temperature
+    2.0
+    """
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(identifier)
+    names = {
+        "kl_divergence": KLDivergence,
+        "reverse_kl_divergence": ReverseKLDivergence,
+        "jensen_shannon_divergence": JensenShannonDivergence,
+    }
+    if identifier in names:
+        return names[identifier](temperature=temperature)
+    if identifier == "logits_mse":
+        return LogitsMSE()
+    raise ValueError(
+        "Unknown distillation loss. Expected a loss instance, a callable or "
+        f"one of {sorted([*names, 'logits_mse'])}. "
+        f"Received: {identifier!r}"
+    )

@@ -1,0 +1,96 @@
+"""Shape checks of distillation: teacher logits against student logits, and
+labels against the student loss. The one place both the `Distiller` and the
+losses compare shapes; `None` (an unknown dimension) matches any size."""
+
+import keras
+
+
+def shape_of(tensor):
+    """The shape of a tensor (symbolic or not) as a tuple."""
+    return tuple(tensor.shape)
+
+
+def compatible(shape_a, shape_b):
+    """True if two shapes have the same rank and agree wherever both are known.
+
+    Example:
+
+    >>> compatible((None, 3), (16, 3))
+    True
+    >>> compatible((16, 3), (16, 5))
+    False
+    """
+    return len(shape_a) == len(shape_b) and all(
+        a is None or b is None or a == b for a, b in zip(shape_a, shape_b)
+    )
+
+
+def check_logits_shapes(teacher_logits, student_logits):
+    """Raises `ValueError` unless teacher and student logits have the same
+    (compatible) shape.
+
+    Example:
+
+    >>> import numpy as np
+    >>> check_logits_shapes(np.zeros((2, 3)), np.zeros((2, 4)))
+    Traceback (most recent call last):
+    ...
+    ValueError: Teacher and student logits must have the same shape, (batch, classes) or (batch, sequence, vocabulary). Received: teacher logits of shape (2, 3), student logits of shape (2, 4). Give the student the teacher's number of classes (or vocabulary size).
+    """
+    t_shape, s_shape = shape_of(teacher_logits), shape_of(student_logits)
+    if not compatible(t_shape, s_shape):
+        raise ValueError(
+            "Teacher and student logits must have the same shape, "
+            "(batch, classes) or (batch, sequence, vocabulary). Received: "
+            f"teacher logits of shape {t_shape}, student logits of shape "
+            f"{s_shape}. Give the student the teacher's number of classes "
+            "(or vocabulary size)."
+        )
+
+
+def check_model_output_shapes(teacher, student):
+    """`check_logits_shapes` on the symbolic outputs of two functional models;
+    models without a single symbolic output are checked on the first batch
+    instead."""
+    outputs = [getattr(m, "outputs", None) for m in (teacher, student)]
+    if all(o is not None and len(o) == 1 for o in outputs):
+        check_logits_shapes(outputs[0][0], outputs[1][0])
+
+
+def check_label_shape(y, y_pred, loss_fn):
+    """Raises `ValueError` unless labels `y` fit the student logits `y_pred`
+    for `loss_fn`: class ids of shape `y_pred.shape[:-1]` (or with a trailing
+    1) for a sparse categorical crossentropy, `y_pred`'s shape otherwise.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    >>> check_label_shape(np.zeros((4,)), np.zeros((4, 3)), loss)
+    >>> check_label_shape(np.zeros((4, 3)), np.zeros((4, 3)), loss)
+    Traceback (most recent call last):
+    ...
+    ValueError: The labels do not fit the student's output: SparseCategoricalCrossentropy expects integer class ids of shape (4,), but the labels have shape (4, 3) for student logits of shape (4, 3). Pass labels of the expected shape, or a `student_loss_fn` that matches your labels.
+    """
+    y_shape, pred_shape = shape_of(y), shape_of(y_pred)
+    sparse = isinstance(
+        loss_fn, keras.losses.SparseCategoricalCrossentropy
+    ) or getattr(loss_fn, "fn", None) is keras.losses.sparse_categorical_crossentropy
+    if sparse:
+        expected = pred_shape[:-1]
+        ok = compatible(y_shape, expected) or compatible(y_shape, expected + (1,))
+        what = "integer class ids of shape"
+    else:
+        expected = pred_shape
+        ok = compatible(y_shape, expected) or (
+            pred_shape[-1:] == (1,) and compatible(y_shape, pred_shape[:-1])
+        )
+        what = "labels of shape"
+    if not ok:
+        raise ValueError(
+            f"The labels do not fit the student's output: "
+            f"{type(loss_fn).__name__} expects {what} {expected}, but the "
+            f"labels have shape {y_shape} for student logits of shape "
+            f"{pred_shape}. Pass labels of the expected shape, or a "
+            "`student_loss_fn` that matches your labels."
+        )

@@ -1,0 +1,420 @@
+"""`TeacherCache`: a teacher's logits computed once and kept on disk.
+
+Offline distillation runs the teacher once over the training data and trains
+the student from the stored logits, so each epoch costs about as much as
+training the student alone. The cache is a folder of `.npy` arrays, one row
+per example: the model inputs, the labels (and sample weights), and the
+teacher logits, plus `manifest.json`, which records what the cache was built
+from. Each element of `TeacherCache.dataset()` carries an example together
+with its own logits, so shuffling, repeating and re-batching cannot pair an
+example with another example's logits.
+"""
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_kd import datasets as kd_datasets
+from keras_kd.distillation.top_k import top_k_logits
+from keras_kd.utils.io import atomic_folder
+from keras_kd.utils.validation import check_choice, check_int
+
+_FORMAT = "keras_kd.TeacherCache/1"
+_MANIFEST = "manifest.json"
+
+
+def fingerprint_weights(model):
+    """SHA-256 of a model's weights (shapes, dtypes and values, in order).
+
+    Layer names are left out: the same weights in a re-created model (whose
+    auto-generated names differ) give the same fingerprint.
+    """
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(weight.numpy())
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def _fingerprint_arrays(arrays):
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        value = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}{value.dtype}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+class TeacherCache:
+    """Teacher logits for a fixed set of examples, stored in a folder.
+
+    Build one with `TeacherCache.build(teacher, data, directory)`; open an
+    existing one (in another process, without the teacher) with
+    `TeacherCache(directory)`. `cache.dataset()` yields
+    `(x, {"labels": y, "teacher_logits": logits})` (and `sample_weight` if the
+    data had one), which `keras_kd.Distiller.fit` consumes without calling
+    its teacher.
+
+    Dense logits cost `4·classes` bytes per example (`4·vocabulary` per
+    token for a sequence model). With `top_k=k`, only the `k` largest logits
+    per position and their indices are kept: `8·k` bytes per token
+    (BERT's vocabulary of 30,522 and `k=32`: 256 B instead of 119 KiB), and
+    the distillation losses compare teacher and student over those `k`
+    entries, renormalised (see `keras_kd.losses.top_k_logits`).
+
+    Args:
+        directory: folder of a complete cache.
+
+    Raises:
+        FileNotFoundError: there is no complete cache in `directory`.
+
+    Attributes:
+        directory: the cache folder.
+        manifest: dict with `num_examples`, `top_k`, `teacher_fingerprint`,
+            `data_fingerprint` and the stored array layout.
+        reused: True when `build` found a matching cache and ran nothing.
+
+    Example:
+
+    >>> import tempfile
+    >>> import keras, numpy as np, tensorflow as tf
+    >>> import keras_kd
+    >>> def linear():
+    ...     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> teacher, student = linear(), linear()
+    >>> data = tf.data.Dataset.from_tensor_slices(
+    ...     (np.random.rand(10, 4).astype("float32"), np.arange(10) % 3))
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> cache = keras_kd.TeacherCache.build(
+    ...     teacher, data, f"{folder.name}/cache", verbose=0)
+    >>> len(cache), cache.top_k, cache.reused
+    (10, None, False)
+    >>> distiller = keras_kd.Distiller(student=student, teacher=teacher)
+    >>> distiller.compile(optimizer="adam", jit_compile=False)
+    >>> history = distiller.fit(
+    ...     cache.dataset(batch_size=4, shuffle=True, seed=0), verbose=0)
+    >>> sorted(history.history)
+    ['distillation_loss', 'loss', 'student_loss']
+    >>> keras_kd.TeacherCache.build(
+    ...     teacher, data, f"{folder.name}/cache", verbose=0).reused
+    True
+    >>> folder.cleanup()
+    """
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.manifest = _read_manifest(self.directory)
+        if self.manifest is None:
+            raise FileNotFoundError(
+                f"No complete teacher cache in {str(self.directory)!r} (a "
+                f"complete one has a {_MANIFEST} of format {_FORMAT!r}). "
+                "Create it with `TeacherCache.build(teacher, data, "
+                "directory)`."
+            )
+        self.reused = False
+
+    def __len__(self):
+        return self.manifest["num_examples"]
+
+    @property
+    def top_k(self):
+        """The `k` of a sparse cache, or None for dense logits."""
+        return self.manifest["top_k"]
+
+    @classmethod
+    def build(
+        cls,
+        teacher,
+        data,
+        directory,
+        *,
+        preprocessor=None,
+        batch_size=64,
+        top_k=None,
+        top_k_dtype="float16",
+        jit_compile=True,
+        verbose=1,
+    ):
+        """Runs `teacher` once over `data` and stores the logits, or reuses
+        the cache already in `directory` if it was built from the same
+        teacher weights and the same examples.
+
+        A cache built from other teacher weights or other data is replaced,
+        with a warning that says which changed. The new cache is written to
+        a temporary folder next to `directory` and moved into place when
+        complete, so an interrupted build never leaves a cache that reads as
+        complete.
+
+        Args:
+            teacher: a `keras.Model` producing logits; run with
+                `training=False`.
+            data: the examples, in a fixed order: an unbatched
+                `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`, or,
+                with `preprocessor`, a `keras_kd.datasets.TextSplit` or an
+                unbatched dataset of `(text, label)`.
+            directory: folder of the cache; created if missing. An existing
+                folder that is not a teacher cache is never touched.
+            preprocessor: optional keras-hub preprocessor that tokenizes
+                texts once before they are stored.
+            batch_size: teacher inference batch size.
+            top_k: None keeps all logits; an int `k` keeps the `k` largest
+                per position (for large vocabularies).
+            top_k_dtype: storage of the top-k values: `"float16"` (shifted
+                so the largest is 0, where float16 is most precise; with
+                uint16 token ids, 4 bytes per entry) or `"float32"` (exact).
+            jit_compile: compile the teacher's forward pass with XLA.
+            verbose: 1 shows a progress bar, 0 is silent.
+
+        Returns:
+            A `TeacherCache`.
+        """
+        directory = Path(directory)
+        if not isinstance(teacher, keras.Model):
+            raise ValueError(
+                "`teacher` must be a keras.Model. Received: "
+                f"{type(teacher).__name__}"
+            )
+        check_int("top_k", top_k, allow_none=True, example=32)
+        check_choice("top_k_dtype", top_k_dtype, ("float16", "float32"))
+        _check_cache_destination(directory)
+        if isinstance(data, kd_datasets.TextSplit):
+            data = data.as_dataset()
+        if preprocessor is not None:
+            data = kd_datasets.tokenized_examples(data, preprocessor)
+        arrays, x_keys = _materialize(data)
+        fingerprints = {
+            "teacher_fingerprint": fingerprint_weights(teacher),
+            "data_fingerprint": _fingerprint_arrays(arrays),
+        }
+        previous = _read_manifest(directory)
+        if previous is not None:
+            changed = [
+                what
+                for what, key in (
+                    ("teacher weights", "teacher_fingerprint"),
+                    ("data", "data_fingerprint"),
+                )
+                if previous[key] != fingerprints[key]
+            ]
+            if previous["top_k"] != top_k:
+                changed.append(f"top_k ({previous['top_k']} -> {top_k})")
+            elif top_k is not None and previous.get("top_k_dtype") != top_k_dtype:
+                changed.append(
+                    f"top_k_dtype ({previous.get('top_k_dtype')} -> {top_k_dtype})"
+                )
+            if not changed:
+                cache = cls(directory)
+                cache.reused = True
+                return cache
+            warnings.warn(
+                f"The teacher cache in {str(directory)!r} was built from "
+                f"other {' and '.join(changed)}; rebuilding it.",
+                stacklevel=2,
+            )
+        stored = dict(arrays)
+        stored.update(
+            _run_teacher(
+                teacher, arrays, x_keys, batch_size, top_k, top_k_dtype,
+                jit_compile, verbose,
+            )
+        )
+        manifest = {
+            "format": _FORMAT,
+            "num_examples": int(len(arrays["labels"])),
+            "x_keys": x_keys,
+            "arrays": sorted(stored),
+            "top_k": top_k,
+            "top_k_dtype": None if top_k is None else top_k_dtype,
+            "teacher": teacher.name,
+            **fingerprints,
+        }
+        with atomic_folder(directory, overwrite=True) as staging:
+            # The manifest last: a folder without one is never read as a
+            # complete cache. `_check_cache_destination` made sure that
+            # `directory` is absent, empty or a teacher cache.
+            for name, value in stored.items():
+                np.save(staging / f"{name}.npy", value)
+            (staging / _MANIFEST).write_text(json.dumps(manifest, indent=2))
+        return cls(directory)
+
+    def bytes_per_position(self):
+        """Bytes of teacher logits stored per example, or per token for a
+        sequence model: `4·k` for a top-k cache (float16 values and uint16
+        indices while the vocabulary fits 65,536 ids), `4·vocabulary` for
+        dense float32 logits.
+
+        Returns:
+            An int.
+        """
+        per_position = 0
+        for name in self.manifest["arrays"]:
+            if name.startswith("teacher_logits"):
+                array = np.load(self.directory / f"{name}.npy", mmap_mode="r")
+                per_position += array.dtype.itemsize * array.shape[-1]
+        return per_position
+
+    def dataset(self, batch_size=32, *, shuffle=False, seed=None):
+        """The cached examples with their teacher logits, batched.
+
+        Args:
+            batch_size: examples per batch.
+            shuffle: reshuffle every epoch (each example keeps its logits).
+            seed: shuffle seed.
+
+        Returns:
+            A `tf.data.Dataset` of `(x, {"labels": y, "teacher_logits":
+            logits})`, or `(x, {...}, sample_weight)`; `logits` is the dict
+            `{"values", "indices"}` for a top-k cache. The arrays are read
+            into memory once, when the dataset is created.
+        """
+        arrays = {
+            name: np.load(self.directory / f"{name}.npy", mmap_mode="r")
+            for name in self.manifest["arrays"]
+        }
+        x_keys = self.manifest["x_keys"]
+        x = (
+            arrays["x"]
+            if x_keys is None
+            else {key: arrays[f"x.{key}"] for key in x_keys}
+        )
+        logits = (
+            arrays["teacher_logits"]
+            if self.top_k is None
+            else {
+                "values": arrays["teacher_logits.values"],
+                "indices": arrays["teacher_logits.indices"],
+            }
+        )
+        element = (x, {"labels": arrays["labels"], "teacher_logits": logits})
+        if "sample_weight" in arrays:
+            element += (arrays["sample_weight"],)
+        ds = tf.data.Dataset.from_tensor_slices(element)
+        if self.top_k is not None:
+            ds = ds.map(_widen_top_k)
+        if shuffle:
+            ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_cache_destination(directory):
+    if directory.exists() and not directory.is_dir():
+        raise FileExistsError(
+            f"{str(directory)!r} is a file, not a cache folder. Pass a "
+            "folder path for the teacher cache."
+        )
+    if (
+        directory.is_dir()
+        and any(directory.iterdir())
+        and _read_manifest(directory) is None
+    ):
+        raise FileExistsError(
+            f"{str(directory)!r} holds files but no teacher cache; it is "
+            "left untouched. Pass an empty or new folder."
+        )
+
+
+def _read_manifest(directory):
+    try:
+        manifest = json.loads((Path(directory) / _MANIFEST).read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+    return manifest if manifest.get("format") == _FORMAT else None
+
+
+def _materialize(data):
+    """Reads an unbatched `(x, y[, sample_weight])` dataset into arrays."""
+    if not isinstance(data, tf.data.Dataset):
+        raise ValueError(
+            "`data` must be an unbatched tf.data.Dataset of (x, y) or "
+            "(x, y, sample_weight), or a TextSplit with `preprocessor=`. "
+            f"Received: {type(data).__name__}"
+        )
+    spec = data.element_spec
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        raise ValueError(
+            "Each example of `data` must be (x, y) or (x, y, sample_weight). "
+            f"Received elements of spec {spec}. Pass texts with "
+            "`preprocessor=`."
+        )
+    x_spec = spec[0]
+    x_keys = sorted(x_spec) if isinstance(x_spec, dict) else None
+    if x_spec == tf.TensorSpec((), tf.string) or (
+        x_keys and any(x_spec[k].dtype == tf.string for k in x_keys)
+    ):
+        raise ValueError(
+            "`data` holds raw strings; pass `preprocessor=` so the texts are "
+            "tokenized once before the teacher sees them."
+        )
+    names = (
+        ["x"] if x_keys is None else [f"x.{key}" for key in x_keys]
+    ) + ["labels", "sample_weight"][: len(spec) - 1]
+    columns = {name: [] for name in names}
+    for batch in data.batch(4096).as_numpy_iterator():
+        x = batch[0] if x_keys is None else [batch[0][k] for k in x_keys]
+        values = ([x] if x_keys is None else x) + list(batch[1:])
+        for name, value in zip(names, values):
+            columns[name].append(value)
+    if not columns["labels"]:
+        raise ValueError("`data` is empty; a teacher cache needs examples.")
+    return {name: np.concatenate(parts) for name, parts in columns.items()}, x_keys
+
+
+def _run_teacher(
+    teacher, arrays, x_keys, batch_size, top_k, top_k_dtype, jit_compile, verbose
+):
+    n = len(arrays["labels"])
+
+    @tf.function(jit_compile=jit_compile)
+    def forward(x):
+        logits = keras.ops.cast(teacher(x, training=False), "float32")
+        if top_k is None:
+            return logits
+        if top_k > logits.shape[-1]:
+            raise ValueError(
+                f"`top_k`={top_k} exceeds the teacher's "
+                f"{logits.shape[-1]} logits per position."
+            )
+        return top_k_logits(logits, top_k)
+
+    outputs = []
+    progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="example")
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        x = (
+            arrays["x"][start:stop]
+            if x_keys is None
+            else {key: arrays[f"x.{key}"][start:stop] for key in x_keys}
+        )
+        outputs.append(keras.tree.map_structure(np.asarray, forward(x)))
+        progbar.update(stop)
+    if top_k is None:
+        return {"teacher_logits": np.concatenate(outputs)}
+    values = np.concatenate([o["values"] for o in outputs])
+    indices = np.concatenate([o["indices"] for o in outputs])
+    if top_k_dtype == "float16":
+        # Compact storage (DistillKit-style): the losses renormalise over the
+        # k entries, so the values may be shifted to make the largest 0,
+        # where float16 is most precise; token ids fit uint16 for
+        # vocabularies up to 65,536 (SmolLM2's 49,152: 4 bytes an entry).
+        values = (values - values[..., :1]).astype(np.float16)
+        if indices.size and int(indices.max()) < 2**16:
+            indices = indices.astype(np.uint16)
+    return {"teacher_logits.values": values, "teacher_logits.indices": indices}
+
+
+def _widen_top_k(x, target, *sample_weight):
+    logits = target["teacher_logits"]
+    target = dict(
+        target,
+        teacher_logits={
+            "values": tf.cast(logits["values"], tf.float32),
+            "indices": tf.cast(logits["indices"], tf.int32),
+        },
+    )
+    return (x, target, *sample_weight)

@@ -1,0 +1,39 @@
+"""The main job, from raw text to a verified on-device student with a report:
+`run(PipelineConfig(...))`, and its steps for use alone.
+
+Modules: `config` (PipelineConfig), `step_curve` (StepCurve), `steps` (the
+steps and the checks run before any work), `runner` (run), `report` (the
+report's content), `report_card` (report.json/.md/.png).
+
+The names load on first use (PEP 562), as in `keras_kd` itself: the
+`keras-kd` command reads `PipelineConfig`'s defaults for its `--help`
+without starting TensorFlow.
+"""
+
+import importlib
+
+# Public name -> the module that holds it.
+_OBJECTS = {
+    "PipelineConfig": "keras_kd.pipeline.config",
+    "StepCurve": "keras_kd.pipeline.step_curve",
+    "check_few_labels": "keras_kd.pipeline.steps",
+    "check_run_dir": "keras_kd.pipeline.steps",
+    "distill_students": "keras_kd.pipeline.steps",
+    "evaluate_accuracy": "keras_kd.pipeline.steps",
+    "few_label_experiment": "keras_kd.pipeline.steps",
+    "finetune_teacher": "keras_kd.pipeline.steps",
+    "run": "keras_kd.pipeline.runner",
+    "write_report": "keras_kd.pipeline.report_card",
+}
+
+__all__ = sorted(_OBJECTS)
+
+
+def __getattr__(name):
+    if name in _OBJECTS:
+        return getattr(importlib.import_module(_OBJECTS[name]), name)
+    raise AttributeError(f"module 'keras_kd.pipeline' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,165 @@
+"""The content of a pipeline run's report: the dict that `report_card`
+writes as `report.json`, `report.md` and `report.png`.
+
+File sizes are in MB of 10^6 bytes (`keras_kd.utils.units.megabytes`).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from keras_kd.utils.units import megabytes
+
+
+def _mean_std(values):
+    """Mean and standard deviation; no spread from a single value.
+
+    >>> _mean_std([0.5, 1.0])
+    (0.75, 0.25)
+    >>> _mean_std([0.8])
+    (0.8, None)
+    """
+    return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else None
+
+
+def build_report(config, labels, models, accuracy, checks, latency, histories):
+    """The report dict of a run.
+
+    Args:
+        config: the run's `PipelineConfig`.
+        labels: the class names.
+        models: the `FinetuneModel`s keyed `teacher`, `distilled` (first
+            seed) and `shipped` (its exported form).
+        accuracy: the teacher's test accuracy (`teacher`), the students'
+            per seed (lists `distilled`, `baseline`) and the few-labels
+            results (`few_labels`, or None).
+        checks: the `VerificationReport`s of the `.tflite` files, keyed
+            `student` and `teacher`.
+        latency: median single-example latency (ms) of both files, keyed
+            likewise (`keras_kd.export.compare_latency`).
+        histories: Keras `History`s with a `curve` (`StepCurve`), keyed
+            `teacher`, `distilled`, `baseline`.
+
+    Returns:
+        A JSON-able dict: `title`, `models` (the table's rows), `summary`
+        (headline figures), `seeds`, `few_labels`, `curves`, `checks`,
+        `settings` and `notes`.
+    """
+    teacher, distilled, shipped = (
+        models["teacher"], models["distilled"], models["shipped"]
+    )
+    per_seed = {name: accuracy[name] for name in ("distilled", "baseline")}
+    few_labels = accuracy["few_labels"]
+    student_check, teacher_check = checks["student"], checks["teacher"]
+    student_params = int(distilled.token_id_model.count_params())
+    (kd_mean, kd_std), (base_mean, base_std) = (
+        _mean_std(per_seed["distilled"]),
+        _mean_std(per_seed["baseline"]),
+    )
+    gains = 100 * (np.array(per_seed["distilled"]) - np.array(per_seed["baseline"]))
+    models = {
+        "teacher (Keras)": {
+            "test_accuracy": accuracy["teacher"],
+            "parameters": int(teacher.token_id_model.count_params()),
+        },
+        "student without KD (Keras)": {
+            "test_accuracy": base_mean,
+            "test_accuracy_std": base_std,
+            "parameters": student_params,
+        },
+        "student with KD (Keras)": {
+            "test_accuracy": kd_mean,
+            "test_accuracy_std": kd_std,
+            "parameters": student_params,
+        },
+        "teacher (TFLite float32)": {
+            "test_accuracy": teacher_check.litert_accuracy,
+            "size_mb": megabytes(teacher_check.size_bytes),
+            "latency_ms": latency["teacher"],
+        },
+        f"student (TFLite {config.quantization})": {
+            "test_accuracy": student_check.litert_accuracy,
+            "parameters": int(shipped.token_id_model.count_params()),
+            "size_mb": megabytes(student_check.size_bytes),
+            "latency_ms": latency["student"],
+        },
+    }
+    seeds = len(config.seeds)
+    over = f"mean of {seeds} seeds" if seeds > 1 else "1 seed"
+    summary = {
+        "accuracy retention (TFLite student / teacher)": (
+            student_check.litert_accuracy / accuracy["teacher"]
+        ),
+        f"accuracy retention (Keras student with KD / teacher, {over})": (
+            kd_mean / accuracy["teacher"]
+        ),
+        f"KD gain over the same student without KD (points, {over})": (
+            float(np.mean(gains))
+        ),
+        "TFLite size compression (teacher / student)": (
+            teacher_check.size_bytes / student_check.size_bytes
+        ),
+        "TFLite latency speed-up (teacher / student)": (
+            latency["teacher"] / latency["student"]
+        ),
+        "TFLite student vs its Keras model (points)": (
+            100 * (student_check.litert_accuracy - student_check.keras_accuracy)
+        ),
+    }
+    if seeds > 1:
+        summary[f"KD gain std over {seeds} seeds (points)"] = float(np.std(gains))
+    if few_labels is not None:
+        n = few_labels["labelled_texts"]
+        few_gains = 100 * (
+            np.array(few_labels["distilled"]) - np.array(few_labels["labels_only"])
+        )
+        for name, key in (
+            (f"few labels: teacher on {n} labels (Keras)", "teacher"),
+            (f"few labels: student on the {n} labels alone (Keras)", "labels_only"),
+            (
+                f"few labels: student distilled on all {n + few_labels['unlabelled_texts']} texts (Keras)",
+                "distilled",
+            ),
+        ):
+            values = np.atleast_1d(few_labels[key])
+            models[name] = {
+                "test_accuracy": float(np.mean(values)),
+                "test_accuracy_std": _mean_std(values)[1],
+                "parameters": student_params if key != "teacher" else models["teacher (Keras)"]["parameters"],
+            }
+        summary[f"few labels: KD gain (points, {over})"] = float(np.mean(few_gains))
+        if seeds > 1:
+            summary[f"few labels: KD gain std over {seeds} seeds (points)"] = float(
+                np.std(few_gains)
+            )
+    curves = {
+        {"teacher": "teacher", "distilled": "student with KD",
+         "baseline": "student without KD"}[name]: history.curve
+        for name, history in histories.items()
+    }
+    return {
+        "title": f"keras-kd: {config.teacher} -> {config.student_layers}-layer student",
+        "models": models,
+        "summary": summary,
+        "seeds": {"seeds": list(config.seeds), **per_seed},
+        "few_labels": few_labels,
+        "curves": curves,
+        "checks": {name: check.to_dict() for name, check in checks.items()},
+        "settings": {
+            **{k: v for k, v in dataclasses.asdict(config).items() if k != "data"},
+            "data": str(config.data),
+            "labels": labels,
+            "latency_threads": student_check.num_threads,
+        },
+        "notes": [
+            "Latency: median single-example LiteRT invoke on this CPU, "
+            f"{student_check.num_threads} threads, sequence length "
+            f"{config.sequence_length}, tokenized input; teacher and student "
+            f"take turns in blocks ({config.latency_runs} runs each).",
+            f"Students: mean ± std over seeds {list(config.seeds)} (the "
+            "teacher and the shipped student use the first); differences "
+            "of about one point are inside the noise of a ~1,000-sentence "
+            "test set.",
+            "File sizes in MB (10^6 bytes).",
+        ],
+    }

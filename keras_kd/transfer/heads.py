@@ -1,0 +1,206 @@
+"""Task heads that sit on a text backbone.
+
+`Head` (dropout plus dense, for classification, multilabel, regression and
+token classification), `get_head` (a head from a kind or a Keras layer),
+`make_heads` (the named heads of a model from a `head=` argument) and
+`head_is_per_token`.
+"""
+
+import keras
+
+from keras_kd.utils.validation import check_int
+from keras_kd.utils.validation import check_number
+
+HEAD_KINDS = ("classification", "multilabel", "regression", "token_classification")
+
+# Per kind: output activation, whether it reads every token, and whether
+# `num_classes` is required (regression defaults to one output).
+_KIND_SPECS = {
+    "classification": (None, False, True),
+    "multilabel": ("sigmoid", False, True),
+    "regression": (None, False, False),
+    "token_classification": (None, True, True),
+}
+
+# Token labels use the HuggingFace convention: -100 marks tokens (padding,
+# sub-word continuations) that carry no label.
+TOKEN_IGNORE_INDEX = -100
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class Head(keras.layers.Layer):
+    """A dropout plus dense head for one task.
+
+    `"classification"` and `"token_classification"` give logits (one row per
+    example or per token), `"multilabel"` gives independent sigmoid
+    probabilities, `"regression"` gives `num_classes` real outputs.
+
+    Args:
+        kind: one of `"classification"`, `"multilabel"`, `"regression"`,
+            `"token_classification"`.
+        num_classes: number of classes (labels, or outputs for regression,
+            where it defaults to 1).
+        dropout: dropout rate applied to the features before the dense
+            layer, in [0, 1).
+        **kwargs: standard `keras.layers.Layer` arguments such as `name`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_kd.transfer import Head
+    >>> head = Head("classification", num_classes=3)
+    >>> tuple(head(np.zeros((2, 8), "float32")).shape)
+    (2, 3)
+    >>> Head("multilabel")
+    Traceback (most recent call last):
+    ...
+    ValueError: `num_classes` must be an int >= 1, e.g. build_finetune_model(preset, head='multilabel', num_classes=2). Received: num_classes=None
+    """
+
+    def __init__(self, kind, num_classes=None, dropout=0.1, **kwargs):
+        if kind not in _KIND_SPECS:
+            raise ValueError(
+                f"Unknown head kind={kind!r}. Expected one of {HEAD_KINDS} or "
+                "a Keras layer."
+            )
+        activation, per_token, needs_classes = _KIND_SPECS[kind]
+        if num_classes is None and not needs_classes:
+            num_classes = 1
+        check_int(
+            "num_classes",
+            num_classes,
+            example=f"build_finetune_model(preset, head={kind!r}, num_classes=2)",
+        )
+        check_number("dropout", dropout, 0, 1, high_open=True, example=0.1)
+        super().__init__(**kwargs)
+        self.kind = kind
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.per_token = per_token
+        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
+        self.dense = keras.layers.Dense(
+            num_classes,
+            activation=activation,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            # Losses are computed from these outputs, so keep them float32
+            # even under a mixed-precision policy.
+            dtype="float32",
+            name="dense",
+        )
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.dense(self.dropout_layer(inputs, training=training))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.num_classes,)
+
+    def default_loss(self):
+        """The loss that matches this head's outputs."""
+        if self.kind == "multilabel":
+            return keras.losses.BinaryCrossentropy()
+        if self.kind == "regression":
+            return keras.losses.MeanSquaredError()
+        ignore = TOKEN_IGNORE_INDEX if self.per_token else None
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=ignore
+        )
+
+    def default_metrics(self):
+        """The metrics reported by default for this head."""
+        if self.kind == "multilabel":
+            return [keras.metrics.BinaryAccuracy()]
+        if self.kind == "regression":
+            return [keras.metrics.MeanAbsoluteError()]
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "kind": self.kind,
+                "num_classes": self.num_classes,
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+
+def get_head(spec, num_classes=None, dropout=0.1, name="logits"):
+    """Returns the head layer described by `spec`.
+
+    Args:
+        spec: a head kind (see `HEAD_KINDS`), a `Head`, or any Keras layer
+            or model; a layer receives the pooled features `(batch,
+            hidden_dim)`, or the token features `(batch, length,
+            hidden_dim)` if it has the attribute `per_token = True`.
+        num_classes: the number of classes for a head kind.
+        dropout: dropout rate for a head kind.
+        name: the layer name for a head kind.
+
+    Returns:
+        A `keras.layers.Layer`: `spec` itself if it is one, else a new
+        `Head`.
+
+    Example:
+
+    >>> from keras_kd.transfer import get_head
+    >>> head = get_head("multilabel", num_classes=4)
+    >>> head.kind, head.num_classes, head.name
+    ('multilabel', 4, 'logits')
+    """
+    if isinstance(spec, keras.layers.Layer):
+        return spec
+    if isinstance(spec, str):
+        return Head(spec, num_classes=num_classes, dropout=dropout, name=name)
+    raise TypeError(
+        f"A head must be one of {HEAD_KINDS} or a Keras layer. Received: "
+        f"{spec!r} of type {type(spec).__name__}"
+    )
+
+
+def head_is_per_token(head):
+    """Whether `head` reads every token rather than the pooled features."""
+    return bool(getattr(head, "per_token", False))
+
+
+def head_names(head):
+    """The output names of a `head=` argument: its keys, or `["logits"]`."""
+    return list(head) if isinstance(head, dict) else ["logits"]
+
+
+def make_heads(head, num_classes, dropout):
+    """Returns `{name: layer}` for a `head=` argument of `build_finetune_model`.
+
+    Args:
+        head: a head kind or Keras layer (one head named `"logits"`), or a
+            dict of them keyed by output name.
+        num_classes: an int, or a dict keyed like `head`.
+        dropout: dropout rate of the heads made from a kind.
+
+    Example:
+
+    >>> from keras_kd.transfer.heads import make_heads
+    >>> heads = make_heads({"topic": "classification", "score": "regression"},
+    ...                    {"topic": 5}, dropout=0.1)
+    >>> {name: head.num_classes for name, head in heads.items()}
+    {'topic': 5, 'score': 1}
+    """
+    specs = head if isinstance(head, dict) else {"logits": head}
+    if not specs:
+        raise ValueError("head={} names no head. Pass at least one head.")
+    made = {}
+    for name, spec in specs.items():
+        if not isinstance(spec, (str, keras.layers.Layer)):
+            raise TypeError(
+                f"Head {name!r} must be one of {HEAD_KINDS} or a "
+                f"Keras layer. Received: {spec!r} of type {type(spec).__name__}"
+            )
+        classes = (
+            num_classes.get(name) if isinstance(num_classes, dict) else num_classes
+        )
+        made[name] = get_head(spec, classes, dropout=dropout, name=name)
+    return made

@@ -1,0 +1,206 @@
+"""Smaller models made from a teacher.
+
+`build_student` builds a shallower (or narrower) backbone of the teacher's
+family, by default initialised from the teacher's layers; `student_like`
+wraps one in a `FinetuneModel` with the teacher's heads and preprocessor.
+"""
+
+import numpy as np
+
+from keras_kd.transfer.finetune_model import FinetuneModel
+from keras_kd.transfer.weight_copy import copy_except_blocks
+from keras_kd.transfer.weight_copy import copy_weights
+from keras_kd.transfer.weight_copy import encoder_blocks
+from keras_kd.utils.validation import check_choice
+from keras_kd.utils.validation import check_int
+from keras_kd.utils.validation import check_number
+
+INITS = ("auto", "teacher", "scratch")
+
+
+def _default_layer_map(teacher_depth, num_layers):
+    # Every k-th layer, ending at the top one: the top layer's features
+    # are the ones the heads and the distillation loss see.
+    stride = teacher_depth / num_layers
+    return [round(stride * (i + 1)) - 1 for i in range(num_layers)]
+
+
+def build_student(
+    teacher_backbone,
+    num_layers=None,
+    *,
+    layer_map=None,
+    hidden_dim=None,
+    num_heads=None,
+    intermediate_dim=None,
+    init="auto",
+    dropout=None,
+):
+    """Builds a smaller backbone of the teacher's family.
+
+    With the teacher's widths, the student starts from the teacher
+    (DistilBERT's recipe): the embeddings, the layers after the blocks
+    (BERT's pooler), and transformer layer `layer_map[i]` of the teacher as
+    its layer `i`. By default `layer_map` takes every k-th layer ending at
+    the top one (6 -> 3 layers: `[1, 3, 5]`). With other widths the student
+    starts from scratch.
+
+    Args:
+        teacher_backbone: a keras-hub encoder backbone (the BERT family).
+        num_layers: the number of transformer layers of the student;
+            defaults to `len(layer_map)`, or half the teacher's (at least 1).
+        layer_map: teacher layer index for each student layer.
+        hidden_dim: width of the student (default: the teacher's).
+        num_heads: attention heads (default: the teacher's).
+        intermediate_dim: feed-forward width (default: the teacher's).
+        init: `"auto"` (from the teacher when the widths match, else from
+            scratch), `"teacher"` or `"scratch"`.
+        dropout: the student's dropout (default: the teacher's).
+
+    Returns:
+        A new backbone of the teacher's class.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.transfer import build_student
+    >>> teacher = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=6, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=8)
+    >>> student = build_student(teacher, num_layers=3)  # teacher layers 1, 3, 5
+    >>> student.num_layers
+    3
+    >>> bool((student.transformer_layers[2].get_weights()[0]
+    ...       == teacher.transformer_layers[5].get_weights()[0]).all())
+    True
+    >>> build_student(teacher, num_layers=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: `num_layers` must be an int >= 1, e.g. 3. Received: num_layers=0
+    """
+    blocks = encoder_blocks(teacher_backbone)
+    depth = len(blocks)
+    if num_layers is None:
+        num_layers = len(layer_map) if layer_map is not None else max(1, depth // 2)
+    check_int("num_layers", num_layers, example=max(1, depth // 2))
+    check_choice("init", init, INITS)
+    for name, value in (
+        ("hidden_dim", hidden_dim),
+        ("num_heads", num_heads),
+        ("intermediate_dim", intermediate_dim),
+    ):
+        check_int(name, value, allow_none=True)
+    if dropout is not None:
+        check_number("dropout", dropout, 0, 1, high_open=True, example=0.1)
+    config = teacher_backbone.get_config()
+    overrides = {
+        "hidden_dim": hidden_dim,
+        "num_heads": num_heads,
+        "intermediate_dim": intermediate_dim,
+    }
+    widened = {
+        key: value
+        for key, value in overrides.items()
+        if value is not None and value != config[key]
+    }
+    if init == "auto":
+        init = "scratch" if widened else "teacher"
+    if init == "teacher":
+        if widened:
+            raise ValueError(
+                f"init='teacher' copies the teacher's weights, which needs the "
+                f"teacher's widths, but {widened} differ from "
+                f"{ {k: config[k] for k in widened} }. Use init='scratch' or "
+                "keep the teacher's widths."
+            )
+        if num_layers > depth:
+            raise ValueError(
+                f"The student (num_layers={num_layers}) cannot be deeper than "
+                f"its teacher ({depth} layers) when initialised from it. Pass "
+                f"num_layers <= {depth}, or init='scratch'."
+            )
+        if layer_map is None:
+            layer_map = _default_layer_map(depth, num_layers)
+        layer_map = list(layer_map)
+        if len(layer_map) != num_layers:
+            raise ValueError(
+                f"layer_map={layer_map} has {len(layer_map)} entries but "
+                f"num_layers={num_layers}: give one teacher layer per student "
+                "layer."
+            )
+        bad = [
+            i for i in layer_map
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < depth
+        ]
+        if bad:
+            raise ValueError(
+                f"layer_map={layer_map} has indices out of range: {bad}. The "
+                f"teacher has {depth} transformer layers, indices 0 to "
+                f"{depth - 1}."
+            )
+    elif layer_map is not None:
+        raise ValueError(
+            "layer_map picks teacher layers to copy, which needs "
+            "init='teacher' and the teacher's widths."
+        )
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    config["num_layers"] = num_layers
+    if dropout is not None:
+        config["dropout"] = dropout
+    config.pop("name", None)
+    student = type(teacher_backbone).from_config(config)
+    if init == "teacher":
+        copy_except_blocks(teacher_backbone, student)
+        for i, source in enumerate(layer_map):
+            copy_weights(blocks[source], student.transformer_layers[i])
+    return student
+
+
+def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs):
+    """Returns a smaller `FinetuneModel` made from a fine-tuned teacher.
+
+    The student's backbone comes from `build_student(teacher.backbone,
+    num_layers, **kwargs)` (by default every other teacher layer, ending at
+    the top one); it keeps the teacher's preprocessor, pooling, layer-wise
+    learning-rate decay and heads, with the heads' weights copied as a
+    starting point. It is compiled with the defaults.
+
+    Args:
+        teacher: a `FinetuneModel`.
+        num_layers: the number of transformer layers of the student
+            (default: half the teacher's).
+        freeze: the student's freeze spec.
+        name: the student's name (default: `"<teacher name>_student"`).
+        **kwargs: further `build_student` arguments (`layer_map`,
+            `hidden_dim`, `num_heads`, `intermediate_dim`, `init`,
+            `dropout`).
+
+    Returns:
+        A compiled `FinetuneModel`.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.transfer import build_finetune_model, student_like
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=4, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=8)
+    >>> teacher = build_finetune_model(backbone, num_classes=2, compile=False,
+    ...                                name="teacher")
+    >>> student = student_like(teacher)
+    >>> student.name, student.backbone.num_layers, tuple(student.output.shape)
+    ('teacher_student', 2, (None, 2))
+    """
+    if not isinstance(teacher, FinetuneModel):
+        raise TypeError(
+            "student_like needs a FinetuneModel teacher (from "
+            "build_finetune_model); for a bare backbone use build_student. "
+            f"Received: {type(teacher).__name__}"
+        )
+    backbone = build_student(teacher.backbone, num_layers, **kwargs)
+    return teacher._with_backbone(
+        backbone,
+        teacher.preprocessor,
+        freeze=freeze,
+        name=name or f"{teacher.name}_student",
+    )

@@ -1,0 +1,106 @@
+"""Vocabulary trimming: `trim_vocabulary` keeps only the WordPiece tokens a
+corpus uses (plus the special tokens and the single-character pieces) and
+shrinks the backbone's embedding table to match."""
+
+import keras
+
+from keras_kd.transfer.weight_copy import copy_except_blocks
+from keras_kd.transfer.weight_copy import copy_weights
+from keras_kd.transfer.weight_copy import encoder_blocks
+
+# The WordPiece special tokens that a BERT-family vocabulary must keep for
+# keras-hub, TFLite and MediaPipe tokenizers to work.
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def is_character_piece(token):
+    """Whether `token` is a single-character WordPiece (`a` or `##a`)."""
+    return len(token) == 1 or (len(token) == 3 and token.startswith("##"))
+
+
+def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters=True):
+    """Keeps only the vocabulary that a corpus uses, shrinking the embeddings.
+
+    The new vocabulary holds the special tokens, `keep_tokens`, every
+    token the tokenizer produces on `corpus` and (with `keep_characters`)
+    every single-character piece (`a`, `##a`), in their original order, so
+    `[PAD]` stays id 0 and the list stays a valid WordPiece vocabulary.
+    WordPiece picks the longest matching piece, and every piece it picked
+    on the corpus is kept, so the corpus tokenizes to the same pieces and
+    the model's outputs on it do not change. A word the corpus lacks
+    splits into smaller kept pieces, down to characters, where without
+    them WordPiece maps the whole word to `[UNK]`.
+
+    Args:
+        backbone: a keras-hub encoder backbone with a `token_embedding`.
+        tokenizer: its keras-hub WordPiece tokenizer (e.g. `BertTokenizer`).
+        corpus: an iterable of strings.
+        keep_tokens: further tokens to keep.
+        keep_characters: keep the single-character pieces (about 2,000 of
+            BERT's 30,522 tokens), so new words do not become `[UNK]`.
+
+    Returns:
+        `(backbone, tokenizer)`: new objects; the inputs are unchanged.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.transfer import trim_vocabulary
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a",
+    ...               "fine", "film", "dull", "plot", "f", "i", "l", "m", "##m"]
+    >>> tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary)
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=len(vocabulary), num_layers=1, num_heads=2,
+    ...     hidden_dim=8, intermediate_dim=16, max_sequence_length=8)
+    >>> backbone, tokenizer = trim_vocabulary(backbone, tokenizer, ["a fine film"])
+    >>> tokenizer.get_vocabulary()  # 5 special, 3 used, 5 character pieces
+    ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'fine', 'film', 'f', 'i', 'l', 'm', '##m']
+    >>> tuple(backbone.get_layer("token_embedding").embeddings.shape)
+    (13, 8)
+    """
+    encoder_blocks(backbone)
+    vocabulary = list(tokenizer.get_vocabulary())
+    if isinstance(corpus, str):
+        raise TypeError(
+            "`corpus` must be an iterable of strings, not one string. Wrap "
+            f"it in a list: corpus=[{corpus[:30]!r}...]"
+        )
+    corpus = list(corpus)
+    if not corpus:
+        raise ValueError("`corpus` is empty; it must hold the texts to keep tokens for.")
+    missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
+    if missing:
+        raise ValueError(
+            f"The tokenizer's vocabulary lacks the special tokens {missing}; "
+            "trim_vocabulary supports BERT-style WordPiece vocabularies."
+        )
+    unknown = [t for t in keep_tokens if t not in vocabulary]
+    if unknown:
+        raise ValueError(f"keep_tokens not in the vocabulary: {unknown}")
+    used = set()
+    for start in range(0, len(corpus), 1024):
+        # A list in gives ragged lists of ids out.
+        for ids in tokenizer(corpus[start : start + 1024]):
+            used.update(int(i) for i in ids)
+    token_to_id = {token: i for i, token in enumerate(vocabulary)}
+    used.update(token_to_id[t] for t in SPECIAL_TOKENS + tuple(keep_tokens))
+    if keep_characters:
+        used.update(i for i, t in enumerate(vocabulary) if is_character_piece(t))
+    kept = sorted(used)
+    new_vocabulary = [vocabulary[i] for i in kept]
+
+    config = backbone.get_config()
+    config["vocabulary_size"] = len(kept)
+    config.pop("name", None)
+    trimmed = type(backbone).from_config(config)
+    copy_except_blocks(backbone, trimmed, skip=("token_embedding",))
+    for source, target in zip(backbone.transformer_layers, trimmed.transformer_layers):
+        copy_weights(source, target)
+    table = keras.ops.convert_to_numpy(backbone.get_layer("token_embedding").embeddings)
+    trimmed.get_layer("token_embedding").embeddings.assign(table[kept])
+
+    tokenizer_config = tokenizer.get_config()
+    tokenizer_config["vocabulary"] = new_vocabulary
+    tokenizer_config.pop("name", None)
+    new_tokenizer = type(tokenizer).from_config(tokenizer_config)
+    return trimmed, new_tokenizer

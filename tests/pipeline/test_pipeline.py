@@ -1,0 +1,122 @@
+"""`keras_kd.pipeline`: the whole run on a tiny teacher, and the checks
+that refuse bad settings before any work."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_kd import pipeline
+from keras_kd.export import TFLiteTextClassifier
+
+
+def test_pipeline_end_to_end_on_a_tiny_teacher(tmp_path, tiny_preset, movie_reviews):
+    config = pipeline.PipelineConfig.quick(
+        teacher=tiny_preset,
+        student_layers=1,
+        sequence_length=16,
+        max_train=160,
+        max_test=64,
+        latency_runs=3,
+        seeds=(0, 1),
+        few_labels=48,
+        # A tiny model compiles longer under XLA than it trains.
+        jit_compile=False,
+        output_dir=str(tmp_path),
+        run_name="run",
+        verbose=0,
+    )
+    report = pipeline.run(config)
+    run_dir = tmp_path / "run"
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+    for name in ("report.json", "report.md", "report.png", "student.keras", "teacher.keras"):
+        assert (run_dir / name).is_file()
+    assert not (run_dir / "teacher_cache").exists()
+    assert json.loads((run_dir / "report.json").read_text())["models"] == report["models"]
+
+    models = report["models"]
+    assert (
+        models["student with KD (Keras)"]["parameters"]
+        < models["teacher (Keras)"]["parameters"]
+    )
+    student_file = models["student (TFLite dynamic_int8)"]
+    assert student_file["size_mb"] < models["teacher (TFLite float32)"]["size_mb"]
+    # MB are 10^6 bytes, as bench/export.py and file managers count them.
+    for name, file_name in (("student (TFLite dynamic_int8)", "student_dynamic_int8.tflite"),
+                            ("teacher (TFLite float32)", "teacher_none.tflite")):
+        assert models[name]["size_mb"] == (run_dir / file_name).stat().st_size / 1e6
+    assert "File sizes in MB (10^6 bytes)." in (run_dir / "report.md").read_text()
+    # Students: one accuracy per seed, the table shows their mean and spread.
+    seeds = report["seeds"]
+    assert seeds["seeds"] == [0, 1]
+    for name, key in (("student with KD (Keras)", "distilled"),
+                      ("student without KD (Keras)", "baseline")):
+        assert len(seeds[key]) == 2
+        assert models[name]["test_accuracy"] == pytest.approx(np.mean(seeds[key]))
+        assert models[name]["test_accuracy_std"] == pytest.approx(np.std(seeds[key]))
+    few = report["few_labels"]
+    assert (few["labelled_texts"], few["unlabelled_texts"]) == (48, 112)
+    # Both few-label students take the steps of one epoch over all 160 texts.
+    assert few["student_steps"] == 5
+    assert len(few["distilled"]) == len(few["labels_only"]) == 2
+    gain = 100 * (np.array(few["distilled"]) - np.array(few["labels_only"]))
+    assert report["summary"]["few labels: KD gain (points, mean of 2 seeds)"] == pytest.approx(gain.mean())
+
+    # The reported TFLite accuracy is that of the shipped file on the test
+    # texts: the same seeded sample of the test split as the run's.
+    test = movie_reviews.test.sample(64, seed=0)
+    texts, labels = test.texts, test.labels
+    classifier = TFLiteTextClassifier(
+        str(run_dir / "student_dynamic_int8.tflite")
+    )
+    accuracy = float(np.mean(classifier.predict(texts).argmax(-1) == labels))
+    assert student_file["test_accuracy"] == pytest.approx(accuracy)
+    assert set(report["curves"]) == {"teacher", "student with KD", "student without KD"}
+    # 160 texts in batches of 32: one point per step, validation at step 5.
+    curve = report["curves"]["student with KD"]
+    assert curve["steps"] == [1, 2, 3, 4, 5] and curve["val_steps"] == [5]
+    assert all(0.0 <= a <= 1.0 for a in curve["accuracy"] + curve["val_accuracy"])
+    summary = report["summary"]
+    assert summary["TFLite size compression (teacher / student)"] == pytest.approx(
+        models["teacher (TFLite float32)"]["size_mb"] / student_file["size_mb"]
+    )
+
+
+def test_subsets_are_seeded_random_samples(movie_reviews):
+    train = movie_reviews.train
+    sample = train.sample(512, seed=0)
+    again = train.sample(512, seed=0)
+    assert len(sample) == 512 and sample.texts == again.texts
+    # The file lists positive sentences first: a prefix would be one class.
+    assert 0.4 < sample.labels.mean() < 0.6
+    assert train.sample(512, seed=1).texts != sample.texts
+    # Split order is kept, and each text keeps its label.
+    positions = [train.texts.index(t) for t in sample.texts[:50]]
+    assert positions == sorted(positions)
+    assert all(train.labels[p] == y for p, y in zip(positions, sample.labels))
+    assert train.sample(None) is train and train.sample(10**6) is train
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="seeds"):
+        pipeline.PipelineConfig(seeds=())
+    with pytest.raises(ValueError, match=r"`seeds\[1\]` must be an int >= 0.*seeds\[1\]=True"):
+        pipeline.PipelineConfig(seeds=(0, True))
+    with pytest.raises(ValueError, match="few_labels=0"):
+        pipeline.PipelineConfig(few_labels=0)
+    with pytest.raises(ValueError, match=r"`warmup` must be .* < 1.*warmup=1"):
+        pipeline.PipelineConfig(warmup=1)
+    with pytest.raises(ValueError, match=r"`student_layers` must be an int >= 1.*student_layers=0"):
+        pipeline.PipelineConfig(student_layers=0)
+    with pytest.raises(ValueError, match=r"`learning_rate` must be .* > 0.*learning_rate=0"):
+        pipeline.PipelineConfig(learning_rate=0)
+    assert pipeline.PipelineConfig(seeds=[2, 3]).seeds == (2, 3)
+
+
+def test_existing_run_folder_is_refused_before_any_work(tmp_path):
+    (tmp_path / "run").mkdir()
+    config = pipeline.PipelineConfig(output_dir=str(tmp_path), run_name="run")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        pipeline.run(config)
+    assert sorted(os.listdir(tmp_path)) == ["run"]

@@ -1,0 +1,109 @@
+"""FinetuneModel and build_finetune_model: argument checks before any
+weights load, training, saving and the token-id model."""
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+from keras_kd import transfer
+from keras_kd.transfer import heads as kd_heads
+
+
+def test_unknown_preset_and_bad_folders(tmp_path):
+    with pytest.raises(ValueError, match="'minilm_l7'.*minilm_l6"):
+        transfer.build_finetune_model("minilm_l7", num_classes=2)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        transfer.build_finetune_model(str(tmp_path / "nope"), num_classes=2)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        transfer.build_finetune_model(str(tmp_path), num_classes=2)
+
+
+# --- bad input fails before the weights load -------------------------------
+
+
+@pytest.fixture
+def no_weight_loading(monkeypatch):
+    """Fails the test if anything loads pre-trained backbone weights."""
+    original = keras_hub.models.Backbone.from_preset.__func__
+
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        assert not load_weights, "weights were loaded before the error"
+        return original(cls, preset, load_weights=load_weights, **kwargs)
+
+    monkeypatch.setattr(keras_hub.models.Backbone, "from_preset", classmethod(from_preset))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, r"`num_classes` must be an int >= 1.*head='classification', num_classes=2.*num_classes=None"),
+        ({"num_classes": 0}, r"num_classes=0"),
+        ({"num_classes": 2, "head": "ranking"}, r"'ranking'.*classification"),
+        ({"num_classes": 2, "freeze": ["transformer_layer_9"]}, r"\['transformer_layer_9'\].*transformer_layer_5"),
+        ({"num_classes": 2, "freeze": []}, r"names no layer"),
+        ({"num_classes": 2, "freeze": "attention_.*"}, r"'attention_\.\*' matches no layer"),
+        ({"num_classes": 2, "freeze": 7}, r"freeze=7.*has 6.*\[0, 6\]"),
+        ({"num_classes": 2, "freeze": 2.5}, r"freeze=2.5"),
+        ({"num_classes": 2, "pooling": "max"}, r"`pooling` must be one of 'cls', 'mean'.*pooling='max'"),
+        ({"num_classes": 2, "lora_rank": 4, "freeze": 2}, r"freeze=2 has no effect"),
+        ({"num_classes": 2, "lora_rank": 0}, r"`lora_rank` must be None or an int >= 1.*lora_rank=0"),
+        ({"num_classes": 2, "layerwise_lr_decay": 1.5}, r"`layerwise_lr_decay` must be .*<= 1.*layerwise_lr_decay=1.5"),
+        ({"num_classes": 2, "dropout": 1.0}, r"`dropout` must be .*< 1.*dropout=1.0"),
+    ],
+)
+def test_bad_arguments_fail_before_weights_load(no_weight_loading, kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        transfer.build_finetune_model("minilm_l6", **kwargs)
+
+
+def test_head_incompatible_with_the_backbone(minilm):
+    expects_768 = keras.Sequential([keras.Input((768,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"'logits'.*384"):
+        transfer.build_finetune_model(minilm.backbone, head=expects_768)
+
+
+# --- training ----------------------------------------------------------------
+
+
+def test_fit_on_movie_reviews_moves_only_trainable_layers(minilm, reviews):
+    texts, labels = reviews
+    model = transfer.build_finetune_model(minilm.backbone, num_classes=2, freeze=2, preprocessor=minilm.preprocessor)
+    # XLA would compile longer than these few steps take.
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=False)
+    frozen = {n: [w.numpy().copy() for w in model.backbone.get_layer(n).weights] for n in model.frozen_layers}
+    trained = [w.numpy().copy() for w in model.backbone.get_layer("transformer_layer_3").weights]
+    loss_before = model.evaluate(texts, labels, batch_size=32, verbose=0)[0]
+    model.fit(texts, labels, epochs=3, batch_size=16, verbose=0)
+    loss_after = model.evaluate(texts, labels, batch_size=32, verbose=0)[0]
+    assert loss_after < 0.6 * loss_before
+    for name, before in frozen.items():
+        for old, new in zip(before, model.backbone.get_layer(name).weights):
+            np.testing.assert_array_equal(old, new.numpy(), err_msg=name)
+    after = model.backbone.get_layer("transformer_layer_3").weights
+    assert all(not np.array_equal(old, new.numpy()) for old, new in zip(trained, after))
+
+
+# --- saving ------------------------------------------------------------------
+
+
+def test_serialization_names_are_unchanged():
+    # Old .keras files name these classes; moving the code must not rename them.
+    names = [
+        keras.saving.get_registered_name(cls)
+        for cls in (transfer.FinetuneModel, transfer.Head, transfer.GradualUnfreezing)
+    ]
+    assert names == ["keras_kd>FinetuneModel", "keras_kd>Head", "keras_kd>GradualUnfreezing"]
+
+
+def test_config_round_trip_keeps_outputs_and_freeze(tmp_path, tiny_backbone, token_batch, n_trainable):
+    model = transfer.build_finetune_model(tiny_backbone(), head={"a": "classification", "b": "regression"}, num_classes=3, freeze=1)
+    x = token_batch()
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, transfer.FinetuneModel)
+    for key in ("a", "b"):
+        np.testing.assert_allclose(loaded(x)[key], model(x)[key], atol=1e-6)
+    assert n_trainable(loaded) == n_trainable(model)
+    assert isinstance(loaded.heads["a"], kd_heads.Head)
