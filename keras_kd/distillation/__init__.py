@@ -10,6 +10,11 @@
   offline distillation (`teacher_cache.py`).
 - `top_k_logits`: the sparse top-k form of teacher logits for large
   vocabularies (`top_k.py`).
+- Causal language models: `Perplexity` and `evaluate_causal_lm`
+  (`lm_metrics.py`), sequence-level distillation data
+  (`sequence_kd.py`: `split_prompts`, `generate_texts`,
+  `sequence_kd_dataset`) and on-policy distillation data
+  (`on_policy.py`: `on_policy_batches`).
 
 Modules not re-exported here: `shapes` (the shape checks shared by the
 distiller and the losses) and `inputs` (the distiller's input handling).
@@ -22,5 +27,11 @@ from keras_kd.distillation.losses import JensenShannonDivergence
 from keras_kd.distillation.losses import KLDivergence
 from keras_kd.distillation.losses import LogitsMSE
 from keras_kd.distillation.losses import ReverseKLDivergence
+from keras_kd.distillation.lm_metrics import Perplexity
+from keras_kd.distillation.lm_metrics import evaluate_causal_lm
+from keras_kd.distillation.on_policy import on_policy_batches
+from keras_kd.distillation.sequence_kd import generate_texts
+from keras_kd.distillation.sequence_kd import sequence_kd_dataset
+from keras_kd.distillation.sequence_kd import split_prompts
 from keras_kd.distillation.teacher_cache import TeacherCache
 from keras_kd.distillation.top_k import top_k_logits

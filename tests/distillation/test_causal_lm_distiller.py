@@ -1,0 +1,171 @@
+"""The Distiller on keras-hub causal LMs: token-level losses, padding,
+raw-text inputs, the top-k teacher cache and the tokenizer check."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_kd
+from keras_kd.distillation import lm_metrics
+
+TEXTS = [
+    "the cat sat on the mat.",
+    "a dog ran in the rain.",
+    "the sun is hot.",
+    "an ant ate a seed.",
+    "the rain is on the sea.",
+    "a seed is in the sand.",
+]
+
+
+def _log_softmax(z):
+    z = z.astype("float64")
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _reference_losses(teacher_logits, student_logits, labels, weight, alpha, temperature):
+    weight = weight.astype("float64")
+    log_q = _log_softmax(student_logits)
+    ce = -np.take_along_axis(log_q, labels[..., None], -1)[..., 0]
+    student = (ce * weight).sum() / weight.sum()
+    log_pt = _log_softmax(teacher_logits / temperature)
+    log_qt = _log_softmax(student_logits / temperature)
+    kl = (np.exp(log_pt) * (log_pt - log_qt)).sum(-1) * temperature**2
+    distill = (kl * weight).sum() / weight.sum()
+    return (1 - alpha) * student + alpha * distill, student, distill
+
+
+def _distiller(teacher, student, alpha=0.5, temperature=2.0, **kwargs):
+    distiller = keras_kd.Distiller(student=student, teacher=teacher)
+    distiller.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        alpha=alpha,
+        temperature=temperature,
+        jit_compile=False,
+        **kwargs,
+    )
+    return distiller
+
+
+@pytest.mark.parametrize("texts", [TEXTS[:1] * 4, TEXTS[:4]], ids=["no_padding", "padding"])
+def test_token_level_losses_equal_numpy(tiny_causal_lm, texts):
+    teacher, student = tiny_causal_lm(seed=0), tiny_causal_lm(num_layers=2, seed=1)
+    distiller = _distiller(teacher, student, alpha=0.3, temperature=2.0)
+    x, y, w = student.preprocessor(texts)
+    distiller.compile(
+        optimizer=keras.optimizers.SGD(0.0), alpha=0.3, temperature=2.0,
+        jit_compile=False, evaluate_distillation=True,
+    )
+    logs = distiller.evaluate(x, y, sample_weight=w, batch_size=4, return_dict=True, verbose=0)
+    total, student_loss, distill = _reference_losses(
+        np.asarray(teacher(x)), np.asarray(student(x)), np.asarray(y), np.asarray(w), 0.3, 2.0
+    )
+    if texts[0] == texts[1]:
+        assert np.asarray(w).all()
+    else:
+        assert not np.asarray(w).all()
+    assert logs["student_loss"] == pytest.approx(student_loss, rel=1e-5)
+    assert logs["distillation_loss"] == pytest.approx(distill, rel=1e-4, abs=1e-7)
+    assert logs["loss"] == pytest.approx(total, rel=1e-5)
+
+
+def test_padded_positions_change_neither_loss_nor_gradients(tiny_causal_lm):
+    teacher, student = tiny_causal_lm(seed=0), tiny_causal_lm(num_layers=2, seed=1)
+    distiller = _distiller(teacher, student, alpha=0.5)
+    x, y, w = student.preprocessor(TEXTS[2:4])
+    mask = np.asarray(x["padding_mask"])
+    assert not mask.all()
+    garbage = {
+        "token_ids": np.where(mask, np.asarray(x["token_ids"]), 7).astype("int32"),
+        "padding_mask": mask,
+    }
+    y_garbage = np.where(np.asarray(w), np.asarray(y), 5)
+
+    def loss_and_gradients(x, y):
+        with tf.GradientTape() as tape:
+            pred = student(x, training=False)
+            total, _, _ = distiller._distillation_losses(x, y, w, pred, training=True)
+        return float(total), tape.gradient(total, student.trainable_weights)
+
+    clean_loss, clean_grads = loss_and_gradients(x, y)
+    dirty_loss, dirty_grads = loss_and_gradients(garbage, y_garbage)
+    assert dirty_loss == pytest.approx(clean_loss, rel=1e-6)
+    for a, b in zip(clean_grads, dirty_grads):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def test_distillation_on_raw_texts_lowers_the_kl_to_the_teacher(tiny_causal_lm):
+    teacher, student = tiny_causal_lm(seed=0), tiny_causal_lm(num_layers=2, seed=1)
+    distiller = keras_kd.Distiller(student=student, teacher=teacher)
+    distiller.compile(
+        optimizer=keras.optimizers.Adam(1e-2), alpha=1.0, temperature=1.0,
+        evaluate_distillation=True, jit_compile=False,
+    )
+    before = distiller.evaluate(TEXTS, batch_size=6, return_dict=True, verbose=0)
+    history = distiller.fit(TEXTS, batch_size=3, epochs=8, verbose=0)
+    after = distiller.evaluate(TEXTS, batch_size=6, return_dict=True, verbose=0)
+    assert after["distillation_loss"] < 0.7 * before["distillation_loss"]
+    assert len(history.history["loss"]) == 8
+    agreement = lm_metrics.evaluate_causal_lm(student, TEXTS, teacher=teacher)
+    assert agreement["top1_agreement"] > 0.5
+
+
+def test_top_k_cache_with_the_whole_vocabulary_equals_the_dense_loss(tiny_causal_lm, tmp_path):
+    teacher, student = tiny_causal_lm(seed=0), tiny_causal_lm(num_layers=2, seed=1)
+    vocabulary = teacher.backbone.vocabulary_size
+    data = tf.data.Dataset.from_tensor_slices(TEXTS)
+    sparse = keras_kd.TeacherCache.build(
+        teacher, data, tmp_path / "sparse", preprocessor=teacher.preprocessor,
+        top_k=vocabulary, verbose=0, jit_compile=False,
+    )
+    dense = keras_kd.TeacherCache.build(
+        teacher, data, tmp_path / "dense", preprocessor=teacher.preprocessor,
+        verbose=0, jit_compile=False,
+    )
+    results = []
+    for cache in (sparse, dense):
+        distiller = _distiller(teacher, student, alpha=0.5, temperature=2.0)
+        distiller.compile(
+            optimizer=keras.optimizers.SGD(0.0), alpha=0.5, temperature=2.0,
+            jit_compile=False, evaluate_distillation=True,
+        )
+        results.append(distiller.evaluate(cache.dataset(batch_size=6), return_dict=True, verbose=0))
+    x, y, w = student.preprocessor(TEXTS)
+    total, _, distill = _reference_losses(
+        np.asarray(teacher(x)), np.asarray(student(x)), np.asarray(y), np.asarray(w), 0.5, 2.0
+    )
+    for logs in results:
+        assert logs["distillation_loss"] == pytest.approx(distill, rel=1e-3)
+        assert logs["loss"] == pytest.approx(total, rel=1e-3)
+
+
+def test_top_k_cache_stores_at_most_4k_bytes_per_token(tiny_causal_lm, tmp_path):
+    teacher = tiny_causal_lm(seed=0)
+    cache = keras_kd.TeacherCache.build(
+        teacher, tf.data.Dataset.from_tensor_slices(TEXTS), tmp_path / "c",
+        preprocessor=teacher.preprocessor, top_k=8, verbose=0, jit_compile=False,
+    )
+    assert cache.bytes_per_position() == 4 * 8
+    _, target, _ = next(iter(cache.dataset(batch_size=2)))
+    logits = target["teacher_logits"]
+    assert logits["values"].dtype == tf.float32 and logits["indices"].dtype == tf.int32
+    x, _, _ = teacher.preprocessor(TEXTS[:2])
+    top = tf.math.top_k(teacher(x), 8)
+    np.testing.assert_array_equal(logits["indices"].numpy(), top.indices.numpy())
+    shifted = top.values.numpy() - top.values.numpy()[..., :1]
+    np.testing.assert_allclose(logits["values"].numpy(), shifted, atol=2e-3)
+
+
+def test_a_different_vocabulary_is_refused(tiny_causal_lm):
+    import keras_hub
+
+    teacher = tiny_causal_lm(seed=0)
+    other = keras_hub.models.Llama3Backbone(
+        vocabulary_size=teacher.backbone.vocabulary_size + 3, num_layers=1,
+        num_query_heads=4, num_key_value_heads=2, hidden_dim=16, intermediate_dim=32,
+    )
+    student = keras_hub.models.Llama3CausalLM(backbone=other, preprocessor=None)
+    with pytest.raises(ValueError, match="share the tokenizer.*42 tokens.*45"):
+        keras_kd.Distiller(student=student, teacher=teacher)

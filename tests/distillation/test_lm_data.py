@@ -1,0 +1,118 @@
+"""Sequence-level and on-policy data, and the causal-LM metrics."""
+
+import math
+
+import numpy as np
+import pytest
+
+from keras_kd.distillation import lm_metrics, on_policy, sequence_kd
+
+TEXTS = [
+    "the cat sat on the mat.",
+    "a dog ran in the rain.",
+    "the sun is hot.",
+    "an ant ate a seed.",
+]
+
+
+def _numpy_nll(labels, logits):
+    logits = logits.astype("float64")
+    log_probs = logits - logits.max(-1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
+    return -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
+
+
+def test_perplexity_metric_matches_numpy_and_ignores_padding():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 5, 7)).astype("float32") * 3
+    labels = rng.integers(0, 7, size=(2, 5))
+    weight = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], "float32")
+    metric = lm_metrics.Perplexity()
+    metric.update_state(labels, logits, weight)
+    nll = _numpy_nll(labels, logits)
+    expected = math.exp((nll * weight).sum() / weight.sum())
+    assert float(metric.result()) == pytest.approx(expected, rel=1e-5)
+    # Changing padded positions changes nothing.
+    logits[0, 3:] = 100.0
+    metric.reset_state()
+    metric.update_state(labels, logits, weight)
+    assert float(metric.result()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_evaluate_causal_lm_matches_a_manual_pass(tiny_causal_lm):
+    model, teacher = tiny_causal_lm(seed=0), tiny_causal_lm(seed=1)
+    result = lm_metrics.evaluate_causal_lm(
+        model, TEXTS, teacher=teacher, batch_size=3, sequence_length=16, jit_compile=False
+    )
+    x, y, w = model.preprocessor(TEXTS, sequence_length=16)
+    w = np.asarray(w, "float64")
+    logits = np.asarray(model(x))
+    nll = (_numpy_nll(np.asarray(y), logits) * w).sum() / w.sum()
+    agree = (logits.argmax(-1) == np.asarray(teacher(x)).argmax(-1)) * w
+    assert result["tokens"] == int(w.sum())
+    assert result["perplexity"] == pytest.approx(math.exp(nll), rel=1e-4)
+    assert result["top1_agreement"] == pytest.approx(agree.sum() / w.sum())
+
+
+def test_split_prompts_keeps_the_text_whole():
+    prompts, rest = sequence_kd.split_prompts(TEXTS + ["short"], prompt_words=3)
+    assert len(prompts) == 4
+    assert [p + r for p, r in zip(prompts, rest)] == TEXTS
+    assert prompts[0] == "the cat sat"
+
+
+def test_sequence_kd_dataset_holds_the_teachers_greedy_outputs(tiny_causal_lm):
+    teacher = tiny_causal_lm(seed=3)
+    prompts, _ = sequence_kd.split_prompts(TEXTS, prompt_words=2)
+    dataset = sequence_kd.sequence_kd_dataset(teacher, prompts, max_length=12, batch_size=3)
+    texts = [t.decode() for t in dataset.as_numpy_iterator()]
+    one_by_one = [str(teacher.generate(p, max_length=12)) for p in prompts]
+    assert texts == one_by_one
+    assert all(t.startswith(p) for t, p in zip(texts, prompts))
+    # Greedy: the same again.
+    again = sequence_kd.generate_texts(teacher, prompts, max_length=12)
+    assert again == texts
+
+
+def _rows(preprocessor, texts, length):
+    x, _, _ = preprocessor(texts, sequence_length=length)
+    return {tuple(row): text for row, text in zip(np.asarray(x["token_ids"]).tolist(), texts)}
+
+
+def test_on_policy_batches_mask_prompts_and_mix_sources(tiny_causal_lm):
+    student = tiny_causal_lm(seed=4)
+    preprocessor = student.preprocessor
+    prompts, rest = sequence_kd.split_prompts(TEXTS, prompt_words=2)
+    lengths = on_policy.prompt_lengths(preprocessor, prompts)
+    assert lengths.tolist() == [len(preprocessor.tokenizer(p)) for p in prompts]
+
+    # lmbda=0: the data's own texts, prompt positions masked.
+    batches = on_policy.on_policy_batches(
+        student, prompts, rest, lmbda=0.0, batch_size=4, sequence_length=16
+    )
+    x, y, weight = next(batches)
+    data_rows = _rows(preprocessor, [p + r for p, r in zip(prompts, rest)], 16)
+    rows = [tuple(r) for r in np.asarray(x["token_ids"]).tolist()]
+    assert set(rows) == set(data_rows)
+    _, _, unmasked = preprocessor([data_rows[r] for r in rows], sequence_length=16)
+    for i, row in enumerate(rows):
+        n = lengths[[p + r for p, r in zip(prompts, rest)].index(data_rows[row])]
+        assert weight[i, : n - 1].sum() == 0
+        np.testing.assert_array_equal(weight[i, n - 1 :], np.asarray(unmasked)[i, n - 1 :])
+
+    # lmbda=1: the student's own greedy continuations of the same prompts.
+    batches = on_policy.on_policy_batches(
+        student, prompts, rest, lmbda=1.0, batch_size=4, sequence_length=12
+    )
+    x, _, weight = next(batches)
+    generated = _rows(preprocessor, sequence_kd.generate_texts(student, prompts, 12), 12)
+    assert {tuple(r) for r in np.asarray(x["token_ids"]).tolist()} == set(generated)
+    assert weight.dtype == np.float32
+
+
+def test_on_policy_batches_refuse_bad_input(tiny_causal_lm):
+    student = tiny_causal_lm()
+    with pytest.raises(ValueError, match="lmbda=1.5"):
+        next(on_policy.on_policy_batches(student, ["a"], [" b"], lmbda=1.5))
+    with pytest.raises(ValueError, match="1 prompts and 2 continuations"):
+        next(on_policy.on_policy_batches(student, ["a"], [" b", " c"]))
