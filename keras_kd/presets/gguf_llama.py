@@ -18,7 +18,7 @@ import numpy as np
 from keras_kd.utils.io import atomic_write_json
 
 # Bumped when the folder this module writes changes, so caches rebuild.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 
 _LAYER_TENSORS = {
     "attn_norm": "input_layernorm",
@@ -97,8 +97,9 @@ def _config(reader):
         "num_key_value_heads": int(
             _field(reader, "llama.attention.head_count_kv")
         ),
+        # GGUF stores float32: 1e-5 reads back as 9.9999997e-06.
         "rms_norm_eps": float(
-            np.float32(_field(reader, "llama.attention.layer_norm_rms_epsilon"))
+            str(np.float32(_field(reader, "llama.attention.layer_norm_rms_epsilon")))
         ),
         "rope_theta": float(_field(reader, "llama.rope.freq_base", 10000.0)),
         "max_position_embeddings": int(_field(reader, "llama.context_length")),

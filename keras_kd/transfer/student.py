@@ -7,7 +7,9 @@ wraps one in a `FinetuneModel` with the teacher's heads and preprocessor.
 
 import numpy as np
 
+from keras_kd.transfer.causal_lm import is_causal_lm, set_sampler
 from keras_kd.transfer.finetune_model import FinetuneModel
+from keras_kd.transfer.freezing import resolve_freeze
 from keras_kd.transfer.weight_copy import copy_except_blocks
 from keras_kd.transfer.weight_copy import copy_weights
 from keras_kd.transfer.weight_copy import encoder_blocks
@@ -32,11 +34,17 @@ def build_student(
     layer_map=None,
     hidden_dim=None,
     num_heads=None,
+    num_key_value_heads=None,
     intermediate_dim=None,
     init="auto",
     dropout=None,
 ):
     """Builds a smaller backbone of the teacher's family.
+
+    Works on keras-hub encoders (BERT, RoBERTa, DistilBERT, ...) and
+    decoders (Llama, Gemma, Qwen, GPT-2, Mistral, ...): any backbone with
+    `transformer_layers` and a `num_layers` config entry. A decoder student
+    keeps the teacher's embeddings, final norm and (tied) output layer.
 
     With the teacher's widths, the student starts from the teacher
     (DistilBERT's recipe): the embeddings, the layers after the blocks
@@ -51,7 +59,10 @@ def build_student(
             defaults to `len(layer_map)`, or half the teacher's (at least 1).
         layer_map: teacher layer index for each student layer.
         hidden_dim: width of the student (default: the teacher's).
-        num_heads: attention heads (default: the teacher's).
+        num_heads: attention heads (default: the teacher's; the query
+            heads of decoders with grouped-query attention).
+        num_key_value_heads: key-value heads of a grouped-query-attention
+            decoder (default: the teacher's).
         intermediate_dim: feed-forward width (default: the teacher's).
         init: `"auto"` (from the teacher when the widths match, else from
             scratch), `"teacher"` or `"scratch"`.
@@ -87,15 +98,25 @@ def build_student(
     for name, value in (
         ("hidden_dim", hidden_dim),
         ("num_heads", num_heads),
+        ("num_key_value_heads", num_key_value_heads),
         ("intermediate_dim", intermediate_dim),
     ):
         check_int(name, value, allow_none=True)
     if dropout is not None:
         check_number("dropout", dropout, 0, 1, high_open=True, example=0.1)
     config = teacher_backbone.get_config()
+    # Grouped-query-attention decoders name their query heads differently.
+    heads_key = "num_heads" if "num_heads" in config else "num_query_heads"
+    if num_key_value_heads is not None and "num_key_value_heads" not in config:
+        raise ValueError(
+            f"num_key_value_heads={num_key_value_heads} needs a backbone with "
+            f"grouped-query attention; a {type(teacher_backbone).__name__} has "
+            "none. Leave it unset."
+        )
     overrides = {
         "hidden_dim": hidden_dim,
-        "num_heads": num_heads,
+        heads_key: num_heads,
+        "num_key_value_heads": num_key_value_heads,
         "intermediate_dim": intermediate_dim,
     }
     widened = {
@@ -148,6 +169,8 @@ def build_student(
     if dropout is not None:
         config["dropout"] = dropout
     config.pop("name", None)
+    # A teacher frozen by a Distiller must not hand its flag to the student.
+    config["trainable"] = True
     student = type(teacher_backbone).from_config(config)
     if init == "teacher":
         copy_except_blocks(teacher_backbone, student)
@@ -157,7 +180,13 @@ def build_student(
 
 
 def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs):
-    """Returns a smaller `FinetuneModel` made from a fine-tuned teacher.
+    """Returns a smaller model of the teacher's kind: a `FinetuneModel`
+    from a `FinetuneModel`, a keras-hub `CausalLM` from a `CausalLM`.
+
+    For a `CausalLM` (`Llama3CausalLM`, `GemmaCausalLM`, ...), the student
+    is the same task class on `build_student(teacher.backbone, num_layers,
+    **kwargs)` with the teacher's preprocessor (so the same tokenizer) and
+    sampler.
 
     The student's backbone comes from `build_student(teacher.backbone,
     num_layers, **kwargs)` (by default every other teacher layer, ending at
@@ -191,11 +220,24 @@ def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs
     >>> student.name, student.backbone.num_layers, tuple(student.output.shape)
     ('teacher_student', 2, (None, 2))
     """
+    if is_causal_lm(teacher):
+        backbone = build_student(teacher.backbone, num_layers, **kwargs)
+        frozen = set(resolve_freeze(freeze, backbone))
+        for layer in backbone.layers:
+            if layer.name in frozen:
+                layer.trainable = False
+        student = type(teacher)(
+            backbone=backbone,
+            preprocessor=teacher.preprocessor,
+            name=name or f"{teacher.name}_student",
+        )
+        set_sampler(student, getattr(teacher, "sampler", None) or "greedy")
+        return student
     if not isinstance(teacher, FinetuneModel):
         raise TypeError(
             "student_like needs a FinetuneModel teacher (from "
-            "build_finetune_model); for a bare backbone use build_student. "
-            f"Received: {type(teacher).__name__}"
+            "build_finetune_model) or a keras-hub CausalLM; for a bare "
+            f"backbone use build_student. Received: {type(teacher).__name__}"
         )
     backbone = build_student(teacher.backbone, num_layers, **kwargs)
     return teacher._with_backbone(

@@ -1,4 +1,4 @@
-"""Copying weights between keras-hub encoder backbones of one family.
+"""Copying weights between keras-hub backbones of one family.
 
 The helpers that `build_student` (a shallower backbone from its teacher)
 and `trim_vocabulary` (a backbone with a smaller embedding table) share.
@@ -8,15 +8,17 @@ and `trim_vocabulary` (a backbone with a smaller embedding table) share.
 def encoder_blocks(backbone):
     """Returns the backbone's transformer layers, checking it is supported.
 
-    Supported: keras-hub encoder backbones with `transformer_layers` and a
-    `num_layers` config entry (the BERT family).
+    Supported: keras-hub backbones with `transformer_layers` and a
+    `num_layers` config entry (the BERT family, Llama, Gemma, Qwen, GPT-2,
+    Mistral, ...).
     """
     blocks = list(getattr(backbone, "transformer_layers", None) or [])
     if not blocks or "num_layers" not in backbone.get_config():
         raise ValueError(
-            "build_student and trim_vocabulary work on keras-hub encoder "
-            "backbones with `transformer_layers` and a `num_layers` config "
-            f"(the BERT family). Received: {type(backbone).__name__}"
+            "build_student and trim_vocabulary work on keras-hub backbones "
+            "with `transformer_layers` and a `num_layers` config (the BERT "
+            "family, Llama, Gemma, Qwen, GPT-2, ...). Received: "
+            f"{type(backbone).__name__}"
         )
     return blocks
 

