@@ -275,7 +275,8 @@ def finetune_causal_lm(
     # keras.Model.fit: keras-hub's own fit would run the preprocessor again
     # on the tokenized batches.
     return keras.Model.fit(
-        model, dataset, steps_per_epoch=steps, epochs=1, verbose=verbose
+        model, dataset, steps_per_epoch=steps, epochs=1, shuffle=False,
+        verbose=verbose,
     )
 
 
