@@ -63,8 +63,9 @@ class TeacherCache:
 
     Dense logits cost `4·classes` bytes per example (`4·vocabulary` per
     token for a sequence model). With `top_k=k`, only the `k` largest logits
-    per position and their indices are kept: `8·k` bytes per token
-    (BERT's vocabulary of 30,522 and `k=32`: 256 B instead of 119 KiB), and
+    per position and their indices are kept: `4·k` bytes per token with
+    the default `top_k_dtype="float16"` (BERT's vocabulary of 30,522 and
+    `k=32`: 128 B instead of 119 KiB; `8·k` with `"float32"`), and
     the distillation losses compare teacher and student over those `k`
     entries, renormalised (see `keras_kd.losses.top_k_logits`).
 

@@ -323,8 +323,9 @@ class FinetuneModel(keras_hub.models.Task):
             metrics: `"auto"` (accuracy, binary accuracy or mean absolute
                 error per head), or any Keras metrics.
             jit_compile: XLA-compile training. Defaults to `True`, unlike
-                Keras's `"auto"`, which turns XLA off on CPU where it trains
-                BERT about 3x faster.
+                Keras's `"auto"`, which turns XLA off on CPU (where
+                `bench/distiller_step.py` measured a BERT student's step
+                1.28x faster with XLA).
             **kwargs: further `keras.Model.compile` arguments.
         """
         if optimizer == "auto":
