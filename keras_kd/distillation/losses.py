@@ -62,9 +62,13 @@ class DistillationLoss(keras.losses.Loss):
     returns one value per example (or per token) in float32.
 
     `teacher_logits` may also be the sparse top-k form of `top_k_logits`
-    (as stored by a `TeacherCache` with `top_k`): the divergence is then
-    taken over the teacher's top-k entries, both distributions renormalised
-    there.
+    (as stored by a `TeacherCache` with `top_k`). The teacher's distribution
+    is then its softmax over those k entries (zero elsewhere), and the
+    student's is its softmax over the whole vocabulary, so probability the
+    student puts outside the teacher's top-k is penalised (DistillKit's
+    sparse KD). Subclasses that support it implement
+    `top_k_divergence(log_p, log_q)`; with k equal to the vocabulary every
+    loss equals its dense form.
 
     Args:
         temperature: float > 0. Both logits are divided by it before the
@@ -88,13 +92,38 @@ class DistillationLoss(keras.losses.Loss):
         self.temperature = check_temperature(temperature)
 
     def call(self, y_true, y_pred):
-        if is_top_k(y_true):
-            y_true, y_pred = gather_top_k(y_true, y_pred)
-        check_logits_shapes(y_true, y_pred)
-        return self.temperature**2 * self.divergence(y_true, y_pred)
+        if not is_top_k(y_true):
+            check_logits_shapes(y_true, y_pred)
+            return self.temperature**2 * self.divergence(y_true, y_pred)
+        values, student_at_k = gather_top_k(y_true, y_pred)
+        k, vocabulary = values.shape[-1], y_pred.shape[-1]
+        if k is not None and k == vocabulary:
+            # Every token is kept: the dense loss, on permuted logits.
+            return self.temperature**2 * self.divergence(values, student_at_k)
+        log_p = _log_probs(values, self.temperature)
+        # The student's log-probabilities over the whole vocabulary, read
+        # at the teacher's k tokens: one logsumexp over the vocabulary, no
+        # full-vocabulary log_softmax kept for the gradient.
+        log_q = student_at_k / self.temperature - ops.logsumexp(
+            y_pred / self.temperature, axis=-1, keepdims=True
+        )
+        return self.temperature**2 * self.top_k_divergence(log_p, log_q)
 
     def divergence(self, teacher_logits, student_logits):
         raise NotImplementedError
+
+    def top_k_divergence(self, log_p, log_q):
+        """The divergence from the teacher's top-k log-probabilities `log_p`
+        (normalised over the k entries) and the student's `log_q` at the
+        same tokens (normalised over the vocabulary, so `sum(exp(log_q))`
+        is at most 1)."""
+        raise ValueError(
+            f"{type(self).__name__} needs the teacher's full logits: with "
+            "top-k teacher logits (a `TeacherCache` with `top_k`) the "
+            "teacher gives zero probability outside its k tokens. Use "
+            "`KLDivergence` or `JensenShannonDivergence`, a cache without "
+            "`top_k`, or the live teacher."
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -134,6 +163,10 @@ class KLDivergence(DistillationLoss):
             _log_probs(teacher_logits, self.temperature),
             _log_probs(student_logits, self.temperature),
         )
+
+    def top_k_divergence(self, log_p, log_q):
+        # Tokens outside the top-k carry no teacher probability: no term.
+        return _kl_from_log_probs(log_p, log_q)
 
 
 @keras.saving.register_keras_serializable(package="keras_kd")
@@ -223,8 +256,19 @@ class JensenShannonDivergence(DistillationLoss):
         )
 
     def divergence(self, teacher_logits, student_logits):
-        log_p = _log_probs(teacher_logits, self.temperature)
-        log_q = _log_probs(student_logits, self.temperature)
+        return self._jsd(
+            _log_probs(teacher_logits, self.temperature),
+            _log_probs(student_logits, self.temperature),
+        )
+
+    def top_k_divergence(self, log_p, log_q):
+        # Outside the top-k the mixture is (1 - beta)·q: the student's mass
+        # there, q_tail, adds (1 - beta)·q_tail·log(1 / (1 - beta)).
+        q_tail = ops.maximum(1.0 - ops.sum(ops.exp(log_q), axis=-1), 0.0)
+        tail = -(1.0 - self.beta) * math.log(1.0 - self.beta) * q_tail
+        return self._jsd(log_p, log_q) + tail
+
+    def _jsd(self, log_p, log_q):
         log_m = ops.logsumexp(
             ops.stack(
                 [log_p + math.log(self.beta), log_q + math.log(1.0 - self.beta)]

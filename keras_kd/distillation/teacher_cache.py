@@ -65,9 +65,10 @@ class TeacherCache:
     token for a sequence model). With `top_k=k`, only the `k` largest logits
     per position and their indices are kept: `4·k` bytes per token with
     the default `top_k_dtype="float16"` (BERT's vocabulary of 30,522 and
-    `k=32`: 128 B instead of 119 KiB; `8·k` with `"float32"`), and
-    the distillation losses compare teacher and student over those `k`
-    entries, renormalised (see `keras_kd.losses.top_k_logits`).
+    `k=32`: 128 B instead of 119 KiB; `8·k` with `"float32"`); the
+    distillation losses take the teacher's softmax over those `k` entries
+    and the student's over the whole vocabulary (see
+    `keras_kd.losses.top_k_logits`).
 
     Args:
         directory: folder of a complete cache.
@@ -399,8 +400,8 @@ def _run_teacher(
     values = np.concatenate([o["values"] for o in outputs])
     indices = np.concatenate([o["indices"] for o in outputs])
     if top_k_dtype == "float16":
-        # Compact storage (DistillKit-style): the losses renormalise over the
-        # k entries, so the values may be shifted to make the largest 0,
+        # Compact storage (DistillKit-style): the losses normalise the
+        # teacher over its k entries, so the values may be shifted to make the largest 0,
         # where float16 is most precise; token ids fit uint16 for
         # vocabularies up to 65,536 (SmolLM2's 49,152: 4 bytes an entry).
         values = (values - values[..., :1]).astype(np.float16)

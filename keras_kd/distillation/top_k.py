@@ -17,10 +17,11 @@ def top_k_logits(logits, k):
     `(batch, sequence, vocabulary)` logits: `8·k` bytes per token (float32
     values and int32 indices) instead of `4·vocabulary` (with BERT's 30,522
     tokens and `k=32`, 256 B instead of 119 KiB). Every `DistillationLoss`
-    accepts the sparse form as `teacher_logits`: the teacher's and the
-    student's logits are both restricted to the teacher's top-k entries and
-    the divergence is taken between the two distributions renormalised over
-    them. With `k` equal to the vocabulary size it equals the dense loss.
+    accepts the sparse form as `teacher_logits`: the teacher's distribution
+    is its softmax over the k entries (zero elsewhere), the student's its
+    softmax over the whole vocabulary, so the student is also pushed off
+    every token outside the teacher's top-k. With `k` equal to the
+    vocabulary size it equals the dense loss.
 
     Args:
         logits: teacher logits, `(..., vocabulary)`.

@@ -218,17 +218,56 @@ def test_top_k_loss_with_k_equal_to_vocabulary_is_the_dense_loss(loss):
     )
 
 
-def test_top_k_kl_is_renormalised_over_the_teachers_top_k():
+def _top_k_reference(t, s, k):
+    """NumPy: the teacher's softmax over its top-k, the student's softmax
+    over the whole vocabulary read at the same tokens."""
+    top = np.argsort(-t, axis=-1)[..., :k]
+    t_k = np.take_along_axis(t, top, axis=-1)
+    p = np.exp(t_k - t_k.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    log_q = s - np.log(np.exp(s).sum(-1, keepdims=True))
+    return p, np.take_along_axis(log_q, top, axis=-1)
+
+
+def test_top_k_kl_normalises_the_student_over_the_whole_vocabulary():
     t = np.array([[4.0, 1.0, 3.0, -2.0, 0.0]], "float32")
     s = np.array([[0.5, 2.0, -1.0, 1.0, 0.0]], "float32")
-    # Teacher top-2: indices 0 and 2; both distributions renormalised there.
-    p = np.exp([4.0, 3.0]) / np.exp([4.0, 3.0]).sum()
-    q = np.exp([0.5, -1.0]) / np.exp([0.5, -1.0]).sum()
-    expected = float((p * np.log(p / q)).sum())
+    p, log_q = _top_k_reference(t, s, 2)
+    expected = float((p * (np.log(p) - log_q)).sum())
     got = float(losses.KLDivergence()(losses.top_k_logits(t, 2), s))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # Moving the student's mass off the teacher's top-k raises the loss
+    # (a loss renormalised over the top-k would not see it).
+    s_off = s.copy()
+    s_off[0, 1] += 5.0
+    assert float(losses.KLDivergence()(losses.top_k_logits(t, 2), s_off)) > got + 1.0
     with pytest.raises(ValueError, match=r"k <= vocabulary"):
         losses.KLDivergence()(losses.top_k_logits(t, 2), s[:, :1])
+
+
+def test_top_k_jensen_shannon_counts_the_students_mass_outside_the_top_k():
+    beta = 0.3
+    t = RNG.normal(size=(4, 9)).astype("float32") * 3
+    s = RNG.normal(size=(4, 9)).astype("float32")
+    p, log_q = _top_k_reference(t, s, 3)
+    q = np.exp(log_q)
+    m = beta * p + (1 - beta) * q
+    q_tail = 1 - q.sum(-1)
+    expected = (
+        beta * (p * np.log(p / m)).sum(-1)
+        + (1 - beta) * ((q * np.log(q / m)).sum(-1) - q_tail * np.log(1 - beta))
+    ).mean()
+    loss = losses.JensenShannonDivergence(beta=beta)
+    np.testing.assert_allclose(
+        float(loss(losses.top_k_logits(t, 3), s)), expected, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("loss", [losses.ReverseKLDivergence(), losses.LogitsMSE()])
+def test_losses_that_need_the_full_teacher_refuse_top_k(loss):
+    t = RNG.normal(size=(2, 6)).astype("float32")
+    with pytest.raises(ValueError, match="needs the teacher's full logits"):
+        loss(losses.top_k_logits(t, 3), t)
 
 
 def test_top_k_cache_distills_like_the_dense_cache(tmp_path):
