@@ -12,12 +12,13 @@ suggestion for a review app):
 4. for the same number of optimizer steps and the same batches, the student
    trains (a) on the data alone, (b) with token-level KD from the cache,
    (c) with sequence-level KD (on the teacher's greedy continuations of the
-   first words of 480 of the same sentences, cycled), (d) on-policy (GKD: with probability 0.5 a
+   first words of 240 of the same sentences, cycled), (d) on-policy (GKD: with probability 0.5 a
    batch's continuations are the student's own, the live teacher's
    distribution over them is the target);
 5. the best KD row keeps training, in chunks of 120 steps (each with its own
    warm-up and cosine decay), until its perplexity is within 2x of the
-   adapted teacher's (or the step budget ends).
+   adapted teacher's, or the step budget or the run's time budget
+   (`--budget-minutes`, default 36) ends.
 
 Reported: held-out perplexity (a seeded sample of the test split), top-1
 agreement with the teacher, parameters, greedy generation speed in Keras
@@ -112,10 +113,13 @@ def main(argv=None):
     parser.add_argument("--teacher-learning-rate", type=float, default=1e-4)
     parser.add_argument("--student-layers", type=int, default=6)
     parser.add_argument("--steps", type=int, default=120)
-    parser.add_argument("--seq-kd-prompts", type=int, default=480,
+    parser.add_argument("--seq-kd-prompts", type=int, default=240,
                         help="prompts the teacher continues for (c), cycled")
-    parser.add_argument("--extra-steps", type=int, default=360,
+    parser.add_argument("--extra-steps", type=int, default=600,
                         help="most further steps for the best KD row")
+    parser.add_argument("--budget-minutes", type=float, default=36,
+                        help="no further chunk starts after this much wall time "
+                             "(a chunk and the final measurements take ~5 min)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--sequence-length", type=int, default=48)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
@@ -248,7 +252,10 @@ def main(argv=None):
         # A fresh schedule over the whole budget, from the row's weights.
         total = args.steps
         t = time.perf_counter()
-        while total < args.steps + args.extra_steps:
+        while (
+            total < args.steps + args.extra_steps
+            and time.perf_counter() - started < 60 * args.budget_minutes - 300
+        ):
             chunk = min(120, args.steps + args.extra_steps - total)
             distill(student_b, teacher, batches(), args, chunk, alpha=args.alpha)
             total += chunk

