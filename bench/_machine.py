@@ -17,8 +17,8 @@ def _git(*args):
 
 
 def machine_info():
-    """Returns the commit (and whether the tree had uncommitted changes to
-    tracked files), CPU count, processor, platform and library versions."""
+    """Returns the commit (and the tracked files with uncommitted changes,
+    an empty list for a clean tree), CPU count, processor, platform and library versions."""
     import keras
     import keras_hub
     import tensorflow as tf
@@ -26,7 +26,9 @@ def machine_info():
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "commit": _git("rev-parse", "HEAD"),
-        "uncommitted_changes": None if status is None else bool(status),
+        "uncommitted_changes": None
+        if status is None
+        else [line[3:] for line in status.splitlines()],
         "cpu_count": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
         "platform": platform.platform(),
