@@ -28,7 +28,7 @@ def machine_info():
         "commit": _git("rev-parse", "HEAD"),
         "uncommitted_changes": None
         if status is None
-        else [line[3:] for line in status.splitlines()],
+        else [line.split(maxsplit=1)[1] for line in status.splitlines()],
         "cpu_count": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
         "platform": platform.platform(),
