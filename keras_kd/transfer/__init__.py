@@ -5,9 +5,9 @@ keras-hub or HuggingFace folder, or a named offline preset of
 `keras_kd.presets`), freezes the requested layers, adds task heads and
 returns a `FinetuneModel` that fits, evaluates and predicts on raw strings.
 `GradualUnfreezing`, `layerwise_lr_decay` and `warmup_cosine_adamw` are
-fine-tuning schedules; `build_student`, `student_like` and
-`trim_vocabulary` shrink a model for distillation. `load_causal_lm` loads
-a keras-hub `CausalLM` true to its checkpoint.
+fine-tuning schedules; `build_student`, `student_like`, `trim_vocabulary`
+and `trim_lm_vocabulary` (causal LMs) shrink a model for distillation.
+`load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint.
 """
 
 from keras_kd.transfer.causal_lm import finetune_causal_lm
@@ -19,6 +19,7 @@ from keras_kd.transfer.freezing import backbone_layer_groups
 from keras_kd.transfer.freezing import resolve_freeze
 from keras_kd.transfer.heads import Head
 from keras_kd.transfer.heads import get_head
+from keras_kd.transfer.lm_vocabulary import trim_lm_vocabulary
 from keras_kd.transfer.schedules import GradualUnfreezing
 from keras_kd.transfer.schedules import layerwise_lr_decay
 from keras_kd.transfer.schedules import warmup_cosine_adamw

@@ -1,0 +1,165 @@
+"""Vocabulary trimming for causal LMs: `trim_lm_vocabulary` keeps the
+byte-level BPE tokens a corpus uses (plus every byte token, the special
+tokens and the merges that build the kept tokens) and shrinks the embedding
+and its tied output layer to match.
+
+A small student's output layer is where its time goes: SmolLM2's 49,152 x
+576 table costs 28M multiply-adds per generated token, about eight of its
+decoder layers.
+"""
+
+import keras
+import numpy as np
+from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
+
+from keras_kd.transfer.causal_lm import is_causal_lm, set_sampler
+from keras_kd.transfer.weight_copy import copy_except_blocks, copy_weights
+
+
+def _merge_closure(kept, merges, vocabulary):
+    """Adds to `kept` (token strings) the parts of every merge whose result
+    is kept, recursively: the intermediate tokens BPE builds on the way."""
+    producers = {}
+    for merge in merges:
+        left, right = merge.split(" ")
+        producers.setdefault(left + right, []).append((left, right))
+    stack = list(kept)
+    while stack:
+        token = stack.pop()
+        for parts in producers.get(token, ()):
+            for part in parts:
+                if part not in kept and part in vocabulary:
+                    kept.add(part)
+                    stack.append(part)
+    return kept
+
+
+def _rebuilt_tokenizer(tokenizer, vocabulary, merges):
+    """`tokenizer`'s class and settings with a new vocabulary and merges."""
+    new = type(tokenizer).from_config(tokenizer.get_config())
+    # keras-hub keeps the start/end tokens of Llama-style tokenizers as
+    # attributes set in `__init__`, not in the config: carry them over.
+    attrs = list(getattr(tokenizer, "_special_token_attrs", []))
+    new._special_token_attrs = attrs
+    for attr in attrs:
+        setattr(new, attr, getattr(tokenizer, attr))
+    new.set_vocabulary_and_merges(vocabulary, merges)
+    return new
+
+
+def trim_lm_vocabulary(causal_lm, corpus, keep_tokens=()):
+    """Keeps only the vocabulary a corpus uses, shrinking a causal LM.
+
+    The new vocabulary holds, in their original order: the tokenizer's
+    special tokens, `keep_tokens`, every byte-level base token (so any text
+    still tokenizes), every token the tokenizer produces on `corpus`, and
+    the intermediate tokens of the BPE merges that build them. A merge is
+    kept when its result is. BPE applies, at each step, the
+    lowest-ranked merge among those that fit; every merge it applied on the
+    corpus is kept and the others never applied there, so the corpus
+    tokenizes to the same tokens as before (with new ids), and the model's
+    logits over the kept tokens are unchanged. Text outside the corpus
+    still tokenizes, into smaller pieces down to bytes.
+
+    Args:
+        causal_lm: a keras-hub `CausalLM` with a byte-level BPE tokenizer
+            (Llama 3, SmolLM2, GPT-2, Qwen, ...) in its preprocessor.
+        corpus: an iterable of strings (the domain's text).
+        keep_tokens: further token strings to keep.
+
+    Returns:
+        A new `CausalLM` of the same class, with a new backbone,
+        preprocessor and tokenizer; `causal_lm` is unchanged. The kept
+        token ids (old numbering) are in its attribute `kept_token_ids`.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.transfer import trim_lm_vocabulary
+    >>> merges = ["Ġ t", "h e", "Ġt he", "i n"]
+    >>> vocabulary = ["<|im_end|>", *"aehint", "Ġ", "Ġt", "he", "Ġthe", "in"]
+    >>> tokenizer = keras_hub.models.Llama3Tokenizer(
+    ...     vocabulary={t: i for i, t in enumerate(vocabulary)}, merges=merges,
+    ...     bos_token="<|im_end|>", eos_token="<|im_end|>",
+    ...     misc_special_tokens=set())
+    >>> backbone = keras_hub.models.Llama3Backbone(
+    ...     vocabulary_size=len(vocabulary), num_layers=1, num_query_heads=2,
+    ...     num_key_value_heads=1, hidden_dim=8, intermediate_dim=16,
+    ...     tie_word_embeddings=True)
+    >>> model = keras_hub.models.Llama3CausalLM(
+    ...     backbone, keras_hub.models.Llama3CausalLMPreprocessor(tokenizer))
+    >>> small = trim_lm_vocabulary(model, ["the hat"])
+    >>> list(small.preprocessor.tokenizer.get_vocabulary())
+    ['<|im_end|>', 'a', 'e', 'h', 'i', 'n', 't', 'Ġ', 'he']
+    >>> small.backbone.vocabulary_size
+    9
+
+    "Ġt", "Ġthe" and "in" are gone: "the hat" has no " the" and no "in".
+    """
+    if not is_causal_lm(causal_lm) or causal_lm.preprocessor is None:
+        raise TypeError(
+            "trim_lm_vocabulary needs a keras-hub CausalLM with a "
+            f"preprocessor. Received: {type(causal_lm).__name__}. For "
+            "BERT-style classifiers use `transfer.trim_vocabulary`."
+        )
+    tokenizer = causal_lm.preprocessor.tokenizer
+    merges = list(getattr(tokenizer, "merges", None) or [])
+    if not merges:
+        raise ValueError(
+            f"trim_lm_vocabulary needs a byte-level BPE tokenizer with merges; "
+            f"{type(tokenizer).__name__} has none."
+        )
+    if isinstance(corpus, str):
+        raise TypeError(
+            "`corpus` must be an iterable of strings, not one string. Wrap "
+            f"it in a list: corpus=[{corpus[:30]!r}...]"
+        )
+    corpus = list(corpus)
+    if not corpus:
+        raise ValueError("`corpus` is empty; it must hold the texts to keep tokens for.")
+    vocabulary = list(tokenizer.get_vocabulary())
+    token_to_id = {token: i for i, token in enumerate(vocabulary)}
+    unknown = [t for t in keep_tokens if t not in token_to_id]
+    if unknown:
+        raise ValueError(
+            f"keep_tokens not in the vocabulary: {unknown}. Pass token "
+            "strings as the tokenizer spells them (e.g. 'Ġthe')."
+        )
+
+    kept = set(tokenizer.special_tokens) | set(keep_tokens)
+    kept |= set(bytes_to_unicode()[1]) & set(token_to_id)
+    for start in range(0, len(corpus), 1024):
+        # A list in gives ragged lists of ids out.
+        for ids in tokenizer(corpus[start : start + 1024]):
+            kept.update(vocabulary[int(i)] for i in ids)
+    kept = _merge_closure(kept, merges, token_to_id)
+    kept_ids = sorted(token_to_id[t] for t in kept)
+    new_vocabulary = {vocabulary[i]: new for new, i in enumerate(kept_ids)}
+    new_merges = [
+        m for m in merges if m.replace(" ", "", 1) in new_vocabulary
+        and all(part in new_vocabulary for part in m.split(" "))
+    ]
+
+    backbone = causal_lm.backbone
+    config = backbone.get_config()
+    config["vocabulary_size"] = len(kept_ids)
+    config.pop("name", None)
+    trimmed = type(backbone).from_config(config)
+    copy_except_blocks(backbone, trimmed, skip=("token_embedding",))
+    for source, target in zip(backbone.transformer_layers, trimmed.transformer_layers):
+        copy_weights(source, target)
+    source, target = backbone.token_embedding, trimmed.token_embedding
+    target.embeddings.assign(keras.ops.convert_to_numpy(source.embeddings)[kept_ids])
+    if not getattr(source, "tie_weights", True):
+        reverse = keras.ops.convert_to_numpy(source.reverse_embeddings)
+        target.reverse_embeddings.assign(reverse[:, kept_ids])
+
+    preprocessor = causal_lm.preprocessor
+    new_tokenizer = _rebuilt_tokenizer(tokenizer, new_vocabulary, new_merges)
+    new_preprocessor = type(preprocessor).from_config(
+        {**preprocessor.get_config(), "tokenizer": new_tokenizer}
+    )
+    model = type(causal_lm)(backbone=trimmed, preprocessor=new_preprocessor)
+    set_sampler(model, getattr(causal_lm, "sampler", None) or "greedy")
+    model.kept_token_ids = np.array(kept_ids, dtype="int32")
+    return model
