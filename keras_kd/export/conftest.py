@@ -3,7 +3,10 @@
 seconds: `model`, a 1-layer, 8-wide BERT classifier on token ids (2 classes,
 random weights); `vocabulary`, its 10 WordPiece tokens; and `tflite_path`,
 its float32 `.tflite` from `export_tflite` (labels "negative", "positive",
-sequence length 16)."""
+sequence length 16). The LiteRT-LM modules (`litert_lm*.py`) get instead
+`causal_lm`, a 2-layer, 16-wide random keras-hub `Llama3CausalLM` with a
+42-token byte-level BPE tokenizer (no start token, as SmolLM2), and
+`litertlm_path`, its float32 bundle (context 32, `prefill_8`)."""
 
 import pytest
 
@@ -43,7 +46,52 @@ def _tiny_classifier_export(tmp_path_factory):
     return {"model": model, "vocabulary": list(VOCABULARY), "tflite_path": str(path)}
 
 
+_LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
+_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+_MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "Ġ s", "r e", "a n"]
+
+
+@pytest.fixture(scope="session")
+def _tiny_causal_lm_export(tmp_path_factory):
+    import keras
+    import keras_hub
+
+    from keras_kd.export import export_litert_lm
+
+    vocabulary = _SPECIALS + _LETTERS + ["Ġ"] + [m.replace(" ", "") for m in _MERGES]
+    tokenizer = keras_hub.models.Llama3Tokenizer(
+        vocabulary={token: i for i, token in enumerate(vocabulary)},
+        merges=_MERGES,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        misc_special_tokens={"<|endoftext|>"},
+    )
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.Llama3Backbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=2,
+        num_query_heads=4,
+        num_key_value_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        tie_word_embeddings=True,
+    )
+    preprocessor = keras_hub.models.Llama3CausalLMPreprocessor(
+        tokenizer, sequence_length=16, add_start_token=False
+    )
+    causal_lm = keras_hub.models.Llama3CausalLM(backbone, preprocessor)
+    path = tmp_path_factory.mktemp("litert_lm_doctests") / "tiny.litertlm"
+    export_litert_lm(
+        causal_lm, path, max_sequence_length=32, prefill_lengths=(8,), verify=False
+    )
+    return {"causal_lm": causal_lm, "litertlm_path": str(path)}
+
+
 @pytest.fixture(autouse=True)
 def _export_doctest_namespace(request, doctest_namespace):
     if type(request.node).__name__ == "DoctestItem":
-        doctest_namespace.update(request.getfixturevalue("_tiny_classifier_export"))
+        if ".litert_lm" in request.node.name:
+            objects = request.getfixturevalue("_tiny_causal_lm_export")
+        else:
+            objects = request.getfixturevalue("_tiny_classifier_export")
+        doctest_namespace.update(objects)

@@ -139,20 +139,45 @@ def _weights(reader, config):
     return weights
 
 
-def _tokenizer(reader):
-    """A Hugging Face `tokenizer.json` for GGUF's byte-level BPE ("gpt2")."""
-    model = _field(reader, "tokenizer.ggml.model")
-    if model != "gpt2":
+def byte_level_bpe_tokenizer_json(
+    vocabulary, merges, special_tokens=(), split_digits=False
+):
+    """A Hugging Face `tokenizer.json` (a dict) for a byte-level BPE
+    tokenizer (GPT-2 style, as SmolLM2's and keras-hub's Llama3 tokenizers).
+
+    Shared by the GGUF converter and `keras_kd.export.export_litert_lm`,
+    whose LiteRT-LM bundles embed it.
+
+    Args:
+        vocabulary: the tokens in id order (a list), or a dict of token to id.
+        merges: the BPE merges, `"a b"` strings in rank order.
+        special_tokens: tokens matched whole before any splitting (control
+            tokens such as `"<|im_end|>"`); each must be in `vocabulary`.
+        split_digits: split digits one by one before the byte-level split
+            (llama.cpp's "smollm" pre-tokenizer).
+
+    Returns:
+        The `tokenizer.json` content, ready for `json.dump`.
+
+    Example:
+
+    >>> spec = byte_level_bpe_tokenizer_json(["a", "b", "ab", "<s>"], ["a b"], ["<s>"])
+    >>> spec["model"]["vocab"]["ab"], spec["added_tokens"][0]["id"]
+    (2, 3)
+    """
+    if isinstance(vocabulary, dict):
+        ids = {token: int(i) for token, i in vocabulary.items()}
+    else:
+        ids = {token: i for i, token in enumerate(vocabulary)}
+    missing = [token for token in special_tokens if token not in ids]
+    if missing:
         raise ValueError(
-            "Only byte-level BPE tokenizers (tokenizer.ggml.model='gpt2') "
-            f"are converted. Received: tokenizer.ggml.model={model!r}"
+            f"Special tokens {missing!r} are not in the vocabulary. Pass "
+            "special_tokens from the vocabulary, or add them to it."
         )
-    tokens = _field(reader, "tokenizer.ggml.tokens")
-    types = _field(reader, "tokenizer.ggml.token_type")
-    merges = _field(reader, "tokenizer.ggml.merges")
     added = [
         {
-            "id": i,
+            "id": ids[token],
             "content": token,
             "single_word": False,
             "lstrip": False,
@@ -160,8 +185,7 @@ def _tokenizer(reader):
             "normalized": False,
             "special": True,
         }
-        for i, (token, kind) in enumerate(zip(tokens, types))
-        if kind == _CONTROL_TOKEN
+        for token in sorted(set(special_tokens), key=ids.get)
     ]
     byte_level = {
         "type": "ByteLevel",
@@ -170,8 +194,7 @@ def _tokenizer(reader):
         "use_regex": True,
     }
     pre_tokenizer = byte_level
-    if _field(reader, "tokenizer.ggml.pre") == "smollm":
-        # llama.cpp's "smollm" pre-tokenizer splits digits one by one first.
+    if split_digits:
         pre_tokenizer = {
             "type": "Sequence",
             "pretokenizers": [
@@ -197,10 +220,31 @@ def _tokenizer(reader):
             "fuse_unk": False,
             "byte_fallback": False,
             "ignore_merges": False,
-            "vocab": {token: i for i, token in enumerate(tokens)},
+            "vocab": ids,
             "merges": list(merges),
         },
     }
+
+
+def _tokenizer(reader):
+    """A Hugging Face `tokenizer.json` for GGUF's byte-level BPE ("gpt2")."""
+    model = _field(reader, "tokenizer.ggml.model")
+    if model != "gpt2":
+        raise ValueError(
+            "Only byte-level BPE tokenizers (tokenizer.ggml.model='gpt2') "
+            f"are converted. Received: tokenizer.ggml.model={model!r}"
+        )
+    tokens = _field(reader, "tokenizer.ggml.tokens")
+    types = _field(reader, "tokenizer.ggml.token_type")
+    return byte_level_bpe_tokenizer_json(
+        tokens,
+        _field(reader, "tokenizer.ggml.merges"),
+        special_tokens=[
+            token for token, kind in zip(tokens, types) if kind == _CONTROL_TOKEN
+        ],
+        # llama.cpp's "smollm" pre-tokenizer splits digits one by one first.
+        split_digits=_field(reader, "tokenizer.ggml.pre") == "smollm",
+    )
 
 
 def _tokenizer_config(reader, config):

@@ -1,0 +1,276 @@
+"""`verify_litert_lm`: greedy generation of a `.litertlm` bundle in the
+LiteRT-LM runtime, from raw text, against the Keras model's own greedy
+`generate`, token for token, with the runtime's speeds and the file size.
+
+`keras_greedy_tokens` is the Keras side: keras-hub's compiled generation
+function (`CausalLM.make_generate_function`, the one `generate` runs) with a
+greedy sampler, on the preprocessor's token ids of the prompts; the model's
+sampler is restored afterwards.
+"""
+
+import dataclasses
+import os
+import statistics
+
+import numpy as np
+
+from keras_kd.export.litert_lm_runtime import LiteRTLMGenerator
+from keras_kd.utils.validation import check_int
+
+# Short, varied English openings (reviews, facts, dialogue, lists): enough
+# for a float32 bundle to show any divergence from Keras within a few tokens.
+DEFAULT_VERIFICATION_PROMPTS = (
+    "The movie was",
+    "Once upon a time",
+    "The capital of France is",
+    "I really enjoyed the",
+    "This film is a",
+    "The best thing about the book was",
+    "She opened the door and",
+    "In the morning, the",
+    "The acting was terrible, but",
+    "My favourite food is",
+    "The weather today is",
+    "He said that the",
+    "A good story needs",
+    "The plot of the film",
+    "After the rain, the",
+    "One, two, three,",
+    "The director's new movie",
+    "It was the worst",
+    "Water boils at",
+    "The children played in the",
+)
+
+
+@dataclasses.dataclass
+class PromptComparison:
+    """One prompt, generated greedily by Keras and by the bundle.
+
+    Attributes:
+        prompt: the raw text.
+        prompt_ids_match: whether the runtime's tokenizer gave the Keras
+            preprocessor's ids for the prompt.
+        keras_tokens, litert_tokens: the generated ids (stop token excluded).
+        identical: whether they are equal.
+        first_difference: index of the first differing generated token
+            (None when identical; the shorter length when one is a prefix).
+        litert_text: the runtime's generated text.
+    """
+
+    prompt: str
+    prompt_ids_match: bool
+    keras_tokens: list
+    litert_tokens: list
+    identical: bool
+    first_difference: int = None
+    litert_text: str = ""
+
+
+@dataclasses.dataclass
+class LiteRTLMVerification:
+    """How a `.litertlm` bundle's greedy generation compares with Keras.
+
+    Attributes:
+        path: the bundle.
+        size_bytes: its size.
+        max_new_tokens: tokens generated per prompt (at most).
+        prompts: a `PromptComparison` per prompt.
+        identical_prompts: share of prompts with identical tokens.
+        token_agreement: share of generated positions (up to the longer of
+            the two generations) where both have the same token.
+        first_difference_mean: mean first differing position over the
+            prompts that differ (None if all are identical).
+        prefill_tokens_per_second, decode_tokens_per_second: medians over
+            the prompts of the runtime's own benchmark figures.
+        num_threads: the runtime's CPU threads (None: its default).
+    """
+
+    path: str
+    size_bytes: int
+    max_new_tokens: int
+    prompts: list
+    identical_prompts: float
+    token_agreement: float
+    first_difference_mean: float = None
+    prefill_tokens_per_second: float = None
+    decode_tokens_per_second: float = None
+    num_threads: int = None
+
+    @property
+    def all_identical(self):
+        return all(p.identical and p.prompt_ids_match for p in self.prompts)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _until_stop(ids, stop_ids):
+    out = []
+    for token in ids:
+        if token in stop_ids:
+            break
+        out.append(int(token))
+    return out
+
+
+def stop_token_ids(causal_lm):
+    """The ids keras-hub's `generate` stops at ("auto")."""
+    tokenizer = causal_lm.preprocessor.tokenizer
+    ids = [tokenizer.end_token_id]
+    if getattr(tokenizer, "end_token2_id", None) is not None:
+        ids.append(tokenizer.end_token2_id)
+    return ids
+
+
+def keras_prompt_ids(causal_lm, prompt):
+    """The ids the Keras model generates from: the preprocessor's, with its
+    start token when it adds one."""
+    preprocessor = causal_lm.preprocessor
+    ids = [int(i) for i in np.asarray(preprocessor.tokenizer(prompt))]
+    if getattr(preprocessor, "add_start_token", False):
+        ids = [preprocessor.tokenizer.start_token_id] + ids
+    return ids
+
+
+def keras_greedy_tokens(causal_lm, prompts, max_new_tokens):
+    """Greedy continuations of `prompts` by the Keras model, as token ids.
+
+    One batch through keras-hub's compiled generation function with a
+    `GreedySampler` (the model's own sampler is restored afterwards), padded
+    to the longest prompt plus `max_new_tokens`; each row is cut at its
+    first stop token and at `max_new_tokens`.
+
+    Returns:
+        `(prompt_ids, generated_ids)`: two lists of lists of ints.
+    """
+    import keras_hub
+
+    prompt_ids = [keras_prompt_ids(causal_lm, p) for p in prompts]
+    length = max(len(ids) for ids in prompt_ids) + max_new_tokens
+    token_ids = np.zeros((len(prompts), length), np.int32)
+    padding_mask = np.zeros((len(prompts), length), bool)
+    for row, ids in enumerate(prompt_ids):
+        token_ids[row, : len(ids)] = ids
+        padding_mask[row, : len(ids)] = True
+    stops = stop_token_ids(causal_lm)
+    saved = causal_lm.sampler, causal_lm.generate_function
+    causal_lm.sampler = keras_hub.samplers.GreedySampler()
+    causal_lm.generate_function = None
+    try:
+        generate = causal_lm.make_generate_function()
+        outputs = generate(
+            {"token_ids": token_ids, "padding_mask": padding_mask},
+            stop_token_ids=tuple(stops),
+        )
+    finally:
+        causal_lm.sampler, causal_lm.generate_function = saved
+    outputs = np.asarray(outputs["token_ids"])
+    generated = [
+        _until_stop(outputs[row, len(ids) : len(ids) + max_new_tokens], stops)
+        for row, ids in enumerate(prompt_ids)
+    ]
+    return prompt_ids, generated
+
+
+def _compare(prompt, keras_prompt, keras_tokens, generation):
+    first = None
+    for i, (a, b) in enumerate(zip(keras_tokens, generation.token_ids)):
+        if a != b:
+            first = i
+            break
+    if first is None and len(keras_tokens) != len(generation.token_ids):
+        first = min(len(keras_tokens), len(generation.token_ids))
+    return PromptComparison(
+        prompt=prompt,
+        prompt_ids_match=list(keras_prompt) == list(generation.prompt_token_ids),
+        keras_tokens=list(keras_tokens),
+        litert_tokens=list(generation.token_ids),
+        identical=first is None,
+        first_difference=first,
+        litert_text=generation.text,
+    )
+
+
+def verify_litert_lm(
+    path, causal_lm, prompts=None, max_new_tokens=16, num_threads=None
+):
+    """Compares a `.litertlm` bundle's greedy generation with Keras.
+
+    Each prompt goes to the LiteRT-LM runtime as raw text (no chat template,
+    greedy sampling: top-k 1); the runtime tokenizes it with the bundle's
+    `tokenizer.json`. The Keras model generates from its preprocessor's ids
+    (`keras_greedy_tokens`). A float32 bundle should give identical tokens.
+
+    Args:
+        path: the `.litertlm` bundle.
+        causal_lm: the keras-hub causal LM it was exported from.
+        prompts: raw texts (default: `DEFAULT_VERIFICATION_PROMPTS`, 20).
+        max_new_tokens: tokens to generate per prompt (fewer at a stop token).
+        num_threads: the runtime's CPU threads (default: its own).
+
+    Returns:
+        A `LiteRTLMVerification`.
+
+    Example, with `causal_lm` a tiny Llama and `litertlm_path` its float32
+    bundle (see `conftest.py`):
+
+    >>> report = verify_litert_lm(
+    ...     litertlm_path, causal_lm, ["the tea", "a cat sat"], max_new_tokens=4
+    ... )
+    >>> report.all_identical, report.identical_prompts
+    (True, 1.0)
+    """
+    check_int("max_new_tokens", max_new_tokens)
+    prompts = check_prompts(
+        DEFAULT_VERIFICATION_PROMPTS if prompts is None else prompts
+    )
+    keras_prompts, keras_tokens = keras_greedy_tokens(
+        causal_lm, prompts, max_new_tokens
+    )
+    comparisons, prefill, decode = [], [], []
+    with LiteRTLMGenerator(path, num_threads=num_threads) as generator:
+        for prompt, ids, tokens in zip(prompts, keras_prompts, keras_tokens):
+            generation = generator.generate(prompt, max_new_tokens=max_new_tokens)
+            comparisons.append(_compare(prompt, ids, tokens, generation))
+            if generation.prefill_tokens_per_second:
+                prefill.append(generation.prefill_tokens_per_second)
+            if generation.decode_tokens_per_second:
+                decode.append(generation.decode_tokens_per_second)
+    agree = total = 0
+    for c in comparisons:
+        length = max(len(c.keras_tokens), len(c.litert_tokens))
+        total += length
+        agree += sum(a == b for a, b in zip(c.keras_tokens, c.litert_tokens))
+    firsts = [c.first_difference for c in comparisons if not c.identical]
+    return LiteRTLMVerification(
+        path=os.fspath(path),
+        size_bytes=os.path.getsize(path),
+        max_new_tokens=max_new_tokens,
+        prompts=comparisons,
+        identical_prompts=float(np.mean([c.identical for c in comparisons])),
+        token_agreement=agree / total if total else 1.0,
+        first_difference_mean=float(np.mean(firsts)) if firsts else None,
+        prefill_tokens_per_second=statistics.median(prefill) if prefill else None,
+        decode_tokens_per_second=statistics.median(decode) if decode else None,
+        num_threads=num_threads,
+    )
+
+
+def check_prompts(prompts, name="verification_prompts"):
+    """A list of non-empty strings, or `ValueError` quoting the bad value."""
+    if not isinstance(prompts, str):
+        prompts = list(prompts) if hasattr(prompts, "__iter__") else prompts
+    if isinstance(prompts, str) or not isinstance(prompts, list) or not all(
+        isinstance(p, str) and p for p in prompts
+    ):
+        raise ValueError(
+            f"`{name}` must be a list of non-empty strings, e.g. "
+            f"['The movie was']. Received: {name}={prompts!r}"
+        )
+    if not prompts:
+        raise ValueError(
+            f"`{name}` is empty: give at least one prompt, e.g. "
+            "['The movie was']."
+        )
+    return prompts
