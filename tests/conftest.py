@@ -6,6 +6,45 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+# `make test` runs `pytest -n 2 --dist loadfile`: each file goes whole to
+# one of two worker processes, taken from a queue as the workers free up.
+# pytest-xdist queues the files with the most tests first, which leaves a
+# slow file with few tests for the end, with one worker idle while the other
+# runs it. The queue goes slowest first instead (the longest-processing-time
+# rule): these files, from the slowest (seconds with both workers busy, on 2
+# CPU cores), then the others in collection order. A file or doctest module
+# that takes more than ~15 s belongs in this list.
+SLOWEST_FIRST = (
+    "tests/export/test_tflite_minilm.py",
+    "tests/pipeline/test_pipeline.py",
+    "tests/test_examples.py",
+    "tests/test_notebook.py",
+    "tests/test_readme.py",
+    "tests/cli/test_cli.py",
+    "tests/transfer/test_finetune_model.py",
+    "tests/export/test_litert_lm.py",
+    "keras_kd/transfer/causal_lm.py",
+    "tests/distillation/test_causal_lm_distiller.py",
+    "tests/distillation/test_lm_data.py",
+    "tests/export/test_tflite.py",
+    "tests/transfer/test_causal_lm.py",
+    "tests/transfer/test_vocabulary.py",
+    "tests/transfer/test_schedules.py",
+    "tests/export/test_bundle.py",
+)
+
+
+def pytest_configure(config):
+    # Keep the queue in the order `pytest_collection_modifyitems` sets.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items):
+    rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
+    # A stable sort: each file's tests keep their order.
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 @pytest.fixture(autouse=True)
 def _reset_keras_state():

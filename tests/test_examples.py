@@ -1,13 +1,13 @@
-"""Each example and the quickstart notebook run offline on a tiny setting."""
+"""Each example runs offline on a tiny setting: the session's tiny BERT
+preset, a CSV of 96 movie-review sentences (`--data`), sequence length 16,
+one epoch. (The quickstart notebook: tests/test_notebook.py, a file of its
+own so that the two test processes of `make test` share the work.)"""
 
+import csv
 import importlib.util
 import os
 
-import nbclient
-import nbformat
-import numpy as np
-
-from keras_kd.export import TFLiteTextClassifier
+import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 
@@ -19,10 +19,27 @@ def load_example(name):
     return module
 
 
-def test_finetune_then_export_examples(tmp_path, tiny_preset):
-    out = ["--output-dir", str(tmp_path), "--quick"]
+@pytest.fixture(scope="module")
+def reviews_csv(tmp_path_factory, movie_reviews):
+    """96 random training sentences in the `text`, `label` columns the
+    examples read by default (split 80/10/10 by `keras_kd.datasets.load`)."""
+    path = tmp_path_factory.mktemp("examples_data") / "reviews.csv"
+    sample = movie_reviews.train.sample(96, seed=0)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for text, label in zip(sample.texts, sample.labels):
+            writer.writerow([text, ["neg", "pos"][label]])
+    return str(path)
+
+
+def test_finetune_then_export_examples(tmp_path, tiny_preset, reviews_csv):
+    out = ["--output-dir", str(tmp_path), "--data", reviews_csv]
     finetune = load_example("finetune_backbone")
-    result = finetune.main([*out, "--preset", tiny_preset, "--freeze", "1", "--verbose", "0"])
+    result = finetune.main(
+        [*out, "--preset", tiny_preset, "--freeze", "1", "--epochs", "1",
+         "--sequence-length", "16", "--verbose", "0"]
+    )
     model_path = tmp_path / "finetune_backbone" / "model.keras"
     assert model_path.is_file()
     # Embeddings plus the first transformer layer are frozen.
@@ -34,40 +51,13 @@ def test_finetune_then_export_examples(tmp_path, tiny_preset):
     assert card["tflite"]["model.tflite"]["max_abs_diff"] < 1e-4
 
 
-def test_distill_classifier_example(tmp_path, tiny_preset):
+def test_distill_classifier_example(tmp_path, tiny_preset, reviews_csv):
     distill = load_example("distill_classifier")
     results = distill.main(
-        ["--output-dir", str(tmp_path), "--quick", "--teacher", tiny_preset,
-         "--student-layers", "1", "--verbose", "0"]
+        ["--output-dir", str(tmp_path), "--data", reviews_csv, "--teacher", tiny_preset,
+         "--sequence-length", "16", "--epochs", "1", "--student-layers", "1",
+         "--verbose", "0"]
     )
     assert (tmp_path / "distill_classifier" / "student.keras").is_file()
     assert results["student"]["parameters"] < results["teacher"]["parameters"]
     assert 0.0 <= results["student"]["test_accuracy"] <= 1.0
-
-
-def test_quickstart_notebook_executes(tmp_path, tiny_preset):
-    notebook = nbformat.read(os.path.join(EXAMPLES, "quickstart.ipynb"), as_version=4)
-    parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    parameters.source = (
-        f"PRESET = {tiny_preset!r}\nTRAIN_EXAMPLES = 64\nTEST_EXAMPLES = 32\n"
-        "SEQUENCE_LENGTH = 16\nEPOCHS = 1\nSTUDENT_LAYERS = 1"
-    )
-    client = nbclient.NotebookClient(
-        notebook, timeout=600, kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    client.execute()
-    assert (tmp_path / "saved_models" / "quickstart" / "student.tflite").is_file()
-    printed = "".join(
-        output.get("text", "")
-        for output in notebook.cells[-1].outputs
-        if output.get("name") == "stdout"
-    )
-    size_line = next(line for line in printed.splitlines() if " MB" in line)
-    size_mb = float(size_line.split(" MB")[0])
-    assert 0 < size_mb < 10
-    classifier = TFLiteTextClassifier(
-        str(tmp_path / "saved_models" / "quickstart" / "student.tflite")
-    )
-    probabilities = classifier.predict(["A gorgeous, witty film.", "Dull and lifeless."])
-    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-3)

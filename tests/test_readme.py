@@ -58,6 +58,9 @@ NOT_RUN = {
     # The real 135M-parameter SmolLM2 (minutes); the causal-LM tests make
     # the same calls on a tiny Llama3CausalLM.
     'transfer.load_causal_lm("smollm2_135m")',
+    # Exports that SmolLM2 student to LiteRT-LM (minutes);
+    # tests/export/test_litert_lm.py makes the same calls on a tiny Llama.
+    "export_litert_lm(",
 }
 
 # Text substitutions in the blocks' source: (pattern, replacement, why).

