@@ -22,9 +22,13 @@ tokens); Keras greedy tokens/s (batch 1) of teacher and student.
 import argparse
 import json
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# This file shares its name with the runtime's package `litert_lm`: bench/
+# goes to the end of the path so that `import litert_lm` finds the package.
+sys.path.append(sys.path.pop(0))
 
 import numpy as np  # noqa: E402
 

@@ -1,12 +1,14 @@
 """Each example runs offline on a tiny setting: the session's tiny BERT
 preset, a CSV of 96 movie-review sentences (`--data`), sequence length 16,
-one epoch. (The quickstart notebook: tests/test_notebook.py, a file of its
-own so that the two test processes of `make test` share the work.)"""
+one epoch, without XLA. (The quickstart notebook: tests/test_notebook.py, a
+file of its own so that the two test processes of `make test` share the
+work.)"""
 
 import csv
 import importlib.util
 import os
 
+import keras
 import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
@@ -17,6 +19,20 @@ def load_example(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def without_xla(monkeypatch):
+    """Every Keras `compile` gets `jit_compile=False`: the examples ask for
+    XLA, which on the tiny BERT compiles for longer than it trains (about
+    half of these tests' time). tests/distillation and tests/transfer cover
+    the XLA paths."""
+    compile_with_xla = keras.Model.compile
+
+    def compile(self, *args, **kwargs):
+        return compile_with_xla(self, *args, **{**kwargs, "jit_compile": False})
+
+    monkeypatch.setattr(keras.Model, "compile", compile)
 
 
 @pytest.fixture(scope="module")

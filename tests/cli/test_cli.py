@@ -143,9 +143,8 @@ def test_unreadable_data_and_missing_model(tmp_path, capsys):
 @pytest.fixture
 def without_xla(monkeypatch):
     """The commands train and evaluate without XLA: on the tiny BERT, XLA
-    compiles for longer than the model trains. (What the commands do with
-    the setting is the pipeline's code; the examples' tests run Keras fits
-    under XLA.)"""
+    compiles for longer than the model trains. (The compiled paths:
+    tests/distillation and tests/transfer.)"""
     monkeypatch.setattr(
         pipeline, "PipelineConfig",
         functools.partial(pipeline.PipelineConfig, jit_compile=False),
