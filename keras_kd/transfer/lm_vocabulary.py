@@ -8,12 +8,13 @@ A small student's output layer is where its time goes: SmolLM2's 49,152 x
 decoder layers.
 """
 
-import keras
 import numpy as np
 from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
 from keras_kd.transfer.causal_lm import is_causal_lm, set_sampler
-from keras_kd.transfer.weight_copy import copy_except_blocks, copy_weights
+from keras_kd.transfer.vocabulary import backbone_with_rows
+from keras_kd.transfer.vocabulary import check_corpus
+from keras_kd.transfer.vocabulary import used_token_ids
 
 
 def _merge_closure(kept, merges, vocabulary):
@@ -109,14 +110,7 @@ def trim_lm_vocabulary(causal_lm, corpus, keep_tokens=()):
             f"trim_lm_vocabulary needs a byte-level BPE tokenizer with merges; "
             f"{type(tokenizer).__name__} has none."
         )
-    if isinstance(corpus, str):
-        raise TypeError(
-            "`corpus` must be an iterable of strings, not one string. Wrap "
-            f"it in a list: corpus=[{corpus[:30]!r}...]"
-        )
-    corpus = list(corpus)
-    if not corpus:
-        raise ValueError("`corpus` is empty; it must hold the texts to keep tokens for.")
+    corpus = check_corpus(corpus)
     vocabulary = list(tokenizer.get_vocabulary())
     token_to_id = {token: i for i, token in enumerate(vocabulary)}
     unknown = [t for t in keep_tokens if t not in token_to_id]
@@ -128,10 +122,7 @@ def trim_lm_vocabulary(causal_lm, corpus, keep_tokens=()):
 
     kept = set(tokenizer.special_tokens) | set(keep_tokens)
     kept |= set(bytes_to_unicode()[1]) & set(token_to_id)
-    for start in range(0, len(corpus), 1024):
-        # A list in gives ragged lists of ids out.
-        for ids in tokenizer(corpus[start : start + 1024]):
-            kept.update(vocabulary[int(i)] for i in ids)
+    kept.update(vocabulary[i] for i in used_token_ids(tokenizer, corpus))
     kept = _merge_closure(kept, merges, token_to_id)
     kept_ids = sorted(token_to_id[t] for t in kept)
     new_vocabulary = {vocabulary[i]: new for new, i in enumerate(kept_ids)}
@@ -140,19 +131,7 @@ def trim_lm_vocabulary(causal_lm, corpus, keep_tokens=()):
         and all(part in new_vocabulary for part in m.split(" "))
     ]
 
-    backbone = causal_lm.backbone
-    config = backbone.get_config()
-    config["vocabulary_size"] = len(kept_ids)
-    config.pop("name", None)
-    trimmed = type(backbone).from_config(config)
-    copy_except_blocks(backbone, trimmed, skip=("token_embedding",))
-    for source, target in zip(backbone.transformer_layers, trimmed.transformer_layers):
-        copy_weights(source, target)
-    source, target = backbone.token_embedding, trimmed.token_embedding
-    target.embeddings.assign(keras.ops.convert_to_numpy(source.embeddings)[kept_ids])
-    if not getattr(source, "tie_weights", True):
-        reverse = keras.ops.convert_to_numpy(source.reverse_embeddings)
-        target.reverse_embeddings.assign(reverse[:, kept_ids])
+    trimmed = backbone_with_rows(causal_lm.backbone, kept_ids)
 
     preprocessor = causal_lm.preprocessor
     new_tokenizer = _rebuilt_tokenizer(tokenizer, new_vocabulary, new_merges)

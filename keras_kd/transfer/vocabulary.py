@@ -1,6 +1,8 @@
 """Vocabulary trimming: `trim_vocabulary` keeps only the WordPiece tokens a
 corpus uses (plus the special tokens and the single-character pieces) and
-shrinks the backbone's embedding table to match."""
+shrinks the backbone's embedding table to match; and the pieces it shares
+with `lm_vocabulary.trim_lm_vocabulary` (`check_corpus`, `used_token_ids`,
+`backbone_with_rows`)."""
 
 import keras
 
@@ -16,6 +18,50 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 def is_character_piece(token):
     """Whether `token` is a single-character WordPiece (`a` or `##a`)."""
     return len(token) == 1 or (len(token) == 3 and token.startswith("##"))
+
+
+def check_corpus(corpus):
+    """Returns `corpus` as a list of strings; raises unless it is a
+    non-empty iterable of strings (one string is refused)."""
+    if isinstance(corpus, str):
+        raise TypeError(
+            "`corpus` must be an iterable of strings, not one string. Wrap "
+            f"it in a list: corpus=[{corpus[:30]!r}...]"
+        )
+    corpus = list(corpus)
+    if not corpus:
+        raise ValueError("`corpus` is empty; it must hold the texts to keep tokens for.")
+    return corpus
+
+
+def used_token_ids(tokenizer, corpus):
+    """The set of token ids `tokenizer` produces on the strings `corpus`."""
+    used = set()
+    for start in range(0, len(corpus), 1024):
+        # A list in gives ragged lists of ids out.
+        for ids in tokenizer(corpus[start : start + 1024]):
+            used.update(int(i) for i in ids)
+    return used
+
+
+def backbone_with_rows(backbone, kept):
+    """A copy of `backbone` whose vocabulary is the token ids `kept` (in that
+    order): the embedding rows, and an untied output layer's columns, of
+    those ids; every other weight copied."""
+    config = backbone.get_config()
+    config["vocabulary_size"] = len(kept)
+    config.pop("name", None)
+    trimmed = type(backbone).from_config(config)
+    copy_except_blocks(backbone, trimmed, skip=("token_embedding",))
+    for source, target in zip(backbone.transformer_layers, trimmed.transformer_layers):
+        copy_weights(source, target)
+    source = backbone.get_layer("token_embedding")
+    target = trimmed.get_layer("token_embedding")
+    target.embeddings.assign(keras.ops.convert_to_numpy(source.embeddings)[kept])
+    if not getattr(source, "tie_weights", True):
+        reverse = keras.ops.convert_to_numpy(source.reverse_embeddings)
+        target.reverse_embeddings.assign(reverse[:, kept])
+    return trimmed
 
 
 def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters=True):
@@ -60,14 +106,7 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters
     """
     encoder_blocks(backbone)
     vocabulary = list(tokenizer.get_vocabulary())
-    if isinstance(corpus, str):
-        raise TypeError(
-            "`corpus` must be an iterable of strings, not one string. Wrap "
-            f"it in a list: corpus=[{corpus[:30]!r}...]"
-        )
-    corpus = list(corpus)
-    if not corpus:
-        raise ValueError("`corpus` is empty; it must hold the texts to keep tokens for.")
+    corpus = check_corpus(corpus)
     missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
     if missing:
         raise ValueError(
@@ -77,11 +116,7 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters
     unknown = [t for t in keep_tokens if t not in vocabulary]
     if unknown:
         raise ValueError(f"keep_tokens not in the vocabulary: {unknown}")
-    used = set()
-    for start in range(0, len(corpus), 1024):
-        # A list in gives ragged lists of ids out.
-        for ids in tokenizer(corpus[start : start + 1024]):
-            used.update(int(i) for i in ids)
+    used = used_token_ids(tokenizer, corpus)
     token_to_id = {token: i for i, token in enumerate(vocabulary)}
     used.update(token_to_id[t] for t in SPECIAL_TOKENS + tuple(keep_tokens))
     if keep_characters:
@@ -89,15 +124,7 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters
     kept = sorted(used)
     new_vocabulary = [vocabulary[i] for i in kept]
 
-    config = backbone.get_config()
-    config["vocabulary_size"] = len(kept)
-    config.pop("name", None)
-    trimmed = type(backbone).from_config(config)
-    copy_except_blocks(backbone, trimmed, skip=("token_embedding",))
-    for source, target in zip(backbone.transformer_layers, trimmed.transformer_layers):
-        copy_weights(source, target)
-    table = keras.ops.convert_to_numpy(backbone.get_layer("token_embedding").embeddings)
-    trimmed.get_layer("token_embedding").embeddings.assign(table[kept])
+    trimmed = backbone_with_rows(backbone, kept)
 
     tokenizer_config = tokenizer.get_config()
     tokenizer_config["vocabulary"] = new_vocabulary
