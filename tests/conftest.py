@@ -102,11 +102,6 @@ def write_tiny_bert_preset():
     return _write_tiny_bert_preset
 
 
-_TINY_LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
-_TINY_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-_TINY_MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "Ġ s", "r e", "a n"]
-
-
 @pytest.fixture
 def tiny_causal_lm():
     """A factory of tiny random keras-hub `Llama3CausalLM`s (tied
@@ -115,15 +110,9 @@ def tiny_causal_lm():
     of the cost."""
     import keras_hub
 
-    vocabulary = _TINY_SPECIALS + _TINY_LETTERS + ["Ġ"]
-    vocabulary += [merge.replace(" ", "") for merge in _TINY_MERGES]
-    tokenizer = keras_hub.models.Llama3Tokenizer(
-        vocabulary={token: i for i, token in enumerate(dict.fromkeys(vocabulary))},
-        merges=_TINY_MERGES,
-        bos_token="<|im_start|>",
-        eos_token="<|im_end|>",
-        misc_special_tokens={"<|endoftext|>"},
-    )
+    from keras_kd.utils.testing import tiny_llama3_tokenizer
+
+    tokenizer = tiny_llama3_tokenizer()
 
     def build(num_layers=4, hidden_dim=16, seed=0, sequence_length=16):
         keras.utils.set_random_seed(seed)

@@ -46,29 +46,18 @@ def _tiny_classifier_export(tmp_path_factory):
     return {"model": model, "vocabulary": list(VOCABULARY), "tflite_path": str(path)}
 
 
-_LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
-_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-_MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "Ġ s", "r e", "a n"]
-
-
 @pytest.fixture(scope="session")
 def _tiny_causal_lm_export(tmp_path_factory):
     import keras
     import keras_hub
 
     from keras_kd.export import export_litert_lm
+    from keras_kd.utils.testing import tiny_llama3_tokenizer
 
-    vocabulary = _SPECIALS + _LETTERS + ["Ġ"] + [m.replace(" ", "") for m in _MERGES]
-    tokenizer = keras_hub.models.Llama3Tokenizer(
-        vocabulary={token: i for i, token in enumerate(vocabulary)},
-        merges=_MERGES,
-        bos_token="<|im_start|>",
-        eos_token="<|im_end|>",
-        misc_special_tokens={"<|endoftext|>"},
-    )
+    tokenizer = tiny_llama3_tokenizer()
     keras.utils.set_random_seed(0)
     backbone = keras_hub.models.Llama3Backbone(
-        vocabulary_size=len(vocabulary),
+        vocabulary_size=tokenizer.vocabulary_size(),
         num_layers=2,
         num_query_heads=4,
         num_key_value_heads=2,

@@ -1,3 +1,4 @@
-"""Mechanisms shared across keras-kd: atomic writes (`io`) and argument
-checks (`validation`). Pure Python; importing them does not start
-TensorFlow."""
+"""Mechanisms shared across keras-kd: atomic writes (`io`), argument
+checks (`validation`), units, the cache folder, and the tiny tokenizer of
+the tests and docstring examples (`testing`). Pure Python; importing them
+does not start TensorFlow."""

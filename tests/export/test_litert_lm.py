@@ -24,6 +24,7 @@ from keras_kd.export.litert_lm import (
 )
 from keras_kd.export.litert_lm_graph import CachedDecoder
 from keras_kd.export.litert_lm_runtime import read_bundle
+from keras_kd.utils.testing import tiny_llama3_tokenizer
 
 CONTEXT = 32
 PREFILLS = (4, 8)
@@ -36,28 +37,17 @@ PROMPTS = [
     "  two  spaces, then.",
     "re in an on er",
 ]
-# The tiny tokenizer of tests/conftest.py (`tiny_causal_lm`): byte-level
-# BPE, 42 tokens, no start token.
-LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
-SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "Ġ s", "r e", "a n"]
 
 
 def _tiny_llama(num_layers=4, seed=2, vocabulary_size=None):
     """The conftest's tiny Llama 3, with attention kernels scaled up 20x so
     that greedy continuations change tokens instead of repeating one, and
     random norm scales."""
-    vocabulary = SPECIALS + LETTERS + ["Ġ"] + [m.replace(" ", "") for m in MERGES]
-    tokenizer = keras_hub.models.Llama3Tokenizer(
-        vocabulary={token: i for i, token in enumerate(vocabulary)},
-        merges=MERGES,
-        bos_token="<|im_start|>",
-        eos_token="<|im_end|>",
-        misc_special_tokens={"<|endoftext|>"},
-    )
+    # The tiny tokenizer of tests/conftest.py (`tiny_causal_lm`).
+    tokenizer = tiny_llama3_tokenizer()
     keras.utils.set_random_seed(seed)
     backbone = keras_hub.models.Llama3Backbone(
-        vocabulary_size=vocabulary_size or len(vocabulary),
+        vocabulary_size=vocabulary_size or tokenizer.vocabulary_size(),
         num_layers=num_layers,
         num_query_heads=4,
         num_key_value_heads=2,
