@@ -153,7 +153,20 @@ def _subclasses(cls):
 
 def is_decoder_backbone(backbone):
     """Whether `backbone` is the backbone of a keras-hub `CausalLM` class
-    (Llama, Gemma, Qwen, GPT-2, Mistral, ...)."""
+    (Llama, Gemma, Qwen, GPT-2, Mistral, ...).
+
+    Example:
+
+    >>> import keras_hub
+    >>> bert = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=1, num_heads=1, hidden_dim=4,
+    ...     intermediate_dim=8, max_sequence_length=4)
+    >>> llama = keras_hub.models.Llama3Backbone(
+    ...     vocabulary_size=10, num_layers=1, num_query_heads=1,
+    ...     num_key_value_heads=1, hidden_dim=4, intermediate_dim=8)
+    >>> is_decoder_backbone(llama), is_decoder_backbone(bert)
+    (True, False)
+    """
     return any(
         isinstance(backbone, cls.backbone_cls)
         for cls in _subclasses(keras_hub.models.CausalLM)

@@ -22,7 +22,17 @@ def is_character_piece(token):
 
 def check_corpus(corpus):
     """Returns `corpus` as a list of strings; raises unless it is a
-    non-empty iterable of strings (one string is refused)."""
+    non-empty iterable of strings (one string is refused).
+
+    Example:
+
+    >>> check_corpus(t for t in ["a fine film"])
+    ['a fine film']
+    >>> check_corpus("a fine film")
+    Traceback (most recent call last):
+    ...
+    TypeError: `corpus` must be an iterable of strings, not one string. Wrap it in a list: corpus=['a fine film'...]
+    """
     if isinstance(corpus, str):
         raise TypeError(
             "`corpus` must be an iterable of strings, not one string. Wrap "
