@@ -7,7 +7,9 @@ returns a `FinetuneModel` that fits, evaluates and predicts on raw strings.
 `GradualUnfreezing`, `layerwise_lr_decay` and `warmup_cosine_adamw` are
 fine-tuning schedules; `build_student`, `student_like`, `trim_vocabulary`
 and `trim_lm_vocabulary` (causal LMs) shrink a model for distillation.
-`load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint.
+`load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint;
+importing the package applies `keras_hub_fixes` (Llama configs that keras-hub
+0.32 saves incompletely).
 """
 
 from keras_kd.transfer.causal_lm import finetune_causal_lm

@@ -7,9 +7,9 @@ norm epsilon (keras-hub keeps its 1e-6 default; SmolLM2 has 1e-5), whether
 the tokenizer adds a start token (keras-hub's preprocessor prepends one;
 SmolLM2's tokenizer does not) and greedy decoding as the default sampler.
 
-Importing this module also fixes `LlamaBackbone.get_config()`, which drops
-`tie_word_embeddings`: without it, a saved tied model reloads untied and
-fails (`Layer 'token_embedding' expected 2 variables`).
+Importing this module also applies `keras_hub_fixes`: without them a saved
+Llama model reloads untied (`Layer 'token_embedding' expected 2
+variables`), and a SmolLM2 tokenizer does not reload at all.
 """
 
 import json
@@ -19,25 +19,8 @@ import keras
 import keras_hub
 
 from keras_kd.presets import resolve_preset
+from keras_kd.transfer import keras_hub_fixes  # noqa: F401 (patches on import)
 
-_LlamaBackbone = keras_hub.models.LlamaBackbone
-
-
-def _patch_llama_get_config():
-    original = _LlamaBackbone.get_config
-    if getattr(original, "_keras_kd_keeps_tie", False):
-        return
-
-    def get_config(self):
-        config = original(self)
-        config.setdefault("tie_word_embeddings", self.tie_word_embeddings)
-        return config
-
-    get_config._keras_kd_keeps_tie = True
-    _LlamaBackbone.get_config = get_config
-
-
-_patch_llama_get_config()
 
 
 def _read_json(folder, name):
@@ -231,6 +214,7 @@ def finetune_causal_lm(
     jit_compile=True,
     seed=0,
     verbose=1,
+    callbacks=None,
 ):
     """Fine-tunes a keras-hub `CausalLM` on raw text (next-token
     cross-entropy), fully, with frozen layers, or with LoRA.
@@ -258,6 +242,7 @@ def finetune_causal_lm(
         jit_compile: compile the training step with XLA.
         seed: seed of the shuffling.
         verbose: Keras verbosity.
+        callbacks: Keras callbacks of the training.
 
     Returns:
         The `keras.callbacks.History` of one Keras epoch of `steps` steps;
@@ -305,7 +290,7 @@ def finetune_causal_lm(
     # on the tokenized batches.
     return keras.Model.fit(
         model, dataset, steps_per_epoch=steps, epochs=1, shuffle=False,
-        verbose=verbose,
+        verbose=verbose, callbacks=callbacks,
     )
 
 

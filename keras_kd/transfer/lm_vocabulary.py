@@ -38,12 +38,6 @@ def _merge_closure(kept, merges, vocabulary):
 def _rebuilt_tokenizer(tokenizer, vocabulary, merges):
     """`tokenizer`'s class and settings with a new vocabulary and merges."""
     new = type(tokenizer).from_config(tokenizer.get_config())
-    # keras-hub keeps the start/end tokens of Llama-style tokenizers as
-    # attributes set in `__init__`, not in the config: carry them over.
-    attrs = list(getattr(tokenizer, "_special_token_attrs", []))
-    new._special_token_attrs = attrs
-    for attr in attrs:
-        setattr(new, attr, getattr(tokenizer, attr))
     new.set_vocabulary_and_merges(vocabulary, merges)
     return new
 
