@@ -105,34 +105,12 @@ def write_tiny_bert_preset():
 @pytest.fixture
 def tiny_causal_lm():
     """A factory of tiny random keras-hub `Llama3CausalLM`s (tied
-    embeddings, 42 byte-level BPE tokens, hidden 16) sharing one tokenizer
-    that adds no start token, as SmolLM2's: the real classes at a fraction
+    embeddings, 42 byte-level BPE tokens, hidden 16) with equal tokenizers
+    that add no start token, as SmolLM2's: the real classes at a fraction
     of the cost."""
-    import keras_hub
-
-    from keras_kd.utils.testing import tiny_llama3_tokenizer
-
-    tokenizer = tiny_llama3_tokenizer()
+    from keras_kd.utils.testing import tiny_llama3_causal_lm
 
     def build(num_layers=4, hidden_dim=16, seed=0, sequence_length=16):
-        keras.utils.set_random_seed(seed)
-        backbone = keras_hub.models.Llama3Backbone(
-            vocabulary_size=tokenizer.vocabulary_size(),
-            num_layers=num_layers,
-            num_query_heads=4,
-            num_key_value_heads=2,
-            hidden_dim=hidden_dim,
-            intermediate_dim=2 * hidden_dim,
-            tie_word_embeddings=True,
-            layer_norm_epsilon=1e-5,
-        )
-        preprocessor = keras_hub.models.Llama3CausalLMPreprocessor(
-            tokenizer, sequence_length=sequence_length, add_start_token=False
-        )
-        model = keras_hub.models.Llama3CausalLM(
-            backbone=backbone, preprocessor=preprocessor
-        )
-        model.compile(sampler="greedy")
-        return model
+        return tiny_llama3_causal_lm(num_layers, hidden_dim, seed, sequence_length)
 
     return build

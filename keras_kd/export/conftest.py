@@ -48,27 +48,10 @@ def _tiny_classifier_export(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def _tiny_causal_lm_export(tmp_path_factory):
-    import keras
-    import keras_hub
-
     from keras_kd.export import export_litert_lm
-    from keras_kd.utils.testing import tiny_llama3_tokenizer
+    from keras_kd.utils.testing import tiny_llama3_causal_lm
 
-    tokenizer = tiny_llama3_tokenizer()
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.Llama3Backbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=2,
-        num_query_heads=4,
-        num_key_value_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        tie_word_embeddings=True,
-    )
-    preprocessor = keras_hub.models.Llama3CausalLMPreprocessor(
-        tokenizer, sequence_length=16, add_start_token=False
-    )
-    causal_lm = keras_hub.models.Llama3CausalLM(backbone, preprocessor)
+    causal_lm = tiny_llama3_causal_lm(num_layers=2)
     path = tmp_path_factory.mktemp("litert_lm_doctests") / "tiny.litertlm"
     export_litert_lm(
         causal_lm, path, max_sequence_length=32, prefill_lengths=(8,), verify=False

@@ -1,5 +1,7 @@
-"""The tiny byte-level BPE tokenizer of the causal-LM tests and docstring
-examples: keras-hub's real `Llama3Tokenizer` class on 42 tokens."""
+"""The tiny causal LM of the tests and docstring examples: keras-hub's real
+`Llama3Tokenizer` class on 42 byte-level BPE tokens
+(`tiny_llama3_tokenizer`) and a random `Llama3CausalLM` on it
+(`tiny_llama3_causal_lm`)."""
 
 LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -26,3 +28,38 @@ def tiny_llama3_tokenizer():
         eos_token="<|im_end|>",
         misc_special_tokens={"<|endoftext|>"},
     )
+
+
+def tiny_llama3_causal_lm(num_layers=2, hidden_dim=16, seed=0, sequence_length=16):
+    """A tiny random keras-hub `Llama3CausalLM` (tied embeddings, 4 query
+    and 2 key-value heads) on `tiny_llama3_tokenizer`, whose preprocessor
+    adds no start token, as SmolLM2's, and which generates greedily: the
+    real classes at a fraction of the cost.
+
+    Example:
+
+    >>> model = tiny_llama3_causal_lm(num_layers=1)
+    >>> model.backbone.num_layers, model.backbone.vocabulary_size
+    (1, 42)
+    """
+    import keras
+    import keras_hub
+
+    tokenizer = tiny_llama3_tokenizer()
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.Llama3Backbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=num_layers,
+        num_query_heads=4,
+        num_key_value_heads=2,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        tie_word_embeddings=True,
+        layer_norm_epsilon=1e-5,
+    )
+    preprocessor = keras_hub.models.Llama3CausalLMPreprocessor(
+        tokenizer, sequence_length=sequence_length, add_start_token=False
+    )
+    model = keras_hub.models.Llama3CausalLM(backbone=backbone, preprocessor=preprocessor)
+    model.compile(sampler="greedy")
+    return model
