@@ -44,6 +44,7 @@ import keras_kd  # noqa: E402
 from keras_kd import datasets, transfer  # noqa: E402
 from keras_kd.distillation import (  # noqa: E402
     evaluate_causal_lm,
+    greedy_tokens_per_second,
     on_policy_batches,
     sequence_kd_dataset,
     split_prompts,
@@ -73,19 +74,6 @@ class StepTimer(keras.callbacks.Callback):
 def median_step(timer):
     # The first steps trace and compile.
     return float(np.median(timer.times[5:] if len(timer.times) > 10 else timer.times))
-
-
-def generation_speed(model, prompts, max_length):
-    """Greedy tokens per second at batch 1 (prompts of a few words, each
-    continued to `max_length` tokens without stopping), after a warm-up call
-    that compiles the generate function for this length."""
-    lengths = [len(model.preprocessor.tokenizer(p)) for p in prompts]
-    model.generate(prompts[0], max_length=max_length, stop_token_ids=None)
-    start = time.perf_counter()
-    for prompt in prompts:
-        model.generate(prompt, max_length=max_length, stop_token_ids=None)
-    new_tokens = sum(max_length - length for length in lengths)
-    return new_tokens / (time.perf_counter() - start)
 
 
 def student_from(teacher, args):
@@ -270,8 +258,8 @@ def main(argv=None):
     # Keras generation speed, greedy, batch 1.
     speed_prompts = prompts[:6]
     result["generation_tokens_per_s"] = {
-        "teacher": generation_speed(teacher, speed_prompts, args.sequence_length),
-        "student": generation_speed(student_b, speed_prompts, args.sequence_length),
+        "teacher": greedy_tokens_per_second(teacher, speed_prompts, args.sequence_length),
+        "student": greedy_tokens_per_second(student_b, speed_prompts, args.sequence_length),
     }
 
     # Summary against the issue's targets.

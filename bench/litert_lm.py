@@ -33,12 +33,12 @@ sys.path.append(sys.path.pop(0))
 import numpy as np  # noqa: E402
 
 from keras_kd import datasets, transfer  # noqa: E402
-from keras_kd.distillation import split_prompts  # noqa: E402
+from keras_kd.distillation import greedy_tokens_per_second, split_prompts  # noqa: E402
 from keras_kd.export import LiteRTLMGenerator, export_litert_lm  # noqa: E402
 from keras_kd.utils.io import atomic_write_json  # noqa: E402
 from keras_kd.utils.units import megabytes  # noqa: E402
 from _machine import machine_info  # noqa: E402
-from causal_lm import generation_speed, peak_rss_mib  # noqa: E402
+from causal_lm import peak_rss_mib  # noqa: E402
 
 
 def main(argv=None):
@@ -138,8 +138,8 @@ def main(argv=None):
     keras_prompts = prompts[:4]
     length = 4 + args.speed_new_tokens
     result["keras_greedy_tokens_per_s"] = {
-        "teacher": generation_speed(teacher, keras_prompts, length),
-        "student": generation_speed(student, keras_prompts, length),
+        "teacher": greedy_tokens_per_second(teacher, keras_prompts, length),
+        "student": greedy_tokens_per_second(student, keras_prompts, length),
     }
     result["bundles"] = bundles
 

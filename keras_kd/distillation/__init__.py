@@ -10,7 +10,8 @@
   offline distillation (`teacher_cache.py`).
 - `top_k_logits`: the sparse top-k form of teacher logits for large
   vocabularies (`top_k.py`).
-- Causal language models: `Perplexity` and `evaluate_causal_lm`
+- Causal language models: `Perplexity`, `evaluate_causal_lm` and
+  `greedy_tokens_per_second`
   (`lm_metrics.py`), sequence-level distillation data
   (`sequence_kd.py`: `split_prompts`, `generate_texts`,
   `sequence_kd_dataset`) and on-policy distillation data
@@ -29,6 +30,7 @@ from keras_kd.distillation.losses import LogitsMSE
 from keras_kd.distillation.losses import ReverseKLDivergence
 from keras_kd.distillation.lm_metrics import Perplexity
 from keras_kd.distillation.lm_metrics import evaluate_causal_lm
+from keras_kd.distillation.lm_metrics import greedy_tokens_per_second
 from keras_kd.distillation.on_policy import on_policy_batches
 from keras_kd.distillation.sequence_kd import generate_texts
 from keras_kd.distillation.sequence_kd import sequence_kd_dataset

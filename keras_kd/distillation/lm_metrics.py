@@ -2,6 +2,7 @@
 whole-corpus evaluation) and top-1 agreement with a teacher."""
 
 import math
+import time
 
 import keras
 import tensorflow as tf
@@ -122,3 +123,40 @@ def evaluate_causal_lm(
         result["top1_agreement"] = agree / count
     return result
 
+
+
+def greedy_tokens_per_second(model, prompts, max_length):
+    """Greedy generation speed of a keras-hub `CausalLM` at batch 1.
+
+    Each prompt is continued to `max_length` tokens without stopping, after
+    a warm-up call that compiles the generate function for this length;
+    the new tokens of all prompts are divided by the time of all calls.
+
+    Args:
+        model: a keras-hub `CausalLM` with a preprocessor.
+        prompts: a list of strings, each shorter than `max_length` tokens.
+        max_length: tokens per generation, prompt included.
+
+    Returns:
+        Generated tokens per second.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> greedy_tokens_per_second(tiny_llama3_causal_lm(), ["the tea"], max_length=8) > 0
+    True
+    """
+    check_int("max_length", max_length, minimum=2)
+    lengths = [len(model.preprocessor.tokenizer(p)) for p in prompts]
+    if max(lengths) >= max_length:
+        raise ValueError(
+            f"A prompt of {max(lengths)} tokens leaves nothing to generate at "
+            f"max_length={max_length}: pass a larger max_length or shorter "
+            "prompts."
+        )
+    model.generate(prompts[0], max_length=max_length, stop_token_ids=None)
+    start = time.perf_counter()
+    for prompt in prompts:
+        model.generate(prompt, max_length=max_length, stop_token_ids=None)
+    new_tokens = sum(max_length - length for length in lengths)
+    return new_tokens / (time.perf_counter() - start)
