@@ -10,8 +10,32 @@ import os
 from keras_kd.utils.validation import check_int, check_number
 
 
+class RunConfig:
+    """What the run configs share: `quick()`, the class's small run, and
+    `run_dir`.
+
+    >>> PipelineConfig.quick().run_dir == os.path.join("saved_models", "demo_quick")
+    True
+    >>> PipelineConfig.quick(max_train=64).max_train
+    64
+    """
+
+    # The settings of `quick()`, overriding the defaults.
+    QUICK = {}
+
+    @classmethod
+    def quick(cls, **overrides):
+        """The class's small run (its `QUICK` settings), with `overrides`."""
+        return cls(**{**cls.QUICK, **overrides})
+
+    @property
+    def run_dir(self):
+        """The run's folder, `output_dir/run_name`."""
+        return os.path.join(self.output_dir, self.run_name)
+
+
 @dataclasses.dataclass
-class PipelineConfig:
+class PipelineConfig(RunConfig):
     """Settings of a pipeline run; the defaults are the embedded demo.
 
     The `keras-kd` command's options take their defaults from these fields
@@ -133,28 +157,13 @@ class PipelineConfig:
             check_number(name, getattr(self, name), 0, low_open=True, example=1e-4)
         check_number("warmup", self.warmup, 0, 1, high_open=True, example=0.1)
 
-    @classmethod
-    def quick(cls, **overrides):
-        """A small run (512 training texts, length 32, one epoch each,
-        without XLA: at this size compiling costs more than it saves).
-
-        >>> PipelineConfig.quick().run_dir == os.path.join("saved_models", "demo_quick")
-        True
-        >>> PipelineConfig.quick(max_train=64).max_train
-        64
-        """
-        settings = dict(
-            sequence_length=32,
-            jit_compile=False,
-            max_train=512,
-            max_test=256,
-            latency_runs=20,
-            run_name="demo_quick",
-        )
-        settings.update(overrides)
-        return cls(**settings)
-
-    @property
-    def run_dir(self):
-        """The run's folder, `output_dir/run_name`."""
-        return os.path.join(self.output_dir, self.run_name)
+    # `quick()`: 512 training texts, length 32, one epoch each, without
+    # XLA (at this size compiling costs more than it saves).
+    QUICK = dict(
+        sequence_length=32,
+        jit_compile=False,
+        max_train=512,
+        max_test=256,
+        latency_runs=20,
+        run_name="demo_quick",
+    )

@@ -16,14 +16,19 @@
     # or, by training step: {"steps": [10, 20], "accuracy": [0.6, 0.7],
     #                        "val_steps": [20], "val_accuracy": [0.72]}
     "summary": {"accuracy retention": 0.99, ...},   # headline figures
+    "samples": [{"prompt": "The movie", "teacher": "...", "student": "..."}],
     "notes": ["..."],                                # lines under the table
     "settings": {...},                               # anything JSON-able
+    "scatter": {"y": "decode_tokens_per_s", ...},    # optional, see plot
 }
 ```
 
-and writes the JSON as is, a Markdown table, and a chart: accuracy against
-file size (marker area = latency) beside the validation curves. `size_mb`
-is in MB of 10^6 bytes (`keras_kd.utils.units.megabytes`).
+and writes the JSON as is, a Markdown table (then the samples, if any, as
+a second table), and a chart: by default accuracy against file size
+(marker area = latency) beside the learning curves. Generative runs fill
+the generation columns (perplexity, tokens per second, agreement with
+Keras) instead. `size_mb` is in MB of 10^6 bytes
+(`keras_kd.utils.units.megabytes`).
 """
 
 import json
@@ -38,7 +43,25 @@ _COLUMNS = (
     ("parameters", "parameters", "{:,d}"),
     ("size_mb", "file size (MB)", "{:.1f}"),
     ("latency_ms", "latency (ms)", "{:.2f}"),
+    ("perplexity", "held-out perplexity", "{:,.1f}"),
+    ("top1_agreement", "top-1 agreement with teacher", "{:.3f}"),
+    ("keras_tokens_per_s", "Keras greedy tok/s", "{:.1f}"),
+    ("identical_prompts", "prompts identical to Keras", "{}"),
+    ("token_agreement", "tokens agreeing with Keras", "{:.1%}"),
+    ("prefill_tokens_per_s", "prefill tok/s", "{:.1f}"),
+    ("decode_tokens_per_s", "decode tok/s", "{:.1f}"),
 )
+
+# The default chart: accuracy (in %) against file size, area = latency.
+_SCATTER = {
+    "x": "size_mb",
+    "y": "test_accuracy",
+    "y_scale": 100,
+    "y_label": "test accuracy (%)",
+    "area": "latency_ms",
+    "area_unit": "ms",
+    "title": "Accuracy vs size (marker area = latency)",
+}
 
 
 def _cell(value, fmt):
@@ -83,6 +106,15 @@ def markdown(report):
             text = f"{value:.3f}" if isinstance(value, float) else str(value)
             lines.append(f"- {key}: {text}")
         lines.append("")
+    samples = report.get("samples")
+    if samples:
+        keys = list(samples[0])
+        lines.append("| " + " | ".join(keys) + " |")
+        lines.append("|" + " --- |" * len(keys))
+        for sample in samples:
+            cells = [str(sample[k]).replace("|", "\\|").replace("\n", " ") for k in keys]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
     if report.get("notes"):
         lines.extend(report["notes"])
         lines.append("")
@@ -93,7 +125,12 @@ def markdown(report):
 
 
 def plot(report, path):
-    """Draws accuracy vs file size (area = latency) and the learning curves.
+    """Draws a scatter of the exported files (by default accuracy vs file
+    size, area = latency) and the learning curves.
+
+    `report["scatter"]` overrides the scatter's keys: `y` (a row key),
+    `y_scale`, `y_label`, `title`, and `area` (a row key setting the marker
+    area, None for equal markers) with its `area_unit`.
 
     Args:
         report: the report dict (see the module docstring).
@@ -105,48 +142,59 @@ def plot(report, path):
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
+    spec = {**_SCATTER, **report.get("scatter", {})}
+    y_key, scale, area_key = spec["y"], spec["y_scale"], spec["area"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     shipped = {
         name: row
         for name, row in report.get("models", {}).items()
-        if row.get("size_mb") and row.get("test_accuracy") is not None
+        if row.get("size_mb") and row.get(y_key) is not None
     }
     for name, row in shipped.items():
-        latency = row.get("latency_ms") or 1.0
-        left.scatter(
-            row["size_mb"], 100 * row["test_accuracy"], s=60 * latency, alpha=0.5
-        )
+        area = row.get(area_key) or 1.0 if area_key else 1.0
+        label = f"{name}\n{row['size_mb']:.1f} MB"
+        if area_key:
+            label += f", {area:.1f} {spec['area_unit']}"
+        left.scatter(row["size_mb"], scale * row[y_key], s=60 * area, alpha=0.5)
         left.annotate(
-            f"{name}\n{row['size_mb']:.1f} MB, {latency:.1f} ms",
-            (row["size_mb"], 100 * row["test_accuracy"]),
+            label,
+            (row["size_mb"], scale * row[y_key]),
             textcoords="offset points",
             xytext=(8, -4),
             fontsize=8,
         )
     left.set_xscale("log")
     left.set_xlabel("file size (MB, log scale)")
-    left.set_ylabel("test accuracy (%)")
-    left.set_title("Accuracy vs size (marker area = latency)")
+    left.set_ylabel(spec["y_label"])
+    left.set_title(spec["title"])
     left.grid(alpha=0.3)
     if shipped:
-        accuracies = [100 * r["test_accuracy"] for r in shipped.values()]
-        left.set_ylim(min(accuracies) - 3, max(accuracies) + 3)
+        values = [scale * r[y_key] for r in shipped.values()]
+        margin = 0.1 * (max(values) - min(values)) or 3
+        left.set_ylim(min(values) - margin, max(values) + margin)
         sizes = [r["size_mb"] for r in shipped.values()]
         left.set_xlim(min(sizes) / 2, max(sizes) * 4)
 
     by_step = any("steps" in c for c in report.get("curves", {}).values())
+    metrics = set()
     for name, curves in report.get("curves", {}).items():
         if by_step:
-            # Training accuracy (running mean over the epoch so far) as a
-            # line, validation accuracy at each epoch's end as markers.
+            # The training value (running mean over the epoch so far) as a
+            # line, the validation value at each epoch's end as markers.
+            metric = next(
+                k for k in curves if k not in ("steps", "val_steps")
+                and not k.startswith("val_")
+            )
+            metrics.add(metric)
+            factor = 100 if metric == "accuracy" else 1
             (line,) = right.plot(
                 curves.get("steps", []),
-                [100 * v for v in curves.get("accuracy", [])],
+                [factor * v for v in curves.get(metric, [])],
                 label=f"{name} (train)",
             )
             right.plot(
                 curves.get("val_steps", []),
-                [100 * v for v in curves.get("val_accuracy", [])],
+                [factor * v for v in curves.get(f"val_{metric}", [])],
                 marker="o", linestyle="none", color=line.get_color(),
                 label=f"{name} (validation)",
             )
@@ -157,7 +205,12 @@ def plot(report, path):
             right.plot(epochs, [100 * v for v in values], marker="o", label=name)
     right.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     right.set_xlabel("training step" if by_step else "epoch")
-    right.set_ylabel("accuracy (%)" if by_step else "validation accuracy (%)")
+    if by_step:
+        right.set_ylabel(
+            "accuracy (%)" if metrics <= {"accuracy"} else ", ".join(sorted(metrics))
+        )
+    else:
+        right.set_ylabel("validation accuracy (%)")
     right.set_title("Learning curves")
     right.grid(alpha=0.3)
     if right.get_legend_handles_labels()[0]:

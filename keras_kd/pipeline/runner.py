@@ -32,6 +32,7 @@ from keras_kd.pipeline.steps import (
     finetune_teacher,
 )
 from keras_kd.utils.io import atomic_folder
+from keras_kd.utils.timing import Laps
 
 
 def _say(step, text):
@@ -91,21 +92,14 @@ def _run_steps(config, staging, train, validation, test, labels):
     """Steps 1 to 5 of `run`, writing into the folder `staging`; returns the
     report dict with `seconds_by_step`."""
     seed = config.seeds[0]
-    seconds = {}
-    clock = time.perf_counter()
-
-    def lap(name):
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[name] = now - clock
-        clock = now
+    laps = Laps()
 
     _say(1, f"Fine-tuning the teacher {config.teacher!r} on {len(train)} texts")
     teacher, teacher_history = finetune_teacher(
         config, train, validation, len(labels)
     )
     accuracy = {"teacher": accuracy_of(config, teacher, test)}
-    lap("teacher")
+    laps.lap("teacher")
     _say(
         2,
         f"Distilling {config.student_layers}-layer students with and without "
@@ -122,7 +116,7 @@ def _run_steps(config, staging, train, validation, test, labels):
         if student_seed == seed:
             shipped, shipped_histories = students["distilled"], histories
     shutil.rmtree(cache_dir)
-    lap("students")
+    laps.lap("students")
 
     few_labels = None
     if config.few_labels is not None:
@@ -131,7 +125,7 @@ def _run_steps(config, staging, train, validation, test, labels):
             config, train, validation, test, len(labels), cache_dir
         )
         shutil.rmtree(cache_dir)
-        lap("few_labels")
+        laps.lap("few_labels")
 
     _say(3, f"Exporting the student ({config.quantization}) and the teacher (float32)")
     distilled = shipped
@@ -162,7 +156,7 @@ def _run_steps(config, staging, train, validation, test, labels):
         )
     }
     latency = kd_export.compare_latency(files, test.texts, runs=config.latency_runs)
-    lap("export")
+    laps.lap("export")
 
     _say(5, "Saving the student and the teacher")
     shipped.save(os.path.join(staging, "student.keras"))
@@ -176,5 +170,5 @@ def _run_steps(config, staging, train, validation, test, labels):
         latency,
         {"teacher": teacher_history, **shipped_histories},
     )
-    report["seconds_by_step"] = seconds
+    report["seconds_by_step"] = laps.seconds
     return report

@@ -9,16 +9,18 @@ from keras_kd import _backend  # noqa: F401 (fails early on another backend)
 class StepCurve(keras.callbacks.Callback):
     """Records a learning curve by training step.
 
-    Every `every` steps it stores the running training accuracy (Keras's mean
-    over the epoch so far), and at each epoch's end the validation accuracy,
-    both against the global step: with one or two epochs, a per-epoch curve
-    would be one or two points.
+    Every `every` steps it stores the running training value of `metric`
+    (Keras's mean over the epoch so far), and at each epoch's end its
+    validation value, both against the global step: with one or two epochs,
+    a per-epoch curve would be one or two points.
 
     Args:
         every: steps between two training points.
+        metric: the logged metric to record (`"accuracy"`, `"loss"`, ...).
 
     Attributes:
-        curve: dict of lists `steps`, `accuracy`, `val_steps`, `val_accuracy`.
+        curve: dict of lists `steps`, `<metric>`, `val_steps`,
+            `val_<metric>`.
 
     Example:
 
@@ -37,19 +39,20 @@ class StepCurve(keras.callbacks.Callback):
     True
     """
 
-    def __init__(self, every=10):
+    def __init__(self, every=10, metric="accuracy"):
         super().__init__()
         self.every = every
+        self.metric = metric
         self.step = 0
-        self.curve = {"steps": [], "accuracy": [], "val_steps": [], "val_accuracy": []}
+        self.curve = {"steps": [], metric: [], "val_steps": [], f"val_{metric}": []}
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
-        if self.step % self.every == 0 and "accuracy" in (logs or {}):
+        if self.step % self.every == 0 and self.metric in (logs or {}):
             self.curve["steps"].append(self.step)
-            self.curve["accuracy"].append(float(logs["accuracy"]))
+            self.curve[self.metric].append(float(logs[self.metric]))
 
     def on_epoch_end(self, epoch, logs=None):
-        if "val_accuracy" in (logs or {}):
+        if f"val_{self.metric}" in (logs or {}):
             self.curve["val_steps"].append(self.step)
-            self.curve["val_accuracy"].append(float(logs["val_accuracy"]))
+            self.curve[f"val_{self.metric}"].append(float(logs[f"val_{self.metric}"]))
