@@ -97,11 +97,46 @@ def _write_metrics(folder, record):
     print(json.dumps(record, indent=2))
 
 
+def _generation_config(args):
+    """The `GenerationConfig` of `demo --task generation`."""
+    if args.few_labels is not None or args.seeds != list(pipeline.PipelineConfig.seeds):
+        raise UsageError(
+            "keras-kd demo: --seeds and --few-labels apply to --task "
+            "classification only; remove them for --task generation."
+        )
+    fields = {"data": args.data, "output_dir": args.output_dir, "overwrite": args.overwrite}
+    if args.teacher:
+        fields["teacher"] = args.teacher
+    if args.run_name:
+        fields["run_name"] = args.run_name
+    make = pipeline.GenerationConfig.quick if args.quick else pipeline.GenerationConfig
+    try:
+        return make(**fields)
+    except ValueError as error:
+        raise UsageError(f"keras-kd demo: {error}") from None
+
+
+def _print_report(config):
+    with open(os.path.join(config.run_dir, "report.md")) as f:
+        print(f.read())
+    print(f"report: {os.path.join(config.run_dir, 'report.png')}")
+
+
 def demo(args):
+    if args.task == "generation":
+        config = _generation_config(args)
+        _check_run_dir(config)
+        try:
+            pipeline.generation_texts(config)
+        except (ValueError, OSError) as error:
+            raise UsageError(f"keras-kd demo: --data {args.data!r}: {error}") from None
+        report = pipeline.run_generation(config)
+        _print_report(config)
+        return report
     config = _config(
         args,
         quick=args.quick,
-        teacher=args.teacher,
+        teacher=args.teacher or pipeline.PipelineConfig.teacher,
         seeds=tuple(args.seeds),
         few_labels=args.few_labels,
     )
@@ -114,9 +149,7 @@ def demo(args):
     except ValueError as error:
         raise UsageError(f"keras-kd demo: {error}") from None
     report = pipeline.run(config)
-    with open(os.path.join(config.run_dir, "report.md")) as f:
-        print(f.read())
-    print(f"report: {os.path.join(config.run_dir, 'report.png')}")
+    _print_report(config)
     return report
 
 

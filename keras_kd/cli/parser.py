@@ -10,11 +10,14 @@ parser imports neither Keras nor TensorFlow.
 import argparse
 
 from keras_kd.pipeline.config import PipelineConfig
+from keras_kd.pipeline.generation_config import GenerationConfig
 
 _EXAMPLES = {
     "demo": """examples:
   keras-kd demo                 # MiniLM teacher, movie-review sentences
   keras-kd demo --quick         # 512 sentences, one epoch each
+  keras-kd demo --task generation   # SmolLM2-135M -> 6 layers -> LiteRT-LM bundles
+  keras-kd demo --task generation --quick
   keras-kd demo --seeds 0 1 2 --few-labels 1000 --run-name bench
   keras-kd demo --run-name mine --overwrite""",
     "finetune": """examples:
@@ -127,9 +130,18 @@ def build_parser():
         )
 
     demo = command("demo", "Run the whole pipeline on the embedded defaults.")
+    demo.add_argument(
+        "--task", choices=["classification", "generation"], default="classification",
+        help="classification: a text classifier to TFLite; generation: a "
+        "causal LM to LiteRT-LM bundles (default: %(default)s)",
+    )
     demo.add_argument("--quick", action="store_true", help="a small, fast run")
     _add_data(demo)
-    demo.add_argument("--teacher", default=PipelineConfig.teacher, help="default: %(default)s")
+    demo.add_argument(
+        "--teacher", default=None,
+        help=f"default: {PipelineConfig.teacher} (classification), "
+        f"{GenerationConfig.teacher} (generation)",
+    )
     demo.add_argument(
         "--seeds", type=int, nargs="+", default=list(PipelineConfig.seeds),
         help="students' seeds; several give mean and spread (default: "

@@ -30,7 +30,8 @@ Modules: `load` (the entry point), `text_split` (the containers), `sources`
 (pairs and CSV/TSV/JSON Lines files), `tfds` (prepared TensorFlow Datasets,
 `prepare_tfds`), `movie_reviews` (the default dataset and its fetch),
 `splitting` (the text-hash split, labels to class indices), `tokenization`
-(`tokenize`, `tokenized_examples`).
+(`tokenize`, `tokenized_examples`), `texts` (`load_texts`: unlabelled text
+for language models).
 """
 
 from keras_kd.datasets.load import load
@@ -38,6 +39,7 @@ from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_CLASS_NAMES
 from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_COUNTS
 from keras_kd.datasets.movie_reviews import cache_dir
 from keras_kd.datasets.movie_reviews import load_movie_reviews
+from keras_kd.datasets.texts import load_texts
 from keras_kd.datasets.text_split import TextClassificationData
 from keras_kd.datasets.text_split import TextSplit
 from keras_kd.datasets.tfds import prepare_tfds

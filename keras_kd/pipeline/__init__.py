@@ -3,7 +3,9 @@
 
 Modules: `config` (PipelineConfig), `step_curve` (StepCurve), `steps` (the
 steps and the checks run before any work), `runner` (run), `report` (the
-report's content), `report_card` (report.json/.md/.png).
+report's content), `report_card` (report.json/.md/.png). The generative
+job: `generation_config` (GenerationConfig), `generation_runner`
+(run_generation), `generation_report` (its report's content).
 
 The names load on first use (PEP 562), as in `keras_kd` itself: the
 `keras-kd` command reads `PipelineConfig`'s defaults for its `--help`
@@ -14,6 +16,7 @@ import importlib
 
 # Public name -> the module that holds it.
 _OBJECTS = {
+    "GenerationConfig": "keras_kd.pipeline.generation_config",
     "PipelineConfig": "keras_kd.pipeline.config",
     "StepCurve": "keras_kd.pipeline.step_curve",
     "check_few_labels": "keras_kd.pipeline.steps",
@@ -22,7 +25,9 @@ _OBJECTS = {
     "evaluate_accuracy": "keras_kd.pipeline.steps",
     "few_label_experiment": "keras_kd.pipeline.steps",
     "finetune_teacher": "keras_kd.pipeline.steps",
+    "generation_texts": "keras_kd.pipeline.generation_runner",
     "run": "keras_kd.pipeline.runner",
+    "run_generation": "keras_kd.pipeline.generation_runner",
     "write_report": "keras_kd.pipeline.report_card",
 }
 

@@ -1,0 +1,262 @@
+"""The generative main job: from a pretrained causal LM and raw text to a
+distilled student running on a phone's LLM runtime, with a report.
+
+`run_generation(GenerationConfig(...))` (or `keras-kd demo --task
+generation` on the command line):
+
+1. fine-tunes the teacher (by default SmolLM2-135M, the top 10 of its 30
+   layers) on the training texts;
+2. builds a student that keeps the teacher's bottom and top layers
+   (`keras_kd.transfer.student_like`), caches the teacher's top-k logits on
+   the training texts and distills the student from the cache;
+3. scores teacher and student on held-out texts (perplexity, top-1
+   agreement) and trims the student's vocabulary to the training texts;
+4. exports the teacher (float32) and the student (float32 and quantized) to
+   LiteRT-LM bundles, each checked in the LiteRT-LM runtime against its
+   Keras model's greedy generation on raw-text prompts;
+5. measures Keras greedy generation speed, and saves the student as a
+   keras-hub preset;
+6. writes `report.json`, `report.md` and `report.png` in the run folder.
+"""
+
+import dataclasses
+import os
+import random
+import shutil
+import time
+
+from keras_kd.datasets.texts import load_texts
+from keras_kd.distillation.sequence_kd import split_prompts
+from keras_kd.pipeline.generation_config import GenerationConfig
+from keras_kd.pipeline.generation_report import bundle_label, build_generation_report
+from keras_kd.pipeline.report_card import write_report
+from keras_kd.pipeline.steps import check_run_dir
+from keras_kd.utils.io import atomic_folder
+from keras_kd.utils.timing import Laps
+
+# Words of a test text that make a verification prompt.
+PROMPT_WORDS = 4
+# A float32 bundle runs the Keras model's arithmetic in another order: on a
+# trained model that changes no greedy token, except where two logits are
+# within rounding of each other. A real export bug disagrees on most tokens,
+# so the run stops below this share; the report counts identical prompts.
+FLOAT32_MIN_TOKEN_AGREEMENT = 0.95
+
+
+def _say(step, text):
+    print(f"[{step}/6] {text}", flush=True)
+
+
+def generation_texts(config):
+    """The texts of a generative run, checked before any model loads.
+
+    Args:
+        config: a `GenerationConfig`.
+
+    Returns:
+        `(train, eval_texts, prompts)`: the training texts, the held-out
+        texts scored for perplexity (a seeded sample of `eval_texts`), and
+        the verification prompts (the first 4 words of held-out texts).
+
+    Raises:
+        ValueError, FileNotFoundError: the data cannot be read, or gives
+            fewer than `config.prompts` prompts.
+
+    Example:
+
+    >>> texts = [f"the film number {i} was fine" for i in range(60)]
+    >>> train, scored, prompts = generation_texts(
+    ...     GenerationConfig(data=texts, prompts=5, samples=5))
+    >>> len(train), len(scored), prompts[0].count(" ")
+    (54, 6, 3)
+    """
+    train, test = load_texts(config.data, seed=config.seed)
+    rng = random.Random(config.seed)
+    shuffled = rng.sample(test, len(test))
+    prompts, _ = split_prompts(shuffled, PROMPT_WORDS)
+    if len(prompts) < config.prompts:
+        raise ValueError(
+            f"The held-out texts give {len(prompts)} prompts of "
+            f"{PROMPT_WORDS} words; the run needs prompts={config.prompts}. "
+            "Pass fewer prompts or more text."
+        )
+    return train, shuffled[: config.eval_texts], prompts[: config.prompts]
+
+
+def run_generation(config=None):
+    """Runs the generative pipeline and returns the report dict.
+
+    The run's folder is built in a temporary sibling and swapped in at the
+    end (`keras_kd.utils.io.atomic_folder`): an interrupted run leaves no
+    half-written folder, and an existing one stays as it was until the new
+    one is complete.
+
+    Args:
+        config: a `GenerationConfig`; defaults to the embedded demo.
+
+    Returns:
+        The report dict (`build_generation_report`, plus `seconds` and
+        `seconds_by_step`), also written to `report.json`, `report.md` and
+        `report.png` in the run folder, beside the bundles
+        (`teacher_float32.litertlm`, `student_float32.litertlm`,
+        `student_<quantization>.litertlm`, each with its `.tflite`) and the
+        student as a keras-hub preset folder (`student/`, loadable with
+        `keras_kd.transfer.load_causal_lm`).
+
+    Raises:
+        FileExistsError: the run folder exists and `config.overwrite` is
+            False (before any work).
+        ValueError: the texts give too few prompts, or the teacher is not a
+            causal LM the LiteRT-LM export supports (before training).
+    """
+    config = config or GenerationConfig()
+    check_run_dir(config)
+    started = time.perf_counter()
+    train, eval_texts, prompts = generation_texts(config)
+    with atomic_folder(config.run_dir, overwrite=config.overwrite) as staging:
+        report = _run_steps(config, str(staging), train, eval_texts, prompts)
+        report["seconds"] = time.perf_counter() - started
+        _say(6, f"Writing the report to {config.run_dir}")
+        write_report(report, staging)
+    return report
+
+
+def _teacher_freeze(config, depth):
+    """The `finetune_causal_lm` freeze spec that leaves the top
+    `teacher_train_layers` layers trainable."""
+    if config.teacher_train_layers is None:
+        return "none"
+    return max(depth - config.teacher_train_layers, 0)
+
+
+def _run_steps(config, staging, train, eval_texts, prompts):
+    import keras
+    import tensorflow as tf
+
+    from keras_kd import transfer
+    from keras_kd.distillation import Distiller, TeacherCache
+    from keras_kd.distillation.lm_metrics import (
+        evaluate_causal_lm,
+        greedy_tokens_per_second,
+    )
+    from keras_kd.export import litert_lm_graph
+    from keras_kd.export.litert_lm import export_litert_lm
+    from keras_kd.pipeline.step_curve import StepCurve
+    from keras_kd.transfer.schedules import warmup_cosine_adamw
+
+    laps = Laps()
+
+    def evaluate(model, teacher=None):
+        # Without XLA: compiling the models' forward passes for a few
+        # batches took longer (about 100 s a call) than running them.
+        return evaluate_causal_lm(
+            model, eval_texts, teacher=teacher,
+            sequence_length=config.sequence_length, jit_compile=False,
+        )
+
+    _say(1, f"Loading the teacher {config.teacher!r}")
+    teacher = transfer.load_causal_lm(config.teacher)
+    litert_lm_graph.check_supported(teacher)
+    # Every training batch (teacher, cache, student) is cut to this length.
+    teacher.preprocessor.sequence_length = config.sequence_length
+    scores = {"teacher_before": evaluate(teacher)}
+    teacher_curve = StepCurve(every=5, metric="loss")
+    if config.teacher_steps:
+        _say(1, f"Fine-tuning it for {config.teacher_steps} steps on {len(train)} texts")
+        transfer.finetune_causal_lm(
+            teacher, train, steps=config.teacher_steps,
+            batch_size=config.batch_size, sequence_length=config.sequence_length,
+            learning_rate=config.teacher_learning_rate,
+            freeze=_teacher_freeze(config, teacher.backbone.num_layers),
+            jit_compile=config.jit_compile, seed=config.seed,
+            verbose=config.verbose, callbacks=[teacher_curve],
+        )
+        scores["teacher"] = evaluate(teacher)
+    else:
+        scores["teacher"] = scores["teacher_before"]
+    laps.lap("teacher")
+
+    _say(2, f"Distilling a {config.student_layers}-layer student from the "
+            f"teacher's cached top-{config.top_k} logits, {config.steps} steps")
+    keras.utils.set_random_seed(config.seed)
+    student = transfer.student_like(teacher, num_layers=config.student_layers)
+    scores["student_before"] = evaluate(student, teacher)
+    texts = random.Random(config.seed).choices(train, k=config.steps * config.batch_size)
+    cache_dir = os.path.join(staging, "teacher_cache")
+    cache = TeacherCache.build(
+        teacher, tf.data.Dataset.from_tensor_slices(texts), cache_dir,
+        preprocessor=teacher.preprocessor, top_k=config.top_k, batch_size=16,
+        verbose=config.verbose,
+    )
+    cache_bytes_per_token = cache.bytes_per_position()
+    distiller = Distiller(student=student, teacher=teacher)
+    distiller.compile(
+        optimizer=warmup_cosine_adamw(config.learning_rate, config.steps),
+        alpha=config.alpha, temperature=config.temperature,
+        jit_compile=config.jit_compile,
+    )
+    student_curve = StepCurve(every=5, metric="student_loss")
+    distiller.fit(
+        cache.dataset(config.batch_size, shuffle=True, seed=config.seed),
+        epochs=1, shuffle=False, verbose=config.verbose, callbacks=[student_curve],
+    )
+    shutil.rmtree(cache_dir)
+    laps.lap("student")
+
+    _say(3, f"Scoring on {len(eval_texts)} held-out texts; trimming the vocabulary")
+    scores["student"] = evaluate(student, teacher)
+    shipped = (
+        transfer.trim_lm_vocabulary(student, train) if config.trim_vocabulary else student
+    )
+    laps.lap("evaluation")
+
+    _say(4, "Exporting LiteRT-LM bundles, each checked against Keras in the runtime")
+    exports = {}
+    for name, model, quantization in (
+        ("teacher_float32", teacher, "none"),
+        ("student_float32", shipped, "none"),
+        (f"student_{bundle_label(config.quantization)}", shipped, config.quantization),
+    ):
+        if name in exports:
+            continue
+        exports[name] = export_litert_lm(
+            model, os.path.join(staging, f"{name}.litertlm"),
+            max_sequence_length=config.max_sequence_length,
+            prefill_lengths=(config.prefill_length,),
+            quantization=quantization,
+            verification_prompts=prompts,
+            max_new_tokens=config.max_new_tokens,
+            min_token_agreement=(
+                FLOAT32_MIN_TOKEN_AGREEMENT if quantization == "none" else 0.0
+            ),
+        )
+        print(f"  {name}: {exports[name].verification.identical_prompts:.0%} of "
+              "prompts identical to Keras", flush=True)
+    laps.lap("export")
+
+    _say(5, "Measuring Keras greedy generation speed; saving the student")
+    speed_prompts = prompts[:4]
+    keras_speed = {
+        name: greedy_tokens_per_second(model, speed_prompts, config.sequence_length)
+        for name, model in (("teacher", teacher), ("student", student),
+                            ("shipped", shipped))
+    }
+    shipped.save_to_preset(os.path.join(staging, "student"))
+    laps.lap("speed_and_save")
+
+    report = build_generation_report(
+        config,
+        models={"teacher": teacher, "student": student, "shipped": shipped},
+        scores=scores,
+        exports=exports,
+        keras_speed=keras_speed,
+        curves={"teacher fine-tuning": teacher_curve.curve,
+                "student distillation": student_curve.curve},
+        cache_bytes_per_token=cache_bytes_per_token,
+    )
+    report["seconds_by_step"] = laps.seconds
+    report["settings"] = {
+        **{k: v for k, v in dataclasses.asdict(config).items() if k != "data"},
+        "data": config.data if isinstance(config.data, str) else "a list of texts",
+    }
+    return report

@@ -1,0 +1,154 @@
+"""The generative main job (`run_generation`) end to end on a tiny random
+Llama saved as a keras-hub preset: fine-tuning, distillation, LiteRT-LM
+bundles checked in the runtime, the saved student and the report."""
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+from keras_kd import transfer
+from keras_kd.cli import main
+from keras_kd.export import LiteRTLMGenerator
+from keras_kd.pipeline import GenerationConfig, run_generation
+from keras_kd.utils.testing import tiny_llama3_causal_lm
+
+WORDS = ["the", "tea", "is", "a", "fine", "cat", "sat", "on", "mat", "and", "ran"]
+
+
+def _texts(count, seed=0):
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(6, 10))) for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher_preset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_llama_preset") / "teacher"
+    tiny_llama3_causal_lm(num_layers=3, hidden_dim=16).save_to_preset(str(folder))
+    return str(folder)
+
+
+def _config(preset, output_dir, **overrides):
+    settings = dict(
+        data=_texts(120),
+        teacher=preset,
+        teacher_steps=4,
+        teacher_train_layers=2,
+        teacher_learning_rate=1e-2,
+        student_layers=1,
+        steps=6,
+        batch_size=4,
+        sequence_length=16,
+        learning_rate=1e-2,
+        top_k=8,
+        max_sequence_length=32,
+        prefill_length=8,
+        prompts=4,
+        samples=2,
+        max_new_tokens=4,
+        eval_texts=12,
+        # float32 ships: two bundles instead of three (the quantized export
+        # is tested in tests/export).
+        quantization="none",
+        jit_compile=False,
+        verbose=0,
+        output_dir=str(output_dir),
+        run_name="generation",
+    )
+    settings.update(overrides)
+    return GenerationConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_teacher_preset, tmp_path_factory):
+    config = _config(tiny_teacher_preset, tmp_path_factory.mktemp("runs"))
+    return config, run_generation(config)
+
+
+def test_training_lowers_both_perplexities(finished_run):
+    _, report = finished_run
+    summary = report["summary"]
+    assert summary["teacher perplexity after 4 fine-tuning steps"] < (
+        summary["teacher perplexity before fine-tuning"]
+    )
+    assert summary["student perplexity after 6 distillation steps"] < (
+        summary["student perplexity before distillation"]
+    )
+    assert report["curves"]["student distillation"]["steps"] == [5]
+
+
+def test_the_run_folder_holds_the_verified_bundles_and_report(finished_run):
+    config, report = finished_run
+    names = sorted(os.listdir(config.run_dir))
+    assert names == [
+        "report.json", "report.md", "report.png", "student",
+        "student_float32.litertlm", "student_float32.tflite",
+        "teacher_float32.litertlm", "teacher_float32.tflite",
+    ]
+    rows = report["models"]
+    assert rows["teacher (LiteRT-LM float32)"]["identical_prompts"] == "4/4"
+    assert rows["student (LiteRT-LM float32)"]["identical_prompts"] == "4/4"
+    assert report["summary"]["float32 bundles token-identical to Keras on every prompt"]
+    assert rows["student (LiteRT-LM float32)"]["size_mb"] == pytest.approx(
+        os.path.getsize(os.path.join(config.run_dir, "student_float32.litertlm")) / 1e6
+    )
+    # The report's samples are what the written bundles generate.
+    sample = report["samples"][0]
+    for path, key in (
+        ("teacher_float32.litertlm", "teacher (float32 bundle)"),
+        ("student_float32.litertlm", "student (float32 bundle)"),
+    ):
+        with LiteRTLMGenerator(os.path.join(config.run_dir, path)) as generator:
+            generation = generator.generate(sample["prompt"], max_new_tokens=4)
+        assert generation.text == sample[key]
+    saved = json.loads(open(os.path.join(config.run_dir, "report.json")).read())
+    assert saved["summary"] == pytest.approx(report["summary"])
+    markdown = open(os.path.join(config.run_dir, "report.md")).read()
+    assert f"| {sample['prompt']} |" in markdown
+
+
+def test_the_saved_student_is_the_shipped_model(finished_run):
+    config, report = finished_run
+    student = transfer.load_causal_lm(os.path.join(config.run_dir, "student"))
+    rows = report["models"]
+    shipped_row = rows.get("student, trimmed vocabulary (Keras)") or rows[
+        "student, 1 layers, distilled (Keras)"
+    ]
+    assert student.count_params() == shipped_row["parameters"]
+    assert student.backbone.num_layers == 1
+    # The bundle was verified against the shipped model: the reloaded one
+    # generates the same greedy tokens as the float32 bundle did in Keras.
+    check = report["checks"]["student_float32"]["prompts"][0]
+    ids = student.preprocessor.tokenizer(check["prompt"])
+    logits = student.backbone.token_embedding(
+        student.backbone(
+            {"token_ids": np.array([ids]), "padding_mask": np.ones((1, len(ids)))}
+        ),
+        reverse=True,
+    )
+    assert int(np.argmax(logits[0, -1])) == check["keras_tokens"][0]
+
+
+def test_an_existing_run_folder_is_refused_before_any_work(tiny_teacher_preset, tmp_path):
+    config = _config(tiny_teacher_preset, tmp_path)
+    os.mkdir(config.run_dir)
+    marker = os.path.join(config.run_dir, "mine.txt")
+    open(marker, "w").write("keep")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        run_generation(config)
+    assert open(marker).read() == "keep"
+
+
+def test_the_cli_refuses_classification_options_and_bad_data(tmp_path, capsys):
+    assert main(["demo", "--task", "generation", "--seeds", "0", "1",
+                 "--output-dir", str(tmp_path)]) == 2
+    assert "--seeds and --few-labels apply to --task classification" in (
+        capsys.readouterr().err
+    )
+    assert main(["demo", "--task", "generation", "--data", "reviews.csv",
+                 "--output-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'reviews.csv'" in err and ".txt file" in err
+    assert os.listdir(tmp_path) == []
