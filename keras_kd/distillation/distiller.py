@@ -23,18 +23,8 @@ from keras_kd.distillation.shapes import (
     is_sparse,
 )
 from keras_kd.distillation.top_k import is_top_k
+from keras_kd.distillation.xla import xla_lowering_error
 from keras_kd.utils.validation import check_choice, check_number
-
-# What lowering a traced graph to XLA raises when an op has no XLA kernel or
-# a shape cannot be made static (`experimental_get_compiler_ir` reports
-# those as ValueError). Tracing happens before, outside the `try`: its errors
-# are bugs of the models or the data and propagate.
-_XLA_ERRORS = (
-    ValueError,
-    tf.errors.InvalidArgumentError,
-    tf.errors.UnimplementedError,
-    tf.errors.InternalError,
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_kd")
@@ -56,15 +46,14 @@ class Distiller(keras.Model):
     Batches of a `TeacherCache` carry the teacher's logits, and the teacher
     is not run.
 
-    Under a `tf.distribute` strategy (`MirroredStrategy`,
-    `MultiWorkerMirroredStrategy`, `TPUStrategy`; create the models and the
-    distiller in `strategy.scope()`), each replica averages over the weight
-    of the whole global batch, so training gives the weights one device
-    gives on the same global batches, and the logged losses are those of
-    the global batch.
+    Under a `tf.distribute` strategy (models and distiller created in its
+    `scope()`), each replica averages over the weight of the whole global
+    batch: N replicas give one device's weights and logged losses on the
+    same global batches (tested with `MirroredStrategy`; Keras 3.15's `fit`
+    fails under `MultiWorkerMirroredStrategy`).
 
     Training is XLA-compiled by default, also on CPU where Keras's own
-    `jit_compile="auto"` turns XLA off (but not under a `tf.distribute`
+    `jit_compile="auto"` turns XLA off (not under a `tf.distribute`
     strategy, where Keras turns it off too). On a 2-core CPU, XLA made a
     2-layer BERT student's training step 1.28x faster and a 6-layer
     teacher's forward pass 1.65x faster (MiniLM's widths, batch 32, sequence
@@ -421,14 +410,12 @@ class Distiller(keras.Model):
             self._first_batch_checked = True
         if self._checks_class_ids(training=True):
             x, y = with_checked_class_ids(x, y, self._num_classes)
-        validation = kwargs.get("validation_data")
-        if validation is not None and self._checks_class_ids(training=False):
-            if isinstance(validation, (tuple, list)):
-                with_checked_class_ids(validation[0], validation[1], self._num_classes)
-            else:
-                kwargs["validation_data"], _ = with_checked_class_ids(
-                    validation, None, self._num_classes
-                )
+        if kwargs.get("validation_data") is not None and self._checks_class_ids(
+            training=False
+        ):
+            kwargs["validation_data"] = with_checked_class_ids(
+                kwargs["validation_data"], None, self._num_classes
+            )[0]
         return super().fit(x=x, y=y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
@@ -460,9 +447,8 @@ class Distiller(keras.Model):
         return super().predict(x, **kwargs)
 
     def _tokenize_texts(self, x, y, kwargs, shuffle=False):
-        return tokenized_inputs(
-            getattr(self.student, "preprocessor", None), x, y, kwargs, shuffle
-        )
+        preprocessor = getattr(self.student, "preprocessor", None)
+        return tokenized_inputs(preprocessor, x, y, kwargs, shuffle)
 
     def _check_first_batch(self, batch):
         """Validates shapes and class ids on real data, then decides on XLA."""
@@ -486,11 +472,8 @@ class Distiller(keras.Model):
                 )
             return tape.gradient(loss, self.student.trainable_weights)
 
-        compiled = tf.function(gradients, jit_compile=True)
-        compiled.get_concrete_function(x, y, sample_weight)
-        try:
-            compiled.experimental_get_compiler_ir(x, y, sample_weight)(stage="hlo")
-        except _XLA_ERRORS as error:
+        error = xla_lowering_error(gradients, x, y, sample_weight)
+        if error is not None:
             warnings.warn(
                 "The distillation step does not compile with XLA; training "
                 f"without it (jit_compile=False). XLA said: {error}",

@@ -278,8 +278,14 @@ def with_checked_class_ids(x, y, num_classes):
     batch whose labels hold a class id outside `[0, num_classes)`: a
     `tf.data.Dataset`, a generator or a `keras.utils.PyDataset` is wrapped
     to check each batch as it is read; array labels `y` are checked at
-    once. Batches of a `TeacherCache` have their `"labels"` checked."""
+    once, as are those of an `(x, y[, sample_weight])` tuple given as `x`
+    (`fit`'s `validation_data`). Batches of a `TeacherCache` have their
+    `"labels"` checked."""
     check = functools.partial(check_class_ids, num_classes)
+    if isinstance(x, (tuple, list)) and y is None:
+        # `fit`'s `validation_data=(x, y[, sample_weight])` of arrays.
+        check(tuple(x))
+        return x, y
     if isinstance(x, tf.data.Dataset):
         return x.map(lambda *batch: check(batch if len(batch) > 1 else batch[0])), y
     if isinstance(x, keras.utils.PyDataset):
