@@ -77,3 +77,22 @@ def test_distill_classifier_example(tmp_path, tiny_preset, reviews_csv):
     assert (tmp_path / "distill_classifier" / "student.keras").is_file()
     assert results["student"]["parameters"] < results["teacher"]["parameters"]
     assert 0.0 <= results["student"]["test_accuracy"] <= 1.0
+
+
+def test_distill_distributed_example(tmp_path, tiny_preset, reviews_csv):
+    """Under `MirroredStrategy` on this process's one CPU device (the test
+    process has set up its devices, so no `--cpu-devices`);
+    tests/distillation/test_distribute.py compares 2 replicas with 1."""
+    distill = load_example("distill_distributed")
+    results = distill.main(
+        ["--output-dir", str(tmp_path), "--data", reviews_csv, "--teacher", tiny_preset,
+         "--sequence-length", "16", "--epochs", "2", "--student-layers", "1",
+         "--batch-size", "16", "--verbose", "0"]
+    )
+    assert (results["strategy"], results["replicas"], results["global_batch"]) == (
+        "MirroredStrategy", 1, 16
+    )
+    assert (tmp_path / "distill_distributed" / "student.keras").is_file()
+    losses = results["history"]["loss"]
+    assert len(losses) == 2 and all(0.0 < loss < 10.0 for loss in losses)
+    assert 0.0 <= results["student_test_accuracy"] <= 1.0

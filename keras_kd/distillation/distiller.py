@@ -8,24 +8,23 @@ from keras import ops
 
 from keras_kd._backend import require_tensorflow_backend
 from keras_kd.distillation import losses as kd_losses
+from keras_kd.distillation import objective
+from keras_kd.distillation.inputs import (
+    check_class_ids,
+    peek_first_batch,
+    split_cached_teacher,
+    tokenized_inputs,
+    with_checked_class_ids,
+)
 from keras_kd.distillation.shapes import (
     check_label_shape,
     check_logits_shapes,
     check_model_output_shapes,
+    is_sparse,
 )
-from keras_kd.distillation.inputs import holds_strings, peek_first_batch, preprocessed
 from keras_kd.distillation.top_k import is_top_k
+from keras_kd.distillation.xla import xla_lowering_error
 from keras_kd.utils.validation import check_choice, check_number
-
-# XLA errors surface as one of these when an op has no XLA kernel or a shape
-# cannot be made static; anything else is a real bug and must propagate.
-_XLA_ERRORS = (
-    tf.errors.InvalidArgumentError,
-    tf.errors.UnimplementedError,
-    tf.errors.InternalError,
-    NotImplementedError,
-    ValueError,
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_kd")
@@ -36,20 +35,30 @@ class Distiller(keras.Model):
     and `evaluate` use the student alone. Its `fit` minimizes
 
     `(1 - alpha) * student_loss(y, student(x))
-     + alpha * distillation_loss(teacher(x), student(x))`
+     + alpha * distillation_loss(teacher(x), student(x))
+     + sum(student.losses)`
 
-    where the teacher runs in inference mode (`training=False`) and is
-    frozen: only the student's trainable weights move. In a training step the
-    teacher's forward pass runs inside the gradient tape, its logits behind
-    `stop_gradient`, so no gradient reaches the teacher. Batches of a
-    `TeacherCache` carry the teacher's logits, and the teacher is not run.
+    where each of the two loss terms is averaged over the same weighted
+    positions (examples, or the tokens a padding mask keeps) and the
+    student's regularization losses are added once, unweighted. The teacher
+    runs in inference mode (`training=False`) before the gradient tape is
+    opened, and is frozen: only the student's trainable weights move.
+    Batches of a `TeacherCache` carry the teacher's logits, and the teacher
+    is not run.
+
+    Under a `tf.distribute` strategy (models and distiller created in its
+    `scope()`), each replica averages over the weight of the whole global
+    batch: N replicas give one device's weights and logged losses on the
+    same global batches (tested with `MirroredStrategy`; Keras 3.15's `fit`
+    fails under `MultiWorkerMirroredStrategy`).
 
     Training is XLA-compiled by default, also on CPU where Keras's own
-    `jit_compile="auto"` turns XLA off. On a 2-core CPU, XLA made a 2-layer
-    BERT student's training step 1.28x faster and a 6-layer teacher's
-    forward pass 1.65x faster (MiniLM's widths, batch 32, sequence length
-    64; `bench/distiller_step.py`). If the models cannot be compiled with
-    XLA, the distiller warns once and trains without it.
+    `jit_compile="auto"` turns XLA off (not under a `tf.distribute`
+    strategy, where Keras turns it off too). On a 2-core CPU, XLA made a
+    2-layer BERT student's training step 1.28x faster and a 6-layer
+    teacher's forward pass 1.65x faster (MiniLM's widths, batch 32, sequence
+    length 64; `bench/distiller_step.py`). If the models cannot be compiled
+    with XLA, the distiller warns once and trains without it.
 
     Args:
         student: a `keras.Model` producing logits.
@@ -110,6 +119,7 @@ class Distiller(keras.Model):
         )
         self._jit_auto = False
         self._first_batch_checked = False
+        self._num_classes = None
         if student.built and teacher.built:
             self.built = True
 
@@ -134,12 +144,23 @@ class Distiller(keras.Model):
             optimizer: optimizer instance or name, as in `keras.Model.compile`.
             metrics: metrics of the student's predictions against the labels,
                 as in `keras.Model.compile`.
-            student_loss_fn: loss between labels and student logits. Defaults
-                to `keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True)`.
-            distillation_loss_fn: loss between teacher and student logits, a
-                `keras_kd.losses` instance or name. Defaults to
-                `keras_kd.losses.KLDivergence(temperature)`.
+            student_loss_fn: loss between labels and student logits: a name
+                or config of `keras.losses`, a `keras.losses.Loss` or a
+                function `(y_true, y_pred)`, as in `keras.Model.compile`. The
+                student produces logits, so a cross-entropy given by name
+                (`"sparse_categorical_crossentropy"`,
+                `"categorical_crossentropy"`, `"binary_crossentropy"`, ...)
+                or as Keras's function is built with `from_logits=True`; an
+                instance must have `from_logits=True`. Defaults to
+                `"sparse_categorical_crossentropy"`.
+            distillation_loss_fn: loss between teacher and student logits: a
+                `keras_kd.losses` instance or name, another
+                `keras.losses.Loss`, or a function
+                `(teacher_logits, student_logits)`. Defaults to
+                `keras_kd.losses.KLDivergence(temperature)`. Both losses give
+                one value per position, which the distiller averages over
+                the weighted positions itself: a loss instance's
+                `reduction` is not used.
             alpha: float in [0, 1], the weight of the distillation loss;
                 `1 - alpha` weighs the student loss. With `alpha=0` the teacher
                 is not run; with `alpha=1` labels are not needed.
@@ -150,7 +171,8 @@ class Distiller(keras.Model):
                 and reports the distillation loss; by default it evaluates the
                 student alone and `loss` is the student loss.
             jit_compile: `"auto"` (default: XLA wherever the models compile
-                with it, CPU included), True or False.
+                with it, CPU included, except under a `tf.distribute`
+                strategy), True or False.
             **kwargs: other arguments of `keras.Model.compile`
                 (`steps_per_execution`, `run_eagerly`, ...). `loss` is not
                 accepted: use `student_loss_fn`.
@@ -187,7 +209,16 @@ class Distiller(keras.Model):
         temperature = kd_losses.check_temperature(temperature)
         check_choice("jit_compile", jit_compile, ("auto", True, False))
         run_eagerly = kwargs.get("run_eagerly", False)
-        keras_jit = (not run_eagerly) if jit_compile == "auto" else jit_compile
+        # As Keras's "auto": no XLA under tf.distribute, whose cross-replica
+        # calls XLA does not compile.
+        distributed = (
+            self._distribute_strategy is not None or tf.distribute.has_strategy()
+        )
+        keras_jit = (
+            not (run_eagerly or distributed)
+            if jit_compile == "auto"
+            else jit_compile
+        )
         super().compile(
             optimizer=optimizer,
             metrics=metrics,
@@ -197,13 +228,7 @@ class Distiller(keras.Model):
         self.alpha = alpha
         self.temperature = temperature
         self.evaluate_distillation = bool(evaluate_distillation)
-        self.student_loss_fn = (
-            keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True, reduction="mean_with_sample_weight"
-            )
-            if student_loss_fn is None
-            else keras.losses.get(student_loss_fn)
-        )
+        self.student_loss_fn = objective.student_loss(student_loss_fn)
         self.distillation_loss_fn = kd_losses.get(
             "kl_divergence"
             if distillation_loss_fn is None
@@ -238,21 +263,34 @@ class Distiller(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def _distillation_losses(self, x, y, sample_weight, y_pred, training):
-        """Returns `(total, student_loss, distillation_loss)`.
+    def _uses_labels(self, training):
+        return self.alpha < 1.0 or not training
 
-        Terms whose weight is zero are not computed: `alpha=0` never runs the
-        teacher and `alpha=1` never reads the labels. When `y` is a dict
-        `{"labels": ..., "teacher_logits": ...}` (a batch from a teacher
-        cache), the cached logits are used and the teacher is never called.
+    def _uses_teacher(self, training):
+        return self.alpha > 0.0 and (training or self.evaluate_distillation)
+
+    def _teacher_logits(self, x, y, training):
+        """The teacher's logits for the batch: cached in `y` (a batch of a
+        `TeacherCache`), computed, or None when the distillation term is not
+        computed (`alpha=0`, or evaluation without `evaluate_distillation`)."""
+        _, cached = split_cached_teacher(y)
+        if not self._uses_teacher(training):
+            return None
+        logits = self.teacher(x, training=False) if cached is None else cached
+        return keras.tree.map_structure(ops.stop_gradient, logits)
+
+    def _distillation_losses(self, y, sample_weight, y_pred, teacher_logits, training):
+        """Returns `(replica_loss, logs)`.
+
+        `logs` holds the global batch's `loss`, `student_loss` and
+        `distillation_loss` (0 for a term not computed); `replica_loss` is
+        this replica's share of `loss`, to differentiate (the same without
+        a strategy). Terms whose weight is zero are not computed: `alpha=0`
+        never runs the teacher and `alpha=1` never reads the labels.
         """
-        y, cached_teacher_logits = split_cached_teacher(y)
-        if sample_weight is not None:
-            # keras-hub preprocessors give the padding mask as booleans.
-            sample_weight = ops.cast(sample_weight, "float32")
-        zero = ops.zeros((), dtype="float32")
-        student_loss = distillation_loss = zero
-        if self.alpha < 1.0 or not training:
+        y, _ = split_cached_teacher(y)
+        terms = {}
+        if self._uses_labels(training):
             if y is None:
                 raise ValueError(
                     "The data has no labels `y`, which the student loss needs "
@@ -260,75 +298,76 @@ class Distiller(keras.Model):
                     "compile with alpha=1.0 to train from the teacher alone."
                 )
             check_label_shape(y, y_pred, self.student_loss_fn)
-            student_loss = ops.cast(
-                self.student_loss_fn(y, y_pred, sample_weight), "float32"
+            terms["student_loss"] = objective.per_position(
+                self.student_loss_fn, y, y_pred
             )
-            if self.student.losses:
-                student_loss += ops.cast(ops.sum(self.student.losses), "float32")
-        if self.alpha > 0.0 and (training or self.evaluate_distillation):
-            teacher_logits = (
-                self.teacher(x, training=False)
-                if cached_teacher_logits is None
-                else cached_teacher_logits
-            )
-            teacher_logits = keras.tree.map_structure(
-                ops.stop_gradient, teacher_logits
-            )
+        if teacher_logits is not None:
             if not is_top_k(teacher_logits):
                 # Sparse top-k logits are checked by the loss itself.
                 check_logits_shapes(teacher_logits, y_pred)
-            distillation_loss = ops.cast(
-                self.distillation_loss_fn(
-                    teacher_logits, y_pred, sample_weight=sample_weight
-                ),
-                "float32",
+            terms["distillation_loss"] = objective.per_position(
+                self.distillation_loss_fn, teacher_logits, y_pred
             )
-        total = (1.0 - self.alpha) * student_loss + self.alpha * distillation_loss
-        return total, student_loss, distillation_loss
+        local, logs = objective.weighted_means(
+            terms, objective.position_weights(sample_weight, y_pred)
+        )
+        alpha = self.alpha if "distillation_loss" in terms else 0.0
+        weights = {"student_loss": 1.0 - alpha, "distillation_loss": alpha}
+        regularization = ops.zeros((), dtype="float32")
+        if self.student.losses:
+            regularization = ops.cast(ops.sum(self.student.losses), "float32")
+        # Every replica adds the same regularization; the optimizer sums the
+        # replicas' gradients.
+        replica_loss = sum(weights[n] * local[n] for n in terms) + (
+            regularization / objective.num_replicas()
+        )
+        logs["loss"] = sum(weights[n] * logs[n] for n in terms) + regularization
+        for name in weights:
+            logs.setdefault(name, ops.zeros((), dtype="float32"))
+        return replica_loss, logs
 
-    def _update_loss_trackers(self, x, total, student_loss, distillation_loss):
+    def _update_loss_trackers(self, x, logs):
         batch_size = tf.shape(next(v for v in keras.tree.flatten(x)))[0]
-        self._loss_tracker.update_state(total, sample_weight=batch_size)
-        self.student_loss_tracker.update_state(
-            student_loss, sample_weight=batch_size
-        )
-        self.distillation_loss_tracker.update_state(
-            distillation_loss, sample_weight=batch_size
-        )
+        for tracker, name in (
+            (self._loss_tracker, "loss"),
+            (self.student_loss_tracker, "student_loss"),
+            (self.distillation_loss_tracker, "distillation_loss"),
+        ):
+            tracker.update_state(logs[name], sample_weight=batch_size)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        # Teacher logits are computed inside `_distillation_losses` under the
-        # tape but behind `stop_gradient`, and the teacher is frozen, so no
-        # gradient reaches it; computing them first would be equivalent.
+        # Before the tape: nothing of the frozen teacher's forward pass is
+        # recorded (in eager mode the tape would keep its activations).
+        teacher_logits = self._teacher_logits(x, y, training=True)
         trainable = self.student.trainable_weights
         with tf.GradientTape() as tape:
             y_pred = self.student(x, training=True)
-            total, student_loss, distillation_loss = self._distillation_losses(
-                x, y, sample_weight, y_pred, training=True
+            loss, logs = self._distillation_losses(
+                y, sample_weight, y_pred, teacher_logits, training=True
             )
-            scaled = self.optimizer.scale_loss(total)
+            scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, trainable)
         self.optimizer.apply_gradients(zip(gradients, trainable))
-        self._update_loss_trackers(x, total, student_loss, distillation_loss)
+        self._update_loss_trackers(x, logs)
         return self._step_logs(x, y, y_pred, sample_weight, training=True)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        teacher_logits = self._teacher_logits(x, y, training=False)
         y_pred = self.student(x, training=False)
-        total, student_loss, distillation_loss = self._distillation_losses(
-            x, y, sample_weight, y_pred, training=False
+        _, logs = self._distillation_losses(
+            y, sample_weight, y_pred, teacher_logits, training=False
         )
-        self._update_loss_trackers(x, total, student_loss, distillation_loss)
+        self._update_loss_trackers(x, logs)
         return self._step_logs(x, y, y_pred, sample_weight, training=False)
 
     def _step_logs(self, x, y, y_pred, sample_weight, training):
         y, _ = split_cached_teacher(y)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        if not training and not (self.evaluate_distillation and self.alpha > 0):
+        if not training and not self._uses_teacher(training):
             # Without the teacher, evaluation reports the student loss only.
             logs.pop("distillation_loss", None)
-            logs["loss"] = logs["student_loss"]
         return logs
 
     def fit(self, x=None, y=None, **kwargs):
@@ -337,7 +376,11 @@ class Distiller(keras.Model):
         Before the first step, the first batch is checked (teacher and
         student output shapes, label shape) and, with `jit_compile="auto"`,
         the step is lowered to XLA once; if that fails the distiller warns
-        and trains without XLA.
+        and trains without XLA. With a sparse categorical cross-entropy,
+        every batch's class ids (and the validation data's) are checked as
+        they are read: an id outside the student's classes raises an error
+        naming it (`ValueError`, or `tf.errors.InvalidArgumentError` from a
+        `tf.data` pipeline), where XLA would give NaN losses.
 
         Args:
             x: a `tf.data.Dataset`, a Python generator or a
@@ -365,14 +408,36 @@ class Distiller(keras.Model):
             )
             self._check_first_batch(batch)
             self._first_batch_checked = True
+        if self._checks_class_ids(training=True):
+            x, y = with_checked_class_ids(x, y, self._num_classes)
+        if kwargs.get("validation_data") is not None and self._checks_class_ids(
+            training=False
+        ):
+            kwargs["validation_data"] = with_checked_class_ids(
+                kwargs["validation_data"], None, self._num_classes
+            )[0]
         return super().fit(x=x, y=y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
         """Evaluates the student (see `compile`'s `evaluate_distillation`);
         arguments are those of `keras.Model.evaluate`, and raw texts work as
-        in `fit`."""
+        in `fit`. Class ids are checked as in `fit`."""
         x, y, kwargs = self._tokenize_texts(x, y, kwargs)
+        # `fit` evaluates its validation data, already checked, this way.
+        if not kwargs.get("_use_cached_eval_dataset") and self._checks_class_ids(
+            training=False
+        ):
+            if self._num_classes is None:
+                batch, x = peek_first_batch(
+                    x, y, kwargs.get("sample_weight"), kwargs.get("batch_size")
+                )
+                first_x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+                self._num_classes = self.student(first_x, training=False).shape[-1]
+            x, y = with_checked_class_ids(x, y, self._num_classes)
         return super().evaluate(x=x, y=y, **kwargs)
+
+    def _checks_class_ids(self, training):
+        return self._uses_labels(training) and is_sparse(self.student_loss_fn)
 
     def predict(self, x, **kwargs):
         """The student's predictions; raw texts work as in `fit`."""
@@ -382,52 +447,33 @@ class Distiller(keras.Model):
         return super().predict(x, **kwargs)
 
     def _tokenize_texts(self, x, y, kwargs, shuffle=False):
-        """Maps the student's preprocessor over raw-text inputs (and
-        validation data), as keras-hub tasks do."""
         preprocessor = getattr(self.student, "preprocessor", None)
-        if preprocessor is None:
-            return x, y, kwargs
-        kwargs = dict(kwargs)
-        if holds_strings(x):
-            x = preprocessed(
-                preprocessor,
-                x,
-                y,
-                kwargs.pop("sample_weight", None),
-                kwargs.pop("batch_size", None),
-                shuffle=shuffle and kwargs.pop("shuffle", True),
-            )
-            y = None
-        validation = kwargs.get("validation_data")
-        if validation is not None:
-            if isinstance(validation, tf.data.Dataset):
-                if holds_strings(validation):
-                    kwargs["validation_data"] = preprocessed(preprocessor, validation)
-            elif holds_strings(validation[0]):
-                kwargs["validation_data"] = preprocessed(preprocessor, *validation)
-        return x, y, kwargs
+        return tokenized_inputs(preprocessor, x, y, kwargs, shuffle)
 
     def _check_first_batch(self, batch):
-        """Validates shapes on real data, then decides on XLA."""
+        """Validates shapes and class ids on real data, then decides on XLA."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
         y_pred = self.student(x, training=False)
-        self._distillation_losses(x, y, sample_weight, y_pred, training=True)
+        self._num_classes = y_pred.shape[-1]
+        if self._checks_class_ids(training=True):
+            check_class_ids(self._num_classes, batch)
+        self._distillation_losses(
+            y, sample_weight, y_pred, self._teacher_logits(x, y, True), True
+        )
         if not self._jit_auto:
             return
 
         def gradients(x, y, sample_weight):
+            teacher_logits = self._teacher_logits(x, y, training=True)
             with tf.GradientTape() as tape:
                 y_pred = self.student(x, training=True)
-                total, _, _ = self._distillation_losses(
-                    x, y, sample_weight, y_pred, training=True
+                loss, _ = self._distillation_losses(
+                    y, sample_weight, y_pred, teacher_logits, training=True
                 )
-            return tape.gradient(total, self.student.trainable_weights)
+            return tape.gradient(loss, self.student.trainable_weights)
 
-        try:
-            tf.function(gradients, jit_compile=True).experimental_get_compiler_ir(
-                x, y, sample_weight
-            )(stage="hlo")
-        except _XLA_ERRORS as error:
+        error = xla_lowering_error(gradients, x, y, sample_weight)
+        if error is not None:
             warnings.warn(
                 "The distillation step does not compile with XLA; training "
                 f"without it (jit_compile=False). XLA said: {error}",
@@ -463,23 +509,3 @@ def _is_causal_lm(model):
     from keras_hub.models import CausalLM
 
     return isinstance(model, CausalLM)
-
-
-def split_cached_teacher(y):
-    """Splits a teacher-cache target `{"labels", "teacher_logits"}`.
-
-    Returns `(labels, teacher_logits)`; `teacher_logits` is None for plain
-    labels, and `labels` is None for a cache built without labels.
-    `teacher_logits` may be dense logits or the sparse top-k dict
-    `{"values", "indices"}` of `keras_kd.losses.top_k_logits`.
-
-    Example:
-
-    >>> split_cached_teacher({"labels": [1, 0], "teacher_logits": [[0.2], [0.9]]})
-    ([1, 0], [[0.2], [0.9]])
-    >>> split_cached_teacher([1, 0])
-    ([1, 0], None)
-    """
-    if isinstance(y, dict) and "teacher_logits" in y:
-        return y.get("labels"), y["teacher_logits"]
-    return y, None

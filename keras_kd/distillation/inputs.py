@@ -1,9 +1,11 @@
 """What the `Distiller` does with its inputs before training: it peeks at
 the first batch without losing it (for the checks before the first step),
-and, when the student is a keras-hub task with a preprocessor (a
+checks class ids as batches are read (XLA cannot), splits the targets of a
+`TeacherCache`, and, when the student is a keras-hub task with a preprocessor (a
 `CausalLM`, a `FinetuneModel`), it takes raw texts, as keras-hub tasks do,
 and tokenizes them with the student's preprocessor in `tf.data`."""
 
+import functools
 import types
 
 import keras
@@ -109,6 +111,58 @@ def preprocessed(
     )
 
 
+def split_cached_teacher(y):
+    """Splits a teacher-cache target `{"labels", "teacher_logits"}`.
+
+    Returns `(labels, teacher_logits)`; `teacher_logits` is None for plain
+    labels, and `labels` is None for a cache built without labels.
+    `teacher_logits` may be dense logits or the sparse top-k dict
+    `{"values", "indices"}` of `keras_kd.losses.top_k_logits`.
+
+    Example:
+
+    >>> split_cached_teacher({"labels": [1, 0], "teacher_logits": [[0.2], [0.9]]})
+    ([1, 0], [[0.2], [0.9]])
+    >>> split_cached_teacher([1, 0])
+    ([1, 0], None)
+    """
+    if isinstance(y, dict) and "teacher_logits" in y:
+        return y.get("labels"), y["teacher_logits"]
+    return y, None
+
+
+def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
+    """Maps a keras-hub `preprocessor` over raw-text inputs `x` (and the
+    `validation_data` in `fit`'s `kwargs`), as keras-hub tasks do.
+
+    Returns:
+        `(x, y, kwargs)`, unchanged where they hold no texts; tokenized
+        arrays become a batched `tf.data.Dataset` (`y` is then None, and
+        `sample_weight`, `batch_size` and `shuffle` leave `kwargs`).
+    """
+    if preprocessor is None:
+        return x, y, kwargs
+    kwargs = dict(kwargs)
+    if holds_strings(x):
+        x = preprocessed(
+            preprocessor,
+            x,
+            y,
+            kwargs.pop("sample_weight", None),
+            kwargs.pop("batch_size", None),
+            shuffle=shuffle and kwargs.pop("shuffle", True),
+        )
+        y = None
+    validation = kwargs.get("validation_data")
+    if validation is not None:
+        if isinstance(validation, tf.data.Dataset):
+            if holds_strings(validation):
+                kwargs["validation_data"] = preprocessed(preprocessor, validation)
+        elif holds_strings(validation[0]):
+            kwargs["validation_data"] = preprocessed(preprocessor, *validation)
+    return x, y, kwargs
+
+
 def _is_generator(x):
     return isinstance(x, types.GeneratorType) or (
         hasattr(x, "__next__") and not isinstance(x, (tf.data.Dataset,))
@@ -139,3 +193,105 @@ def peek_first_batch(x, y, sample_weight, batch_size):
         (x, y, sample_weight),
     )
     return first, x
+
+
+def assert_class_ids(labels, num_classes):
+    """Checks that every class id in `labels` is in `[0, num_classes)`.
+
+    Eagerly (array labels, generators, the first batch) a bad id raises
+    `ValueError`; in a `tf.data` pipeline, `tf.errors.InvalidArgumentError`,
+    with the same message, naming the first bad id and `num_classes`. The
+    check cannot happen in the training step: XLA ignores assertions and
+    makes out-of-range ids NaN losses.
+
+    Returns:
+        `labels` as a tensor (in a graph, after the check).
+
+    Example:
+
+    >>> assert_class_ids(np.array([0, 2, 1]), 3).numpy().tolist()
+    [0, 2, 1]
+    >>> assert_class_ids(np.array([0, 7]), 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: Label (class id) 7 is out of range: the student has 3 classes, so class ids go from 0 to 2. Fix the labels, or give the student (and the teacher) as many outputs as classes.
+    """
+    labels = tf.convert_to_tensor(labels)
+    ids = tf.reshape(tf.cast(labels, tf.int64), [-1])
+    bad = tf.logical_or(ids < 0, ids >= num_classes)
+    ok = tf.logical_not(tf.reduce_any(bad))
+    if tf.executing_eagerly() and bool(ok):
+        return labels
+    message = tf.strings.format(
+        "Label (class id) {} is out of range: the student has "
+        f"{num_classes} classes, so class ids go from 0 to {num_classes - 1}. "
+        "Fix the labels, or give the student (and the teacher) as many "
+        "outputs as classes.",
+        tf.gather(ids, tf.argmax(tf.cast(bad, tf.int32))),
+    )
+    if tf.executing_eagerly():
+        raise ValueError(message.numpy().decode())
+    check = tf.debugging.Assert(ok, [message])
+    with tf.control_dependencies([check]):
+        return tf.identity(labels)
+
+
+def check_class_ids(num_classes, batch):
+    """`assert_class_ids` on the labels of an `(x, y[, sample_weight])`
+    batch, the `"labels"` of a `TeacherCache` batch included; returns the
+    batch (in a graph, after the check). A batch without labels passes."""
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+    labels, teacher_logits = split_cached_teacher(y)
+    if labels is None:
+        return batch
+    labels = assert_class_ids(labels, num_classes)
+    if teacher_logits is not None:
+        labels = {**y, "labels": labels}
+    return keras.utils.pack_x_y_sample_weight(x, labels, sample_weight)
+
+
+class _CheckedPyDataset(keras.utils.PyDataset):
+    def __init__(self, dataset, num_classes):
+        super().__init__(
+            workers=dataset.workers,
+            use_multiprocessing=dataset.use_multiprocessing,
+            max_queue_size=dataset.max_queue_size,
+        )
+        self.dataset, self.num_classes = dataset, num_classes
+
+    def __getitem__(self, index):
+        return check_class_ids(self.num_classes, self.dataset[index])
+
+    @property
+    def num_batches(self):
+        return self.dataset.num_batches
+
+    def on_epoch_begin(self):
+        self.dataset.on_epoch_begin()
+
+    def on_epoch_end(self):
+        self.dataset.on_epoch_end()
+
+
+def with_checked_class_ids(x, y, num_classes):
+    """Returns `(x, y)` that raise a clear error (`assert_class_ids`) on a
+    batch whose labels hold a class id outside `[0, num_classes)`: a
+    `tf.data.Dataset`, a generator or a `keras.utils.PyDataset` is wrapped
+    to check each batch as it is read; array labels `y` are checked at
+    once, as are those of an `(x, y[, sample_weight])` tuple given as `x`
+    (`fit`'s `validation_data`). Batches of a `TeacherCache` have their
+    `"labels"` checked."""
+    check = functools.partial(check_class_ids, num_classes)
+    if isinstance(x, (tuple, list)) and y is None:
+        # `fit`'s `validation_data=(x, y[, sample_weight])` of arrays.
+        check(tuple(x))
+        return x, y
+    if isinstance(x, tf.data.Dataset):
+        return x.map(lambda *batch: check(batch if len(batch) > 1 else batch[0])), y
+    if isinstance(x, keras.utils.PyDataset):
+        return _CheckedPyDataset(x, num_classes), y
+    if _is_generator(x):
+        return (check(batch) for batch in x), y
+    if y is not None:
+        assert_class_ids(y, num_classes)
+    return x, y

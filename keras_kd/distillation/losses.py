@@ -10,7 +10,9 @@ compared in float32.
 Probabilities are never formed and then logged: each divergence works on
 `log_softmax` outputs, which stay finite for logits of any finite size
 (`keras.losses.KLDivergence` clips probabilities to `[1e-7, 1]` instead, which
-is wrong for peaked teachers).
+is wrong for peaked teachers). Teacher logits of `-inf` (a masked vocabulary)
+are tokens of probability 0: they add nothing to `KLDivergence` and
+`JensenShannonDivergence` and are left out of `LogitsMSE`'s mean.
 
 The default reduction is `"mean_with_sample_weight"`: the per-example (or
 per-token) losses are averaged, and a `sample_weight` of shape
@@ -51,8 +53,24 @@ def _log_probs(logits, temperature):
 
 
 def _kl_from_log_probs(log_p, log_q):
-    """`KL(p || q)` summed over the last axis, from log-probabilities."""
-    return ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)
+    """`KL(p || q)` summed over the last axis, from log-probabilities.
+
+    A term where `p` is 0 is 0 (its limit), also where `log_q` is `-inf`:
+    a teacher that masks tokens with `-inf` logits would otherwise give
+    `exp(-inf) * -inf`, NaN. Where `p > 0` and `q = 0` the term is `+inf`,
+    which is the divergence's true value.
+
+    Example:
+
+    >>> import numpy as np
+    >>> masked = np.array([[1.0, 1.0, -np.inf]])
+    >>> float(KLDivergence()(masked, masked))
+    0.0
+    """
+    p = ops.exp(log_p)
+    # Dropped inside the product, not after it: `where` then passes a zero
+    # gradient to the dropped `-inf - -inf`, where `0 * NaN` would be NaN.
+    return ops.sum(p * ops.where(p > 0, log_p - log_q, 0.0), axis=-1)
 
 
 class DistillationLoss(keras.losses.Loss):
@@ -175,7 +193,9 @@ class ReverseKLDivergence(DistillationLoss):
 
     Mode-seeking: the student concentrates on the teacher's most likely
     outputs, which suits generative students too small to cover every mode
-    (MiniLLM, Gu et al., 2024).
+    (MiniLLM, Gu et al., 2024). Where the teacher masks a token (a `-inf`
+    logit) that the student gives probability, the divergence is `+inf`:
+    mask the student's logits the same way, or use `KLDivergence`.
 
     Args:
         temperature: float > 0, the softening temperature `T`.
@@ -291,6 +311,9 @@ class LogitsMSE(DistillationLoss):
 
     Matches logits directly (Ba & Caruana, 2014), without a softmax; the
     mean is over the last axis, then over examples (or unmasked tokens).
+    Tokens the teacher masks with a `-inf` logit are left out of the mean
+    over the last axis (a position whose teacher logits are all `-inf`
+    gives 0).
 
     Args:
         reduction: see `keras.losses.Loss`. Defaults to
@@ -305,6 +328,8 @@ class LogitsMSE(DistillationLoss):
     >>> import numpy as np
     >>> float(LogitsMSE()(np.array([[1.0, 3.0]]), np.array([[0.0, 1.0]])))
     2.5
+    >>> float(LogitsMSE()(np.array([[1.0, -np.inf]]), np.array([[0.0, 1.0]])))
+    1.0
     """
 
     def __init__(
@@ -315,7 +340,13 @@ class LogitsMSE(DistillationLoss):
         )
 
     def divergence(self, teacher_logits, student_logits):
-        return ops.mean(ops.square(student_logits - teacher_logits), axis=-1)
+        kept = teacher_logits > -math.inf
+        # Dropped before squaring, so that no inf reaches the gradient.
+        error = ops.where(kept, student_logits - teacher_logits, 0.0)
+        return ops.divide_no_nan(
+            ops.sum(ops.square(error), axis=-1),
+            ops.sum(ops.cast(kept, error.dtype), axis=-1),
+        )
 
     def get_config(self):
         config = super().get_config()

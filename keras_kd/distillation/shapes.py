@@ -59,8 +59,11 @@ def check_model_output_shapes(teacher, student):
 
 def check_label_shape(y, y_pred, loss_fn):
     """Raises `ValueError` unless labels `y` fit the student logits `y_pred`
-    for `loss_fn`: class ids of shape `y_pred.shape[:-1]` (or with a trailing
-    1) for a sparse categorical crossentropy, `y_pred`'s shape otherwise.
+    for `loss_fn`, a `keras.losses.Loss` (as `objective.student_loss`
+    returns it): class ids of shape `y_pred.shape[:-1]` (or with a trailing
+    1) for Keras's sparse categorical cross-entropy, `y_pred`'s shape for
+    Keras's other losses. Losses of other origins define their own labels
+    and are not checked.
 
     Example:
 
@@ -70,13 +73,13 @@ def check_label_shape(y, y_pred, loss_fn):
     >>> check_label_shape(np.zeros((4, 3)), np.zeros((4, 3)), loss)
     Traceback (most recent call last):
     ...
-    ValueError: The labels do not fit the student's output: SparseCategoricalCrossentropy expects integer class ids of shape (4,), but the labels have shape (4, 3) for student logits of shape (4, 3). Pass labels of the expected shape, or a `student_loss_fn` that matches your labels.
+    ValueError: The labels do not fit the student's output: sparse_categorical_crossentropy expects integer class ids of shape (4,), but the labels have shape (4, 3) for student logits of shape (4, 3). Pass labels of the expected shape, or a `student_loss_fn` that matches your labels.
     """
+    fn = getattr(loss_fn, "fn", None)
+    if not getattr(fn, "__module__", "").startswith("keras."):
+        return
     y_shape, pred_shape = shape_of(y), shape_of(y_pred)
-    sparse = isinstance(
-        loss_fn, keras.losses.SparseCategoricalCrossentropy
-    ) or getattr(loss_fn, "fn", None) is keras.losses.sparse_categorical_crossentropy
-    if sparse:
+    if is_sparse(loss_fn):
         expected = pred_shape[:-1]
         ok = compatible(y_shape, expected) or compatible(y_shape, expected + (1,))
         what = "integer class ids of shape"
@@ -88,9 +91,20 @@ def check_label_shape(y, y_pred, loss_fn):
         what = "labels of shape"
     if not ok:
         raise ValueError(
-            f"The labels do not fit the student's output: "
-            f"{type(loss_fn).__name__} expects {what} {expected}, but the "
-            f"labels have shape {y_shape} for student logits of shape "
-            f"{pred_shape}. Pass labels of the expected shape, or a "
-            "`student_loss_fn` that matches your labels."
+            f"The labels do not fit the student's output: {fn.__name__} "
+            f"expects {what} {expected}, but the labels have shape {y_shape} "
+            f"for student logits of shape {pred_shape}. Pass labels of the "
+            "expected shape, or a `student_loss_fn` that matches your labels."
         )
+
+
+def is_sparse(loss_fn):
+    """True if `loss_fn` is Keras's sparse categorical cross-entropy, which
+    takes class ids as labels.
+
+    Example:
+
+    >>> is_sparse(keras.losses.SparseCategoricalCrossentropy())
+    True
+    """
+    return getattr(loss_fn, "fn", None) is keras.losses.sparse_categorical_crossentropy

@@ -1,4 +1,5 @@
 """Mechanisms shared across keras-kd: atomic writes (`io`), argument
-checks (`validation`), units, the cache folder, and the tiny tokenizer of
+checks (`validation`), units, the cache folder, logical CPU devices for
+`tf.distribute` (`devices`), and the tiny tokenizer of
 the tests and docstring examples (`testing`). Pure Python; importing them
 does not start TensorFlow."""

@@ -1,7 +1,8 @@
-"""The tiny causal LM of the tests and docstring examples: keras-hub's real
-`Llama3Tokenizer` class on 42 byte-level BPE tokens
-(`tiny_llama3_tokenizer`) and a random `Llama3CausalLM` on it
-(`tiny_llama3_causal_lm`)."""
+"""Tiny things of the tests and docstring examples: the causal LM of the
+causal-LM tests (keras-hub's real `Llama3Tokenizer` class on 42 byte-level
+BPE tokens, `tiny_llama3_tokenizer`, and a random `Llama3CausalLM` on it,
+`tiny_llama3_causal_lm`), and the seeded Dense classifier and token model
+of the Distiller's tests."""
 
 LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -63,3 +64,50 @@ def tiny_llama3_causal_lm(num_layers=2, hidden_dim=16, seed=0, sequence_length=1
     model = keras_hub.models.Llama3CausalLM(backbone=backbone, preprocessor=preprocessor)
     model.compile(sampler="greedy")
     return model
+
+
+def tiny_mlp(width, seed, num_classes=3, regularizer=None):
+    """A seeded classifier of 8 features: `Dense(width, relu)` (with
+    `regularizer` on its kernel), then `Dense(num_classes)` logits.
+
+    Example:
+
+    >>> tiny_mlp(4, seed=0).output_shape
+    (None, 3)
+    """
+    import keras
+
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(
+                width,
+                activation="relu",
+                kernel_initializer=init,
+                kernel_regularizer=regularizer,
+            ),
+            keras.layers.Dense(num_classes, kernel_initializer=init),
+        ]
+    )
+
+
+def tiny_token_model(width, seed, vocabulary=30, length=6):
+    """A seeded token-level model: `length` token ids, an `Embedding` of
+    `width`, then logits over the `vocabulary` at every position.
+
+    Example:
+
+    >>> tiny_token_model(4, seed=0).output_shape
+    (None, 6, 30)
+    """
+    import keras
+
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return keras.Sequential(
+        [
+            keras.Input((length,), dtype="int32"),
+            keras.layers.Embedding(vocabulary, width, embeddings_initializer=init),
+            keras.layers.Dense(vocabulary, kernel_initializer=init),
+        ]
+    )

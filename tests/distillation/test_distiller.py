@@ -6,19 +6,10 @@ import tensorflow as tf
 
 import keras_kd
 from keras_kd.distillation import losses
+from keras_kd.utils.testing import tiny_mlp as mlp
+from keras_kd.utils.testing import tiny_token_model
 
 NUM_CLASSES = 3
-
-
-def mlp(width, seed, num_classes=NUM_CLASSES):
-    init = keras.initializers.GlorotUniform(seed=seed)
-    return keras.Sequential(
-        [
-            keras.Input((8,)),
-            keras.layers.Dense(width, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(num_classes, kernel_initializer=init),
-        ]
-    )
 
 
 def data(n=64, seed=0):
@@ -224,21 +215,13 @@ def test_keras_hub_dict_inputs():
 def test_sequence_outputs_with_padding_mask_as_sample_weight():
     rng = np.random.default_rng(0)
 
-    def lm(width, seed):
-        init = keras.initializers.GlorotUniform(seed=seed)
-        return keras.Sequential(
-            [
-                keras.Input((6,), dtype="int32"),
-                keras.layers.Embedding(30, width, embeddings_initializer=init),
-                keras.layers.Dense(30, kernel_initializer=init),
-            ]
-        )
-
     x = rng.integers(0, 30, size=(8, 6)).astype("int32")
     y = rng.integers(0, 30, size=(8, 6))
     mask = np.ones((8, 6), "float32")
     mask[:, 4:] = 0
-    model = keras_kd.Distiller(student=lm(8, 1), teacher=lm(32, 2))
+    model = keras_kd.Distiller(
+        student=tiny_token_model(8, 1), teacher=tiny_token_model(32, 2)
+    )
     model.compile(optimizer="sgd", alpha=1.0)
     s, t = model.student(x).numpy(), model.teacher(x).numpy()
     history = model.fit(x, y, sample_weight=mask, batch_size=8, verbose=0).history
