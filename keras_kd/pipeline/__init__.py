@@ -2,7 +2,7 @@
 `run(PipelineConfig(...))`, and its steps for use alone.
 
 Modules: `config` (PipelineConfig), `step_curve` (StepCurve), `steps` (the
-steps and the checks run before any work), `runner` (run), `report` (the
+steps and the checks run before any work), `runner` (run, load_data), `report` (the
 report's content), `report_card` (report.json/.md/.png).
 
 The names load on first use (PEP 562), as in `keras_kd` itself: the
@@ -16,12 +16,14 @@ import importlib
 _OBJECTS = {
     "PipelineConfig": "keras_kd.pipeline.config",
     "StepCurve": "keras_kd.pipeline.step_curve",
+    "check_config": "keras_kd.pipeline.steps",
     "check_few_labels": "keras_kd.pipeline.steps",
     "check_run_dir": "keras_kd.pipeline.steps",
     "distill_students": "keras_kd.pipeline.steps",
     "evaluate_accuracy": "keras_kd.pipeline.steps",
     "few_label_experiment": "keras_kd.pipeline.steps",
     "finetune_teacher": "keras_kd.pipeline.steps",
+    "load_data": "keras_kd.pipeline.runner",
     "run": "keras_kd.pipeline.runner",
     "write_report": "keras_kd.pipeline.report_card",
 }
