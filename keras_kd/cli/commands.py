@@ -215,6 +215,9 @@ def export(args):
     data = _load_data(args)
     _check_classes(args, model, data.class_names)
     sequence_length = args.sequence_length or model.preprocessor.sequence_length
+    # export_bundle wants the run folder's parent to exist; the other
+    # commands' atomic_folder creates it.
+    os.makedirs(args.output_dir, exist_ok=True)
     card = kd_export.export_bundle(
         model.token_id_model,
         config.run_dir,

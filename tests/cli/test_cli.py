@@ -207,10 +207,13 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     assert student_metrics["teacher"] == str(tmp_path / "teacher" / "model.keras")
 
     keras_kd_command(
-        "export", *data, *out, "--model", str(tmp_path / "student" / "model.keras"),
+        "export", *data, "--output-dir", str(tmp_path / "exports"),
+        "--model", str(tmp_path / "student" / "model.keras"),
         "--quantization", "none", "--run-name", "bundle",
     )
-    card = json.loads((tmp_path / "bundle" / "model_card.json").read_text())
+    # A missing --output-dir is created for export as well.
+    bundle = tmp_path / "exports" / "bundle"
+    card = json.loads((bundle / "model_card.json").read_text())
     assert card["labels"] == ["neg", "pos"]
     assert card["tflite"]["model.tflite"]["max_abs_diff"] < 1e-4
 
@@ -218,13 +221,13 @@ def test_finetune_distill_export_evaluate_on_a_csv(
         "evaluate", *data, "--model", str(tmp_path / "student" / "model.keras")
     )
     tflite_eval = keras_kd_command(
-        "evaluate", *data, "--model", str(tmp_path / "bundle" / "model.tflite")
+        "evaluate", *data, "--model", str(bundle / "model.tflite")
     )
     keras_accuracy = json.loads(keras_eval)["accuracy"]
     tflite_accuracy = json.loads(tflite_eval)["accuracy"]
     assert keras_accuracy == pytest.approx(student_metrics["test_accuracy"])
     assert tflite_accuracy == pytest.approx(keras_accuracy)
-    assert sorted(os.listdir(tmp_path)) == ["bundle", "student", "teacher"]
+    assert sorted(os.listdir(tmp_path)) == ["exports", "student", "teacher"]
 
     # The whole of the user's test file, scored by both files alike.
     whole = [
@@ -232,7 +235,7 @@ def test_finetune_distill_export_evaluate_on_a_csv(
             "evaluate", "--data", str(test_path), *columns, "--split", "all",
             "--model", str(tmp_path / name),
         ))
-        for name in ("student/model.keras", "bundle/model.tflite")
+        for name in ("student/model.keras", "exports/bundle/model.tflite")
     ]
     assert [result["examples"] for result in whole] == [16, 16]
     assert whole[1]["accuracy"] == pytest.approx(whole[0]["accuracy"])
@@ -242,6 +245,6 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     write_csv(renamed, zip(reviews.test.texts[:16], reviews.test.labels[:16]), ("bad", "good"))
     status = main([
         "evaluate", "--data", str(renamed), *columns, "--split", "all",
-        "--model", str(tmp_path / "bundle" / "model.tflite"),
+        "--model", str(bundle / "model.tflite"),
     ])
     assert_one_line_error(status, capsys, "renamed.csv", "['bad', 'good']", "['neg', 'pos']")
