@@ -49,14 +49,14 @@ def test_write_report_writes_json_markdown_and_png(tmp_path):
 
 
 def test_an_existing_report_is_replaced_only_with_overwrite(tmp_path):
-    paths = write_report(REPORT, str(tmp_path))
-    with open(paths["markdown"], "a") as f:
-        f.write("mine\n")
+    markdown = tmp_path / "report.md"
+    write_report(REPORT, str(tmp_path))
+    markdown.write_text(markdown.read_text() + "mine\n")
     with pytest.raises(FileExistsError, match="overwrite=True"):
         write_report({**REPORT, "title": "again"}, str(tmp_path))
-    assert open(paths["markdown"]).read().endswith("mine\n")
+    assert markdown.read_text().endswith("mine\n")
     write_report({**REPORT, "title": "again"}, str(tmp_path), overwrite=True)
-    assert open(paths["markdown"]).read().startswith("# again\n")
+    assert markdown.read_text().startswith("# again\n")
 
 
 def test_missing_folder_is_refused(tmp_path):
