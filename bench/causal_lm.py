@@ -283,7 +283,7 @@ def main(argv=None):
     }
     wall["total"] = time.perf_counter() - started
     result["wall_seconds"] = wall
-    atomic_write_json(args.out, result)
+    atomic_write_json(args.out, result, overwrite=True)
     print(json.dumps(result["summary"], indent=2))
     print(f"wrote {args.out} in {wall['total']:.0f} s")
     return result

@@ -210,7 +210,7 @@ def main():
           f"{reuse_seconds:.2f} s; {cache_bytes / 1e6:.2f} MB on disk")
     print(f"(b)/(c) = {b / c:.3f} (target <= 1.15); "
           f"(a)/(b) = {a / b:.2f}x (target >= 2)")
-    atomic_write_bytes(args.out, json.dumps(report, indent=2).encode())
+    atomic_write_bytes(args.out, json.dumps(report, indent=2).encode(), overwrite=True)
     print(f"wrote {args.out}")
 
 

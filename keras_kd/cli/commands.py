@@ -1,30 +1,54 @@
 """What each `keras-kd` subcommand does; `keras_kd.cli.parser` parses the
 arguments and `keras_kd.cli.main` calls `run`.
 
-Every check of the user's input runs before any model loads or trains, and
-fails with a `UsageError` that the command prints as one line. Each command
-builds its output folder aside and swaps it in when complete
-(`keras_kd.utils.io.atomic_folder`).
+Every check of the user's input runs before any data or model loads and
+before the output folder is touched (`keras_kd.pipeline.check_config`),
+and fails with a `UsageError` that the command prints as one line. Models
+load in Keras's safe mode unless `--unsafe`
+(`keras_kd.transfer.load_finetune_model`). Each command builds its output
+folder aside and swaps it in when complete
+(`keras_kd.utils.io.atomic_folder`); a missing `--output-dir` is created.
 """
 
 import json
 import os
+import re
 import shutil
 
-import keras
 import numpy as np
 
 from keras_kd import datasets as kd_datasets
 from keras_kd import export as kd_export
-from keras_kd import pipeline
+from keras_kd import pipeline, transfer
 from keras_kd.cli.parser import UsageError
-from keras_kd.utils.io import atomic_folder, atomic_write_json
+from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json
 
 
-def _load_data(args):
+def _data_options(args):
+    return {
+        "validation_data": args.validation_data,
+        "test_data": args.test_data,
+    }
+
+
+def _check_data(args):
+    """Checks --data, --validation-data and --test-data without reading them."""
+    try:
+        kd_datasets.check_source(args.data, **_data_options(args))
+    except (ValueError, OSError) as error:
+        raise UsageError(
+            f"keras-kd {args.command}: cannot read --data {args.data!r}: {error}"
+        ) from None
+
+
+def _load_data(args, **options):
     try:
         return kd_datasets.load(
-            args.data, text_column=args.text_column, label_column=args.label_column
+            args.data,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            **_data_options(args),
+            **options,
         )
     except (ValueError, OSError, KeyError) as error:
         raise UsageError(
@@ -33,62 +57,67 @@ def _load_data(args):
 
 
 def _load_model(args, flag, path):
-    if not os.path.isfile(path):
-        raise UsageError(
-            f"keras-kd {args.command}: {flag} {path!r} is not a file; pass a "
-            ".keras model written by `keras-kd finetune` or `keras-kd distill`."
-        )
     try:
-        return keras.models.load_model(path)
-    except (ValueError, OSError, TypeError, KeyError) as error:
+        return transfer.load_finetune_model(path, safe_mode=not args.unsafe)
+    except (ValueError, OSError, TypeError) as error:
+        raise UsageError(f"keras-kd {args.command}: {flag}: {error}") from None
+
+
+def _check_classes(args, model, class_names):
+    outputs = int(model.token_id_model.outputs[0].shape[-1])
+    if len(class_names) != outputs:
         raise UsageError(
-            f"keras-kd {args.command}: cannot load {flag} {path!r}: {error}"
-        ) from None
+            f"keras-kd {args.command}: --data {args.data!r} has "
+            f"{len(class_names)} classes {list(class_names)}, but --model "
+            f"{args.model!r} predicts {outputs}. Pass the data the model was "
+            "trained on, with all its classes."
+        )
 
 
-# The options whose `PipelineConfig` field has another name.
-_FLAGS = {
-    "teacher_epochs": "--epochs",
-    "teacher_learning_rate": "--learning-rate",
-}
+def _flag(args, field):
+    """The option that sets the `PipelineConfig` field `field`."""
+    if field == "teacher":
+        return "--preset" if args.command == "finetune" else "--teacher"
+    return {
+        "teacher_epochs": "--epochs",
+        "teacher_learning_rate": "--learning-rate",
+    }.get(field, "--" + field.replace("_", "-"))
 
 
-def _config(args, quick=False, **settings):
-    """The `PipelineConfig` of a command; a bad setting is a `UsageError`
-    that names the option (`keras_kd.utils.validation` messages start with
-    the field's name)."""
+def _config(args, quick=False, check_teacher=False, **settings):
+    """The `PipelineConfig` of a command, checked with
+    `pipeline.check_config` (the teacher's preset too with `check_teacher`); a bad
+    setting is a `UsageError` that names the option of the field that the
+    message names first (`freeze=9`, `` `batch_size` ``)."""
     fields = {
         "data": args.data,
         "text_column": args.text_column,
         "label_column": args.label_column,
         "output_dir": args.output_dir,
         "overwrite": args.overwrite,
+        **_data_options(args),
     }
     if args.run_name:
         fields["run_name"] = args.run_name
     fields.update(settings)
     try:
         if quick:
-            return pipeline.PipelineConfig.quick(**fields)
-        return pipeline.PipelineConfig(**fields)
-    except ValueError as error:
-        flag = next(
-            (
-                _FLAGS.get(field, "--" + field.replace("_", "-"))
-                for field in settings
-                if str(error).startswith((f"`{field}`", f"`{field}["))
-            ),
-            None,
-        )
-        where = f" {flag}:" if flag else ""
-        raise UsageError(f"keras-kd {args.command}:{where} {error}") from None
-
-
-def _check_run_dir(config):
-    try:
-        pipeline.check_run_dir(config)
-    except (FileExistsError, FileNotFoundError) as error:
-        raise UsageError(f"keras-kd: {error}") from None
+            config = pipeline.PipelineConfig.quick(**fields)
+        else:
+            config = pipeline.PipelineConfig(**fields)
+        pipeline.check_config(config, teacher=check_teacher)
+    except (ValueError, TypeError, OSError, ImportError) as error:
+        message = str(error)
+        named = {"preset": "teacher", **{field: field for field in settings}}
+        found = [
+            (match.start(), field)
+            for name, field in named.items()
+            for match in [re.search(rf"(?<!\w){name}(?=[`=\[])", message)]
+            if match
+        ]
+        where = f" {_flag(args, min(found)[1])}:" if found else ""
+        raise UsageError(f"keras-kd {args.command}:{where} {message}") from None
+    return config
 
 
 def _write_metrics(folder, record):
@@ -125,22 +154,21 @@ def _print_report(config):
 def demo(args):
     if args.task == "generation":
         config = _generation_config(args)
-        _check_run_dir(config)
         try:
-            pipeline.generation_texts(config)
-        except (ValueError, OSError) as error:
-            raise UsageError(f"keras-kd demo: --data {args.data!r}: {error}") from None
+            pipeline.check_generation_config(config)
+        except (ValueError, TypeError, OSError, ImportError) as error:
+            raise UsageError(f"keras-kd demo: {error}") from None
         report = pipeline.run_generation(config)
         _print_report(config)
         return report
     config = _config(
         args,
         quick=args.quick,
+        check_teacher=True,
         teacher=args.teacher or pipeline.PipelineConfig.teacher,
         seeds=tuple(args.seeds),
         few_labels=args.few_labels,
     )
-    _check_run_dir(config)
     data = _load_data(args)
     try:
         pipeline.check_few_labels(
@@ -154,16 +182,17 @@ def demo(args):
 
 
 def finetune(args):
+    freeze = args.freeze
     config = _config(
         args,
+        check_teacher=True,
         teacher=args.preset,
-        freeze=int(args.freeze) if args.freeze.isdigit() else args.freeze,
+        freeze=int(freeze) if re.fullmatch(r"-?\d+", freeze) else freeze,
         teacher_epochs=args.epochs,
         sequence_length=args.sequence_length,
         batch_size=args.batch_size,
         teacher_learning_rate=args.learning_rate,
     )
-    _check_run_dir(config)
     data = _load_data(args)
     teacher, history = pipeline.finetune_teacher(
         config, data.train, data.validation, len(data.class_names)
@@ -172,7 +201,7 @@ def finetune(args):
     if data.test is not None:
         record["test_accuracy"] = pipeline.evaluate_accuracy(teacher, data.test)
     with atomic_folder(config.run_dir, overwrite=config.overwrite) as folder:
-        teacher.save(os.path.join(folder, "model.keras"))
+        atomic_write(os.path.join(folder, "model.keras"), teacher.save)
         _write_metrics(folder, record)
 
 
@@ -186,9 +215,8 @@ def distill(args):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
     )
-    _check_run_dir(config)
-    data = _load_data(args)
     teacher = _load_model(args, "--teacher", args.teacher)
+    data = _load_data(args)
     with atomic_folder(config.run_dir, overwrite=config.overwrite) as folder:
         cache_dir = os.path.join(folder, "teacher_cache")
         students, histories, _ = pipeline.distill_students(
@@ -196,7 +224,7 @@ def distill(args):
         )
         shutil.rmtree(cache_dir)
         student = students["distilled"]
-        student.save(os.path.join(folder, "model.keras"))
+        atomic_write(os.path.join(folder, "model.keras"), student.save)
         record = {
             "class_names": list(data.class_names),
             "teacher": os.path.abspath(args.teacher),
@@ -208,17 +236,20 @@ def distill(args):
 
 
 def export(args):
-    config = _config(args)
-    _check_run_dir(config)
     unknown = set(args.quantization) - set(kd_export.QUANTIZATIONS)
     if unknown:
         raise UsageError(
             f"keras-kd export: unknown --quantization {sorted(unknown)}; "
             f"choose from {list(kd_export.QUANTIZATIONS)}"
         )
-    data = _load_data(args)
+    config = _config(args)
     model = _load_model(args, "--model", args.model)
+    data = _load_data(args)
+    _check_classes(args, model, data.class_names)
     sequence_length = args.sequence_length or model.preprocessor.sequence_length
+    # export_bundle wants the run folder's parent to exist; the other
+    # commands' atomic_folder creates it.
+    os.makedirs(args.output_dir, exist_ok=True)
     card = kd_export.export_bundle(
         model.token_id_model,
         config.run_dir,
@@ -233,22 +264,47 @@ def export(args):
     print(json.dumps(card, indent=2, default=float))
 
 
+def _whole(data):
+    """Every example of `data`, its splits one after the other."""
+    splits = list(data.splits.values())
+    return kd_datasets.TextSplit(
+        [text for split in splits for text in split.texts],
+        np.concatenate([split.labels for split in splits]),
+    )
+
+
 def evaluate(args):
-    data = _load_data(args)
-    split = data.splits.get(args.split)
-    if split is None:
-        raise UsageError(
-            f"keras-kd evaluate: --data {args.data!r} has no {args.split!r} "
-            f"split; it has {sorted(data.splits)}."
-        )
+    _check_data(args)
+    # A single file or pair is then read whole into its train split.
+    whole = {"splits": (1.0, 0.0, 0.0)} if args.split == "all" else {}
     if args.model.endswith(".tflite"):
         if not os.path.isfile(args.model):
             raise UsageError(f"keras-kd evaluate: --model {args.model!r} is not a file.")
-        classifier = kd_export.TFLiteTextClassifier(args.model)
+        try:
+            classifier = kd_export.TFLiteTextClassifier(args.model)
+        except (ValueError, OSError) as error:
+            raise UsageError(
+                f"keras-kd evaluate: --model {args.model!r} is not a .tflite "
+                f"classifier exported by keras-kd: {error}"
+            ) from None
+        # The file's labels, in its output order, give the data's classes:
+        # a label the file does not know is refused, not miscounted.
+        data = _load_data(args, class_names=classifier.labels, **whole)
+    else:
+        model = _load_model(args, "--model", args.model)
+        data = _load_data(args, **whole)
+        _check_classes(args, model, data.class_names)
+    split = _whole(data) if args.split == "all" else data.splits.get(args.split)
+    if split is None:
+        raise UsageError(
+            f"keras-kd evaluate: --data {args.data!r} has no {args.split!r} "
+            f"split; it has {sorted(data.splits)}. Pass --split all to score "
+            "every example."
+        )
+    if args.model.endswith(".tflite"):
         predictions = np.argmax(classifier.predict(split.texts), axis=-1)
         accuracy = float(np.mean(predictions == split.labels))
     else:
-        model = _load_model(args, "--model", args.model)
         accuracy = pipeline.evaluate_accuracy(model, split)
     print(
         json.dumps(

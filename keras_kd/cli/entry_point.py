@@ -62,7 +62,8 @@ def main(argv=None):
         commands.run(args)
         return 0
     except UsageError as error:
-        print(str(error), file=sys.stderr)
+        # One line, whatever the wrapped message holds.
+        print(" ".join(str(error).split()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("keras-kd: interrupted", file=sys.stderr)

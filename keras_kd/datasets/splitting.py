@@ -35,18 +35,7 @@ def _split_by_text_hash(texts, labels, fractions, seed):
     >>> {name: len(texts) for name, (texts, _) in raw.items()}
     {'validation': 1, 'test': 1, 'train': 2}
     """
-    fractions = tuple(fractions)
-    if (
-        len(fractions) != 3
-        or any(f < 0 for f in fractions)
-        or not np.isclose(sum(fractions), 1.0)
-        or fractions[0] == 0
-    ):
-        raise ValueError(
-            "`splits` must be three fractions (train, validation, test) "
-            "that sum to 1 with a non-zero train fraction, e.g. "
-            f"(0.8, 0.1, 0.1). Received: splits={fractions}"
-        )
+    fractions = _check_splits(fractions)
     n = len(texts)
     keys = [
         hashlib.sha256(f"{seed}\x00{text}".encode("utf-8")).digest()
@@ -67,6 +56,30 @@ def _split_by_text_hash(texts, labels, fractions, seed):
             chosen = sorted(rank[start:stop])
             raw[name] = ([texts[i] for i in chosen], [labels[i] for i in chosen])
     return raw
+
+
+def _check_splits(fractions):
+    """Returns `fractions` as a tuple after checking it is three fractions
+    (train, validation, test) that sum to 1, train non-zero.
+
+    >>> _check_splits((0.5, 0.5, 0.5))
+    Traceback (most recent call last):
+    ...
+    ValueError: `splits` must be three fractions (train, validation, test) that sum to 1 with a non-zero train fraction, e.g. (0.8, 0.1, 0.1). Received: splits=(0.5, 0.5, 0.5)
+    """
+    fractions = tuple(fractions)
+    if (
+        len(fractions) != 3
+        or any(f < 0 for f in fractions)
+        or not np.isclose(sum(fractions), 1.0)
+        or fractions[0] == 0
+    ):
+        raise ValueError(
+            "`splits` must be three fractions (train, validation, test) "
+            "that sum to 1 with a non-zero train fraction, e.g. "
+            f"(0.8, 0.1, 0.1). Received: splits={fractions}"
+        )
+    return fractions
 
 
 def _build(raw, class_names, description):

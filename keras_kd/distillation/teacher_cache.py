@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from keras_kd import datasets as kd_datasets
 from keras_kd.distillation.top_k import top_k_logits
-from keras_kd.utils.io import atomic_folder
+from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json
 from keras_kd.utils.validation import check_choice, check_int
 
 _FORMAT = "keras_kd.TeacherCache/1"
@@ -241,8 +241,11 @@ class TeacherCache:
             # complete cache. `_check_cache_destination` made sure that
             # `directory` is absent, empty or a teacher cache.
             for name, value in stored.items():
-                np.save(staging / f"{name}.npy", value)
-            (staging / _MANIFEST).write_text(json.dumps(manifest, indent=2))
+                atomic_write(
+                    staging / f"{name}.npy",
+                    lambda tmp, value=value: np.save(tmp, value),
+                )
+            atomic_write_json(staging / _MANIFEST, manifest)
         return cls(directory)
 
     def bytes_per_position(self):

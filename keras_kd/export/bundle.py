@@ -1,6 +1,5 @@
 """`export_bundle`: every deployment artefact of a classifier in one folder."""
 
-import json
 import os
 
 import keras
@@ -9,7 +8,7 @@ import tensorflow as tf
 from keras_kd.export import metadata as md
 from keras_kd.export import serving
 from keras_kd.export.tflite import QUANTIZATIONS, export_tflite
-from keras_kd.utils.io import atomic_folder
+from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json
 
 MODEL_CARD = "model_card.json"
 
@@ -116,7 +115,7 @@ def export_bundle(
     teacher_card = _describe_teacher(teacher)
 
     with atomic_folder(directory, overwrite=overwrite) as staging:
-        model.save(os.path.join(staging, "model.keras"))
+        atomic_write(os.path.join(staging, "model.keras"), model.save)
         wrapped = serving.serving_model(model, sequence_length, from_logits)
         signature = [
             [
@@ -166,8 +165,7 @@ def export_bundle(
             },
             "tflite": tflite_card,
         }
-        with open(os.path.join(staging, MODEL_CARD), "w") as f:
-            json.dump(card, f, indent=2)
+        atomic_write_json(os.path.join(staging, MODEL_CARD), card)
     return card
 
 

@@ -23,7 +23,7 @@ from keras_kd.export.litert_lm_verify import (
     stop_token_ids,
     verify_litert_lm,
 )
-from keras_kd.utils.io import atomic_write, atomic_write_json
+from keras_kd.utils.io import atomic_write, atomic_write_bytes, atomic_write_json
 from keras_kd.utils.validation import check_choice, check_int
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8")
@@ -257,6 +257,11 @@ def _convert(causal_lm, max_sequence_length, prefill_lengths, quantization, work
     return buffer
 
 
+def _build_into(builder, path):
+    with open(path, "wb") as f:
+        builder.build(f)
+
+
 def _move(source, destination, overwrite):
     """Moves a staged file into place atomically (no copy)."""
     atomic_write(destination, lambda tmp: os.replace(source, tmp), overwrite=overwrite)
@@ -406,18 +411,22 @@ def export_litert_lm(
                     f"this with the model (quantization={quantization!r})."
                 )
         staged_tflite = work / "model.tflite"
-        staged_tflite.write_bytes(buffer)
+        atomic_write_bytes(staged_tflite, buffer)
         del buffer
         tokenizer_file = work / "tokenizer.json"
         if tokenizer_json_path is None:
             atomic_write_json(tokenizer_file, tokenizer_json(causal_lm))
         else:
-            shutil.copyfile(tokenizer_json_path, tokenizer_file)
+            atomic_write(
+                tokenizer_file,
+                lambda tmp: shutil.copyfile(tokenizer_json_path, tmp),
+            )
         metadata_file = work / "llm_metadata.pb"
-        metadata_file.write_bytes(
+        atomic_write_bytes(
+            metadata_file,
             llm_metadata(
                 causal_lm, max_sequence_length, chat_template
-            ).SerializeToString()
+            ).SerializeToString(),
         )
         builder = litert_lm_builder.LitertLmFileBuilder()
         # The builder prints the activation type to stdout; keep it quiet.
@@ -430,8 +439,7 @@ def export_litert_lm(
         builder.add_hf_tokenizer(str(tokenizer_file))
         builder.add_llm_metadata(str(metadata_file))
         staged_bundle = work / "model.litertlm"
-        with open(staged_bundle, "wb") as f:
-            builder.build(f)
+        atomic_write(staged_bundle, lambda tmp: _build_into(builder, tmp))
 
         report = None
         if verify:

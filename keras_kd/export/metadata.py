@@ -21,6 +21,7 @@ import zipfile
 import flatbuffers
 
 from keras_kd.export.mediapipe_compat import import_metadata_writers
+from keras_kd.utils.io import atomic_write_text
 
 SETTINGS_FILE = "keras_kd_text_classifier.json"
 VOCABULARY_FILE = "vocab.txt"
@@ -55,8 +56,7 @@ def write_metadata(model_buffer, vocabulary, labels, settings, workdir):
     """
     metadata, metadata_writer, text_classifier = import_metadata_writers()
     vocab_path = f"{workdir}/{VOCABULARY_FILE}"
-    with open(vocab_path, "w", encoding="utf-8") as f:
-        f.write("\n".join(vocabulary) + "\n")
+    atomic_write_text(vocab_path, "\n".join(vocabulary) + "\n", overwrite=True)
     writer = text_classifier.MetadataWriter.create_for_bert_model(
         bytearray(model_buffer),
         tokenizer=metadata_writer.BertTokenizer(vocab_path),

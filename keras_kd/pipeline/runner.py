@@ -25,13 +25,13 @@ from keras_kd.pipeline.report import build_report
 from keras_kd.pipeline.report_card import write_report
 from keras_kd.pipeline.steps import (
     accuracy_of,
+    check_config,
     check_few_labels,
-    check_run_dir,
     distill_students,
     few_label_experiment,
     finetune_teacher,
 )
-from keras_kd.utils.io import atomic_folder
+from keras_kd.utils.io import atomic_folder, atomic_write
 from keras_kd.utils.timing import Laps
 
 
@@ -62,17 +62,14 @@ def run(config=None):
 
     Raises:
         FileExistsError: the run folder exists and `config.overwrite` is
-            False (before any work).
+            False (before any work; `check_config` lists the other checks
+            made then).
         ValueError: `config.few_labels` leaves no unlabelled texts.
     """
     config = config or PipelineConfig()
-    check_run_dir(config)
+    check_config(config)
     started = time.perf_counter()
-    data = kd_datasets.load(
-        config.data,
-        text_column=config.text_column,
-        label_column=config.label_column,
-    )
+    data = load_data(config)
     seed = config.seeds[0]
     train = data.train.sample(config.max_train, seed)
     validation = _subset(data.validation, config.max_test, seed)
@@ -86,6 +83,18 @@ def run(config=None):
         _say(6, f"Writing the report to {config.run_dir}")
         write_report(report, staging)
     return report
+
+
+def load_data(config):
+    """The data of `config`: `keras_kd.datasets.load` of its `data`, with
+    its `validation_data` and `test_data` when given."""
+    return kd_datasets.load(
+        config.data,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        validation_data=config.validation_data,
+        test_data=config.test_data,
+    )
 
 
 def _run_steps(config, staging, train, validation, test, labels):
@@ -159,8 +168,8 @@ def _run_steps(config, staging, train, validation, test, labels):
     laps.lap("export")
 
     _say(5, "Saving the student and the teacher")
-    shipped.save(os.path.join(staging, "student.keras"))
-    teacher.save(os.path.join(staging, "teacher.keras"))
+    atomic_write(os.path.join(staging, "student.keras"), shipped.save)
+    atomic_write(os.path.join(staging, "teacher.keras"), teacher.save)
     report = build_report(
         config,
         labels,

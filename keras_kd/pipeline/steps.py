@@ -1,6 +1,6 @@
 """The pipeline's steps, each usable alone: fine-tune the teacher, distill
 students from it, the few-labels experiment, accuracy, and the checks run
-before any work (`check_run_dir`, `check_few_labels`).
+before any work (`check_config`, `check_run_dir`, `check_few_labels`).
 
 `keras_kd.pipeline.run` chains them; `keras-kd finetune` and `keras-kd
 distill` run one each.
@@ -12,9 +12,12 @@ import os
 
 import keras
 
+from keras_kd import datasets as kd_datasets
 from keras_kd import transfer
 from keras_kd.distillation import Distiller, TeacherCache
+from keras_kd.export import QUANTIZATIONS
 from keras_kd.pipeline.step_curve import StepCurve
+from keras_kd.utils.validation import check_choice
 
 
 def _steps(num_examples, batch_size, epochs):
@@ -51,9 +54,44 @@ def _steps_per_epoch(dataset):
     return cardinality if cardinality > 0 else 250
 
 
+def check_config(config, teacher=True):
+    """Checks what `PipelineConfig` cannot check alone, before any data or
+    model loads and before the run folder is touched: the run folder
+    (`check_run_dir`), the data sources (`keras_kd.datasets.check_source`),
+    the quantization, and with `teacher` the teacher's preset with its
+    freeze spec and sequence length
+    (`keras_kd.transfer.check_finetune_preset`: no weights load).
+
+    Args:
+        config: a `PipelineConfig`.
+        teacher: also check the teacher's settings (False for steps that
+            take a saved teacher).
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_kd.pipeline import PipelineConfig
+    >>> check_config(PipelineConfig(output_dir=tempfile.mkdtemp(), freeze=9))
+    Traceback (most recent call last):
+    ...
+    ValueError: freeze=9 asks to freeze the embeddings and the first 9 transformer layers, but the backbone has 6. Pass an integer in [0, 6], or freeze="all".
+    """
+    check_run_dir(config)
+    kd_datasets.check_source(
+        config.data,
+        validation_data=config.validation_data,
+        test_data=config.test_data,
+    )
+    check_choice("quantization", config.quantization, QUANTIZATIONS)
+    if teacher:
+        transfer.check_finetune_preset(
+            config.teacher, config.freeze, config.sequence_length
+        )
+
+
 def check_run_dir(config):
     """Refuses to run over an existing run folder unless `overwrite` is set,
-    or into a folder whose parent does not exist.
+    or below a file. A missing `output_dir` is fine: the run creates it.
 
     Example:
 
@@ -73,11 +111,14 @@ def check_run_dir(config):
             "overwrite=True (--overwrite) to replace it, or another "
             "run_name (--run-name)."
         )
-    parent = os.path.dirname(os.path.abspath(config.run_dir))
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(
-            f"The folder {parent!r} for the run does not exist; create it or "
-            "choose another output_dir (--output-dir)."
+    ancestor = os.path.dirname(os.path.abspath(config.run_dir))
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise NotADirectoryError(
+            f"output_dir={config.output_dir!r} cannot be created: "
+            f"{ancestor!r} is a file. Choose another output_dir "
+            "(--output-dir)."
         )
 
 

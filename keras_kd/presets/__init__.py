@@ -1,10 +1,16 @@
 """Named offline presets: pretrained weights that ship as pip packages.
 
-`registry.py` names them and resolves any preset argument before weights
-load; `gguf_llama.py` converts llama.cpp GGUF files into Hugging Face folders
+`registry.py` names them, checks and resolves any preset argument before
+weights load, and reads a preset's depth and positions from its config; `gguf_llama.py` converts llama.cpp GGUF files into Hugging Face folders
 that keras-hub loads.
 """
 
-from keras_kd.presets.registry import PRESETS, list_presets, resolve_preset
+from keras_kd.presets.registry import (
+    PRESETS,
+    check_preset,
+    list_presets,
+    preset_dimensions,
+    resolve_preset,
+)
 
-__all__ = ["PRESETS", "list_presets", "resolve_preset"]
+__all__ = ["PRESETS", "check_preset", "list_presets", "preset_dimensions", "resolve_preset"]

@@ -18,7 +18,7 @@ import keras_hub
 
 from keras_kd.presets import gguf_llama
 from keras_kd.utils.cache import cache_dir
-from keras_kd.utils.io import atomic_folder
+from keras_kd.utils.io import atomic_folder, atomic_write_json
 
 # A named preset is a folder inside an installed Python package ("module"),
 # or a GGUF file in one ("gguf"), converted on first use.
@@ -69,13 +69,73 @@ def _keras_hub_preset_names():
     return sorted(keras_hub.models.Backbone.presets)
 
 
+def check_preset(preset):
+    """Checks `preset` without loading, converting or downloading anything.
+
+    Args:
+        preset: as for `resolve_preset`.
+
+    Returns:
+        What `preset` is: `"offline"` (a named offline preset whose package
+        is installed), `"uri"`, `"folder"` (an existing folder with a
+        `config.json`) or `"keras_hub"` (a name keras-hub registers).
+
+    Raises:
+        TypeError: `preset` is not a non-empty string or path.
+        ValueError: an unknown name; the message lists the offline presets.
+        FileNotFoundError: a missing folder, or one without `config.json`.
+        ImportError: an offline preset whose package is not installed.
+
+    Example:
+
+    >>> check_preset("minilm_l6")
+    'offline'
+    >>> check_preset("bogus")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown preset: preset='bogus' is neither a keras-kd offline preset (minilm_l6, smollm2_135m), nor ...
+    """
+    if isinstance(preset, os.PathLike):
+        preset = os.fspath(preset)
+    if not isinstance(preset, str) or not preset:
+        raise TypeError(
+            "`preset` must be a preset name, a URI or a folder path (a "
+            f"non-empty string). Received: preset={preset!r}"
+        )
+    if preset in PRESETS:
+        _package_source(preset)
+        return "offline"
+    if preset.startswith(_URI_SCHEMES):
+        return "uri"
+    looks_like_path = (
+        os.sep in preset
+        or (os.altsep and os.altsep in preset)
+        or preset.startswith((".", "~"))
+        or os.path.exists(preset)
+    )
+    if looks_like_path:
+        _check_folder(os.path.expanduser(preset))
+        return "folder"
+    known = _keras_hub_preset_names()
+    if preset in known:
+        return "keras_hub"
+    raise ValueError(
+        f"Unknown preset: preset={preset!r} is neither a keras-kd offline "
+        f"preset ({', '.join(sorted(PRESETS))}), nor a keras-hub preset "
+        f"name (for example {', '.join(known[:4])}; see "
+        "`keras_hub.models.Backbone.presets` for all), nor an existing "
+        "folder, nor a URI such as 'hf://owner/model'. Check the spelling, "
+        "or pass the path of a local keras-hub or HuggingFace model folder."
+    )
+
+
 def resolve_preset(preset):
     """Returns what `from_preset` should load for `preset`, or raises.
 
-    A named offline preset becomes the folder of its installed package; a
-    folder is checked to exist and to hold a `config.json`; keras-hub
-    preset names and URIs pass through unchanged. Nothing is downloaded or
-    loaded here, so a bad value fails at once.
+    `check_preset` checks it first. A named offline preset then becomes
+    the folder of its installed package (a GGUF file is converted once); a
+    folder path is returned with `~` expanded; keras-hub preset names and
+    URIs pass through unchanged. Nothing is downloaded here.
 
     Args:
         preset: a named offline preset (see `list_presets()`), a keras-hub
@@ -95,39 +155,20 @@ def resolve_preset(preset):
     # ['config.json', 'config_sentence_transformers.json']
     ```
     """
-    if isinstance(preset, os.PathLike):
-        preset = os.fspath(preset)
-    if not isinstance(preset, str) or not preset:
-        raise TypeError(
-            "`preset` must be a preset name, a URI or a folder path (a "
-            f"non-empty string). Received: preset={preset!r}"
-        )
-    if preset in PRESETS:
-        return _package_folder(preset)
-    if preset.startswith(_URI_SCHEMES):
-        return preset
-    looks_like_path = (
-        os.sep in preset
-        or (os.altsep and os.altsep in preset)
-        or preset.startswith((".", "~"))
-        or os.path.exists(preset)
-    )
-    if looks_like_path:
-        return _check_folder(os.path.expanduser(preset))
-    known = _keras_hub_preset_names()
-    if preset in known:
-        return preset
-    raise ValueError(
-        f"Unknown preset: preset={preset!r} is neither a keras-kd offline "
-        f"preset ({', '.join(sorted(PRESETS))}), nor a keras-hub preset "
-        f"name (for example {', '.join(known[:4])}; see "
-        "`keras_hub.models.Backbone.presets` for all), nor an existing "
-        "folder, nor a URI such as 'hf://owner/model'. Check the spelling, "
-        "or pass the path of a local keras-hub or HuggingFace model folder."
-    )
+    kind = check_preset(preset)
+    preset = os.fspath(preset)
+    if kind == "offline":
+        source = _package_source(preset)
+        if "gguf" in PRESETS[preset]:
+            return converted_gguf_folder(preset, source)
+        return source
+    if kind == "folder":
+        return os.path.expanduser(preset)
+    return preset
 
 
-def _package_folder(name):
+def _package_source(name):
+    """The model folder (or GGUF file) of an offline preset's package."""
     spec = PRESETS[name]
     missing = ImportError(
         f"The offline preset {name!r} needs the Python package "
@@ -145,12 +186,81 @@ def _package_folder(name):
                 f"The package {spec['module']!r} has no {spec['gguf']!r}. "
                 f"Reinstall it with `{spec['pip']}`."
             )
-        return converted_gguf_folder(name, source)
+        return source
     try:
         module = importlib.import_module(spec["module"])
     except ImportError as error:
         raise missing from error
     return _check_folder(os.fspath(module.get_model_path()))
+
+
+# Hugging Face model types with learned absolute positions, and the
+# positions of `max_position_embeddings` that padding offsets take (RoBERTa
+# numbers positions from padding_idx + 1).
+_HF_POSITION_OFFSETS = {
+    "bert": 0, "distilbert": 0, "albert": 0, "electra": 0,
+    "roberta": 2, "xlm-roberta": 2, "camembert": 2,
+}
+
+
+def preset_dimensions(preset):
+    """The depth and position count of a preset, read from its config file.
+
+    Nothing is built, converted or downloaded: a local folder's (or an
+    offline preset's) `config.json` is read, in keras-hub's format or
+    Hugging Face's. A GGUF preset is read from its converted folder once one
+    is cached; keras-hub names and URIs, whose config is remote, give `{}`.
+
+    Args:
+        preset: as for `resolve_preset`.
+
+    Returns:
+        A dict with `"num_layers"` and `"max_sequence_length"` (None where
+        the config does not say, or the model has no position table), or
+        `{}` when no config can be read offline.
+
+    Example:
+
+    >>> preset_dimensions("minilm_l6")
+    {'num_layers': 6, 'max_sequence_length': 512}
+    """
+    kind = check_preset(preset)
+    preset = os.fspath(preset)
+    if kind == "offline":
+        if "gguf" in PRESETS[preset]:
+            converted = sorted(
+                (cache_dir() / "presets").glob(
+                    f"{preset}-*-v{gguf_llama.CONVERTER_VERSION}/config.json"
+                )
+            )
+            if not converted:
+                return {}
+            return _dimensions(json.loads(converted[0].read_text()))
+        folder = _package_source(preset)
+    elif kind == "folder":
+        folder = os.path.expanduser(preset)
+    else:
+        return {}
+    with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+        return _dimensions(json.load(f))
+
+
+def _dimensions(config):
+    if isinstance(config.get("config"), dict):
+        # keras-hub's format: the backbone's constructor arguments.
+        arguments = config["config"]
+        return {
+            "num_layers": arguments.get("num_layers"),
+            "max_sequence_length": arguments.get("max_sequence_length"),
+        }
+    offset = _HF_POSITION_OFFSETS.get(config.get("model_type"))
+    positions = config.get("max_position_embeddings")
+    return {
+        "num_layers": config.get("num_hidden_layers"),
+        "max_sequence_length": (
+            None if offset is None or positions is None else positions - offset
+        ),
+    }
 
 
 def _sha256(path):
@@ -189,8 +299,9 @@ def converted_gguf_folder(name, source):
     with atomic_folder(folder, overwrite=True) as staging:
         gguf_llama.convert_gguf(source, staging)
         # Written last: its presence marks a complete conversion.
-        (staging / manifest.name).write_text(
-            json.dumps({"source": os.path.abspath(source), "sha256": checksum})
+        atomic_write_json(
+            staging / manifest.name,
+            {"source": os.path.abspath(source), "sha256": checksum},
         )
     return str(folder)
 

@@ -10,6 +10,9 @@ and `trim_lm_vocabulary` (causal LMs) shrink a model for distillation.
 `load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint;
 importing the package applies `keras_hub_fixes` (Llama configs that keras-hub
 0.32 saves incompletely).
+`load_finetune_model` loads a saved `FinetuneModel` in Keras's safe mode;
+`check_finetune_preset` checks a preset and its settings before any weights
+load.
 """
 
 from keras_kd.transfer.causal_lm import finetune_causal_lm
@@ -17,11 +20,14 @@ from keras_kd.transfer.causal_lm import load_causal_lm
 from keras_kd.transfer.causal_lm import set_sampler
 from keras_kd.transfer.finetune_model import FinetuneModel
 from keras_kd.transfer.finetune_model_builder import build_finetune_model
+from keras_kd.transfer.finetune_model_builder import check_finetune_preset
+from keras_kd.transfer.freezing import check_freeze
 from keras_kd.transfer.freezing import backbone_layer_groups
 from keras_kd.transfer.freezing import resolve_freeze
 from keras_kd.transfer.heads import Head
 from keras_kd.transfer.heads import get_head
 from keras_kd.transfer.lm_vocabulary import trim_lm_vocabulary
+from keras_kd.transfer.loading import load_finetune_model
 from keras_kd.transfer.schedules import GradualUnfreezing
 from keras_kd.transfer.schedules import layerwise_lr_decay
 from keras_kd.transfer.schedules import warmup_cosine_adamw

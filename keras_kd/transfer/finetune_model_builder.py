@@ -8,12 +8,62 @@ and makes the heads.
 
 import keras_hub
 
-from keras_kd.presets import resolve_preset
+from keras_kd.presets import preset_dimensions, resolve_preset
 from keras_kd.transfer.finetune_model import FinetuneModel
 from keras_kd.transfer.finetune_model import check_arguments
-from keras_kd.transfer.freezing import resolve_freeze
+from keras_kd.transfer.freezing import check_freeze, resolve_freeze
 from keras_kd.transfer.heads import head_names
 from keras_kd.transfer.heads import make_heads
+from keras_kd.utils.validation import check_int
+
+
+def check_finetune_preset(
+    preset, freeze="none", sequence_length=128, head="classification", download=False
+):
+    """Checks a preset and the settings that depend on its architecture.
+
+    The preset's name or folder, its position count (`sequence_length` may
+    not exceed it) and its depth (an integer `freeze`) are read from its
+    config file (`keras_kd.presets.preset_dimensions`), without loading
+    weights. A list or regular expression `freeze` needs the layer names:
+    the architecture is then built with random weights, about a second for
+    MiniLM.
+
+    Args:
+        preset: as for `build_finetune_model` (not a `Backbone` object).
+        freeze, sequence_length, head: as for `build_finetune_model`.
+        download: also check presets whose config is remote (a keras-hub
+            name, a URI) by fetching it; otherwise their name is checked,
+            the rest is left to `build_finetune_model`.
+
+    Raises:
+        ValueError, TypeError, FileNotFoundError, ImportError: the message
+            names the bad value and what to pass instead.
+
+    Example:
+
+    >>> check_finetune_preset("minilm_l6", freeze=2, sequence_length=256)
+    >>> check_finetune_preset("minilm_l6", sequence_length=1000)
+    Traceback (most recent call last):
+    ...
+    ValueError: sequence_length=1000 is longer than the 512 positions of preset 'minilm_l6'. Pass sequence_length <= 512.
+    """
+    check_int("sequence_length", sequence_length, example=128)
+    dimensions = preset_dimensions(preset)
+    limit = dimensions.get("max_sequence_length")
+    if limit is not None and sequence_length > limit:
+        raise ValueError(
+            f"sequence_length={sequence_length} is longer than the {limit} "
+            f"positions of preset {preset!r}. Pass sequence_length <= {limit}."
+        )
+    needs_layer_names = check_freeze(freeze, dimensions.get("num_layers"))
+    if needs_layer_names and (dimensions or download):
+        # Layer names need the architecture alone: a random init costs far
+        # less than reading and converting the weights.
+        skeleton = keras_hub.models.Backbone.from_preset(
+            resolve_preset(preset), load_weights=False
+        )
+        resolve_freeze(freeze, skeleton, extra_names=head_names(head))
 
 
 def _preprocessor_class(backbone):
@@ -121,12 +171,8 @@ def build_finetune_model(
                 tokenizer, sequence_length=sequence_length
             )
     else:
+        check_finetune_preset(preset, freeze, sequence_length, head, download=True)
         preset = resolve_preset(preset)
-        # Checking the freeze spec against the architecture alone costs a
-        # random init, far less than reading and converting the weights.
-        skeleton = keras_hub.models.Backbone.from_preset(preset, load_weights=False)
-        resolve_freeze(freeze, skeleton, extra_names=head_names(head))
-        del skeleton
         backbone = keras_hub.models.Backbone.from_preset(
             preset, load_weights=load_weights
         )

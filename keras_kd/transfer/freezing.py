@@ -1,7 +1,8 @@
 """Which backbone layers train: layer groups, freeze specs, model layers.
 
 `backbone_layer_groups` splits an encoder backbone into embeddings,
-transformer layers and the layers above; `resolve_freeze` turns a freeze
+transformer layers and the layers above; `check_freeze` checks a freeze spec
+as far as it can without the backbone; `resolve_freeze` turns a freeze
 spec (`"none"`, `"all"`, `"embeddings"`, an int, a list of names, a
 regular expression) into layer names; `model_layers` lists the layers of
 a model that a freeze spec or `trainable_summary` refers to.
@@ -61,6 +62,59 @@ def backbone_layer_groups(backbone):
     return embeddings, blocks, others
 
 
+def check_freeze(freeze, num_layers=None):
+    """Checks what a freeze spec can be checked against without a backbone.
+
+    Args:
+        freeze: a freeze spec, see `resolve_freeze`.
+        num_layers: the backbone's transformer layers, if known; an integer
+            spec must lie in `[0, num_layers]`.
+
+    Returns:
+        Whether only the backbone's layer names can finish the check (a list
+        of names or a regular expression).
+
+    Example:
+
+    >>> check_freeze("embeddings", num_layers=6)
+    False
+    >>> check_freeze("transformer_layer_.*")
+    True
+    >>> check_freeze(9, num_layers=6)
+    Traceback (most recent call last):
+    ...
+    ValueError: freeze=9 asks to freeze the embeddings and the first 9 transformer layers, but the backbone has 6. Pass an integer in [0, 6], or freeze="all".
+    """
+    if isinstance(freeze, str) and freeze in FREEZE_KEYWORDS:
+        return False
+    if isinstance(freeze, int) and not isinstance(freeze, bool):
+        if num_layers is not None and not 0 <= freeze <= num_layers:
+            raise ValueError(
+                f"freeze={freeze} asks to freeze the embeddings and the first "
+                f"{freeze} transformer layers, but the backbone has "
+                f"{num_layers}. Pass an integer in [0, {num_layers}], or "
+                'freeze="all".'
+            )
+        return num_layers is None
+    if isinstance(freeze, (list, tuple)):
+        return True
+    if isinstance(freeze, (str, re.Pattern)):
+        try:
+            re.compile(freeze)
+        except re.error as error:
+            raise ValueError(
+                f"freeze={freeze!r} is not one of {FREEZE_KEYWORDS}, an "
+                f"integer, a list of names, or a valid regular expression "
+                f"({error})."
+            ) from error
+        return True
+    raise TypeError(
+        f"freeze must be one of {FREEZE_KEYWORDS}, an integer, a list of "
+        "layer names, or a regular expression. Received: "
+        f"freeze={freeze!r} of type {type(freeze).__name__}"
+    )
+
+
 def resolve_freeze(freeze, backbone, extra_names=()):
     """Returns the names of the layers that a freeze spec freezes.
 
@@ -95,6 +149,7 @@ def resolve_freeze(freeze, backbone, extra_names=()):
     ValueError: freeze=3 asks to freeze the embeddings and the first 3 transformer layers, but the backbone has 2. Pass an integer in [0, 2], or freeze="all".
     """
     embeddings, blocks, others = backbone_layer_groups(backbone)
+    check_freeze(freeze, len(blocks))
     backbone_names = [layer.name for layer in embeddings + blocks + others]
     all_names = backbone_names + [n for n in extra_names if n not in backbone_names]
     if isinstance(freeze, str) and freeze in FREEZE_KEYWORDS:
@@ -103,14 +158,7 @@ def resolve_freeze(freeze, backbone, extra_names=()):
         if freeze == "all":
             return backbone_names
         return [layer.name for layer in embeddings]
-    if isinstance(freeze, int) and not isinstance(freeze, bool):
-        if not 0 <= freeze <= len(blocks):
-            raise ValueError(
-                f"freeze={freeze} asks to freeze the embeddings and the first "
-                f"{freeze} transformer layers, but the backbone has "
-                f"{len(blocks)}. Pass an integer in [0, {len(blocks)}], or "
-                'freeze="all".'
-            )
+    if isinstance(freeze, int):
         return [layer.name for layer in embeddings + blocks[:freeze]]
     if isinstance(freeze, (list, tuple)):
         if not freeze:
@@ -125,28 +173,15 @@ def resolve_freeze(freeze, backbone, extra_names=()):
                 f"layer names: {all_names}"
             )
         return [name for name in all_names if name in set(freeze)]
-    if isinstance(freeze, (str, re.Pattern)):
-        try:
-            pattern = re.compile(freeze)
-        except re.error as error:
-            raise ValueError(
-                f"freeze={freeze!r} is not one of {FREEZE_KEYWORDS}, an "
-                f"integer, a list of names, or a valid regular expression "
-                f"({error})."
-            ) from error
-        matched = [name for name in all_names if pattern.fullmatch(name)]
-        if not matched:
-            raise ValueError(
-                f"The regular expression freeze={pattern.pattern!r} matches "
-                f"no layer name (it must match whole names). Valid layer "
-                f"names: {all_names}"
-            )
-        return matched
-    raise TypeError(
-        f"freeze must be one of {FREEZE_KEYWORDS}, an integer, a list of "
-        "layer names, or a regular expression. Received: "
-        f"freeze={freeze!r} of type {type(freeze).__name__}"
-    )
+    pattern = re.compile(freeze)
+    matched = [name for name in all_names if pattern.fullmatch(name)]
+    if not matched:
+        raise ValueError(
+            f"The regular expression freeze={pattern.pattern!r} matches "
+            f"no layer name (it must match whole names). Valid layer "
+            f"names: {all_names}"
+        )
+    return matched
 
 
 def model_layers(model):

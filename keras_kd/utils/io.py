@@ -4,8 +4,10 @@
 place; `atomic_folder` builds a folder in a temporary sibling and swaps it in.
 A process killed midway leaves the destination absent or as it was. Both
 refuse to replace an existing destination unless `overwrite=True`, and give
-the result normal permissions (0644 files, 0755 folders, less the umask)
-instead of `tempfile`'s private 0600/0700.
+the result normal permissions (0666 files, 0777 folders, less the umask:
+0644 and 0755 under the usual umask 022) instead of `tempfile`'s private
+0600/0700. A temporary file keeps its destination's extension, so writers
+that check it (`keras.Model.save`, `numpy.save`) work on it unchanged.
 """
 
 import contextlib
@@ -30,13 +32,14 @@ def _check_overwrite(path, overwrite):
         )
 
 
-def atomic_write(path, write, overwrite=True):
+def atomic_write(path, write, overwrite=False):
     """Writes a file atomically.
 
     Args:
         path: destination file. Its folder is created if missing.
         write: a callable that takes a temporary path (in the destination's
-            folder, so the final rename is atomic) and writes the file there.
+            folder, so the final rename is atomic; with the destination's
+            extension) and writes the file there, e.g. `model.save`.
         overwrite: replace an existing `path`; if False, an existing file
             raises `FileExistsError` before `write` is called.
 
@@ -50,11 +53,17 @@ def atomic_write(path, write, overwrite=True):
     >>> _ = atomic_write(folder / "a.txt", lambda tmp: pathlib.Path(tmp).write_text("hi"))
     >>> (folder / "a.txt").read_text()
     'hi'
+    >>> atomic_write_text(folder / "a.txt", "again")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileExistsError: '.../a.txt' already exists. Pass overwrite=True to replace it, or choose another path.
     """
     path = Path(path)
     _check_overwrite(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.tmp-", suffix=path.suffix
+    )
     os.close(fd)
     try:
         write(tmp)
@@ -68,7 +77,7 @@ def atomic_write(path, write, overwrite=True):
     return path
 
 
-def atomic_write_bytes(path, data, overwrite=True):
+def atomic_write_bytes(path, data, overwrite=False):
     """Writes `data` (bytes) to `path` with `atomic_write`."""
 
     def write(tmp):
@@ -78,12 +87,12 @@ def atomic_write_bytes(path, data, overwrite=True):
     return atomic_write(path, write, overwrite=overwrite)
 
 
-def atomic_write_text(path, text, overwrite=True):
+def atomic_write_text(path, text, overwrite=False):
     """Writes `text` (UTF-8) to `path` with `atomic_write`."""
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
-def atomic_write_json(path, payload, overwrite=True):
+def atomic_write_json(path, payload, overwrite=False):
     """Writes `payload` as indented JSON to `path` with `atomic_write`."""
     return atomic_write_text(
         path, json.dumps(payload, indent=2) + "\n", overwrite=overwrite

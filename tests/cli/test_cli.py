@@ -159,14 +159,23 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     tmp_path, tiny_preset, capsys, movie_reviews, without_xla
 ):
     reviews = movie_reviews
+
+    def write_csv(path, rows, names=("neg", "pos")):
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["review", "sentiment"])
+            for text, label in rows:
+                writer.writerow([text, names[label]])
+
     path = tmp_path / "reviews.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["review", "sentiment"])
-        for text, label in zip(reviews.train.texts[:80], reviews.train.labels[:80]):
-            writer.writerow([text, ["neg", "pos"][label]])
-    data = ["--data", str(path), "--text-column", "review", "--label-column", "sentiment"]
-    out = ["--output-dir", str(tmp_path)]
+    write_csv(path, zip(reviews.train.texts[:80], reviews.train.labels[:80]))
+    # The user's own test split, 16 texts the training file does not hold.
+    test_path = tmp_path / "test.csv"
+    write_csv(test_path, zip(reviews.test.texts[:16], reviews.test.labels[:16]))
+    columns = ["--text-column", "review", "--label-column", "sentiment"]
+    data = ["--data", str(path), *columns]
+    # A missing --output-dir is created.
+    out = ["--output-dir", str(tmp_path / "runs")]
 
     def keras_kd_command(*args):
         status = main(list(args))
@@ -175,9 +184,10 @@ def test_finetune_distill_export_evaluate_on_a_csv(
         return captured.out
 
     stdout = keras_kd_command(
-        "finetune", *data, *out, "--preset", tiny_preset, "--epochs", "1",
-        "--sequence-length", "8", "--run-name", "teacher",
+        "finetune", *data, "--test-data", str(test_path), *out, "--preset",
+        tiny_preset, "--epochs", "1", "--sequence-length", "8", "--run-name", "teacher",
     )
+    tmp_path = tmp_path / "runs"
     metrics = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
     assert metrics["class_names"] == ["neg", "pos"]
     # The progress bars, then the metrics it wrote.
@@ -197,10 +207,13 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     assert student_metrics["teacher"] == str(tmp_path / "teacher" / "model.keras")
 
     keras_kd_command(
-        "export", *data, *out, "--model", str(tmp_path / "student" / "model.keras"),
+        "export", *data, "--output-dir", str(tmp_path / "exports"),
+        "--model", str(tmp_path / "student" / "model.keras"),
         "--quantization", "none", "--run-name", "bundle",
     )
-    card = json.loads((tmp_path / "bundle" / "model_card.json").read_text())
+    # A missing --output-dir is created for export as well.
+    bundle = tmp_path / "exports" / "bundle"
+    card = json.loads((bundle / "model_card.json").read_text())
     assert card["labels"] == ["neg", "pos"]
     assert card["tflite"]["model.tflite"]["max_abs_diff"] < 1e-4
 
@@ -208,10 +221,30 @@ def test_finetune_distill_export_evaluate_on_a_csv(
         "evaluate", *data, "--model", str(tmp_path / "student" / "model.keras")
     )
     tflite_eval = keras_kd_command(
-        "evaluate", *data, "--model", str(tmp_path / "bundle" / "model.tflite")
+        "evaluate", *data, "--model", str(bundle / "model.tflite")
     )
     keras_accuracy = json.loads(keras_eval)["accuracy"]
     tflite_accuracy = json.loads(tflite_eval)["accuracy"]
     assert keras_accuracy == pytest.approx(student_metrics["test_accuracy"])
     assert tflite_accuracy == pytest.approx(keras_accuracy)
-    assert sorted(os.listdir(tmp_path)) == ["bundle", "reviews.csv", "student", "teacher"]
+    assert sorted(os.listdir(tmp_path)) == ["exports", "student", "teacher"]
+
+    # The whole of the user's test file, scored by both files alike.
+    whole = [
+        json.loads(keras_kd_command(
+            "evaluate", "--data", str(test_path), *columns, "--split", "all",
+            "--model", str(tmp_path / name),
+        ))
+        for name in ("student/model.keras", "exports/bundle/model.tflite")
+    ]
+    assert [result["examples"] for result in whole] == [16, 16]
+    assert whole[1]["accuracy"] == pytest.approx(whole[0]["accuracy"])
+
+    # Labels the .tflite file does not know are refused, not miscounted.
+    renamed = test_path.parent / "renamed.csv"
+    write_csv(renamed, zip(reviews.test.texts[:16], reviews.test.labels[:16]), ("bad", "good"))
+    status = main([
+        "evaluate", "--data", str(renamed), *columns, "--split", "all",
+        "--model", str(bundle / "model.tflite"),
+    ])
+    assert_one_line_error(status, capsys, "renamed.csv", "['bad', 'good']", "['neg', 'pos']")

@@ -48,6 +48,17 @@ def test_write_report_writes_json_markdown_and_png(tmp_path):
         assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask, path
 
 
+def test_an_existing_report_is_replaced_only_with_overwrite(tmp_path):
+    markdown = tmp_path / "report.md"
+    write_report(REPORT, str(tmp_path))
+    markdown.write_text(markdown.read_text() + "mine\n")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_report({**REPORT, "title": "again"}, str(tmp_path))
+    assert markdown.read_text().endswith("mine\n")
+    write_report({**REPORT, "title": "again"}, str(tmp_path), overwrite=True)
+    assert markdown.read_text().startswith("# again\n")
+
+
 def test_missing_folder_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_report(REPORT, str(tmp_path / "nope"))

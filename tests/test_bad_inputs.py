@@ -1,0 +1,266 @@
+"""The catalogue of bad inputs: each is refused at once, before any data or
+model loads, with an error that names the bad value.
+
+API cases assert the exception type; command-line cases run
+`keras_kd.cli.main` in this process and assert exit status 2 and one line
+on stderr without a traceback. Each must fail within `SECONDS`. The
+README's Troubleshooting table quotes these messages
+(`test_readme_troubleshooting_quotes_the_catalogue`).
+"""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import keras
+import pytest
+
+from keras_kd import datasets, export, losses, pipeline, transfer
+from keras_kd.cli import main
+from keras_kd.distillation import Distiller, TeacherCache
+from keras_kd.utils.io import atomic_write_text
+
+SECONDS = 10
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _linear():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Paths the cases refer to as `{name}`: bad models, data, folders."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    paths = {
+        "out": root / "runs",
+        "not_model": root / "notes.keras",
+        "plain": root / "plain.keras",
+        "lambda_model": root / "lambda.keras",
+        "missing_csv": root / "missing.csv",
+        "text_file": root / "reviews.txt",
+        "test_csv": root / "test.csv",
+        "a_file": root / "a_file",
+        "missing_cache": root / "no_cache",
+        "existing": root / "existing.tflite",
+    }
+    paths["not_model"].write_text("not a model")
+    paths["text_file"].write_text("good\n")
+    paths["test_csv"].write_text("text,label\ngood,1\nbad,0\n")
+    paths["a_file"].write_text("")
+    paths["existing"].write_bytes(b"old")
+    _linear().save(paths["plain"])
+    keras.Sequential(
+        [keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)]
+    ).save(paths["lambda_model"])
+    return {name: str(path) for name, path in paths.items()}
+
+
+def _compile(**kwargs):
+    Distiller(student=_linear(), teacher=_linear()).compile(optimizer="adam", **kwargs)
+
+
+def _same_model_twice():
+    model = _linear()
+    Distiller(student=model, teacher=model)
+
+
+# (id, call taking the `files` dict, exception type, fragments of the message)
+API_CASES = [
+    ("kl-temperature-0", lambda f: losses.KLDivergence(temperature=0),
+     ValueError, ["temperature=0"]),
+    ("unknown-distillation-loss", lambda f: losses.get("kl"),
+     ValueError, ["'kl'", "kl_divergence"]),
+    ("distiller-student-not-a-model",
+     lambda f: Distiller(student="student.keras", teacher=_linear()),
+     TypeError, ["student='student.keras'"]),
+    ("distiller-same-model", lambda f: _same_model_twice(),
+     ValueError, ["`student` and `teacher` are the same model"]),
+    ("distiller-alpha", lambda f: _compile(alpha=1.5), ValueError, ["alpha=1.5"]),
+    ("distiller-jit-compile", lambda f: _compile(jit_compile="yes"),
+     ValueError, ["jit_compile='yes'"]),
+    ("distiller-loss-argument", lambda f: _compile(loss="mse"),
+     ValueError, ["loss='mse'", "student_loss_fn"]),
+    ("preset-unknown", lambda f: transfer.build_finetune_model("bogus", num_classes=2),
+     ValueError, ["preset='bogus'", "minilm_l6"]),
+    ("preset-freeze-too-deep",
+     lambda f: transfer.build_finetune_model("minilm_l6", num_classes=2, freeze=9),
+     ValueError, ["freeze=9", "has 6"]),
+    ("preset-sequence-too-long",
+     lambda f: transfer.build_finetune_model(
+         "minilm_l6", num_classes=2, sequence_length=1000),
+     ValueError, ["sequence_length=1000", "512 positions"]),
+    ("pooling", lambda f: transfer.build_finetune_model(
+        "minilm_l6", num_classes=2, pooling="max"),
+     ValueError, ["pooling='max'"]),
+    ("freeze-type", lambda f: transfer.check_freeze(True),
+     TypeError, ["freeze=True"]),
+    ("freeze-bad-regex", lambda f: transfer.check_freeze("layer_("),
+     ValueError, ["freeze='layer_('"]),
+    ("schedule-learning-rate", lambda f: transfer.warmup_cosine_adamw(-1, 100),
+     ValueError, ["learning_rate=-1"]),
+    ("load-not-a-model", lambda f: transfer.load_finetune_model(f["not_model"]),
+     ValueError, ["notes.keras", "not a Keras model"]),
+    ("load-not-a-classifier", lambda f: transfer.load_finetune_model(f["plain"]),
+     TypeError, ["plain.keras", "Sequential", "not a keras-kd FinetuneModel"]),
+    ("load-lambda-layer", lambda f: transfer.load_finetune_model(f["lambda_model"]),
+     ValueError, ["lambda.keras", "safe_mode=False"]),
+    ("data-pair-lengths", lambda f: datasets.load((["a", "b"], [0])),
+     ValueError, ["length 2", "length 1"]),
+    ("data-extension", lambda f: datasets.load(f["text_file"]),
+     ValueError, ["reviews.txt", "'.txt'"]),
+    ("data-missing-file", lambda f: datasets.load(f["missing_csv"]),
+     FileNotFoundError, ["missing.csv"]),
+    ("data-splits", lambda f: datasets.load((["a", "b"], [0, 1]), splits=(0.5, 0.5, 0.5)),
+     ValueError, ["splits=(0.5, 0.5, 0.5)"]),
+    ("data-test-split-on-builtin",
+     lambda f: datasets.load("movie_reviews", test_data=f["test_csv"]),
+     ValueError, ["source='movie_reviews'"]),
+    ("data-split-name", lambda f: datasets.load({"train": f["test_csv"], "dev": f["test_csv"]}),
+     ValueError, ["'dev'"]),
+    ("cache-missing", lambda f: TeacherCache(f["missing_cache"]),
+     FileNotFoundError, ["no_cache"]),
+    ("cache-top-k", lambda f: TeacherCache.build(_linear(), None, f["missing_cache"], top_k=0),
+     ValueError, ["top_k=0"]),
+    ("cache-teacher-not-a-model",
+     lambda f: TeacherCache.build("teacher.keras", None, f["missing_cache"]),
+     ValueError, ["str"]),
+    ("export-quantization", lambda f: export.export_tflite(
+        _linear(), f["out"] + ".tflite", quantization="int4"),
+     ValueError, ["quantization='int4'"]),
+    ("export-existing-file", lambda f: export.export_tflite(_linear(), f["existing"]),
+     FileExistsError, ["existing.tflite", "overwrite=True"]),
+    ("write-existing-file", lambda f: atomic_write_text(f["existing"], "new"),
+     FileExistsError, ["existing.tflite", "overwrite=True"]),
+    ("config-alpha", lambda f: pipeline.PipelineConfig(alpha=2),
+     ValueError, ["alpha=2"]),
+    ("config-batch-size", lambda f: pipeline.PipelineConfig(batch_size=0),
+     ValueError, ["batch_size=0"]),
+    ("config-teacher", lambda f: pipeline.check_config(
+        pipeline.PipelineConfig(teacher="bogus", output_dir=f["out"])),
+     ValueError, ["preset='bogus'"]),
+    ("config-quantization", lambda f: pipeline.check_config(
+        pipeline.PipelineConfig(quantization="int4", output_dir=f["out"])),
+     ValueError, ["quantization='int4'"]),
+    ("config-output-below-a-file", lambda f: pipeline.check_config(
+        pipeline.PipelineConfig(output_dir=os.path.join(f["a_file"], "runs"))),
+     NotADirectoryError, ["a_file"]),
+]
+
+# (id, argv with `{name}` for the `files` paths, fragments of the message)
+CLI_CASES = [
+    ("finetune-preset", ["finetune", "--preset", "bogus"],
+     ["--preset:", "preset='bogus'", "minilm_l6"]),
+    ("finetune-freeze-regex", ["finetune", "--preset", "{tiny_preset}", "--freeze", "nope"],
+     ["--freeze:", "freeze='nope'", "transformer_layer_0"]),
+    ("finetune-freeze-too-deep", ["finetune", "--freeze", "9"],
+     ["--freeze:", "freeze=9", "has 6"]),
+    ("finetune-freeze-negative", ["finetune", "--freeze=-1"],
+     ["--freeze:", "freeze=-1"]),
+    ("demo-teacher", ["demo", "--teacher", "bogus"],
+     ["--teacher:", "preset='bogus'", "minilm_l6"]),
+    ("finetune-batch-size", ["finetune", "--batch-size", "0"],
+     ["--batch-size:", "batch_size=0"]),
+    ("finetune-sequence-length", ["finetune", "--sequence-length", "1000"],
+     ["--sequence-length:", "sequence_length=1000", "512 positions"]),
+    ("finetune-epochs", ["finetune", "--epochs", "0"],
+     ["--epochs:", "teacher_epochs=0"]),
+    ("finetune-learning-rate", ["finetune", "--learning-rate", "-1"],
+     ["--learning-rate:", "teacher_learning_rate=-1"]),
+    ("demo-seeds", ["demo", "--seeds", "-1"], ["--seeds:", "seeds[0]=-1"]),
+    ("distill-teacher-not-a-model", ["distill", "--teacher", "{not_model}"],
+     ["--teacher:", "notes.keras", "not a Keras model"]),
+    ("distill-teacher-folder", ["distill", "--teacher", "{tiny_preset}"],
+     ["--teacher:", "is not a file"]),
+    ("distill-alpha", ["distill", "--teacher", "{plain}", "--alpha", "2"],
+     ["--alpha:", "alpha=2"]),
+    ("distill-temperature", ["distill", "--teacher", "{plain}", "--temperature", "0"],
+     ["--temperature:", "temperature=0"]),
+    ("export-not-a-classifier", ["export", "--model", "{plain}"],
+     ["--model:", "plain.keras", "not a keras-kd FinetuneModel"]),
+    ("export-quantization", ["export", "--model", "{plain}", "--quantization", "int4"],
+     ["--quantization", "'int4'"]),
+    ("evaluate-not-a-classifier", ["evaluate", "--model", "{plain}"],
+     ["--model:", "plain.keras", "not a keras-kd FinetuneModel"]),
+    ("evaluate-lambda-layer", ["evaluate", "--model", "{lambda_model}"],
+     ["--model:", "lambda.keras", "--unsafe"]),
+    ("data-missing-file", ["finetune", "--data", "{missing_csv}"],
+     ["missing.csv"]),
+    ("data-extension", ["finetune", "--data", "{text_file}"],
+     ["reviews.txt", "'.txt'"]),
+    ("test-data-on-builtin", ["finetune", "--test-data", "{test_csv}"],
+     ["source='movie_reviews'"]),
+    ("output-dir-below-a-file", ["finetune", "--output-dir", "{a_file}/runs"],
+     ["a_file", "is a file"]),
+]
+
+# Commands that write take the output folder of the test.
+_WRITERS = ("demo", "finetune", "distill", "export")
+
+
+@pytest.mark.parametrize(
+    "call, error, fragments",
+    [case[1:] for case in API_CASES],
+    ids=[case[0] for case in API_CASES],
+)
+def test_api_refuses_bad_input_at_once(files, call, error, fragments):
+    started = time.perf_counter()
+    with pytest.raises(error) as raised:
+        call(files)
+    seconds = time.perf_counter() - started
+    for fragment in fragments:
+        assert fragment in str(raised.value)
+    assert seconds < SECONDS
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [case[1:] for case in CLI_CASES],
+    ids=[case[0] for case in CLI_CASES],
+)
+def test_command_refuses_bad_input_at_once(files, tiny_preset, capsys, argv, fragments):
+    names = {**files, "tiny_preset": tiny_preset}
+    argv = [arg.format(**names) for arg in argv]
+    if argv[0] in _WRITERS and "--output-dir" not in argv:
+        argv += ["--output-dir", files["out"]]
+    started = time.perf_counter()
+    status = main(argv)
+    seconds = time.perf_counter() - started
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "Traceback" not in stderr
+    assert stderr.startswith(f"keras-kd {argv[0]}:"), stderr
+    for fragment in fragments:
+        assert fragment in stderr
+    assert seconds < SECONDS
+    assert not os.path.exists(files["out"])
+
+
+def test_the_catalogue_is_large_and_distinct():
+    for cases in (API_CASES, CLI_CASES):
+        assert len({case[0] for case in cases}) == len(cases)
+    assert len(API_CASES) + len(CLI_CASES) >= 30
+
+
+def test_unsafe_loads_past_safe_mode(files, capsys):
+    # Past safe mode, the Lambda model is refused for what it is instead.
+    with pytest.raises(TypeError, match="holds a Sequential"):
+        transfer.load_finetune_model(files["lambda_model"], safe_mode=False)
+    status = main(["evaluate", "--model", files["lambda_model"], "--unsafe"])
+    stderr = capsys.readouterr().err
+    assert status == 2
+    assert "holds a Sequential, not a keras-kd FinetuneModel" in stderr
+
+
+def test_readme_troubleshooting_quotes_the_catalogue():
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `keras-kd")]
+    assert len(rows) >= 10
+    fragments = {f for case in CLI_CASES for f in case[2]}
+    for row in rows:
+        # The second cell quotes part of the message, as `...`.
+        quoted = re.findall(r"`([^`]+)`", row.split(" | ")[1])
+        assert quoted and all(q in fragments for q in quoted), row

@@ -1,0 +1,103 @@
+"""keras_kd.utils.io: what a write leaves when it completes, fails or is
+killed, and with which permissions."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_text
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_files_and_folders_get_normal_permissions(tmp_path, umask_022):
+    path = atomic_write_text(tmp_path / "report.json", "{}\n")
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    with atomic_folder(tmp_path / "run") as staging:
+        atomic_write_text(staging / "metrics.json", "{}\n")
+    assert os.stat(tmp_path / "run").st_mode & 0o777 == 0o755
+    assert os.stat(tmp_path / "run" / "metrics.json").st_mode & 0o777 == 0o644
+
+
+def test_an_existing_file_is_replaced_only_with_overwrite(tmp_path):
+    path = tmp_path / "a.txt"
+    atomic_write_text(path, "old")
+    with pytest.raises(FileExistsError, match="a.txt"):
+        atomic_write_text(path, "new")
+    assert path.read_text() == "old"
+    atomic_write_text(path, "new", overwrite=True)
+    assert path.read_text() == "new"
+
+
+def test_the_temporary_file_keeps_the_extension(tmp_path):
+    # keras.Model.save and numpy.save check or add the extension.
+    seen = []
+    atomic_write(tmp_path / "model.keras", lambda tmp: seen.append(tmp))
+    (temporary,) = seen
+    assert temporary.endswith(".keras")
+    assert os.path.dirname(temporary) == str(tmp_path)
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"old complete")
+
+    def half_write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"half")
+        raise RuntimeError("converter crashed")
+
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        atomic_write(path, half_write, overwrite=True)
+    assert path.read_bytes() == b"old complete"
+    assert os.listdir(tmp_path) == ["model.tflite"]
+
+
+_WRITER = """
+import sys, time
+from keras_kd.utils.io import atomic_write
+
+def write(tmp):
+    with open(tmp, "wb") as f:
+        f.write(b"x" * 4_000_000)
+        f.flush()
+        print("writing", flush=True)
+        time.sleep(120)
+
+atomic_write(sys.argv[1], write, overwrite=True)
+"""
+
+
+@pytest.mark.parametrize("existing", [b"old complete", None])
+def test_a_writer_killed_midway_leaves_the_old_file_or_none(tmp_path, existing):
+    path = tmp_path / "model.tflite"
+    if existing is not None:
+        path.write_bytes(existing)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        writer.send_signal(signal.SIGKILL)
+    finally:
+        writer.wait(timeout=60)
+        writer.stdout.close()
+    assert writer.returncode == -signal.SIGKILL
+    if existing is None:
+        assert not path.exists()
+    else:
+        assert path.read_bytes() == existing
+    # The killed writer's half-written temporary file never took the name.
+    (temporary,) = [p for p in os.listdir(tmp_path) if p != "model.tflite"]
+    assert os.path.getsize(tmp_path / temporary) == 4_000_000
