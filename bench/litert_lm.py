@@ -6,9 +6,13 @@ of 32): the teacher (the offline `smollm2_135m` preset) in float32 and
 dynamic int8; the student (`transfer.student_like(teacher, num_layers=6)`)
 in float32 and dynamic int8; and the student with its vocabulary trimmed
 to the movie-review training sentences (`transfer.trim_lm_vocabulary`) in
-dynamic int8. The student is not trained here: size and speed do not depend
-on the weights' values, and the comparison with Keras checks the numerics
-(bench/causal_lm.py measures what distillation does to quality).
+dynamic int8. By default the student is not trained: size and speed do not
+depend on the weights' values (bench/causal_lm.py measures what distillation
+does to quality). `--student FOLDER` takes a trained student instead, such
+as the one `keras-kd demo --task generation` saves
+(`saved_models/generation/student`, its vocabulary already trimmed): an
+untrained student's near-tied logits can flip a greedy token on float32
+rounding, a trained one's should not.
 
 Reported per bundle: file size; greedy agreement with the Keras model's
 `generate` on 20 prompts (the first 4 words of test sentences), 16 new
@@ -44,6 +48,9 @@ from causal_lm import peak_rss_mib  # noqa: E402
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--student-layers", type=int, default=6)
+    parser.add_argument("--student", default=None,
+                        help="a trained student's preset folder (default: an "
+                             "untrained student_like of --student-layers)")
     parser.add_argument("--max-sequence-length", type=int, default=128)
     parser.add_argument("--prefill-length", type=int, default=32)
     parser.add_argument("--prompts", type=int, default=20)
@@ -62,7 +69,10 @@ def main(argv=None):
     prompts, _ = split_prompts(data.test.sample(2 * args.prompts, seed=2).texts, 4)
     prompts = prompts[: args.prompts]
     teacher = transfer.load_causal_lm("smollm2_135m")
-    student = transfer.student_like(teacher, num_layers=args.student_layers)
+    if args.student:
+        student = transfer.load_causal_lm(args.student)
+    else:
+        student = transfer.student_like(teacher, num_layers=args.student_layers)
     trimmed = transfer.trim_lm_vocabulary(student, data.train.texts)
     result["vocabulary"] = {
         "teacher": int(teacher.backbone.vocabulary_size),
@@ -80,8 +90,9 @@ def main(argv=None):
         ("teacher", teacher, "dynamic_int8"),
         ("student", student, "none"),
         ("student", student, "dynamic_int8"),
-        ("student_trimmed", trimmed, "dynamic_int8"),
     ]
+    if trimmed.backbone.vocabulary_size < student.backbone.vocabulary_size:
+        variants.append(("student_trimmed", trimmed, "dynamic_int8"))
     bundles = {}
     for name, model, quantization in variants:
         key = f"{name} {quantization}"
@@ -149,7 +160,7 @@ def main(argv=None):
             bundles[k]["identical_prompts"] == 1.0 for k in ("teacher none", "student none")
         ),
     }
-    for key in ("student dynamic_int8", "student_trimmed dynamic_int8"):
+    for key in [k for k in ("student dynamic_int8", "student_trimmed dynamic_int8") if k in bundles]:
         size = bundles[key]["size_mb"] / teacher_fp32["size_mb"]
         speed = bundles[key]["decode_tokens_per_s"] / teacher_fp32["decode_tokens_per_s"]
         summary[f"{key}: size / float32 teacher's"] = size

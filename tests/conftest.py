@@ -21,6 +21,8 @@ SLOWEST_FIRST = (
     "tests/test_notebook.py",
     "tests/test_readme.py",
     "tests/cli/test_cli.py",
+    "tests/pipeline/test_generation.py",
+    "tests/distillation/test_distribute.py",
     "tests/transfer/test_finetune_model.py",
     "tests/export/test_litert_lm.py",
     "keras_kd/transfer/causal_lm.py",

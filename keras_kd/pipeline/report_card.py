@@ -193,12 +193,13 @@ def plot(report, path, overwrite=False):
                 [factor * v for v in curves.get(metric, [])],
                 label=f"{name} (train)",
             )
-            right.plot(
-                curves.get("val_steps", []),
-                [factor * v for v in curves.get(f"val_{metric}", [])],
-                marker="o", linestyle="none", color=line.get_color(),
-                label=f"{name} (validation)",
-            )
+            if curves.get("val_steps"):
+                right.plot(
+                    curves["val_steps"],
+                    [factor * v for v in curves.get(f"val_{metric}", [])],
+                    marker="o", linestyle="none", color=line.get_color(),
+                    label=f"{name} (validation)",
+                )
             continue
         values = curves.get("val_accuracy") or curves.get("accuracy")
         if values:
