@@ -55,6 +55,9 @@ NOT_RUN = {
     # The full demo (15 minutes); tests/pipeline/test_pipeline.py runs
     # pipeline.run on a tiny teacher.
     "keras_kd.pipeline.run(",
+    # The generative main job (about 25 minutes);
+    # tests/pipeline/test_generation.py runs run_generation on a tiny Llama.
+    "keras_kd.pipeline.run_generation(",
     # The real 135M-parameter SmolLM2 (minutes); the causal-LM tests make
     # the same calls on a tiny Llama3CausalLM.
     'transfer.load_causal_lm("smollm2_135m")',
