@@ -16,6 +16,7 @@ from keras_kd.distillation.inputs import (
     tokenized_inputs,
     with_checked_class_ids,
 )
+from keras_kd.distillation.non_finite import StopOnNonFiniteLoss
 from keras_kd.distillation.shapes import (
     check_label_shape,
     check_logits_shapes,
@@ -380,7 +381,10 @@ class Distiller(keras.Model):
         every batch's class ids (and the validation data's) are checked as
         they are read: an id outside the student's classes raises an error
         naming it (`ValueError`, or `tf.errors.InvalidArgumentError` from a
-        `tf.data` pipeline), where XLA would give NaN losses.
+        `tf.data` pipeline), where XLA would give NaN losses. Training stops
+        at the first step whose loss is NaN or infinite, with a
+        `FloatingPointError` that names the term (`StopOnNonFiniteLoss`,
+        added unless the callbacks hold one).
 
         Args:
             x: a `tf.data.Dataset`, a Python generator or a
@@ -402,6 +406,10 @@ class Distiller(keras.Model):
                 "temperature=2.0)` before `fit()`."
             )
         x, y, kwargs = self._tokenize_texts(x, y, kwargs, shuffle=True)
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
+            callbacks.append(StopOnNonFiniteLoss())
+        kwargs["callbacks"] = callbacks
         if not self._first_batch_checked:
             batch, x = peek_first_batch(
                 x, y, kwargs.get("sample_weight"), kwargs.get("batch_size")

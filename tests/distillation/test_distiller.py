@@ -372,3 +372,25 @@ def test_other_backend_fails_with_instructions(monkeypatch):
         importlib.reload(_backend)
     with pytest.raises(ImportError, match="KERAS_BACKEND=tensorflow"):
         keras_kd.Distiller(student=mlp(8, 1), teacher=mlp(8, 2))
+
+
+def test_a_non_finite_student_loss_stops_training_at_its_step():
+    import re
+
+    from keras_kd.distillation.non_finite import StopOnNonFiniteLoss
+
+    teacher, student = mlp(4, seed=0), mlp(4, seed=1)
+    x = np.ones((12, 8), "float32")
+    labels = np.zeros(12, "int32")
+    # Finite for two steps, then an infinite input reaches the student
+    # through the labels' loss first (the check order names it).
+    x[8:] = np.inf
+    distiller = keras_kd.Distiller(student=student, teacher=teacher)
+    distiller.compile(optimizer="sgd", alpha=0.5, jit_compile=False)
+    guard = StopOnNonFiniteLoss()
+    with pytest.raises(FloatingPointError, match=re.escape(
+        "Training stopped at step 3: the student loss (labels vs student) is nan."
+    )):
+        distiller.fit(x, labels, batch_size=4, shuffle=False, verbose=0, callbacks=[guard])
+    # The user's own guard is used, not a second one.
+    assert guard.step == 3
