@@ -30,7 +30,7 @@ def _linear():
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, tiny_preset):
     """Paths the cases refer to as `{name}`: bad models, data, folders."""
     root = tmp_path_factory.mktemp("bad_inputs")
     paths = {
@@ -44,6 +44,7 @@ def files(tmp_path_factory):
         "a_file": root / "a_file",
         "missing_cache": root / "no_cache",
         "existing": root / "existing.tflite",
+        "classifier": root / "classifier.keras",
     }
     paths["not_model"].write_text("not a model")
     paths["text_file"].write_text("good\n")
@@ -51,6 +52,10 @@ def files(tmp_path_factory):
     paths["a_file"].write_text("")
     paths["existing"].write_bytes(b"old")
     _linear().save(paths["plain"])
+    # A real keras-kd classifier: the tiny preset's 2 layers, 128 positions.
+    transfer.build_finetune_model(
+        tiny_preset, num_classes=2, sequence_length=16
+    ).save(paths["classifier"])
     keras.Sequential(
         [keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)]
     ).save(paths["lambda_model"])
@@ -179,6 +184,12 @@ CLI_CASES = [
      ["--temperature:", "temperature=0"]),
     ("export-not-a-classifier", ["export", "--model", "{plain}"],
      ["--model:", "plain.keras", "not a keras-kd FinetuneModel"]),
+    ("distill-student-deeper-than-teacher",
+     ["distill", "--teacher", "{classifier}", "--student-layers", "9"],
+     ["--student-layers 9", "teacher's transformer layers", "(2)"]),
+    ("export-sequence-length-over-positions",
+     ["export", "--model", "{classifier}", "--sequence-length", "5000"],
+     ["--sequence-length 5000", "model's positions", "(128)"]),
     ("export-quantization", ["export", "--model", "{plain}", "--quantization", "int4"],
      ["--quantization", "'int4'"]),
     ("evaluate-not-a-classifier", ["evaluate", "--model", "{plain}"],

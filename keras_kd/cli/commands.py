@@ -205,6 +205,16 @@ def finetune(args):
         _write_metrics(folder, record)
 
 
+def _check_within(args, flag, value, limit, what):
+    """Refuses `flag`'s `value` above the loaded model's `limit` (its
+    layers, its positions) before any data loads."""
+    if value is not None and limit is not None and value > limit:
+        raise UsageError(
+            f"keras-kd {args.command}: {flag} {value} exceeds {what} "
+            f"({limit}); pass at most {limit}."
+        )
+
+
 def distill(args):
     config = _config(
         args,
@@ -216,6 +226,10 @@ def distill(args):
         learning_rate=args.learning_rate,
     )
     teacher = _load_model(args, "--teacher", args.teacher)
+    _check_within(
+        args, "--student-layers", args.student_layers,
+        getattr(teacher.backbone, "num_layers", None), "the teacher's transformer layers",
+    )
     data = _load_data(args)
     with atomic_folder(config.run_dir, overwrite=config.overwrite) as folder:
         cache_dir = os.path.join(folder, "teacher_cache")
@@ -244,6 +258,10 @@ def export(args):
         )
     config = _config(args)
     model = _load_model(args, "--model", args.model)
+    _check_within(
+        args, "--sequence-length", args.sequence_length,
+        getattr(model.backbone, "max_sequence_length", None), "the model's positions",
+    )
     data = _load_data(args)
     _check_classes(args, model, data.class_names)
     sequence_length = args.sequence_length or model.preprocessor.sequence_length
