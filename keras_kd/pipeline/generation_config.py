@@ -56,7 +56,7 @@ class GenerationConfig(RunConfig):
         output_dir, run_name: the run writes to `output_dir/run_name/`.
         overwrite: replace an existing run folder.
         jit_compile: compile the training steps with XLA (scoring runs
-            without: it is too short to repay the compilation).
+            without: on the default run it took about as long either way).
         verbose: Keras verbosity.
 
     >>> GenerationConfig().student_layers, GenerationConfig.quick().student_layers
