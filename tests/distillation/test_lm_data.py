@@ -116,3 +116,9 @@ def test_on_policy_batches_refuse_bad_input(tiny_causal_lm):
         next(on_policy.on_policy_batches(student, ["a"], [" b"], lmbda=1.5))
     with pytest.raises(ValueError, match="1 prompts and 2 continuations"):
         next(on_policy.on_policy_batches(student, ["a"], [" b", " c"]))
+
+
+def test_greedy_tokens_per_second_refuses_prompts_that_fill_the_length(tiny_causal_lm):
+    model = tiny_causal_lm(num_layers=1)
+    with pytest.raises(ValueError, match="A prompt of 5 tokens leaves nothing to generate at max_length=5"):
+        lm_metrics.greedy_tokens_per_second(model, ["the tea"], max_length=5)

@@ -152,3 +152,12 @@ def test_the_cli_refuses_classification_options_and_bad_data(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'reviews.csv'" in err and ".txt file" in err
     assert os.listdir(tmp_path) == []
+
+
+def test_bad_settings_are_refused_on_creation():
+    with pytest.raises(ValueError, match=r"`prefill_length` \(64\) cannot exceed `max_sequence_length` \(32\)"):
+        GenerationConfig(prefill_length=64, max_sequence_length=32)
+    with pytest.raises(ValueError, match="teacher_steps=-1"):
+        GenerationConfig(teacher_steps=-1)
+    with pytest.raises(ValueError, match="quantization"):
+        GenerationConfig(quantization="int4")

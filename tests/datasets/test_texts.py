@@ -1,0 +1,29 @@
+"""`load_texts`: unlabelled text for language models."""
+
+import pytest
+
+from keras_kd.datasets import load_texts
+
+
+def test_a_text_file_is_read_line_by_line_and_split_by_hash(tmp_path):
+    path = tmp_path / "mine.txt"
+    lines = [f"line number {i}" for i in range(30)]
+    path.write_text("\n".join(lines[:15]) + "\n\n  \n" + "\n".join(lines[15:]) + "\n")
+    train, test = load_texts(str(path))
+    assert (len(train), len(test)) == (27, 3)
+    assert sorted(train + test) == sorted(lines)
+    # The same texts land in the same splits, whatever their order (each
+    # split keeps the source's order).
+    reversed_train, reversed_test = load_texts(list(reversed(lines)))
+    assert (reversed_train, reversed_test) == (train[::-1], test[::-1])
+
+
+def test_bad_sources_are_refused_with_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        load_texts(str(tmp_path / "nope.txt"))
+    with pytest.raises(ValueError, match="holds 5 texts: too few to hold 10% out"):
+        load_texts([f"text {i}" for i in range(5)])
+    with pytest.raises(ValueError, match="text 1"):
+        load_texts(["fine", ""])
+    with pytest.raises(ValueError, match="test_fraction=1.5"):
+        load_texts(["fine"] * 20, test_fraction=1.5)
