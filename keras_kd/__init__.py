@@ -19,6 +19,7 @@ _MODULES = {
     "losses": "keras_kd.distillation.losses",
     "pipeline": "keras_kd.pipeline",
     "presets": "keras_kd.presets",
+    "speech": "keras_kd.speech",
     "transfer": "keras_kd.transfer",
 }
 _OBJECTS = {

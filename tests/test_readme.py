@@ -64,6 +64,9 @@ NOT_RUN = {
     # Exports that SmolLM2 student to LiteRT-LM (minutes);
     # tests/export/test_litert_lm.py makes the same calls on a tiny Llama.
     "export_litert_lm(",
+    # The real Whisper tiny.en (about 15 s);
+    # tests/speech/test_whisper_audio_to_text.py makes the same calls on it.
+    "WhisperAudioToText.from_preset(",
 }
 
 # Text substitutions in the blocks' source: (pattern, replacement, why).

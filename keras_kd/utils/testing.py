@@ -111,3 +111,85 @@ def tiny_token_model(width, seed, vocabulary=30, length=6):
             keras.layers.Dense(vocabulary, kernel_initializer=init),
         ]
     )
+
+
+WHISPER_SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|startoftranscript|>",
+    "<|translate|>",
+    "<|transcribe|>",
+    "<|notimestamps|>",
+]
+
+
+def tiny_whisper_tokenizer():
+    """A `keras_hub.models.WhisperTokenizer` on the tiny byte-level BPE
+    vocabulary (39 tokens), then Whisper's special tokens in Whisper's
+    order: `<|endoftext|>` (39) to `<|notimestamps|>` (43).
+
+    Example:
+
+    >>> tokenizer = tiny_whisper_tokenizer()
+    >>> tokenizer.eos_token_id, tokenizer.no_timestamps_token_id
+    (39, 43)
+    """
+    import keras_hub
+
+    vocabulary = LETTERS + ["Ġ"] + [m.replace(" ", "") for m in MERGES]
+    return keras_hub.models.WhisperTokenizer(
+        vocabulary={token: i for i, token in enumerate(vocabulary)},
+        merges=MERGES,
+        special_tokens={
+            token: len(vocabulary) + i for i, token in enumerate(WHISPER_SPECIAL_TOKENS)
+        },
+    )
+
+
+def tiny_whisper_preprocessor(decoder_sequence_length=8):
+    """A `keras_kd.speech.WhisperAudioToTextPreprocessor` with
+    `tiny_whisper_tokenizer` and keras-hub's 80-bin audio converter.
+
+    Example:
+
+    >>> tiny_whisper_preprocessor().prompt_ids
+    [40, 43]
+    """
+    import keras_hub
+
+    from keras_kd.speech import WhisperAudioToTextPreprocessor
+
+    return WhisperAudioToTextPreprocessor(
+        keras_hub.layers.WhisperAudioConverter(),
+        tiny_whisper_tokenizer(),
+        decoder_sequence_length=decoder_sequence_length,
+    )
+
+
+def tiny_whisper_audio_to_text(num_layers=2, hidden_dim=16, seed=0, decoder_sequence_length=8):
+    """A tiny random `keras_kd.speech.WhisperAudioToText` (46 token ids: the
+    tokenizer's 44 and two timestamp ids), greedy.
+
+    Example:
+
+    >>> tiny_whisper_audio_to_text(num_layers=1).backbone.vocabulary_size
+    46
+    """
+    import keras
+    import keras_hub
+
+    from keras_kd.speech import WhisperAudioToText
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.WhisperBackbone(
+        vocabulary_size=46,
+        num_layers=num_layers,
+        num_heads=2,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        max_decoder_sequence_length=32,
+    )
+    model = WhisperAudioToText(
+        backbone, tiny_whisper_preprocessor(decoder_sequence_length)
+    )
+    model.compile(sampler="greedy")
+    return model

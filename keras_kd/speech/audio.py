@@ -1,0 +1,116 @@
+"""Audio in: WAV files read as float waveforms, resampled to Whisper's
+16 kHz with a polyphase windowed-sinc filter (NumPy only)."""
+
+import math
+import os
+import wave
+
+import numpy as np
+
+SAMPLING_RATE = 16000
+
+_SAMPLE_TYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
+# Outputs computed at once: bounds the (outputs, taps) index arrays.
+_CHUNK = 4096
+
+
+def resample(audio, rate, target_rate=SAMPLING_RATE):
+    """Resamples a waveform from `rate` to `target_rate` Hz.
+
+    Upsamples by `L`, low-pass filters below the lower Nyquist frequency
+    (a Kaiser-windowed sinc of 20 zero crossings a side) and keeps every
+    `M`-th sample, where `L / M = target_rate / rate` in lowest terms, as
+    `scipy.signal.resample_poly` does.
+
+    Args:
+        audio: float array `(samples,)`.
+        rate: its sampling rate in Hz, a positive integer.
+        target_rate: the wanted rate in Hz.
+
+    Returns:
+        A float32 array of `ceil(samples * target_rate / rate)` samples.
+
+    Example:
+
+    >>> t = np.arange(48000) / 48000
+    >>> tone = np.sin(2 * np.pi * 440 * t)  # 1 s of A4 at 48 kHz
+    >>> down = resample(tone, 48000)
+    >>> down.shape, float(np.round(np.abs(down[1000:-1000]).max(), 2))
+    ((16000,), 1.0)
+    """
+    for name, value in (("rate", rate), ("target_rate", target_rate)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(
+                f"`{name}` must be a positive whole number of Hz, such as "
+                f"16000. Received: {name}={value!r}"
+            )
+    audio = np.asarray(audio, dtype=np.float32)
+    if rate == target_rate:
+        return audio
+    divisor = math.gcd(rate, target_rate)
+    up, down = target_rate // divisor, rate // divisor
+    factor = max(up, down)
+    half_width = 20 * factor
+    n = np.arange(-half_width, half_width + 1)
+    # Cut off at the lower of the two Nyquist frequencies; gain `up`
+    # restores the amplitude the inserted zeros take away.
+    taps = np.sinc(n / factor) * np.kaiser(len(n), 5.0) * up / factor
+    # Polyphase: output m sums input j with tap m * down - j * up + half,
+    # so only the about len(taps) / up inputs in reach of each output are
+    # read (44.1 kHz to 16 kHz would otherwise filter 160 zeros per sample).
+    num_outputs = -(-len(audio) * up // down)
+    reach = -(-len(taps) // up) + 1
+    padded = np.concatenate([np.zeros(reach), audio, np.zeros(reach)])
+    out = np.empty(num_outputs, dtype=np.float32)
+    for start in range(0, num_outputs, _CHUNK):
+        m = np.arange(start, min(start + _CHUNK, num_outputs))[:, None]
+        first = -((len(taps) - 1 - half_width - m * down) // up)  # ceil division
+        j = first + np.arange(reach)[None, :]
+        k = m * down - j * up + half_width
+        weights = np.where((k >= 0) & (k < len(taps)), taps[np.clip(k, 0, len(taps) - 1)], 0.0)
+        out[start : start + len(m)] = (padded[j + reach] * weights).sum(axis=1)
+    return out
+
+
+def load_wav(path, sampling_rate=SAMPLING_RATE):
+    """Reads a PCM WAV file as a mono float waveform in [-1, 1].
+
+    Channels are averaged; another rate is resampled to `sampling_rate`.
+
+    Args:
+        path: the `.wav` file (8-, 16- or 32-bit integer PCM).
+        sampling_rate: the rate to return, in Hz (Whisper's 16000 by
+            default).
+
+    Returns:
+        A float32 array `(samples,)`.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the file is not a PCM WAV file this reader knows.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No audio file at {path!r}. Pass the path of a .wav file."
+        )
+    try:
+        with wave.open(os.fspath(path), "rb") as f:
+            rate, channels, width = f.getframerate(), f.getnchannels(), f.getsampwidth()
+            frames = f.readframes(f.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise ValueError(
+            f"{path!r} is not a PCM WAV file ({error}). Convert it first, "
+            "for example `ffmpeg -i input -ar 16000 -ac 1 output.wav`."
+        ) from error
+    if width not in _SAMPLE_TYPES:
+        raise ValueError(
+            f"{path!r} has {8 * width}-bit samples; this reader takes 8-, 16- "
+            "or 32-bit PCM. Convert it, for example `ffmpeg -i input "
+            "-sample_fmt s16 output.wav`."
+        )
+    samples = np.frombuffer(frames, _SAMPLE_TYPES[width]).astype(np.float32)
+    if width == 1:  # 8-bit WAV is unsigned
+        samples = samples - 128.0
+    samples /= float(2 ** (8 * width - 1))
+    audio = samples.reshape(-1, channels).mean(axis=1)
+    return resample(audio, rate, sampling_rate)

@@ -1,0 +1,262 @@
+"""`WhisperAudioToText`: keras-hub's Whisper backbone as a speech-to-text
+task, with KV-cached generation (keras-hub 0.32 has none for Whisper)."""
+
+import keras
+import keras_hub
+from keras import ops
+
+from keras_kd.speech.whisper_audio_to_text_preprocessor import (
+    WhisperAudioToTextPreprocessor,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
+    """Whisper speech recognition: 16 kHz waveforms in, text out.
+
+    Called on the backbone's inputs (`encoder_features`,
+    `decoder_token_ids`, `decoder_padding_mask`) it returns next-token
+    logits at every decoder position, so `fit` (and the `Distiller`) train
+    it on the preprocessor's `(x, y, sample_weight)`. `generate(audio)`
+    encodes the audio once, fills each decoder layer's cross-attention
+    cache once, then decodes one token a step with a self-attention cache,
+    as Whisper's reference decoder does. The sampler comes from `compile`
+    (greedy by default, unlike keras-hub's other generative tasks). Tokens that Whisper's own decoding suppresses
+    (`suppress_token_ids`; `begin_suppress_token_ids` on the first step
+    only, such as the blank) get `-inf` logits, and so do all ids above
+    `<|endoftext|>`: the special tokens, and the timestamps, which the
+    prompt's `<|notimestamps|>` turns off.
+
+    Args:
+        backbone: a `keras_hub.models.WhisperBackbone`.
+        preprocessor: a `WhisperAudioToTextPreprocessor` or None.
+        suppress_token_ids: token ids never generated.
+        begin_suppress_token_ids: token ids not generated first.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+    >>> model = tiny_whisper_audio_to_text()
+    >>> texts = model.generate(np.zeros((2, 16000), "float32"), max_length=6)
+    >>> len(texts), all(isinstance(t, str) for t in texts)
+    (2, True)
+    """
+
+    backbone_cls = keras_hub.models.WhisperBackbone
+    preprocessor_cls = WhisperAudioToTextPreprocessor
+
+    def __init__(
+        self,
+        backbone,
+        preprocessor=None,
+        suppress_token_ids=(),
+        begin_suppress_token_ids=(),
+        **kwargs,
+    ):
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        inputs = backbone.input
+        hidden_states = backbone(inputs)["decoder_sequence_output"]
+        outputs = backbone.token_embedding(hidden_states, reverse=True)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.suppress_token_ids = [int(i) for i in suppress_token_ids]
+        self.begin_suppress_token_ids = [int(i) for i in begin_suppress_token_ids]
+
+    def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto", sampler="greedy", **kwargs):
+        """As `keras_hub.models.CausalLM.compile`, but greedy by default:
+        Whisper's reference transcription decodes greedily (keras-hub's
+        default, top-k sampling, transcribes differently on every call)."""
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            weighted_metrics=weighted_metrics,
+            sampler=sampler,
+            **kwargs,
+        )
+
+    def call_encoder(self, encoder_features):
+        """The encoder's output sequence, `(batch, frames / 2, hidden_dim)`."""
+        b = self.backbone
+        x = keras.activations.gelu(b.encoder_conv_layer_1(encoder_features), approximate=False)
+        x = b.encoder_padder(x)
+        x = keras.activations.gelu(b.encoder_conv_layer_2(x), approximate=False)
+        x = b.encoder_embeddings_add((x, b.encoder_position_embedding(x)))
+        for layer in b.encoder_transformer_layers:
+            x = layer(x, training=False)
+        return b.encoder_layer_norm(x)
+
+    def call_decoder_with_cache(
+        self,
+        encoder_hidden_states,
+        decoder_token_ids,
+        self_attention_caches,
+        self_attention_cache_update_index,
+        cross_attention_caches,
+        decoder_padding_mask=None,
+    ):
+        """One decoder pass over `decoder_token_ids` starting at position
+        `self_attention_cache_update_index`, reading and updating one
+        self-attention cache per layer (`(batch, 2, length, heads,
+        head_dim)` each: keras-hub's stacked 6-D cache does not convert to
+        TFLite) and reading the layers' cross-attention caches.
+
+        Returns:
+            `(logits, hidden_states, self_attention_caches)`.
+        """
+        b = self.backbone
+        x = b.decoder_embeddings(decoder_token_ids, start_index=self_attention_cache_update_index)
+        updated = []
+        for layer, self_cache, cross_cache in zip(
+            b.decoder_transformer_layers, self_attention_caches, cross_attention_caches
+        ):
+            x, self_cache, _ = layer(
+                decoder_sequence=x,
+                encoder_sequence=encoder_hidden_states,
+                decoder_padding_mask=decoder_padding_mask,
+                self_attention_cache=self_cache,
+                self_attention_cache_update_index=self_attention_cache_update_index,
+                cross_attention_cache=cross_cache,
+                training=False,
+            )
+            updated.append(self_cache)
+        hidden_states = b.decoder_layer_norm(x)
+        logits = b.token_embedding(hidden_states, reverse=True)
+        return logits, hidden_states, updated
+
+    def cross_attention_caches(self, encoder_hidden_states):
+        """Each decoder layer's cross-attention keys and values of the
+        encoder's output, `(batch, 2, frames / 2, heads, head_dim)`."""
+        caches = []
+        for layer in self.backbone.decoder_transformer_layers:
+            attention = layer._cross_attention_layer
+            caches.append(
+                ops.stack(
+                    [
+                        attention._key_dense(encoder_hidden_states),
+                        attention._value_dense(encoder_hidden_states),
+                    ],
+                    axis=1,
+                )
+            )
+        return caches
+
+    def _suppression(self, begin):
+        """An additive logits mask: `-inf` on ids never (or, with `begin`,
+        not first) generated."""
+        vocabulary_size = self.backbone.vocabulary_size
+        ids = ops.arange(vocabulary_size)
+        banned = ids > self.preprocessor.tokenizer.eos_token_id if self.preprocessor else ids < 0
+        extra = list(self.suppress_token_ids) + (list(self.begin_suppress_token_ids) if begin else [])
+        if extra:
+            banned = ops.logical_or(
+                banned, ops.any(ops.expand_dims(ids, 1) == ops.array(extra, "int32")[None, :], axis=1)
+            )
+        return ops.where(banned, float("-inf"), 0.0)
+
+    def generate_step(self, inputs, stop_token_ids=None):
+        """Generates the rest of `inputs["decoder_token_ids"]` (a prompt
+        padded to the generation length) for a batch of audio features;
+        compiled by `generate` (keras-hub's `CausalLM` machinery)."""
+        features = inputs["encoder_features"]
+        token_ids = inputs["decoder_token_ids"]
+        padding_mask = inputs["decoder_padding_mask"]
+        encoder_hidden_states = self.call_encoder(features)
+        cross_caches = self.cross_attention_caches(encoder_hidden_states)
+        batch_size, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
+        b = self.backbone
+        head_dim = b.hidden_dim // b.num_heads
+        empty = ops.zeros((batch_size, 2, length, b.num_heads, head_dim), self.compute_dtype)
+        # The prompt, minus its last token, fills the self-attention caches;
+        # the sampler's first step feeds that last token.
+        prompt_length = ops.min(ops.sum(ops.cast(padding_mask, "int32"), axis=-1))
+        _, hidden_states, self_caches = self.call_decoder_with_cache(
+            encoder_hidden_states,
+            token_ids,
+            [empty] * b.num_layers,
+            0,
+            cross_caches,
+            decoder_padding_mask=padding_mask,
+        )
+        always = self._suppression(begin=False)
+        first = self._suppression(begin=True)
+
+        def next(prompt, cache, index):
+            self_caches, cross_caches, encoder_hidden_states = cache
+            cache_index = index - 1
+            token = ops.slice(prompt, [0, cache_index], [ops.shape(prompt)[0], 1])
+            logits, hidden, self_caches = self.call_decoder_with_cache(
+                encoder_hidden_states, token, self_caches, cache_index, cross_caches
+            )
+            mask = ops.where(index == prompt_length, first, always)
+            return (
+                logits[:, 0, :] + mask,
+                hidden[:, 0, :],
+                (self_caches, cross_caches, encoder_hidden_states),
+            )
+
+        token_ids = self.sampler(
+            next=next,
+            prompt=token_ids,
+            cache=(self_caches, cross_caches, encoder_hidden_states),
+            index=prompt_length,
+            mask=ops.cast(padding_mask, "bool"),
+            stop_token_ids=stop_token_ids,
+            hidden_states=hidden_states,
+            model=self,
+        )
+        if stop_token_ids is not None:
+            ended = ops.cast(token_ids == stop_token_ids[0], "int32")
+            for stop in stop_token_ids[1:]:
+                ended = ops.maximum(ended, ops.cast(token_ids == stop, "int32"))
+            # Keep tokens up to the first stop token, not those after it.
+            after = ops.cumsum(ended, axis=-1) - ended
+            padding_mask = ops.logical_not(ops.cast(after, "bool"))
+        else:
+            padding_mask = ops.ones_like(token_ids, dtype="bool")
+        return {"decoder_token_ids": token_ids, "decoder_padding_mask": padding_mask}
+
+    def generate(self, inputs, max_length=None, stop_token_ids="auto", strip_prompt=False):
+        """Transcribes audio.
+
+        Args:
+            inputs: a 16 kHz float waveform `(samples,)`, a batch
+                `(batch, samples)`, or a dict with `"audio"`; at most 30
+                seconds each (Whisper's window).
+            max_length: decoder length, prompt included (default: the
+                preprocessor's `decoder_sequence_length`).
+            stop_token_ids: as in `keras_hub.models.CausalLM.generate`;
+                `"auto"` stops at `<|endoftext|>`.
+            strip_prompt: unused; the text never holds the prompt.
+
+        Returns:
+            A string for one waveform, else a list of strings.
+        """
+        if self.preprocessor is None:
+            raise ValueError(
+                "`generate` needs a preprocessor to turn audio into features "
+                "and tokens into text. Build the model with "
+                "`WhisperAudioToText.from_preset(...)` or pass "
+                "`preprocessor=WhisperAudioToTextPreprocessor(...)`."
+            )
+        audio = inputs["audio"] if isinstance(inputs, dict) else inputs
+        audio = ops.convert_to_numpy(audio).astype("float32")
+        single = audio.ndim == 1
+        if single:
+            audio = audio[None]
+        if stop_token_ids == "auto":
+            stop_token_ids = [self.preprocessor.tokenizer.eos_token_id]
+        x = self.preprocessor.generate_preprocess(audio, sequence_length=max_length)
+        x = self.make_generate_function()(x, stop_token_ids=stop_token_ids)
+        texts = self.preprocessor.generate_postprocess(x)
+        return texts[0] if single else texts
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "suppress_token_ids": self.suppress_token_ids,
+                "begin_suppress_token_ids": self.begin_suppress_token_ids,
+            }
+        )
+        return config

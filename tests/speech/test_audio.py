@@ -1,0 +1,58 @@
+"""keras_kd.speech.audio: WAV reading and resampling to 16 kHz."""
+
+import wave
+
+import numpy as np
+import pytest
+
+from keras_kd.speech import load_wav, resample
+
+
+def _tone(rate, seconds=1.0, hz=440.0):
+    t = np.arange(int(rate * seconds)) / rate
+    return np.sin(2 * np.pi * hz * t)
+
+
+@pytest.mark.parametrize("rate", [48000, 24000, 8000, 44100])
+def test_resampled_tone_equals_the_tone_sampled_at_16_khz(rate):
+    down = resample(_tone(rate), rate)
+    expected = _tone(16000)
+    assert down.shape == expected.shape
+    # Away from the edges, where the filter sees zeros beyond the signal.
+    np.testing.assert_allclose(down[800:-800], expected[800:-800], atol=2e-3)
+
+
+def test_frequencies_above_the_new_nyquist_are_removed():
+    down = resample(_tone(48000, hz=11000), 48000)  # above 8 kHz
+    assert np.abs(down[800:-800]).max() < 0.01
+
+
+def test_bad_rate_is_named():
+    with pytest.raises(ValueError, match=r"rate=0"):
+        resample(np.zeros(10), 0)
+
+
+def _write_wav(path, samples, rate, channels):
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(channels)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(samples.astype("<i2").tobytes())
+
+
+def test_stereo_48_khz_file_reads_as_mono_16_khz(tmp_path):
+    left = np.round(_tone(48000) * 16384)
+    right = np.round(_tone(48000) * 8192)
+    _write_wav(tmp_path / "a.wav", np.stack([left, right], axis=1).reshape(-1), 48000, 2)
+    audio = load_wav(tmp_path / "a.wav")
+    expected = 0.375 * _tone(16000)  # (0.5 + 0.25) / 2
+    np.testing.assert_allclose(audio[800:-800], expected[800:-800], atol=2e-3)
+
+
+def test_files_that_are_not_wav_are_refused_with_their_name(tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    with pytest.raises(ValueError, match="notes.wav.*is not a PCM WAV file"):
+        load_wav(bad)
+    with pytest.raises(FileNotFoundError, match="missing.wav"):
+        load_wav(tmp_path / "missing.wav")
