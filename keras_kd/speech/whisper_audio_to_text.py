@@ -173,7 +173,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         _, hidden_states, self_caches = self.call_decoder_with_cache(
             encoder_hidden_states,
             token_ids,
-            [empty] * b.num_layers,
+            [empty] * len(b.decoder_transformer_layers),
             0,
             cross_caches,
             decoder_padding_mask=padding_mask,
