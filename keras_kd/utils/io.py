@@ -156,6 +156,7 @@ def _swap_in(staging, directory, overwrite):
 
 
 PROGRESS_FILE = "progress.json"
+RESUME_FOLDER = ".resume"
 
 
 def partial_folder(directory):
@@ -253,10 +254,12 @@ class RunProgress:
         self._state["steps"][step] = result
         self._save()
 
-    def backup_dir(self, step):
-        """A folder for the `keras_kd.utils.backup.BackupAndRestore` of
-        `step`'s training, removed with the progress when the run ends."""
-        return str(self.path / ".backup" / step)
+    def resume_path(self, name):
+        """A path in the partial folder for what only a resumed run needs
+        (a training's `keras_kd.utils.backup.BackupAndRestore` folder, a
+        model that is not one of the run's files), removed with the
+        progress record when the run completes."""
+        return str(self.path / RESUME_FOLDER / name)
 
 
 @contextlib.contextmanager
@@ -312,5 +315,6 @@ def resumable_folder(directory, settings, resume=False, overwrite=False):
     yield progress
     # What only a resumed run needs goes; the run's own files stay.
     os.remove(partial / PROGRESS_FILE)
-    shutil.rmtree(partial / ".backup", ignore_errors=True)
+    if os.path.exists(partial / RESUME_FOLDER):
+        shutil.rmtree(partial / RESUME_FOLDER)
     _swap_in(partial, directory, overwrite)
