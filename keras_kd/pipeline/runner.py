@@ -32,6 +32,7 @@ from keras_kd.pipeline.steps import (
     distill_students,
     few_label_experiment,
     finetune_teacher,
+    trained_once,
 )
 from keras_kd.utils.io import atomic_write, resumable_folder
 from keras_kd.utils.timing import Laps
@@ -117,23 +118,24 @@ def _run_steps(config, progress, train, validation, test, labels):
     seed = config.seeds[0]
     laps = Laps()
 
-    teacher_file = os.path.join(staging, "teacher.keras")
     if progress.done("teacher"):
-        _say(1, f"Reusing the fine-tuned teacher of the partial run, {teacher_file}")
-        teacher = transfer.load_finetune_model(teacher_file)
+        _say(1, "Reusing the fine-tuned teacher of the partial run")
     else:
         _say(1, f"Fine-tuning the teacher {config.teacher!r} on {len(train)} texts")
+
+    def train_teacher():
         teacher, history = finetune_teacher(
             config, train, validation, len(labels),
             backup_dir=progress.resume_path("backup_teacher"),
         )
-        atomic_write(teacher_file, teacher.save, overwrite=True)
-        progress.complete(
-            "teacher",
-            {"accuracy": accuracy_of(config, teacher, test), "curve": history.curve},
-        )
-    accuracy = {"teacher": progress.result("teacher")["accuracy"]}
-    curves = {"teacher": progress.result("teacher")["curve"]}
+        return teacher, {
+            "accuracy": accuracy_of(config, teacher, test), "curve": history.curve,
+        }
+
+    teacher, result = trained_once(
+        progress, "teacher", os.path.join(staging, "teacher.keras"), train_teacher
+    )
+    curves = {"teacher": result["curve"]}
     laps.lap("teacher")
     _say(
         2,
@@ -220,7 +222,7 @@ def _run_steps(config, progress, train, validation, test, labels):
         config,
         labels,
         {"teacher": teacher, "distilled": distilled, "shipped": shipped},
-        {"teacher": accuracy["teacher"], **per_seed, "few_labels": few_labels},
+        {"teacher": result["accuracy"], **per_seed, "few_labels": few_labels},
         checks,
         latency,
         {name: types.SimpleNamespace(curve=curve) for name, curve in curves.items()},

@@ -18,11 +18,11 @@ from keras_kd.distillation import Distiller, TeacherCache
 from keras_kd.export import QUANTIZATIONS
 from keras_kd.pipeline.step_curve import StepCurve
 from keras_kd.utils.backup import BackupAndRestore
-from keras_kd.utils.io import check_resumable
+from keras_kd.utils.io import atomic_write, check_resumable
 from keras_kd.utils.validation import check_choice
 
-# A training with a backup folder backs up every this many steps (and at
-# the end of each epoch): a kill loses at most these steps. Each backup
+# A training with a backup folder backs up every this many steps: a kill
+# loses at most these steps. Each backup
 # writes the weights and the optimizer's state, a Distiller's with its
 # teacher's weights, so backing up every step would cost real time.
 BACKUP_EVERY_STEPS = 50
@@ -195,6 +195,29 @@ def finetune_teacher(config, train, validation, num_classes, backup_dir=None):
         backup_dir=backup_dir,
     )
     return teacher, history
+
+
+def trained_once(progress, step, path, train):
+    """A model trained once per run, even when the run is resumed.
+
+    Args:
+        progress: the run's `keras_kd.utils.io.RunProgress`.
+        step: the step's name in `progress`.
+        path: the `.keras` file of the trained `FinetuneModel`.
+        train: a function returning `(model, result)`, `result` JSON-able.
+
+    Returns:
+        `(model, result)`: `train()`'s, after saving the model to `path`
+        and recording the step as done with its result; or, when a run
+        that was killed had done the step, the model loaded from `path` and
+        the result it recorded.
+    """
+    if progress.done(step):
+        return transfer.load_finetune_model(str(path)), progress.result(step)
+    model, result = train()
+    atomic_write(path, model.save, overwrite=True)
+    progress.complete(step, result)
+    return model, result
 
 
 def _validation_dataset(config, model, validation):
