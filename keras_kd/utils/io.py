@@ -2,7 +2,10 @@
 
 `atomic_write` writes a file through a temporary sibling and renames it into
 place; `atomic_folder` builds a folder in a temporary sibling and swaps it in.
-A process killed midway leaves the destination absent or as it was. Both
+A process killed midway leaves the destination absent or as it was.
+`resumable_folder` builds a run's folder in `.<name>.partial`, which
+outlives a kill, so that the run can continue from its completed steps
+(`RunProgress`). Both
 refuse to replace an existing destination unless `overwrite=True`, and give
 the result normal permissions (0666 files, 0777 folders, less the umask:
 0644 and 0755 under the usual umask 022) instead of `tempfile`'s private
