@@ -23,6 +23,7 @@ _MODULES = {
     "transfer": "keras_kd.transfer",
 }
 _OBJECTS = {
+    "BackupAndRestore": "keras_kd.utils.backup",
     "Distiller": "keras_kd.distillation.distiller",
     "TeacherCache": "keras_kd.distillation.teacher_cache",
 }

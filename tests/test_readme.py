@@ -249,6 +249,13 @@ def check_mediapipe(ns, values, printed, block):
     ns["clf"].close()
 
 
+def check_backup(ns, values, printed, block):
+    # A completed fit deletes its backup (tests/utils/test_backup.py kills
+    # and resumes trainings).
+    assert not os.path.exists("runs/distill_backup")
+    assert len(ns["history"].history["loss"]) == 1  # epochs=3 -> 1
+
+
 CHECKS = {
     "distiller = keras_kd.Distiller(": check_distiller,
     "transfer.trainable_summary(model)": check_finetune,
@@ -257,6 +264,7 @@ CHECKS = {
     "keras_kd.TeacherCache.build(": check_teacher_cache,
     "result = export_tflite(": check_export,
     "text.TextClassifier.create_from_options": check_mediapipe,
+    "keras_kd.BackupAndRestore(": check_backup,
 }
 
 

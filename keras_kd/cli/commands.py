@@ -7,7 +7,9 @@ and fails with a `UsageError` that the command prints as one line. Models
 load in Keras's safe mode unless `--unsafe`
 (`keras_kd.transfer.load_finetune_model`). Each command builds its output
 folder aside and swaps it in when complete
-(`keras_kd.utils.io.atomic_folder`); a missing `--output-dir` is created.
+(`keras_kd.utils.io.atomic_folder`; `demo`, `finetune` and `distill` in
+`.<run name>.partial`, `keras_kd.utils.io.resumable_folder`, which
+`--resume` continues after a kill); a missing `--output-dir` is created.
 """
 
 import json
@@ -21,7 +23,8 @@ from keras_kd import datasets as kd_datasets
 from keras_kd import export as kd_export
 from keras_kd import pipeline, transfer
 from keras_kd.cli.parser import UsageError
-from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json
+from keras_kd.pipeline.steps import trained_once
+from keras_kd.utils.io import atomic_write_json, resumable_folder
 
 
 def _data_options(args):
@@ -95,6 +98,7 @@ def _config(args, quick=False, check_teacher=False, **settings):
         "label_column": args.label_column,
         "output_dir": args.output_dir,
         "overwrite": args.overwrite,
+        "resume": getattr(args, "resume", False),
         **_data_options(args),
     }
     if args.run_name:
@@ -133,7 +137,10 @@ def _generation_config(args):
             "keras-kd demo: --seeds and --few-labels apply to --task "
             "classification only; remove them for --task generation."
         )
-    fields = {"data": args.data, "output_dir": args.output_dir, "overwrite": args.overwrite}
+    fields = {
+        "data": args.data, "output_dir": args.output_dir,
+        "overwrite": args.overwrite, "resume": args.resume,
+    }
     if args.teacher:
         fields["teacher"] = args.teacher
     if args.run_name:
@@ -194,15 +201,29 @@ def finetune(args):
         teacher_learning_rate=args.learning_rate,
     )
     data = _load_data(args)
-    teacher, history = pipeline.finetune_teacher(
-        config, data.train, data.validation, len(data.class_names)
+    with _run_folder(config) as progress:
+
+        def train():
+            teacher, history = pipeline.finetune_teacher(
+                config, data.train, data.validation, len(data.class_names),
+                backup_dir=progress.resume_path("backup"),
+            )
+            return teacher, history.history
+
+        teacher, history = trained_once(
+            progress, "finetune", progress.path / "model.keras", train
+        )
+        record = {"class_names": list(data.class_names), "history": history}
+        if data.test is not None:
+            record["test_accuracy"] = pipeline.evaluate_accuracy(teacher, data.test)
+        _write_metrics(progress.path, record)
+
+
+def _run_folder(config):
+    """The `resumable_folder` of a command's run."""
+    return resumable_folder(
+        config.run_dir, config.settings(), resume=config.resume, overwrite=config.overwrite
     )
-    record = {"class_names": list(data.class_names), "history": history.history}
-    if data.test is not None:
-        record["test_accuracy"] = pipeline.evaluate_accuracy(teacher, data.test)
-    with atomic_folder(config.run_dir, overwrite=config.overwrite) as folder:
-        atomic_write(os.path.join(folder, "model.keras"), teacher.save)
-        _write_metrics(folder, record)
 
 
 def _check_within(args, flag, value, limit, what):
@@ -218,6 +239,8 @@ def _check_within(args, flag, value, limit, what):
 def distill(args):
     config = _config(
         args,
+        # Recorded in the settings, so a resumed run has the same teacher.
+        teacher=os.path.abspath(args.teacher),
         student_layers=args.student_layers,
         epochs=args.epochs,
         alpha=args.alpha,
@@ -231,22 +254,29 @@ def distill(args):
         getattr(teacher.backbone, "num_layers", None), "the teacher's transformer layers",
     )
     data = _load_data(args)
-    with atomic_folder(config.run_dir, overwrite=config.overwrite) as folder:
-        cache_dir = os.path.join(folder, "teacher_cache")
-        students, histories, _ = pipeline.distill_students(
-            config, teacher, data.train, data.validation, cache_dir, baseline=False
+    with _run_folder(config) as progress:
+        # A resumed run reuses the logits cached by the killed one.
+        cache_dir = os.path.join(progress.path, "teacher_cache")
+
+        def train():
+            students, histories, _ = pipeline.distill_students(
+                config, teacher, data.train, data.validation, cache_dir,
+                baseline=False, backup_dir=progress.resume_path("backup"),
+            )
+            shutil.rmtree(cache_dir)
+            return students["distilled"], histories["distilled"].history
+
+        student, history = trained_once(
+            progress, "distill", progress.path / "model.keras", train
         )
-        shutil.rmtree(cache_dir)
-        student = students["distilled"]
-        atomic_write(os.path.join(folder, "model.keras"), student.save)
         record = {
             "class_names": list(data.class_names),
             "teacher": os.path.abspath(args.teacher),
-            "history": histories["distilled"].history,
+            "history": history,
         }
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(student, data.test)
-        _write_metrics(folder, record)
+        _write_metrics(progress.path, record)
 
 
 def export(args):

@@ -19,7 +19,8 @@ _EXAMPLES = {
   keras-kd demo --task generation   # SmolLM2-135M -> 6 layers -> LiteRT-LM bundles
   keras-kd demo --task generation --quick
   keras-kd demo --seeds 0 1 2 --few-labels 1000 --run-name bench
-  keras-kd demo --run-name mine --overwrite""",
+  keras-kd demo --run-name mine --overwrite
+  keras-kd demo --resume        # continue a killed `keras-kd demo`""",
     "finetune": """examples:
   keras-kd finetune --run-name teacher
   keras-kd finetune --data reviews.csv --text-column review \\
@@ -86,6 +87,14 @@ def _add_output(parser, default_run_name):
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing run folder"
+    )
+
+
+def _add_resume(parser):
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the run with this --run-name that was killed or "
+        "failed, from its last completed step (same options as that run)",
     )
 
 
@@ -173,6 +182,7 @@ def build_parser():
         "unlabelled) against a student trained on the N labels alone",
     )
     _add_output(demo, None)
+    _add_resume(demo)
 
     finetune = command("finetune", "Fine-tune a pretrained backbone on labelled texts.")
     _add_data(finetune)
@@ -192,6 +202,7 @@ def build_parser():
     )
     _add_training(finetune, "teacher_epochs", "teacher_learning_rate")
     _add_output(finetune, "finetune")
+    _add_resume(finetune)
 
     distill = command("distill", "Distill a fine-tuned teacher into a smaller student.")
     _add_data(distill)
@@ -212,6 +223,7 @@ def build_parser():
         help="default: %(default)s",
     )
     _add_output(distill, "distill")
+    _add_resume(distill)
 
     export = command("export", "Export a classifier to TFLite, SavedModel and .keras.")
     export.add_argument("--model", required=True, help="a .keras model")

@@ -5,6 +5,8 @@ show them in `--help` without starting TensorFlow.
 """
 
 import dataclasses
+import hashlib
+import json
 import os
 
 from keras_kd.utils.validation import check_int, check_number
@@ -32,6 +34,34 @@ class RunConfig:
     def run_dir(self):
         """The run's folder, `output_dir/run_name`."""
         return os.path.join(self.output_dir, self.run_name)
+
+    # Fields that say how to run, not what: a run resumed with other
+    # values of these gives the same results.
+    NOT_SETTINGS = ("resume", "overwrite", "verbose")
+
+    def settings(self):
+        """The fields that decide the run's results, JSON-able: what a
+        resumed run must share with the partial run it continues
+        (`keras_kd.utils.io.resumable_folder`). A value whose JSON is long
+        (a list of texts given as `data`) is replaced by its SHA-256.
+
+        Returns:
+            A dict of field name to value.
+
+        >>> settings = PipelineConfig(epochs=2, data=(["a"] * 100, [0] * 100)).settings()
+        >>> settings["epochs"], settings["data"][:7], "resume" in settings
+        (2, 'sha256:', False)
+        """
+        settings = {}
+        for field in dataclasses.fields(self):
+            if field.name in self.NOT_SETTINGS:
+                continue
+            text = json.dumps(getattr(self, field.name), default=repr)
+            settings[field.name] = (
+                json.loads(text) if len(text) <= 200
+                else "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+            )
+        return settings
 
 
 @dataclasses.dataclass
@@ -87,7 +117,13 @@ class PipelineConfig(RunConfig):
             alone for the same number of steps.
         few_label_teacher_epochs: epochs of that teacher on its few labels.
         output_dir, run_name: the run writes to `output_dir/run_name/`.
-        overwrite: replace an existing run folder.
+        overwrite: replace an existing run folder; without `resume`, also
+            discard a partial run of it.
+        resume: continue the partial run of the run folder, left by a run
+            that was killed or failed, from its last completed step (a
+            fine-tuned teacher, a student or a teacher cache already on
+            disk is reused; an unfinished training continues from its
+            last backup). The settings (`settings()`) must be the same.
         jit_compile: compile training and inference with XLA (faster for
             real models on CPU too; tiny test models compile longer than
             they run).
@@ -135,6 +171,7 @@ class PipelineConfig(RunConfig):
     output_dir: str = "saved_models"
     run_name: str = "demo"
     overwrite: bool = False
+    resume: bool = False
     jit_compile: bool = True
     verbose: int = 1
 

@@ -54,7 +54,10 @@ class GenerationConfig(RunConfig):
         eval_texts: held-out texts scored for perplexity.
         seed: seed of sampling, shuffling and new weights.
         output_dir, run_name: the run writes to `output_dir/run_name/`.
-        overwrite: replace an existing run folder.
+        overwrite: replace an existing run folder; without `resume`, also
+            discard a partial run of it.
+        resume: continue the partial run of the run folder from its last
+            completed step (`PipelineConfig`'s `resume`).
         jit_compile: compile the training steps with XLA (scoring runs
             without: on the default run it took about as long either way).
         verbose: Keras verbosity.
@@ -93,6 +96,7 @@ class GenerationConfig(RunConfig):
     output_dir: str = "saved_models"
     run_name: str = "generation"
     overwrite: bool = False
+    resume: bool = False
     jit_compile: bool = True
     verbose: int = 1
 

@@ -32,7 +32,7 @@ from keras_kd.pipeline.generation_report import bundle_label, build_generation_r
 from keras_kd.pipeline.report_card import write_report
 from keras_kd.pipeline.steps import check_run_dir
 from keras_kd.presets import check_preset
-from keras_kd.utils.io import atomic_folder
+from keras_kd.utils.io import atomic_folder, resumable_folder
 from keras_kd.utils.timing import Laps
 
 # Words of a test text that make a verification prompt.
@@ -117,10 +117,14 @@ def check_generation_config(config):
 def run_generation(config=None):
     """Runs the generative pipeline and returns the report dict.
 
-    The run's folder is built in a temporary sibling and swapped in at the
-    end (`keras_kd.utils.io.atomic_folder`): an interrupted run leaves no
-    half-written folder, and an existing one stays as it was until the new
-    one is complete.
+    The run's folder is built in a sibling, `.<run name>.partial`, and
+    swapped in at the end (`keras_kd.utils.io.resumable_folder`): an
+    interrupted run leaves no half-written run folder, and an existing one
+    stays as it was until the new one is complete. With `resume=True` a
+    run that was killed or failed continues: its fine-tuned teacher and
+    its distilled student are reused, an unfinished training continues
+    from its last backup (`keras_kd.utils.backup`), and the later steps
+    run again.
 
     Args:
         config: a `GenerationConfig`; defaults to the embedded demo.
@@ -136,20 +140,31 @@ def run_generation(config=None):
 
     Raises:
         FileExistsError: the run folder exists and `config.overwrite` is
-            False (before any work; `check_generation_config` lists the
-            other checks).
+            False, or a partial run exists and neither `config.resume` nor
+            `config.overwrite` is set (before any work;
+            `check_generation_config` lists the other checks).
+        FileNotFoundError: `config.resume` is set and there is no partial
+            run to resume.
         ValueError: the teacher is not a causal LM the LiteRT-LM export
             supports (raised once it has loaded, before training).
     """
     config = config or GenerationConfig()
     train, eval_texts, prompts = check_generation_config(config)
     started = time.perf_counter()
-    with atomic_folder(config.run_dir, overwrite=config.overwrite) as staging:
-        report = _run_steps(config, str(staging), train, eval_texts, prompts)
+    with resumable_folder(
+        config.run_dir, config.settings(), resume=config.resume, overwrite=config.overwrite
+    ) as progress:
+        report = _run_steps(config, progress, train, eval_texts, prompts)
         report["seconds"] = time.perf_counter() - started
         _say(6, f"Writing the report to {config.run_dir}")
-        write_report(report, staging)
+        write_report(report, progress.path)
     return report
+
+
+def _save_preset(model, folder):
+    """Saves `model` as a keras-hub preset `folder`, complete or not at all."""
+    with atomic_folder(folder, overwrite=True) as staging:
+        model.save_to_preset(str(staging))
 
 
 def _teacher_freeze(config, depth):
@@ -160,7 +175,10 @@ def _teacher_freeze(config, depth):
     return max(depth - config.teacher_train_layers, 0)
 
 
-def _run_steps(config, staging, train, eval_texts, prompts):
+def _run_steps(config, progress, train, eval_texts, prompts):
+    """Steps 1 to 5 of `run_generation`, writing into the folder of
+    `progress` (a `keras_kd.utils.io.RunProgress`); the teacher and student
+    steps it records as done are reused."""
     import keras
     import tensorflow as tf
 
@@ -173,9 +191,23 @@ def _run_steps(config, staging, train, eval_texts, prompts):
     from keras_kd.export import litert_lm_graph
     from keras_kd.export.litert_lm import export_litert_lm
     from keras_kd.pipeline.step_curve import StepCurve
+    from keras_kd.pipeline.steps import BACKUP_EVERY_STEPS
     from keras_kd.transfer.schedules import warmup_cosine_adamw
+    from keras_kd.utils.backup import BackupAndRestore
 
+    staging = str(progress.path)
     laps = Laps()
+
+    def backup(step):
+        return BackupAndRestore(
+            progress.resume_path(f"backup_{step}"), save_freq=BACKUP_EVERY_STEPS
+        )
+
+    def load(folder):
+        model = transfer.load_causal_lm(folder)
+        # Every training batch (teacher, cache, student) is cut to this length.
+        model.preprocessor.sequence_length = config.sequence_length
+        return model
 
     def evaluate(model, teacher=None):
         # Without XLA: scoring is a few batches per model. Measured on the
@@ -186,53 +218,73 @@ def _run_steps(config, staging, train, eval_texts, prompts):
             sequence_length=config.sequence_length, jit_compile=False,
         )
 
-    _say(1, f"Loading the teacher {config.teacher!r}")
-    teacher = transfer.load_causal_lm(config.teacher)
-    litert_lm_graph.check_supported(teacher)
-    # Every training batch (teacher, cache, student) is cut to this length.
-    teacher.preprocessor.sequence_length = config.sequence_length
-    scores = {"teacher_before": evaluate(teacher)}
-    teacher_curve = StepCurve(every=5, metric="loss")
-    if config.teacher_steps:
-        _say(1, f"Fine-tuning it for {config.teacher_steps} steps on {len(train)} texts")
-        transfer.finetune_causal_lm(
-            teacher, train, steps=config.teacher_steps,
-            batch_size=config.batch_size, sequence_length=config.sequence_length,
-            learning_rate=config.teacher_learning_rate,
-            freeze=_teacher_freeze(config, teacher.backbone.num_layers),
-            jit_compile=config.jit_compile, seed=config.seed,
-            verbose=config.verbose, callbacks=[teacher_curve],
-        )
-        scores["teacher"] = evaluate(teacher)
+    teacher_folder = progress.resume_path("teacher")
+    if progress.done("teacher"):
+        _say(1, "Reusing the teacher of the partial run")
+        teacher = load(teacher_folder if config.teacher_steps else config.teacher)
     else:
-        scores["teacher"] = scores["teacher_before"]
+        _say(1, f"Loading the teacher {config.teacher!r}")
+        teacher = load(config.teacher)
+        litert_lm_graph.check_supported(teacher)
+        scores = {"teacher_before": evaluate(teacher)}
+        teacher_curve = StepCurve(every=5, metric="loss")
+        if config.teacher_steps:
+            _say(1, f"Fine-tuning it for {config.teacher_steps} steps on {len(train)} texts")
+            transfer.finetune_causal_lm(
+                teacher, train, steps=config.teacher_steps,
+                batch_size=config.batch_size, sequence_length=config.sequence_length,
+                learning_rate=config.teacher_learning_rate,
+                freeze=_teacher_freeze(config, teacher.backbone.num_layers),
+                jit_compile=config.jit_compile, seed=config.seed,
+                verbose=config.verbose, callbacks=[backup("teacher"), teacher_curve],
+            )
+            scores["teacher"] = evaluate(teacher)
+            _save_preset(teacher, teacher_folder)
+        else:
+            scores["teacher"] = scores["teacher_before"]
+        progress.complete("teacher", {"scores": scores, "curve": teacher_curve.curve})
+    scores = dict(progress.result("teacher")["scores"])
     laps.lap("teacher")
 
-    _say(2, f"Distilling a {config.student_layers}-layer student from the "
-            f"teacher's cached top-{config.top_k} logits, {config.steps} steps")
-    keras.utils.set_random_seed(config.seed)
-    student = transfer.student_like(teacher, num_layers=config.student_layers)
-    scores["student_before"] = evaluate(student, teacher)
-    texts = random.Random(config.seed).choices(train, k=config.steps * config.batch_size)
-    cache_dir = os.path.join(staging, "teacher_cache")
-    cache = TeacherCache.build(
-        teacher, tf.data.Dataset.from_tensor_slices(texts), cache_dir,
-        preprocessor=teacher.preprocessor, top_k=config.top_k, batch_size=16,
-        verbose=config.verbose,
-    )
-    cache_bytes_per_token = cache.bytes_per_position()
-    distiller = Distiller(student=student, teacher=teacher)
-    distiller.compile(
-        optimizer=warmup_cosine_adamw(config.learning_rate, config.steps),
-        alpha=config.alpha, temperature=config.temperature,
-        jit_compile=config.jit_compile,
-    )
-    student_curve = StepCurve(every=5, metric="student_loss")
-    distiller.fit(
-        cache.dataset(config.batch_size, shuffle=True, seed=config.seed),
-        epochs=1, shuffle=False, verbose=config.verbose, callbacks=[student_curve],
-    )
-    shutil.rmtree(cache_dir)
+    student_folder = progress.resume_path("student")
+    if progress.done("student"):
+        _say(2, "Reusing the distilled student of the partial run")
+        student = load(student_folder)
+    else:
+        _say(2, f"Distilling a {config.student_layers}-layer student from the "
+                f"teacher's cached top-{config.top_k} logits, {config.steps} steps")
+        keras.utils.set_random_seed(config.seed)
+        student = transfer.student_like(teacher, num_layers=config.student_layers)
+        student_before = evaluate(student, teacher)
+        texts = random.Random(config.seed).choices(train, k=config.steps * config.batch_size)
+        # A resumed run reuses the logits cached by the killed one.
+        cache_dir = os.path.join(staging, "teacher_cache")
+        cache = TeacherCache.build(
+            teacher, tf.data.Dataset.from_tensor_slices(texts), cache_dir,
+            preprocessor=teacher.preprocessor, top_k=config.top_k, batch_size=16,
+            verbose=config.verbose,
+        )
+        distiller = Distiller(student=student, teacher=teacher)
+        distiller.compile(
+            optimizer=warmup_cosine_adamw(config.learning_rate, config.steps),
+            alpha=config.alpha, temperature=config.temperature,
+            jit_compile=config.jit_compile,
+        )
+        student_curve = StepCurve(every=5, metric="student_loss")
+        distiller.fit(
+            cache.dataset(config.batch_size, shuffle=True, seed=config.seed),
+            epochs=1, shuffle=False, verbose=config.verbose,
+            callbacks=[backup("student"), student_curve],
+        )
+        _save_preset(student, student_folder)
+        progress.complete("student", {
+            "student_before": student_before,
+            "curve": student_curve.curve,
+            "cache_bytes_per_token": cache.bytes_per_position(),
+        })
+        shutil.rmtree(cache_dir)
+    student_result = progress.result("student")
+    scores["student_before"] = student_result["student_before"]
     laps.lap("student")
 
     _say(3, f"Scoring on {len(eval_texts)} held-out texts; trimming the vocabulary")
@@ -261,6 +313,8 @@ def _run_steps(config, staging, train, eval_texts, prompts):
             min_token_agreement=(
                 FLOAT32_MIN_TOKEN_AGREEMENT if quantization == "none" else 0.0
             ),
+            # A killed run may have written the bundle: replace it.
+            overwrite=True,
         )
         print(f"  {name}: {exports[name].verification.identical_prompts:.0%} of "
               "prompts identical to Keras", flush=True)
@@ -277,7 +331,7 @@ def _run_steps(config, staging, train, eval_texts, prompts):
         greedy_tokens_per_second(shipped, speed_prompts, config.sequence_length)
         if shipped is not student else keras_speed["student"]
     )
-    shipped.save_to_preset(os.path.join(staging, "student"))
+    _save_preset(shipped, os.path.join(staging, "student"))
     laps.lap("speed_and_save")
 
     report = build_generation_report(
@@ -286,13 +340,14 @@ def _run_steps(config, staging, train, eval_texts, prompts):
         scores=scores,
         exports=exports,
         keras_speed=keras_speed,
-        curves={"teacher fine-tuning": teacher_curve.curve,
-                "student distillation": student_curve.curve},
-        cache_bytes_per_token=cache_bytes_per_token,
+        curves={"teacher fine-tuning": progress.result("teacher")["curve"],
+                "student distillation": student_result["curve"]},
+        cache_bytes_per_token=student_result["cache_bytes_per_token"],
     )
     report["seconds_by_step"] = laps.seconds
     report["settings"] = {
-        **{k: v for k, v in dataclasses.asdict(config).items() if k != "data"},
+        **{k: v for k, v in dataclasses.asdict(config).items()
+           if k not in ("data", "resume")},
         "data": config.data if isinstance(config.data, str) else "a list of texts",
     }
     return report

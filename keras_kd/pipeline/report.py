@@ -146,7 +146,8 @@ def build_report(config, labels, models, accuracy, checks, latency, histories):
         "curves": curves,
         "checks": {name: check.to_dict() for name, check in checks.items()},
         "settings": {
-            **{k: v for k, v in dataclasses.asdict(config).items() if k != "data"},
+            **{k: v for k, v in dataclasses.asdict(config).items()
+               if k not in ("data", "resume")},
             "data": str(config.data),
             "labels": labels,
             "latency_threads": student_check.num_threads,

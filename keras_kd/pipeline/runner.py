@@ -17,9 +17,11 @@
 import os
 import shutil
 import time
+import types
 
 from keras_kd import datasets as kd_datasets
 from keras_kd import export as kd_export
+from keras_kd import transfer
 from keras_kd.pipeline.config import PipelineConfig
 from keras_kd.pipeline.report import build_report
 from keras_kd.pipeline.report_card import write_report
@@ -30,8 +32,9 @@ from keras_kd.pipeline.steps import (
     distill_students,
     few_label_experiment,
     finetune_teacher,
+    trained_once,
 )
-from keras_kd.utils.io import atomic_folder, atomic_write
+from keras_kd.utils.io import atomic_write, resumable_folder
 from keras_kd.utils.timing import Laps
 
 
@@ -46,11 +49,16 @@ def _subset(split, size, seed):
 def run(config=None):
     """Runs the whole pipeline and returns the report dict.
 
-    The run's folder is built in a temporary sibling and swapped in at the
-    end (`keras_kd.utils.io.atomic_folder`): an interrupted run leaves no
-    half-written folder, and an existing one stays as it was until the new
-    one is complete. For a first try, `run(PipelineConfig.quick())` takes
-    about 3 minutes on 2 CPU cores.
+    The run's folder is built in a sibling, `.<run name>.partial`, and
+    swapped in at the end (`keras_kd.utils.io.resumable_folder`): an
+    interrupted run leaves no half-written run folder, and an existing one
+    stays as it was until the new one is complete. A run that was killed
+    or failed continues with `resume=True`: the teacher, the cached logits
+    and the students it finished are reused, and a training it did not
+    finish continues from its last backup (`keras_kd.utils.backup`; every
+    `steps.BACKUP_EVERY_STEPS` steps). The exports and checks run again.
+    For a first try, `run(PipelineConfig.quick())` takes about 3 minutes
+    on 2 CPU cores.
 
     Args:
         config: a `PipelineConfig`; defaults to the embedded demo.
@@ -62,8 +70,11 @@ def run(config=None):
 
     Raises:
         FileExistsError: the run folder exists and `config.overwrite` is
-            False (before any work; `check_config` lists the other checks
-            made then).
+            False, or a partial run exists and neither `config.resume` nor
+            `config.overwrite` is set (before any work; `check_config`
+            lists the other checks made then).
+        FileNotFoundError: `config.resume` is set and there is no partial
+            run to resume.
         ValueError: `config.few_labels` leaves no unlabelled texts.
     """
     config = config or PipelineConfig()
@@ -77,11 +88,13 @@ def run(config=None):
     labels = list(data.class_names)
     check_few_labels(config, len(train))
 
-    with atomic_folder(config.run_dir, overwrite=config.overwrite) as staging:
-        report = _run_steps(config, str(staging), train, validation, test, labels)
+    with resumable_folder(
+        config.run_dir, config.settings(), resume=config.resume, overwrite=config.overwrite
+    ) as progress:
+        report = _run_steps(config, progress, train, validation, test, labels)
         report["seconds"] = time.perf_counter() - started
         _say(6, f"Writing the report to {config.run_dir}")
-        write_report(report, staging)
+        write_report(report, progress.path)
     return report
 
 
@@ -97,17 +110,32 @@ def load_data(config):
     )
 
 
-def _run_steps(config, staging, train, validation, test, labels):
-    """Steps 1 to 5 of `run`, writing into the folder `staging`; returns the
-    report dict with `seconds_by_step`."""
+def _run_steps(config, progress, train, validation, test, labels):
+    """Steps 1 to 5 of `run`, writing into the folder of `progress` (a
+    `keras_kd.utils.io.RunProgress`) and skipping the steps it records as
+    done; returns the report dict with `seconds_by_step`."""
+    staging = str(progress.path)
     seed = config.seeds[0]
     laps = Laps()
 
-    _say(1, f"Fine-tuning the teacher {config.teacher!r} on {len(train)} texts")
-    teacher, teacher_history = finetune_teacher(
-        config, train, validation, len(labels)
+    if progress.done("teacher"):
+        _say(1, "Reusing the fine-tuned teacher of the partial run")
+    else:
+        _say(1, f"Fine-tuning the teacher {config.teacher!r} on {len(train)} texts")
+
+    def train_teacher():
+        teacher, history = finetune_teacher(
+            config, train, validation, len(labels),
+            backup_dir=progress.resume_path("backup_teacher"),
+        )
+        return teacher, {
+            "accuracy": accuracy_of(config, teacher, test), "curve": history.curve,
+        }
+
+    teacher, result = trained_once(
+        progress, "teacher", os.path.join(staging, "teacher.keras"), train_teacher
     )
-    accuracy = {"teacher": accuracy_of(config, teacher, test)}
+    curves = {"teacher": result["curve"]}
     laps.lap("teacher")
     _say(
         2,
@@ -115,25 +143,44 @@ def _run_steps(config, staging, train, validation, test, labels):
         f"KD, seed(s) {list(config.seeds)}",
     )
     cache_dir = os.path.join(staging, "teacher_cache")
-    per_seed = {"distilled": [], "baseline": []}
+    distilled_file = progress.resume_path("distilled_student.keras")
+    shipped = None
     for student_seed in config.seeds:
-        students, histories, _ = distill_students(
-            config, teacher, train, validation, cache_dir, seed=student_seed
-        )
-        for name, student in students.items():
-            per_seed[name].append(accuracy_of(config, student, test))
-        if student_seed == seed:
-            shipped, shipped_histories = students["distilled"], histories
-    shutil.rmtree(cache_dir)
+        step = f"students_seed{student_seed}"
+        if not progress.done(step):
+            students, histories, _ = distill_students(
+                config, teacher, train, validation, cache_dir, seed=student_seed,
+                backup_dir=progress.resume_path(f"backup_{step}"),
+            )
+            if student_seed == seed:
+                shipped = students["distilled"]
+                atomic_write(distilled_file, shipped.save, overwrite=True)
+            progress.complete(step, {
+                name: {"accuracy": accuracy_of(config, student, test),
+                       "curve": histories[name].curve}
+                for name, student in students.items()
+            })
+    per_seed = {
+        name: [progress.result(f"students_seed{s}")[name]["accuracy"] for s in config.seeds]
+        for name in ("distilled", "baseline")
+    }
+    for name in ("distilled", "baseline"):
+        curves[name] = progress.result(f"students_seed{seed}")[name]["curve"]
+    if shipped is None:
+        shipped = transfer.load_finetune_model(distilled_file)
+    if os.path.exists(cache_dir):
+        shutil.rmtree(cache_dir)
     laps.lap("students")
 
     few_labels = None
     if config.few_labels is not None:
-        _say(2, f"Few labels: a teacher on {config.few_labels} labelled texts")
-        few_labels = few_label_experiment(
-            config, train, validation, test, len(labels), cache_dir
-        )
-        shutil.rmtree(cache_dir)
+        if not progress.done("few_labels"):
+            _say(2, f"Few labels: a teacher on {config.few_labels} labelled texts")
+            progress.complete("few_labels", few_label_experiment(
+                config, train, validation, test, len(labels), cache_dir
+            ))
+            shutil.rmtree(cache_dir)
+        few_labels = progress.result("few_labels")
         laps.lap("few_labels")
 
     _say(3, f"Exporting the student ({config.quantization}) and the teacher (float32)")
@@ -158,6 +205,8 @@ def _run_steps(config, staging, train, validation, test, labels):
             vocabulary=model.preprocessor.tokenizer.get_vocabulary(),
             verification_data=(test.texts, test.labels),
             verify_options={"latency_runs": 0},
+            # A killed run may have written the file: replace it.
+            overwrite=True,
         ).verification
         for name, model, quantization in (
             ("student", shipped, config.quantization),
@@ -167,17 +216,16 @@ def _run_steps(config, staging, train, validation, test, labels):
     latency = kd_export.compare_latency(files, test.texts, runs=config.latency_runs)
     laps.lap("export")
 
-    _say(5, "Saving the student and the teacher")
-    atomic_write(os.path.join(staging, "student.keras"), shipped.save)
-    atomic_write(os.path.join(staging, "teacher.keras"), teacher.save)
+    _say(5, "Saving the student (the teacher was saved in step 1)")
+    atomic_write(os.path.join(staging, "student.keras"), shipped.save, overwrite=True)
     report = build_report(
         config,
         labels,
         {"teacher": teacher, "distilled": distilled, "shipped": shipped},
-        {"teacher": accuracy["teacher"], **per_seed, "few_labels": few_labels},
+        {"teacher": result["accuracy"], **per_seed, "few_labels": few_labels},
         checks,
         latency,
-        {"teacher": teacher_history, **shipped_histories},
+        {name: types.SimpleNamespace(curve=curve) for name, curve in curves.items()},
     )
     report["seconds_by_step"] = laps.seconds
     return report

@@ -17,7 +17,15 @@ from keras_kd import transfer
 from keras_kd.distillation import Distiller, TeacherCache
 from keras_kd.export import QUANTIZATIONS
 from keras_kd.pipeline.step_curve import StepCurve
+from keras_kd.utils.backup import BackupAndRestore
+from keras_kd.utils.io import atomic_write, check_resumable
 from keras_kd.utils.validation import check_choice
+
+# A training with a backup folder backs up every this many steps: a kill
+# loses at most these steps. Each backup
+# writes the weights and the optimizer's state, a Distiller's with its
+# teacher's weights, so backing up every step would cost real time.
+BACKUP_EVERY_STEPS = 50
 
 
 def _steps(num_examples, batch_size, epochs):
@@ -33,15 +41,19 @@ def _compile_classifier(model, jit_compile, optimizer="rmsprop"):
     )
 
 
-def _fit(model, dataset, config, epochs, validation_data=None, **kwargs):
-    """`model.fit` with a `StepCurve`; the History carries its `curve`."""
+def _fit(model, dataset, config, epochs, validation_data=None, backup_dir=None, **kwargs):
+    """`model.fit` with a `StepCurve`, and a `BackupAndRestore` in
+    `backup_dir` when given; the History carries the curve as `curve`."""
     curve = StepCurve(every=max(1, _steps_per_epoch(dataset) // 25))
+    callbacks = [curve]
+    if backup_dir is not None:
+        callbacks.insert(0, BackupAndRestore(backup_dir, save_freq=BACKUP_EVERY_STEPS))
     history = model.fit(
         dataset,
         validation_data=validation_data,
         epochs=epochs,
         verbose=config.verbose,
-        callbacks=[curve],
+        callbacks=callbacks,
         **kwargs,
     )
     history.curve = curve.curve
@@ -91,7 +103,10 @@ def check_config(config, teacher=True):
 
 def check_run_dir(config):
     """Refuses to run over an existing run folder unless `overwrite` is set,
-    or below a file. A missing `output_dir` is fine: the run creates it.
+    or below a file, and checks the partial run of the folder
+    (`keras_kd.utils.io.check_resumable`): `resume` needs one started with
+    the same settings, and without `resume` one is refused unless
+    `overwrite`. A missing `output_dir` is fine: the run creates it.
 
     Example:
 
@@ -120,6 +135,9 @@ def check_run_dir(config):
             f"{ancestor!r} is a file. Choose another output_dir "
             "(--output-dir)."
         )
+    check_resumable(
+        config.run_dir, config.settings(), resume=config.resume, overwrite=config.overwrite
+    )
 
 
 def check_few_labels(config, num_train):
@@ -141,8 +159,13 @@ def check_few_labels(config, num_train):
         )
 
 
-def finetune_teacher(config, train, validation, num_classes):
+def finetune_teacher(config, train, validation, num_classes, backup_dir=None):
     """Step 1: builds the teacher from `config.teacher` and fine-tunes it.
+
+    Args:
+        backup_dir: a folder where the training backs up its state
+            (`keras_kd.utils.backup.BackupAndRestore`); a training killed
+            with one continues from its backup when called again.
 
     Returns:
         `(teacher, history)`: a `keras_kd.transfer.FinetuneModel` and the
@@ -168,9 +191,33 @@ def finetune_teacher(config, train, validation, num_classes):
         ),
     )
     history = _fit(
-        teacher.token_id_model, train_ds, config, config.teacher_epochs, validation_ds
+        teacher.token_id_model, train_ds, config, config.teacher_epochs, validation_ds,
+        backup_dir=backup_dir,
     )
     return teacher, history
+
+
+def trained_once(progress, step, path, train):
+    """A model trained once per run, even when the run is resumed.
+
+    Args:
+        progress: the run's `keras_kd.utils.io.RunProgress`.
+        step: the step's name in `progress`.
+        path: the `.keras` file of the trained `FinetuneModel`.
+        train: a function returning `(model, result)`, `result` JSON-able.
+
+    Returns:
+        `(model, result)`: `train()`'s, after saving the model to `path`
+        and recording the step as done with its result; or, when a run
+        that was killed had done the step, the model loaded from `path` and
+        the result it recorded.
+    """
+    if progress.done(step):
+        return transfer.load_finetune_model(str(path)), progress.result(step)
+    model, result = train()
+    atomic_write(path, model.save, overwrite=True)
+    progress.complete(step, result)
+    return model, result
 
 
 def _validation_dataset(config, model, validation):
@@ -179,7 +226,10 @@ def _validation_dataset(config, model, validation):
     return validation.tokenize(model.preprocessor, config.batch_size)
 
 
-def _distill(config, student, teacher, cache, alpha, seed, validation_ds, metrics=("accuracy",)):
+def _distill(
+    config, student, teacher, cache, alpha, seed, validation_ds, metrics=("accuracy",),
+    backup_dir=None,
+):
     """Trains `student` from `cache` with `alpha` for `config.epochs`."""
     keras.utils.set_random_seed(seed)
     distiller = Distiller(student=student.token_id_model, teacher=teacher.token_id_model)
@@ -201,6 +251,7 @@ def _distill(config, student, teacher, cache, alpha, seed, validation_ds, metric
         config,
         config.epochs,
         validation_ds,
+        backup_dir=backup_dir,
     )
 
 
@@ -217,7 +268,8 @@ def _cache(config, teacher, train, cache_dir):
 
 
 def distill_students(
-    config, teacher, train, validation, cache_dir, baseline=True, seed=None
+    config, teacher, train, validation, cache_dir, baseline=True, seed=None,
+    backup_dir=None,
 ):
     """Steps 2 and 3: builds students from `teacher` and trains them.
 
@@ -228,6 +280,9 @@ def distill_students(
 
     Args:
         seed: the students' seed; default: `config.seeds[0]`.
+        backup_dir: a folder where each student's training backs up its
+            state (in a subfolder named like the student), as in
+            `finetune_teacher`.
 
     Returns:
         `(students, histories, cache)`: dicts keyed `"distilled"` (and
@@ -246,7 +301,10 @@ def distill_students(
     cache = _cache(config, teacher, train, cache_dir)
     validation_ds = _validation_dataset(config, teacher, validation)
     histories = {
-        name: _distill(config, students[name], teacher, cache, alpha, seed, validation_ds)
+        name: _distill(
+            config, students[name], teacher, cache, alpha, seed, validation_ds,
+            backup_dir=None if backup_dir is None else os.path.join(backup_dir, name),
+        )
         for name, alpha in runs.items()
     }
     return students, histories, cache

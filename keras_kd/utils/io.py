@@ -2,12 +2,16 @@
 
 `atomic_write` writes a file through a temporary sibling and renames it into
 place; `atomic_folder` builds a folder in a temporary sibling and swaps it in.
-A process killed midway leaves the destination absent or as it was. Both
+A process killed midway leaves the destination absent or as it was.
+`resumable_folder` builds a run's folder in `.<name>.partial`, which
+outlives a kill, so that the run can continue from its completed steps
+(`RunProgress`). Both
 refuse to replace an existing destination unless `overwrite=True`, and give
 the result normal permissions (0666 files, 0777 folders, less the umask:
 0644 and 0755 under the usual umask 022) instead of `tempfile`'s private
-0600/0700. A temporary file keeps its destination's extension, so writers
-that check it (`keras.Model.save`, `numpy.save`) work on it unchanged.
+0600/0700. A temporary file keeps its destination's extensions, so writers
+that check them (`keras.Model.save`, `save_weights`'s `.weights.h5`,
+`numpy.save`) work on it unchanged.
 """
 
 import contextlib
@@ -39,7 +43,7 @@ def atomic_write(path, write, overwrite=False):
         path: destination file. Its folder is created if missing.
         write: a callable that takes a temporary path (in the destination's
             folder, so the final rename is atomic; with the destination's
-            extension) and writes the file there, e.g. `model.save`.
+            extensions) and writes the file there, e.g. `model.save`.
         overwrite: replace an existing `path`; if False, an existing file
             raises `FileExistsError` before `write` is called.
 
@@ -62,7 +66,7 @@ def atomic_write(path, write, overwrite=False):
     _check_overwrite(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.tmp-", suffix=path.suffix
+        dir=path.parent, prefix=f".{path.name}.tmp-", suffix="".join(path.suffixes)
     )
     os.close(fd)
     try:
@@ -132,15 +136,188 @@ def atomic_folder(directory, overwrite=False):
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=prefix))
     try:
         yield staging
-        os.chmod(staging, 0o777 & ~_umask())
-        _check_overwrite(directory, overwrite)
-        if os.path.lexists(directory):
-            aside = Path(tempfile.mkdtemp(dir=directory.parent, prefix=prefix))
-            os.replace(directory, aside / "old")
-            os.replace(staging, directory)
-            shutil.rmtree(aside)
-        else:
-            os.replace(staging, directory)
+        _swap_in(staging, directory, overwrite)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging, directory, overwrite):
+    """Moves the complete folder `staging` to `directory`; an existing one
+    is moved aside first, so a failed rename leaves it intact."""
+    os.chmod(staging, 0o777 & ~_umask())
+    _check_overwrite(directory, overwrite)
+    if os.path.lexists(directory):
+        aside = Path(
+            tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-")
+        )
+        os.replace(directory, aside / "old")
+        os.replace(staging, directory)
+        shutil.rmtree(aside)
+    else:
+        os.replace(staging, directory)
+
+
+PROGRESS_FILE = "progress.json"
+RESUME_FOLDER = ".resume"
+
+
+def partial_folder(directory):
+    """The folder where a resumable run of `directory` is built:
+    `.<name>.partial` beside it (`resumable_folder`).
+
+    >>> str(partial_folder("saved_models/demo"))
+    'saved_models/.demo.partial'
+    """
+    directory = Path(directory)
+    return directory.parent / f".{directory.name}.partial"
+
+
+def check_resumable(directory, settings, resume=False, overwrite=False):
+    """Checks, before any work, that a `resumable_folder` of `directory` can
+    start (or, with `resume`, continue) a run with `settings`.
+
+    Args:
+        directory: the run's final folder.
+        settings: a JSON-able dict of the run's settings.
+        resume: continue the partial run of `directory`.
+        overwrite: discard a partial run (unless `resume`).
+
+    Raises:
+        FileNotFoundError: `resume` is set and there is no partial run.
+        ValueError: `resume` is set and the partial run was started with
+            other settings (`keras_kd.utils.validation.check_same_settings`).
+        FileExistsError: a partial run exists, and neither `resume` nor
+            `overwrite` is set.
+
+    Example:
+
+    >>> import tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> check_resumable(run, {"epochs": 1}, resume=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: resume=True (--resume) continues a partial run, but '.../run' has none (no '.../.run.partial' folder). Start it without resume=True (--resume).
+    """
+    from keras_kd.utils.validation import check_same_settings
+
+    partial = partial_folder(directory)
+    if resume:
+        if not (partial / PROGRESS_FILE).is_file():
+            raise FileNotFoundError(
+                "resume=True (--resume) continues a partial run, but "
+                f"{os.fspath(directory)!r} has none (no {os.fspath(partial)!r} "
+                "folder). Start it without resume=True (--resume)."
+            )
+        with open(partial / PROGRESS_FILE) as f:
+            saved = json.load(f)["settings"]
+        check_same_settings(f"The partial run in {os.fspath(partial)!r}", saved, settings)
+    elif os.path.lexists(partial) and not overwrite:
+        raise FileExistsError(
+            f"A partial run of {os.fspath(directory)!r} exists in "
+            f"{os.fspath(partial)!r}: pass resume=True (--resume) to continue "
+            "it, or overwrite=True (--overwrite) to discard it."
+        )
+
+
+class RunProgress:
+    """The completed steps of a run in a `resumable_folder`.
+
+    `path` is the partial folder, where the run writes its files; each
+    step's result (JSON-able) is recorded in its `progress.json`, written
+    atomically, once the step's files are in place.
+
+    Attributes:
+        path: the partial folder (a `pathlib.Path`).
+    """
+
+    def __init__(self, path, settings):
+        self.path = Path(path)
+        self._file = self.path / PROGRESS_FILE
+        if self._file.is_file():
+            with open(self._file) as f:
+                self._state = json.load(f)
+        else:
+            self._state = {"settings": settings, "steps": {}}
+            self._save()
+
+    def _save(self):
+        atomic_write_json(self._file, self._state, overwrite=True)
+
+    def done(self, step):
+        """Whether `step` was completed, in this process or before."""
+        return step in self._state["steps"]
+
+    def result(self, step):
+        """The result recorded for the completed `step`."""
+        return self._state["steps"][step]
+
+    def complete(self, step, result=None):
+        """Records `step` as completed with its JSON-able `result`."""
+        self._state["steps"][step] = result
+        self._save()
+
+    def resume_path(self, name):
+        """A path in the partial folder for what only a resumed run needs
+        (a training's `keras_kd.utils.backup.BackupAndRestore` folder, a
+        model that is not one of the run's files), removed with the
+        progress record when the run completes."""
+        return str(self.path / RESUME_FOLDER / name)
+
+
+@contextlib.contextmanager
+def resumable_folder(directory, settings, resume=False, overwrite=False):
+    """Like `atomic_folder`, for a run that can continue after a kill.
+
+    The run is built in `partial_folder(directory)`, which outlives a
+    failure or a kill: started again with `resume=True` and the same
+    `settings`, the run finds there the steps it completed
+    (`RunProgress`). On normal exit the progress record and the training
+    backups are removed and the folder replaces `directory`.
+
+    Args:
+        directory: the run's final folder.
+        settings: a JSON-able dict of the run's settings; a resumed run
+            must have the same.
+        resume: continue the partial run (`check_resumable`).
+        overwrite: replace an existing `directory`, and discard a partial
+            run when not `resume`.
+
+    Yields:
+        A `RunProgress`.
+
+    Example:
+
+    >>> import tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> try:
+    ...     with resumable_folder(run, {"epochs": 1}) as progress:
+    ...         _ = (progress.path / "teacher.txt").write_text("trained")
+    ...         progress.complete("teacher")
+    ...         raise KeyboardInterrupt  # killed during the next step
+    ... except KeyboardInterrupt:
+    ...     pass
+    >>> resumable_folder(run, {"epochs": 2}, resume=True).__enter__()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: The partial run in '.../.run.partial' was started with other settings: epochs=2 (started with 1). ...
+    >>> with resumable_folder(run, {"epochs": 1}, resume=True) as progress:
+    ...     progress.done("teacher")
+    True
+    >>> sorted(p.name for p in run.iterdir())
+    ['teacher.txt']
+    """
+    directory = Path(directory)
+    check_resumable(directory, settings, resume=resume, overwrite=overwrite)
+    _check_overwrite(directory, overwrite)
+    partial = partial_folder(directory)
+    if not resume and os.path.lexists(partial):
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    progress = RunProgress(partial, settings)
+    yield progress
+    # What only a resumed run needs goes; the run's own files stay.
+    os.remove(partial / PROGRESS_FILE)
+    if os.path.exists(partial / RESUME_FOLDER):
+        shutil.rmtree(partial / RESUME_FOLDER)
+    _swap_in(partial, directory, overwrite)

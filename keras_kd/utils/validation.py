@@ -99,3 +99,36 @@ def check_choice(name, value, choices):
             f"Received: {name}={value!r}"
         )
     return value
+
+
+def check_same_settings(what, saved, current):
+    """Checks that `current` settings equal the `saved` ones of `what`
+    (a run to resume, for example); raises `ValueError` naming each field
+    that differs, with both values.
+
+    Args:
+        what: what the saved settings belong to, for the message.
+        saved, current: dicts of settings.
+
+    Example:
+
+    >>> check_same_settings("The run", {"epochs": 1, "alpha": 0.5}, {"epochs": 1, "alpha": 0.5})
+    >>> check_same_settings("The run", {"epochs": 1, "alpha": 0.5}, {"epochs": 2, "alpha": 0.5})
+    Traceback (most recent call last):
+    ...
+    ValueError: The run was started with other settings: epochs=2 (started with 1). Resume it with the settings it was started with, or discard it with overwrite=True (--overwrite).
+    """
+    differing = sorted(
+        name for name in saved.keys() | current.keys()
+        if saved.get(name) != current.get(name)
+    )
+    if differing:
+        fields = ", ".join(
+            f"{name}={current.get(name)!r} (started with {saved.get(name)!r})"
+            for name in differing
+        )
+        raise ValueError(
+            f"{what} was started with other settings: {fields}. Resume it "
+            "with the settings it was started with, or discard it with "
+            "overwrite=True (--overwrite)."
+        )

@@ -2,6 +2,7 @@
 Llama saved as a keras-hub preset: fine-tuning, distillation, LiteRT-LM
 bundles checked in the runtime, the saved student and the report."""
 
+import dataclasses
 import json
 import os
 import random
@@ -11,6 +12,7 @@ import pytest
 
 from keras_kd import transfer
 from keras_kd.cli import main
+from keras_kd.distillation import TeacherCache
 from keras_kd.export import LiteRTLMGenerator
 from keras_kd.pipeline import GenerationConfig, run_generation
 from keras_kd.utils.testing import tiny_llama3_causal_lm
@@ -129,6 +131,35 @@ def test_the_saved_student_is_the_shipped_model(finished_run):
         reverse=True,
     )
     assert int(np.argmax(logits[0, -1])) == check["keras_tokens"][0]
+
+
+def test_an_interrupted_run_resumes_with_its_fine_tuned_teacher(
+    finished_run, tiny_teacher_preset, tmp_path, monkeypatch
+):
+    _, reference = finished_run
+    config = _config(tiny_teacher_preset, tmp_path)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed while caching the teacher's logits")
+
+    monkeypatch.setattr(TeacherCache, "build", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(config)
+    monkeypatch.undo()
+    progress = json.loads((tmp_path / ".generation.partial" / "progress.json").read_text())
+    assert list(progress["steps"]) == ["teacher"]
+
+    def finetuned_again(*args, **kwargs):
+        raise AssertionError("the resumed run fine-tuned the teacher again")
+
+    monkeypatch.setattr(transfer, "finetune_causal_lm", finetuned_again)
+    report = run_generation(dataclasses.replace(config, resume=True))
+    assert sorted(os.listdir(tmp_path)) == ["generation"]
+    # The figures of a run never interrupted, but for the speeds.
+    for name, row in reference["models"].items():
+        figures = {k: v for k, v in row.items() if "per_s" not in k}
+        assert {k: report["models"][name][k] for k in figures} == pytest.approx(figures), name
+    assert report["curves"] == reference["curves"]
 
 
 def test_an_existing_run_folder_is_refused_before_any_work(tiny_teacher_preset, tmp_path):
