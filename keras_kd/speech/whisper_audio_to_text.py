@@ -10,6 +10,19 @@ from keras_kd.speech.whisper_audio_to_text_preprocessor import (
 )
 
 
+def encoder_output(backbone, encoder_features):
+    """A Whisper backbone's encoder alone: `(batch, frames, mels)` features
+    to its `(batch, frames / 2, hidden_dim)` output sequence."""
+    b = backbone
+    x = keras.activations.gelu(b.encoder_conv_layer_1(encoder_features), approximate=False)
+    x = b.encoder_padder(x)
+    x = keras.activations.gelu(b.encoder_conv_layer_2(x), approximate=False)
+    x = b.encoder_embeddings_add((x, b.encoder_position_embedding(x)))
+    for layer in b.encoder_transformer_layers:
+        x = layer(x, training=False)
+    return b.encoder_layer_norm(x)
+
+
 @keras.saving.register_keras_serializable(package="keras_kd")
 class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
     """Whisper speech recognition: 16 kHz waveforms in, text out.
@@ -77,14 +90,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
 
     def call_encoder(self, encoder_features):
         """The encoder's output sequence, `(batch, frames / 2, hidden_dim)`."""
-        b = self.backbone
-        x = keras.activations.gelu(b.encoder_conv_layer_1(encoder_features), approximate=False)
-        x = b.encoder_padder(x)
-        x = keras.activations.gelu(b.encoder_conv_layer_2(x), approximate=False)
-        x = b.encoder_embeddings_add((x, b.encoder_position_embedding(x)))
-        for layer in b.encoder_transformer_layers:
-            x = layer(x, training=False)
-        return b.encoder_layer_norm(x)
+        return encoder_output(self.backbone, encoder_features)
 
     def call_decoder_with_cache(
         self,

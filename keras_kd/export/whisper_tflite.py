@@ -1,0 +1,229 @@
+"""Whisper to TFLite: `export_whisper_tflite` writes a `.tflite` with an
+`encode` and a `decode` signature (`whisper_tflite_graph.py`), builtin ops
+only, checked against Keras's greedy transcription before it is moved into
+place; `WhisperTFLiteTranscriber` transcribes audio with it."""
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from keras_kd.export import whisper_tflite_graph as graph
+from keras_kd.export.litert_lm import check_model_ops
+from keras_kd.export.serving import check_destination
+from keras_kd.utils.io import atomic_write
+from keras_kd.utils.validation import check_choice
+
+QUANTIZATIONS = ("none", "dynamic_int8")
+
+
+class WhisperTFLiteTranscriber:
+    """Greedy transcription with an exported Whisper `.tflite`.
+
+    Features and text come from the model's preprocessor (the app computes
+    the same log-mel features on a phone); the loop is Whisper's: the
+    encoder once, the prompt's tokens one by one, then one token a step
+    with the suppression of the Keras model, until `<|endoftext|>`.
+
+    Args:
+        path_or_buffer: the `.tflite` file, or its bytes.
+        model: the `keras_kd.speech.WhisperAudioToText` it was exported
+            from (for its preprocessor and token suppression).
+        num_threads: interpreter threads (default: LiteRT's).
+    """
+
+    def __init__(self, path_or_buffer, model, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        content = path_or_buffer if isinstance(path_or_buffer, bytes) else None
+        self.interpreter = Interpreter(
+            model_path=None if content else os.fspath(path_or_buffer),
+            model_content=content,
+            num_threads=num_threads,
+        )
+        self._encode = self.interpreter.get_signature_runner(graph.ENCODE)
+        self._decode = self.interpreter.get_signature_runner(graph.DECODE)
+        details = self._decode.get_input_details()
+        self._self_shapes = {n: details[n]["shape"] for n in details if n.startswith("self_")}
+        self.max_length = int(next(iter(self._self_shapes.values()))[2])
+        self.preprocessor = model.preprocessor
+        vocabulary = int(self._decode.get_output_details()[graph.LOGITS]["shape"][-1])
+        eos = self.preprocessor.tokenizer.eos_token_id
+        self.eos = eos
+        self._always = np.arange(vocabulary) > eos
+        self._always[list(model.suppress_token_ids)] = True
+        self._first = self._always.copy()
+        self._first[list(model.begin_suppress_token_ids)] = True
+
+    def token_ids(self, audio):
+        """The generated token ids for one 16 kHz waveform (prompt and
+        `<|endoftext|>` excluded), and the decoding seconds."""
+        x = self.preprocessor.generate_preprocess(np.asarray(audio, np.float32)[None], 1)
+        cross = self._encode(**{graph.FEATURES: np.asarray(x["encoder_features"])})
+        caches = {n: np.zeros(s, np.float32) for n, s in self._self_shapes.items()}
+        tokens = list(self.preprocessor.prompt_ids)
+        prompt_length = len(tokens)
+        start = time.perf_counter()
+        # Decoding the token at `position` predicts the one after it, which
+        # must fit in the cache: as keras-hub's sampler, at most
+        # `max_length` tokens in all.
+        for position in range(self.max_length - 1):
+            outputs = self._decode(
+                **{
+                    graph.TOKEN: np.array([[tokens[position]]], np.int32),
+                    graph.POSITION: np.array([position], np.int32),
+                },
+                **caches,
+                **cross,
+            )
+            caches = {n: outputs[n] for n in self._self_shapes}
+            if position + 1 < prompt_length:
+                continue
+            banned = self._first if position + 1 == prompt_length else self._always
+            token = int(np.argmax(np.where(banned, -np.inf, outputs[graph.LOGITS][0])))
+            if token == self.eos:
+                break
+            tokens.append(token)
+        generated = tokens[prompt_length:]
+        return generated, time.perf_counter() - start
+
+    def transcribe(self, audio):
+        """The text of one 16 kHz waveform."""
+        ids, _ = self.token_ids(audio)
+        return self.preprocessor.generate_postprocess(
+            {
+                "decoder_token_ids": np.array([ids or [self.eos]]),
+                "decoder_padding_mask": np.array([[True] * len(ids) or [False]]),
+            }
+        )[0]
+
+
+@dataclasses.dataclass
+class WhisperTFLiteExport:
+    """What `export_whisper_tflite` wrote and how it compares with Keras.
+
+    Attributes:
+        path: the `.tflite` file.
+        size_bytes: its size.
+        token_agreement: share of the verification transcripts' tokens
+            equal to Keras's greedy tokens (position by position, over the
+            longer of the two), or None without verification audio.
+        texts: `(keras_text, tflite_text)` per verification waveform.
+    """
+
+    path: str
+    size_bytes: int
+    token_agreement: float | None
+    texts: list
+
+
+def keras_token_ids(model, audio, max_length):
+    """Keras's greedy token ids for one waveform (prompt and end excluded)."""
+    x = model.preprocessor.generate_preprocess(np.asarray(audio, np.float32)[None], max_length)
+    eos = model.preprocessor.tokenizer.eos_token_id
+    out = model.make_generate_function()(x, stop_token_ids=[eos])
+    ids = np.asarray(out["decoder_token_ids"])[0, len(model.preprocessor.prompt_ids) :].tolist()
+    return ids[: ids.index(eos)] if eos in ids else ids
+
+
+def _agreement(a, b):
+    longest = max(len(a), len(b))
+    return 1.0 if longest == 0 else sum(x == y for x, y in zip(a, b)) / longest
+
+
+def _convert(model, max_length, quantization):
+    import keras
+    import tensorflow as tf
+
+    cached = graph.WhisperCachedGraph(model, max_length)
+    archive = keras.export.ExportArchive()
+    archive.track(cached)
+    archive.add_endpoint(graph.ENCODE, cached.encode, input_signature=cached.encode_signature())
+    archive.add_endpoint(graph.DECODE, cached.decode, input_signature=cached.decode_signature())
+    workdir = tempfile.mkdtemp(prefix="keras_kd_whisper_")
+    try:
+        archive.write_out(os.path.join(workdir, "saved_model"), verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            os.path.join(workdir, "saved_model"), signature_keys=[graph.ENCODE, graph.DECODE]
+        )
+        # Builtin ops only: phone runtimes do not link Flex (Select TF ops).
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization == "dynamic_int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def export_whisper_tflite(
+    model, path, max_length=64, quantization="none", verification_audio=(), overwrite=False
+):
+    """Exports a Whisper speech-to-text model to one `.tflite` file.
+
+    Args:
+        model: a `keras_kd.speech.WhisperAudioToText` (a teacher or a
+            `whisper_student`).
+        path: the `.tflite` file to write.
+        max_length: the decoder's cache length: the longest transcript in
+            tokens, prompt included (at most the model's decoder positions).
+        quantization: `"none"` (float32) or `"dynamic_int8"` (int8 weights).
+        verification_audio: 16 kHz waveforms to transcribe with both the
+            file and Keras before the file is written; in float32 every
+            transcript must have Keras's tokens (else `ValueError`, nothing
+            written); quantized files report their agreement.
+        overwrite: replace an existing file.
+
+    Returns:
+        A `WhisperTFLiteExport`.
+
+    Example:
+
+    >>> import tempfile, os, numpy as np
+    >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+    >>> model = tiny_whisper_audio_to_text(num_layers=1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "whisper.tflite")
+    >>> result = export_whisper_tflite(
+    ...     model, path, max_length=8, verification_audio=[np.zeros(8000, "float32")])
+    >>> result.token_agreement
+    1.0
+    """
+    path = check_destination(path, overwrite)
+    check_choice("quantization", quantization, QUANTIZATIONS)
+    positions = model.backbone.max_decoder_sequence_length
+    prompt = len(model.preprocessor.prompt_ids)
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or not prompt < max_length <= positions:
+        raise ValueError(
+            f"`max_length` must be an int in [{prompt + 1}, {positions}] (the "
+            f"prompt's {prompt} tokens, up to the decoder's positions). "
+            f"Received: max_length={max_length!r}"
+        )
+    buffer = _convert(model, max_length, quantization)
+    check_model_ops(buffer)
+    texts, agreements = [], []
+    if len(verification_audio):
+        transcriber = WhisperTFLiteTranscriber(buffer, model)
+        for audio in verification_audio:
+            expected = keras_token_ids(model, audio, max_length)
+            got, _ = transcriber.token_ids(audio)
+            agreements.append(_agreement(expected, got))
+            texts.append((model.generate(audio, max_length=max_length), transcriber.transcribe(audio)))
+        if quantization == "none" and min(agreements) < 1.0:
+            raise ValueError(
+                "The float32 TFLite model transcribes differently from Keras "
+                f"(token agreement {min(agreements):.1%}): {texts}. Nothing "
+                "was written; please report this with the model."
+            )
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(buffer)
+
+    atomic_write(path, write, overwrite=overwrite)
+    return WhisperTFLiteExport(
+        path=path,
+        size_bytes=os.path.getsize(path),
+        token_agreement=float(np.mean(agreements)) if agreements else None,
+        texts=texts,
+    )
