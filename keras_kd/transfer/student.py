@@ -30,8 +30,20 @@ def _default_layer_map(teacher_depth, num_layers, decoder=False):
         bottom = (num_layers + 1) // 2
         top = num_layers - bottom
         return list(range(bottom)) + list(range(teacher_depth - top, teacher_depth))
-    # Every k-th layer, ending at the top one: the top layer's features
-    # are the ones the heads and the distillation loss see.
+    return evenly_spaced_layers(teacher_depth, num_layers)
+
+
+def evenly_spaced_layers(teacher_depth, num_layers):
+    """Teacher layer `round((i + 1) * teacher_depth / num_layers) - 1` for
+    each layer `i` of a student of `num_layers <= teacher_depth` layers:
+    every k-th teacher layer, ending at the top one, whose features are
+    those the heads and the distillation loss see.
+
+    Example:
+
+    >>> evenly_spaced_layers(6, 2), evenly_spaced_layers(6, 3)
+    ([2, 5], [1, 3, 5])
+    """
     stride = teacher_depth / num_layers
     return [round(stride * (i + 1)) - 1 for i in range(num_layers)]
 
