@@ -373,7 +373,9 @@ class Distiller(keras.Model):
     def _update_loss_trackers(self, x, logs):
         batch_size = tf.shape(next(v for v in keras.tree.flatten(x)))[0]
         for name, tracker in self._trackers().items():
-            tracker.update_state(logs[name], sample_weight=batch_size)
+            # Feature terms are absent where the teacher does not run.
+            if name in logs:
+                tracker.update_state(logs[name], sample_weight=batch_size)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

@@ -106,9 +106,12 @@ def test_the_teacher_runs_once_per_step(monkeypatch):
 
     object.__setattr__(layer, "call", counting_call)
     x, y = _data()
-    distiller.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    history = distiller.fit(x, y, batch_size=4, validation_data=(x, y), verbose=0).history
     first_batch_checks = 1  # the first-batch check runs the losses once
+    # Validation scores the student alone (no `evaluate_distillation`).
     assert len(calls) == 2 + first_batch_checks
+    assert {"val_loss", "val_student_loss"} <= set(history)
+    assert "val_hidden_state_loss" not in history
 
 
 def test_fit_lowers_the_feature_losses_and_logs_them():
