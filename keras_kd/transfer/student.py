@@ -217,7 +217,7 @@ def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs
     num_layers, **kwargs)` (by default every other teacher layer, ending at
     the top one); it keeps the teacher's preprocessor, pooling, layer-wise
     learning-rate decay and heads, with the heads' weights copied as a
-    starting point. It is compiled with the defaults.
+    starting point (new heads for a narrower student). It is compiled with the defaults.
 
     Args:
         teacher: a `FinetuneModel`.
