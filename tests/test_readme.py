@@ -159,6 +159,23 @@ def check_distiller(ns, values, printed, block):
     assert saved.count_params() == ns["distiller"].student.count_params()
 
 
+def check_feature_distillation(ns, values, printed, block):
+    history = ns["history"].history
+    assert {"hidden_state_loss", "attention_relation_loss", "distillation_loss"} <= set(history)
+    hidden, relations = ns["kd"].feature_losses
+    # The comment's layer map: the 2-layer student on the 6-layer teacher.
+    assert hidden.resolved_map == {0: 2, 1: 5}
+    assert len(hidden.projections) == 2  # 128 -> the teacher's width
+    # The projections are the distiller's: the student holds none of them.
+    student_ids = {id(w) for w in ns["narrow"].weights}
+    assert not any(id(w) in student_ids for w in hidden.weights)
+
+
+def check_several_teachers(ns, values, printed, block):
+    assert ns["ensemble"].teacher_weights == pytest.approx([2 / 3, 1 / 3])
+    assert len(ns["history"].history["distillation_loss"]) == 1  # epochs=3 -> 1
+
+
 def check_finetune(ns, values, printed, block):
     # The printed summary has the README's rows, with the same statuses;
     # only the counts differ (a 16-wide model instead of MiniLM's 384).
@@ -258,6 +275,8 @@ def check_backup(ns, values, printed, block):
 
 CHECKS = {
     "distiller = keras_kd.Distiller(": check_distiller,
+    "feature_losses=[": check_feature_distillation,
+    "teacher=[teacher, second]": check_several_teachers,
     "transfer.trainable_summary(model)": check_finetune,
     "transfer.build_student(model.backbone": check_students,
     "train = data.train.tokenize(": check_data,

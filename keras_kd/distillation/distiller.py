@@ -1,6 +1,6 @@
 """`Distiller`: trains a student model on labels and on a teacher's outputs."""
 
-import warnings
+import types
 
 import keras
 import tensorflow as tf
@@ -9,23 +9,24 @@ from keras import ops
 from keras_kd._backend import require_tensorflow_backend
 from keras_kd.distillation import losses as kd_losses
 from keras_kd.distillation import objective
-from keras_kd.distillation.inputs import (
-    check_class_ids,
-    peek_first_batch,
-    split_cached_teacher,
-    tokenized_inputs,
-    with_checked_class_ids,
+from keras_kd.distillation.feature_loss import (
+    FeatureMatching,
+    cached_teacher_error,
+    check_feature_losses,
 )
-from keras_kd.distillation.non_finite import StopOnNonFiniteLoss
-from keras_kd.distillation.shapes import (
-    check_label_shape,
-    check_logits_shapes,
-    check_model_output_shapes,
-    is_sparse,
+from keras_kd.distillation.fit_checks import (
+    checked_evaluation_data,
+    checked_fit_data,
 )
-from keras_kd.distillation.top_k import is_top_k
-from keras_kd.distillation.xla import xla_lowering_error
-from keras_kd.utils.validation import check_choice, check_number
+from keras_kd.distillation.inputs import split_cached_teacher, tokenized_inputs
+from keras_kd.distillation.multi_teacher import (
+    check_teachers,
+    combine_teacher_logits,
+    teacher_temperature,
+)
+from keras_kd.distillation.shapes import is_sparse
+from keras_kd.distillation.xla import keras_jit_compile
+from keras_kd.utils.validation import check_number
 
 
 @keras.saving.register_keras_serializable(package="keras_kd")
@@ -47,6 +48,12 @@ class Distiller(keras.Model):
     Batches of a `TeacherCache` carry the teacher's logits, and the teacher
     is not run.
 
+    Several teachers (`teacher=[t1, t2, ...]`) give one target: the
+    weighted average of their probabilities (not logits) at the
+    distillation temperature (`keras_kd.distillation.multi_teacher`).
+    `compile(feature_losses=[...])` adds weighted losses between
+    intermediate layers, from the same single forward pass of each model.
+
     Under a `tf.distribute` strategy (models and distiller created in its
     `scope()`), each replica averages over the weight of the whole global
     batch: N replicas give one device's weights and logged losses on the
@@ -64,7 +71,9 @@ class Distiller(keras.Model):
     Args:
         student: a `keras.Model` producing logits.
         teacher: a `keras.Model` taking the same inputs and producing logits
-            of the same shape as the student's.
+            of the same shape as the student's, or a list of them.
+        teacher_weights: with several teachers, one float >= 0 each (a
+            positive sum; normalized to sum to 1). Default: equal.
         name: name of the distiller model.
 
     Example:
@@ -90,39 +99,37 @@ class Distiller(keras.Model):
     (32, 3)
     """
 
-    def __init__(self, student, teacher, name="distiller", **kwargs):
+    def __init__(
+        self, student, teacher, teacher_weights=None, name="distiller", **kwargs
+    ):
         require_tensorflow_backend()
-        for role, model in (("student", student), ("teacher", teacher)):
-            if not isinstance(model, keras.Model):
-                raise TypeError(
-                    f"`{role}` must be a `keras.Model` producing logits. "
-                    f"Received: {role}={model!r} of type "
-                    f"{type(model).__name__}"
-                )
-        if student is teacher:
-            raise ValueError(
-                "`student` and `teacher` are the same model object; the "
-                "teacher is frozen, so the student would never train. Pass "
-                "a separate (for example smaller) student model."
-            )
-        if _is_causal_lm(teacher) and _is_causal_lm(student):
-            from keras_kd.transfer.causal_lm import check_same_tokenizer
-
-            check_same_tokenizer(teacher, student)
-        check_model_output_shapes(teacher, student)
+        teachers, weights = check_teachers(student, teacher, teacher_weights)
         super().__init__(name=name, **kwargs)
         self.student = student
-        self.teacher = teacher
-        self.teacher.trainable = False
+        # One teacher is the attribute itself, as saved files expect.
+        self.teacher = teachers[0] if len(teachers) == 1 else teachers
+        self.teacher_weights = weights
+        for t in teachers:
+            t.trainable = False
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(
             name="distillation_loss"
         )
+        self.feature_losses = []
+        self.feature_loss_trackers = {}
+        # Not tracked: the extractors share the models' weights, which the
+        # distiller would otherwise save again.
+        self._features = types.SimpleNamespace(matching=None)
         self._jit_auto = False
         self._first_batch_checked = False
         self._num_classes = None
-        if student.built and teacher.built:
+        if student.built and all(t.built for t in teachers):
             self.built = True
+
+    @property
+    def teachers(self):
+        """The teachers, as a list (of one for a single teacher)."""
+        return list(self.teacher) if isinstance(self.teacher, list) else [self.teacher]
 
     def call(self, inputs, training=None):
         return self.student(inputs, training=training)
@@ -137,6 +144,7 @@ class Distiller(keras.Model):
         temperature=2.0,
         evaluate_distillation=False,
         jit_compile="auto",
+        feature_losses=None,
         **kwargs,
     ):
         """Configures the distiller for training.
@@ -163,8 +171,9 @@ class Distiller(keras.Model):
                 the weighted positions itself: a loss instance's
                 `reduction` is not used.
             alpha: float in [0, 1], the weight of the distillation loss;
-                `1 - alpha` weighs the student loss. With `alpha=0` the teacher
-                is not run; with `alpha=1` labels are not needed.
+                `1 - alpha` weighs the student loss. With `alpha=0` (and no
+                feature losses) the teacher is not run; with `alpha=1`
+                labels are not needed.
             temperature: float > 0, the temperature of the default
                 distillation loss (ignored when `distillation_loss_fn` is an
                 instance, which carries its own).
@@ -174,6 +183,11 @@ class Distiller(keras.Model):
             jit_compile: `"auto"` (default: XLA wherever the models compile
                 with it, CPU included, except under a `tf.distribute`
                 strategy), True or False.
+            feature_losses: a list of `FeatureLoss` (`HiddenStateLoss`,
+                `AttentionRelationLoss`) between the intermediate layers of
+                one live teacher (not a `TeacherCache`) and the student,
+                each added with its `weight` (not scaled by `alpha`) and
+                logged under its name.
             **kwargs: other arguments of `keras.Model.compile`
                 (`steps_per_execution`, `run_eagerly`, ...). `loss` is not
                 accepted: use `student_loss_fn`.
@@ -208,17 +222,17 @@ class Distiller(keras.Model):
             "student loss (0: labels only, 1: the teacher only)",
         )
         temperature = kd_losses.check_temperature(temperature)
-        check_choice("jit_compile", jit_compile, ("auto", True, False))
-        run_eagerly = kwargs.get("run_eagerly", False)
-        # As Keras's "auto": no XLA under tf.distribute, whose cross-replica
-        # calls XLA does not compile.
-        distributed = (
-            self._distribute_strategy is not None or tf.distribute.has_strategy()
+        keras_jit = keras_jit_compile(
+            jit_compile,
+            kwargs.get("run_eagerly", False),
+            self._distribute_strategy is not None or tf.distribute.has_strategy(),
         )
-        keras_jit = (
-            not (run_eagerly or distributed)
-            if jit_compile == "auto"
-            else jit_compile
+        # Bound before anything is set: a bad layer map leaves no half compile.
+        feature_losses = check_feature_losses(feature_losses, len(self.teachers))
+        matching = (
+            FeatureMatching(feature_losses, self.teacher, self.student)
+            if feature_losses
+            else None
         )
         super().compile(
             optimizer=optimizer,
@@ -236,6 +250,13 @@ class Distiller(keras.Model):
             else distillation_loss_fn,
             temperature=temperature,
         )
+        self.feature_losses = feature_losses
+        self._features.matching = matching
+        for loss in feature_losses:
+            if loss.name not in self.feature_loss_trackers:
+                self.feature_loss_trackers[loss.name] = keras.metrics.Mean(
+                    name=loss.name
+                )
         self._jit_auto = jit_compile == "auto" and keras_jit
         self._first_batch_checked = False
         self._compile_args = dict(
@@ -247,6 +268,7 @@ class Distiller(keras.Model):
             temperature=temperature,
             evaluate_distillation=self.evaluate_distillation,
             jit_compile=jit_compile,
+            feature_losses=feature_losses,
             **kwargs,
         )
 
@@ -268,84 +290,102 @@ class Distiller(keras.Model):
         return self.alpha < 1.0 or not training
 
     def _uses_teacher(self, training):
-        return self.alpha > 0.0 and (training or self.evaluate_distillation)
+        return (self.alpha > 0.0 or bool(self.feature_losses)) and (
+            training or self.evaluate_distillation
+        )
 
-    def _teacher_logits(self, x, y, training):
-        """The teacher's logits for the batch: cached in `y` (a batch of a
-        `TeacherCache`), computed, or None when the distillation term is not
-        computed (`alpha=0`, or evaluation without `evaluate_distillation`)."""
+    def _teacher_outputs(self, x, y, training):
+        """`(teacher_logits, feature_targets)` for the batch, without
+        gradients: cached in `y`, or from one forward pass of each teacher;
+        `(None, None)` when the teacher is not needed."""
         _, cached = split_cached_teacher(y)
         if not self._uses_teacher(training):
-            return None
-        logits = self.teacher(x, training=False) if cached is None else cached
-        return keras.tree.map_structure(ops.stop_gradient, logits)
-
-    def _distillation_losses(self, y, sample_weight, y_pred, teacher_logits, training):
-        """Returns `(replica_loss, logs)`.
-
-        `logs` holds the global batch's `loss`, `student_loss` and
-        `distillation_loss` (0 for a term not computed); `replica_loss` is
-        this replica's share of `loss`, to differentiate (the same without
-        a strategy). Terms whose weight is zero are not computed: `alpha=0`
-        never runs the teacher and `alpha=1` never reads the labels.
-        """
-        y, _ = split_cached_teacher(y)
-        terms = {}
-        if self._uses_labels(training):
-            if y is None:
-                raise ValueError(
-                    "The data has no labels `y`, which the student loss needs "
-                    f"(alpha={self.alpha}). Pass `(x, y)` batches, or "
-                    "compile with alpha=1.0 to train from the teacher alone."
-                )
-            check_label_shape(y, y_pred, self.student_loss_fn)
-            terms["student_loss"] = objective.per_position(
-                self.student_loss_fn, y, y_pred
-            )
-        if teacher_logits is not None:
-            if not is_top_k(teacher_logits):
-                # Sparse top-k logits are checked by the loss itself.
-                check_logits_shapes(teacher_logits, y_pred)
-            terms["distillation_loss"] = objective.per_position(
-                self.distillation_loss_fn, teacher_logits, y_pred
-            )
-        local, logs = objective.weighted_means(
-            terms, objective.position_weights(sample_weight, y_pred)
+            return None, None
+        if cached is not None:
+            if self.feature_losses:
+                raise cached_teacher_error(self.feature_losses)
+            return keras.tree.map_structure(ops.stop_gradient, cached), None
+        if self._features.matching is not None:
+            return self._features.matching.teacher_outputs(x)
+        logits = combine_teacher_logits(
+            [t(x, training=False) for t in self.teachers],
+            self.teacher_weights,
+            teacher_temperature(self.distillation_loss_fn, self.temperature),
         )
-        alpha = self.alpha if "distillation_loss" in terms else 0.0
-        weights = {"student_loss": 1.0 - alpha, "distillation_loss": alpha}
-        regularization = ops.zeros((), dtype="float32")
-        if self.student.losses:
-            regularization = ops.cast(ops.sum(self.student.losses), "float32")
-        # Every replica adds the same regularization; the optimizer sums the
-        # replicas' gradients.
-        replica_loss = sum(weights[n] * local[n] for n in terms) + (
-            regularization / objective.num_replicas()
+        return keras.tree.map_structure(ops.stop_gradient, logits), None
+
+    def _student_outputs(self, x, training, teacher):
+        """`(logits, features)`: the student's, with its intermediate
+        features (from the same forward pass) when the teacher's outputs
+        (`_teacher_outputs`) hold feature targets."""
+        if teacher[1] is None:
+            return self.student(x, training=training), None
+        out = self._features.matching.student(x, training=training)
+        return out["logits"], out["features"]
+
+    def step_weights(self):
+        """The weights a training step moves: the student's and the feature
+        losses' projections."""
+        extra = [w for loss in self.feature_losses for w in loss.trainable_weights]
+        return self.student.trainable_weights + extra
+
+    def _forward(self, x, y, sample_weight, teacher, training):
+        """The student's forward pass and the losses: `(y_pred,
+        replica_loss, logs)`; `teacher` is `_teacher_outputs`'s pair."""
+        y_pred, features = self._student_outputs(x, training, teacher)
+        loss, logs = self._loss_terms(x, y, sample_weight, y_pred, features, teacher, training)
+        return y_pred, loss, logs
+
+    def _loss_terms(self, x, y, sample_weight, y_pred, features, teacher, training):
+        """Returns `(replica_loss, logs)` (`objective.weighted_total`): the
+        logits terms (`objective.logits_terms`) and the feature terms."""
+        teacher_logits, targets = teacher
+        terms, weights = objective.logits_terms(
+            self.student_loss_fn if self._uses_labels(training) else None,
+            self.distillation_loss_fn,
+            self.alpha,
+            split_cached_teacher(y)[0],
+            teacher_logits,
+            y_pred,
         )
-        logs["loss"] = sum(weights[n] * logs[n] for n in terms) + regularization
-        for name in weights:
-            logs.setdefault(name, ops.zeros((), dtype="float32"))
-        return replica_loss, logs
+        if targets is not None and features is not None:
+            feature_terms, feature_weights = self._features.matching.terms(
+                x, targets, features, position_rank=len(y_pred.shape) - 1
+            )
+            terms.update(feature_terms)
+            weights.update(feature_weights)
+        return objective.weighted_total(
+            terms,
+            weights,
+            objective.position_weights(sample_weight, y_pred),
+            self.student.losses,
+        )
+
+    def _trackers(self):
+        features = {n.name: self.feature_loss_trackers[n.name] for n in self.feature_losses}
+        return {
+            "loss": self._loss_tracker,
+            "student_loss": self.student_loss_tracker,
+            "distillation_loss": self.distillation_loss_tracker,
+            **features,
+        }
 
     def _update_loss_trackers(self, x, logs):
         batch_size = tf.shape(next(v for v in keras.tree.flatten(x)))[0]
-        for tracker, name in (
-            (self._loss_tracker, "loss"),
-            (self.student_loss_tracker, "student_loss"),
-            (self.distillation_loss_tracker, "distillation_loss"),
-        ):
-            tracker.update_state(logs[name], sample_weight=batch_size)
+        for name, tracker in self._trackers().items():
+            # Feature terms are absent where the teacher does not run.
+            if name in logs:
+                tracker.update_state(logs[name], sample_weight=batch_size)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         # Before the tape: nothing of the frozen teacher's forward pass is
         # recorded (in eager mode the tape would keep its activations).
-        teacher_logits = self._teacher_logits(x, y, training=True)
-        trainable = self.student.trainable_weights
+        teacher = self._teacher_outputs(x, y, training=True)
+        trainable = self.step_weights()
         with tf.GradientTape() as tape:
-            y_pred = self.student(x, training=True)
-            loss, logs = self._distillation_losses(
-                y, sample_weight, y_pred, teacher_logits, training=True
+            y_pred, loss, logs = self._forward(
+                x, y, sample_weight, teacher, training=True
             )
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, trainable)
@@ -355,36 +395,35 @@ class Distiller(keras.Model):
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        teacher_logits = self._teacher_logits(x, y, training=False)
-        y_pred = self.student(x, training=False)
-        _, logs = self._distillation_losses(
-            y, sample_weight, y_pred, teacher_logits, training=False
-        )
+        teacher = self._teacher_outputs(x, y, training=False)
+        y_pred, _, logs = self._forward(x, y, sample_weight, teacher, training=False)
         self._update_loss_trackers(x, logs)
         return self._step_logs(x, y, y_pred, sample_weight, training=False)
 
     def _step_logs(self, x, y, y_pred, sample_weight, training):
         y, _ = split_cached_teacher(y)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        # Trackers of feature losses an earlier `compile` had.
+        for name in set(self.feature_loss_trackers) - set(self._trackers()):
+            logs.pop(name, None)
         if not training and not self._uses_teacher(training):
             # Without the teacher, evaluation reports the student loss only.
-            logs.pop("distillation_loss", None)
+            for name in set(self._trackers()) - {"loss", "student_loss"}:
+                logs.pop(name, None)
         return logs
 
     def fit(self, x=None, y=None, **kwargs):
         """Trains the student; arguments are those of `keras.Model.fit`.
 
-        Before the first step, the first batch is checked (teacher and
-        student output shapes, label shape) and, with `jit_compile="auto"`,
-        the step is lowered to XLA once; if that fails the distiller warns
-        and trains without XLA. With a sparse categorical cross-entropy,
-        every batch's class ids (and the validation data's) are checked as
-        they are read: an id outside the student's classes raises an error
-        naming it (`ValueError`, or `tf.errors.InvalidArgumentError` from a
-        `tf.data` pipeline), where XLA would give NaN losses. Training stops
-        at the first step whose loss is NaN or infinite, with a
-        `FloatingPointError` that names the term (`StopOnNonFiniteLoss`,
-        added unless the callbacks hold one).
+        Before the first step, the first batch is checked (output, label
+        and feature shapes) and, with `jit_compile="auto"`, the step is
+        lowered to XLA once; if that fails the distiller warns and trains
+        without XLA. With a sparse categorical cross-entropy, every batch's
+        class ids are checked as they are read (an id outside the student's
+        classes raises an error naming it, where XLA would give NaN
+        losses). Training stops at the first non-finite loss with a
+        `FloatingPointError` naming the term (`StopOnNonFiniteLoss`). See
+        `keras_kd.distillation.fit_checks`.
 
         Args:
             x: a `tf.data.Dataset`, a Python generator or a
@@ -406,24 +445,7 @@ class Distiller(keras.Model):
                 "temperature=2.0)` before `fit()`."
             )
         x, y, kwargs = self._tokenize_texts(x, y, kwargs, shuffle=True)
-        callbacks = list(kwargs.pop("callbacks", None) or [])
-        if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
-            callbacks.append(StopOnNonFiniteLoss())
-        kwargs["callbacks"] = callbacks
-        if not self._first_batch_checked:
-            batch, x = peek_first_batch(
-                x, y, kwargs.get("sample_weight"), kwargs.get("batch_size")
-            )
-            self._check_first_batch(batch)
-            self._first_batch_checked = True
-        if self._checks_class_ids(training=True):
-            x, y = with_checked_class_ids(x, y, self._num_classes)
-        if kwargs.get("validation_data") is not None and self._checks_class_ids(
-            training=False
-        ):
-            kwargs["validation_data"] = with_checked_class_ids(
-                kwargs["validation_data"], None, self._num_classes
-            )[0]
+        x, y, kwargs = checked_fit_data(self, x, y, kwargs)
         return super().fit(x=x, y=y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
@@ -432,16 +454,8 @@ class Distiller(keras.Model):
         in `fit`. Class ids are checked as in `fit`."""
         x, y, kwargs = self._tokenize_texts(x, y, kwargs)
         # `fit` evaluates its validation data, already checked, this way.
-        if not kwargs.get("_use_cached_eval_dataset") and self._checks_class_ids(
-            training=False
-        ):
-            if self._num_classes is None:
-                batch, x = peek_first_batch(
-                    x, y, kwargs.get("sample_weight"), kwargs.get("batch_size")
-                )
-                first_x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-                self._num_classes = self.student(first_x, training=False).shape[-1]
-            x, y = with_checked_class_ids(x, y, self._num_classes)
+        if not kwargs.get("_use_cached_eval_dataset"):
+            x, y = checked_evaluation_data(self, x, y, kwargs)
         return super().evaluate(x=x, y=y, **kwargs)
 
     def _checks_class_ids(self, training):
@@ -458,50 +472,21 @@ class Distiller(keras.Model):
         preprocessor = getattr(self.student, "preprocessor", None)
         return tokenized_inputs(preprocessor, x, y, kwargs, shuffle)
 
-    def _check_first_batch(self, batch):
-        """Validates shapes and class ids on real data, then decides on XLA."""
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-        y_pred = self.student(x, training=False)
-        self._num_classes = y_pred.shape[-1]
-        if self._checks_class_ids(training=True):
-            check_class_ids(self._num_classes, batch)
-        self._distillation_losses(
-            y, sample_weight, y_pred, self._teacher_logits(x, y, True), True
-        )
-        if not self._jit_auto:
-            return
-
-        def gradients(x, y, sample_weight):
-            teacher_logits = self._teacher_logits(x, y, training=True)
-            with tf.GradientTape() as tape:
-                y_pred = self.student(x, training=True)
-                loss, _ = self._distillation_losses(
-                    y, sample_weight, y_pred, teacher_logits, training=True
-                )
-            return tape.gradient(loss, self.student.trainable_weights)
-
-        error = xla_lowering_error(gradients, x, y, sample_weight)
-        if error is not None:
-            warnings.warn(
-                "The distillation step does not compile with XLA; training "
-                f"without it (jit_compile=False). XLA said: {error}",
-                stacklevel=3,
-            )
-            self.jit_compile = False
-            self.train_function = None
-            self.test_function = None
-            self.predict_function = None
-
     def get_config(self):
+        several = len(self.teachers) > 1
         return {
             "name": self.name,
             "trainable": self.trainable,
             "student": keras.saving.serialize_keras_object(self.student),
-            "teacher": keras.saving.serialize_keras_object(self.teacher),
+            "teacher": keras.saving.serialize_keras_object(
+                self.teachers if several else self.teacher
+            ),
+            "teacher_weights": self.teacher_weights if several else None,
         }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        # "teacher" is a list of configs for several teachers.
         config = dict(config)
         trainable = config.pop("trainable", True)
         for role in ("student", "teacher"):
@@ -512,8 +497,3 @@ class Distiller(keras.Model):
         distiller.trainable = trainable
         return distiller
 
-
-def _is_causal_lm(model):
-    from keras_hub.models import CausalLM
-
-    return isinstance(model, CausalLM)

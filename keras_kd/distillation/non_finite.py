@@ -31,8 +31,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     them non-finite at once.
 
     Raises:
-        FloatingPointError: naming the term (student, distillation or total
-            loss), its value, the training step (counted over the `fit`
+        FloatingPointError: naming the term (student, distillation, a
+            feature loss or the total loss), its value, the training step (counted over the `fit`
             call) and what to check.
 
     Example:
@@ -56,9 +56,24 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.step = 0
 
+    def _terms(self):
+        """The logged terms in the order checked: the logits terms, each
+        feature loss (by its name), then the total."""
+        terms = dict(_TERMS)
+        total = terms.pop("loss")
+        for loss in getattr(self.model, "feature_losses", None) or []:
+            terms[loss.name] = (
+                f"the feature loss {loss.name!r} (teacher vs student "
+                "intermediate layers)",
+                "check the layer map and the teacher's features, lower the "
+                "loss's weight or the learning rate",
+            )
+        terms["loss"] = total
+        return terms
+
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
-        for key, (term, advice) in _TERMS.items():
+        for key, (term, advice) in self._terms().items():
             value = (logs or {}).get(key)
             if value is not None and not math.isfinite(float(value)):
                 self.model.stop_training = True

@@ -15,6 +15,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_kd.distillation.shapes import check_label_shape, check_logits_shapes
+from keras_kd.distillation.top_k import is_top_k
+
 
 def _is_keras_cross_entropy(fn):
     """Keras's own loss functions that take `from_logits`: the cross-entropies."""
@@ -222,3 +225,84 @@ def weighted_means(terms, weights):
     local = {n: ops.divide_no_nan(local_sums[i], weight) for i, n in enumerate(names)}
     total = {n: ops.divide_no_nan(global_sums[i], weight) for i, n in enumerate(names)}
     return local, total
+
+
+def logits_terms(student_loss_fn, distillation_loss_fn, alpha, y, teacher_logits, y_pred):
+    """The per-position terms on the student's logits, and their weights.
+
+    Args:
+        student_loss_fn: the student loss, or None when the labels are not
+            used (`alpha=1` in training).
+        distillation_loss_fn: the distillation loss.
+        alpha: the distillation loss's weight; at 0 it is not computed.
+        y: the labels (None when the data has none).
+        teacher_logits: the teacher's logits, or None when not computed.
+        y_pred: the student's logits.
+
+    Returns:
+        `(terms, weights)`: dicts of the `student_loss` and
+        `distillation_loss` computed, and of both weights (0 for a term not
+        computed).
+
+    Raises:
+        ValueError: no labels where the student loss needs them; labels or
+            teacher logits of a shape that does not fit the student's.
+    """
+    terms = {}
+    if student_loss_fn is not None:
+        if y is None:
+            raise ValueError(
+                "The data has no labels `y`, which the student loss needs "
+                f"(alpha={alpha}). Pass `(x, y)` batches, or compile with "
+                "alpha=1.0 to train from the teacher alone."
+            )
+        check_label_shape(y, y_pred, student_loss_fn)
+        terms["student_loss"] = per_position(student_loss_fn, y, y_pred)
+    if teacher_logits is not None and alpha > 0.0:
+        if not is_top_k(teacher_logits):
+            # Sparse top-k logits are checked by the loss itself.
+            check_logits_shapes(teacher_logits, y_pred)
+        terms["distillation_loss"] = per_position(
+            distillation_loss_fn, teacher_logits, y_pred
+        )
+    alpha = alpha if "distillation_loss" in terms else 0.0
+    return terms, {"student_loss": 1.0 - alpha, "distillation_loss": alpha}
+
+
+def weighted_total(terms, weights, position_weights, regularization_losses):
+    """The distiller's loss from its terms: each averaged over the weighted
+    positions (`weighted_means`), weighed, summed, plus the regularization
+    losses once, unweighted.
+
+    Args:
+        terms: dict of per-position values.
+        weights: dict of each term's weight (a name absent from `terms` is
+            logged as 0).
+        position_weights: as `position_weights` returns them.
+        regularization_losses: the student's `losses`.
+
+    Returns:
+        `(replica_loss, logs)`: this replica's share of the loss, to
+        differentiate, and the global batch's `loss` and terms, to log.
+
+    Example:
+
+    >>> import numpy as np
+    >>> _, logs = weighted_total({"a": np.array([1.0, 3.0])}, {"a": 0.5, "b": 1.0},
+    ...                          np.ones(2), [])
+    >>> {name: float(value) for name, value in sorted(logs.items())}
+    {'a': 2.0, 'b': 0.0, 'loss': 1.0}
+    """
+    local, logs = weighted_means(terms, position_weights)
+    regularization = ops.zeros((), dtype="float32")
+    if regularization_losses:
+        regularization = ops.cast(ops.sum(regularization_losses), "float32")
+    # Every replica adds the same regularization; the optimizer sums the
+    # replicas' gradients.
+    replica_loss = sum(weights[n] * local[n] for n in terms) + (
+        regularization / num_replicas()
+    )
+    logs["loss"] = sum(weights[n] * logs[n] for n in terms) + regularization
+    for name in weights:
+        logs.setdefault(name, ops.zeros((), dtype="float32"))
+    return replica_loss, logs

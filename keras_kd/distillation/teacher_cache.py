@@ -20,6 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_kd import datasets as kd_datasets
+from keras_kd.distillation.losses import check_temperature
+from keras_kd.distillation.multi_teacher import (
+    check_teacher_weights,
+    combine_teacher_logits,
+    teacher_list,
+)
 from keras_kd.distillation.top_k import top_k_logits
 from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json
 from keras_kd.utils.validation import check_choice, check_int
@@ -42,6 +48,15 @@ def fingerprint_weights(model):
     return digest.hexdigest()
 
 
+def _fingerprint_teachers(teachers, weights, temperature):
+    """One teacher's `fingerprint_weights`; for several, a digest of theirs
+    with the weights and temperature that combine them."""
+    if len(teachers) == 1:
+        return fingerprint_weights(teachers[0])
+    parts = [fingerprint_weights(t) for t in teachers] + [repr(weights), repr(temperature)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
 def _fingerprint_arrays(arrays):
     digest = hashlib.sha256()
     for name in sorted(arrays):
@@ -60,6 +75,14 @@ class TeacherCache:
     `(x, {"labels": y, "teacher_logits": logits})` (and `sample_weight` if the
     data had one), which `keras_kd.Distiller.fit` consumes without calling
     its teacher.
+
+    Built over several teachers (`teacher=[t1, t2]`, `teacher_weights`,
+    `temperature`), the cache holds their combined target, as the
+    `Distiller` combines live teachers: the logits whose softmax at the
+    distillation temperature is the weighted mean of the teachers'
+    softmaxes (`keras_kd.distillation.multi_teacher`); with `top_k`, the
+    top k of those combined logits. Distill from it at the same
+    temperature.
 
     Dense logits cost `4·classes` bytes per example (`4·vocabulary` per
     token for a sequence model). With `top_k=k`, only the `k` largest logits
@@ -142,6 +165,8 @@ class TeacherCache:
         top_k_dtype="float16",
         jit_compile=True,
         verbose=1,
+        teacher_weights=None,
+        temperature=None,
     ):
         """Runs `teacher` once over `data` and stores the logits, or reuses
         the cache already in `directory` if it was built from the same
@@ -154,8 +179,9 @@ class TeacherCache:
         complete.
 
         Args:
-            teacher: a `keras.Model` producing logits; run with
-                `training=False`.
+            teacher: a `keras.Model` producing logits, run with
+                `training=False`; or a list of them, whose combined target
+                is stored.
             data: the examples, in a fixed order: an unbatched
                 `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`, or,
                 with `preprocessor`, a `keras_kd.datasets.TextSplit` or an
@@ -172,16 +198,33 @@ class TeacherCache:
                 uint16 token ids, 4 bytes per entry) or `"float32"` (exact).
             jit_compile: compile the teacher's forward pass with XLA.
             verbose: 1 shows a progress bar, 0 is silent.
+            teacher_weights: with several teachers, one float >= 0 each
+                (default: equal).
+            temperature: with several teachers, the distillation
+                temperature at which their probabilities are averaged
+                (required: the combined target depends on it).
 
         Returns:
             A `TeacherCache`.
         """
         directory = Path(directory)
-        if not isinstance(teacher, keras.Model):
-            raise ValueError(
-                "`teacher` must be a keras.Model. Received: "
-                f"{type(teacher).__name__}"
-            )
+        teachers = teacher_list(teacher)
+        for t in teachers:
+            if not isinstance(t, keras.Model):
+                raise ValueError(
+                    "`teacher` must be a keras.Model or a list of them. "
+                    f"Received: {type(t).__name__}"
+                )
+        weights = check_teacher_weights(teacher_weights, len(teachers))
+        if len(teachers) > 1:
+            if temperature is None:
+                raise ValueError(
+                    f"A cache of {len(teachers)} teachers stores their "
+                    "probabilities averaged at the distillation temperature. "
+                    "Pass `temperature=`, the one you will compile the "
+                    "Distiller with (e.g. 2.0)."
+                )
+            temperature = check_temperature(temperature)
         check_int("top_k", top_k, allow_none=True, example=32)
         check_choice("top_k_dtype", top_k_dtype, ("float16", "float32"))
         _check_cache_destination(directory)
@@ -191,7 +234,7 @@ class TeacherCache:
             data = kd_datasets.tokenized_examples(data, preprocessor)
         arrays, x_keys = _materialize(data)
         fingerprints = {
-            "teacher_fingerprint": fingerprint_weights(teacher),
+            "teacher_fingerprint": _fingerprint_teachers(teachers, weights, temperature),
             "data_fingerprint": _fingerprint_arrays(arrays),
         }
         previous = _read_manifest(directory)
@@ -222,8 +265,8 @@ class TeacherCache:
         stored = dict(arrays)
         stored.update(
             _run_teacher(
-                teacher, arrays, x_keys, batch_size, top_k, top_k_dtype,
-                jit_compile, verbose,
+                teachers, arrays, x_keys, batch_size, top_k, top_k_dtype,
+                jit_compile, verbose, weights, temperature,
             )
         )
         manifest = {
@@ -233,7 +276,9 @@ class TeacherCache:
             "arrays": sorted(stored),
             "top_k": top_k,
             "top_k_dtype": None if top_k is None else top_k_dtype,
-            "teacher": teacher.name,
+            "teacher": teachers[0].name if len(teachers) == 1 else [t.name for t in teachers],
+            "teacher_weights": weights if len(teachers) > 1 else None,
+            "temperature": temperature,
             **fingerprints,
         }
         with atomic_folder(directory, overwrite=True) as staging:
@@ -371,13 +416,20 @@ def _materialize(data):
 
 
 def _run_teacher(
-    teacher, arrays, x_keys, batch_size, top_k, top_k_dtype, jit_compile, verbose
+    teachers, arrays, x_keys, batch_size, top_k, top_k_dtype, jit_compile, verbose,
+    weights, temperature,
 ):
     n = len(arrays["labels"])
 
     @tf.function(jit_compile=jit_compile)
     def forward(x):
-        logits = keras.ops.cast(teacher(x, training=False), "float32")
+        # Several teachers: combined densely first, then the top k taken.
+        logits = keras.ops.cast(
+            combine_teacher_logits(
+                [t(x, training=False) for t in teachers], weights, temperature
+            ),
+            "float32",
+        )
         if top_k is None:
             return logits
         if top_k > logits.shape[-1]:

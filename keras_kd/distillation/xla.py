@@ -1,7 +1,10 @@
-"""Whether a function compiles with XLA: the `Distiller`'s check before its
-first step, which decides between XLA and a warning."""
+"""XLA and the `Distiller`: whether a function compiles with XLA (the check
+before its first step, which decides between XLA and a warning), and the
+`jit_compile` its `compile` gives Keras."""
 
 import tensorflow as tf
+
+from keras_kd.utils.validation import check_choice
 
 # What lowering a traced graph to XLA raises when an op has no XLA kernel or
 # a shape cannot be made static (`experimental_get_compiler_ir` reports
@@ -38,3 +41,22 @@ def xla_lowering_error(function, *args):
     except _XLA_ERRORS as error:
         return error
     return None
+
+
+def keras_jit_compile(jit_compile, run_eagerly, distributed):
+    """The `jit_compile` to give `keras.Model.compile` for the `Distiller`'s
+    `jit_compile` (`"auto"`, True or False): `"auto"` is XLA unless eager
+    or under a `tf.distribute` strategy (as Keras's `"auto"`, whose
+    cross-replica calls XLA does not compile), also on CPU.
+
+    Example:
+
+    >>> keras_jit_compile("auto", run_eagerly=False, distributed=False)
+    True
+    >>> keras_jit_compile("auto", run_eagerly=False, distributed=True)
+    False
+    """
+    check_choice("jit_compile", jit_compile, ("auto", True, False))
+    if jit_compile == "auto":
+        return not (run_eagerly or distributed)
+    return jit_compile

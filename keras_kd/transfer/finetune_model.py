@@ -275,7 +275,9 @@ class FinetuneModel(keras_hub.models.Task):
         )
 
     def _with_backbone(self, backbone, preprocessor, freeze, name):
-        """A model like this one on `backbone`, heads copied with weights."""
+        """A model like this one on `backbone`, heads copied with their
+        weights where the shapes allow (a narrower backbone gets new
+        heads)."""
         heads = {
             head_name: type(head).from_config(head.get_config())
             for head_name, head in self.heads.items()
@@ -290,7 +292,9 @@ class FinetuneModel(keras_hub.models.Task):
             name=name,
         )
         for head_name, head in self.heads.items():
-            model.heads[head_name].set_weights(head.get_weights())
+            copy = model.heads[head_name]
+            if [w.shape for w in copy.weights] == [w.shape for w in head.weights]:
+                copy.set_weights(head.get_weights())
         return model
 
     def _default_learning_rate(self):

@@ -30,8 +30,20 @@ def _default_layer_map(teacher_depth, num_layers, decoder=False):
         bottom = (num_layers + 1) // 2
         top = num_layers - bottom
         return list(range(bottom)) + list(range(teacher_depth - top, teacher_depth))
-    # Every k-th layer, ending at the top one: the top layer's features
-    # are the ones the heads and the distillation loss see.
+    return evenly_spaced_layers(teacher_depth, num_layers)
+
+
+def evenly_spaced_layers(teacher_depth, num_layers):
+    """Teacher layer `round((i + 1) * teacher_depth / num_layers) - 1` for
+    each layer `i` of a student of `num_layers <= teacher_depth` layers:
+    every k-th teacher layer, ending at the top one, whose features are
+    those the heads and the distillation loss see.
+
+    Example:
+
+    >>> evenly_spaced_layers(6, 2), evenly_spaced_layers(6, 3)
+    ([2, 5], [1, 3, 5])
+    """
     stride = teacher_depth / num_layers
     return [round(stride * (i + 1)) - 1 for i in range(num_layers)]
 
@@ -205,7 +217,7 @@ def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs
     num_layers, **kwargs)` (by default every other teacher layer, ending at
     the top one); it keeps the teacher's preprocessor, pooling, layer-wise
     learning-rate decay and heads, with the heads' weights copied as a
-    starting point. It is compiled with the defaults.
+    starting point (new heads for a narrower student). It is compiled with the defaults.
 
     Args:
         teacher: a `FinetuneModel`.

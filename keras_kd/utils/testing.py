@@ -1,8 +1,11 @@
 """Tiny things of the tests and docstring examples: the causal LM of the
 causal-LM tests (keras-hub's real `Llama3Tokenizer` class on 42 byte-level
 BPE tokens, `tiny_llama3_tokenizer`, and a random `Llama3CausalLM` on it,
-`tiny_llama3_causal_lm`), and the seeded Dense classifier and token model
-of the Distiller's tests."""
+`tiny_llama3_causal_lm`), the seeded Dense classifier and token model of
+the Distiller's tests, a tiny random BERT classifier and its inputs
+(feature distillation), and a tiny Whisper (keras-hub's real
+`WhisperTokenizer` on the same byte-level BPE tokens, the preprocessor and
+the speech-to-text task)."""
 
 LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -193,3 +196,57 @@ def tiny_whisper_audio_to_text(num_layers=2, hidden_dim=16, seed=0, decoder_sequ
     )
     model.compile(sampler="greedy")
     return model
+
+
+def tiny_bert_classifier(num_layers=2, hidden_dim=8, num_heads=2, seed=0, num_classes=2):
+    """A seeded `FinetuneModel` (mean pooling, a classification head, no
+    preprocessor) on a random keras-hub `BertBackbone` of 30 tokens and 8
+    positions, `intermediate_dim = 2 * hidden_dim`: the real classes of the
+    feature-distillation tests at a fraction of the cost.
+
+    Example:
+
+    >>> model = tiny_bert_classifier(num_layers=1)
+    >>> model.backbone.num_layers, tuple(model.output.shape)
+    (1, (None, 2))
+    """
+    import keras
+    import keras_hub
+
+    from keras_kd.transfer import build_finetune_model
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=30,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        max_sequence_length=8,
+        dropout=0.0,
+    )
+    return build_finetune_model(
+        backbone, num_classes=num_classes, dropout=0.0, compile=False
+    )
+
+
+def tiny_bert_inputs(batch_size=4, length=8, seed=0, padded=2):
+    """Random BERT inputs for `tiny_bert_classifier`, the last `padded`
+    tokens of every other example padding.
+
+    Example:
+
+    >>> x = tiny_bert_inputs(batch_size=2, length=4, padded=1)
+    >>> x["padding_mask"].tolist()
+    [[1, 1, 1, 0], [1, 1, 1, 1]]
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    mask = np.ones((batch_size, length), "int32")
+    mask[::2, length - padded :] = 0
+    return {
+        "token_ids": (rng.integers(1, 30, (batch_size, length)) * mask).astype("int32"),
+        "segment_ids": np.zeros((batch_size, length), "int32"),
+        "padding_mask": mask,
+    }

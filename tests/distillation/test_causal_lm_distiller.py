@@ -84,12 +84,10 @@ def test_padded_positions_change_neither_loss_nor_gradients(tiny_causal_lm):
     y_garbage = np.where(np.asarray(w), np.asarray(y), 5)
 
     def loss_and_gradients(x, y):
-        teacher_logits = distiller._teacher_logits(x, y, training=True)
+        teacher = distiller._teacher_outputs(x, y, training=True)
         with tf.GradientTape() as tape:
             pred = student(x, training=False)
-            total, _ = distiller._distillation_losses(
-                y, w, pred, teacher_logits, training=True
-            )
+            total, _ = distiller._loss_terms(x, y, w, pred, None, teacher, training=True)
         return float(total), tape.gradient(total, student.trainable_weights)
 
     clean_loss, clean_grads = loss_and_gradients(x, y)

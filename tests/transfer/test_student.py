@@ -44,6 +44,16 @@ def test_student_from_scratch_has_the_requested_widths(tiny_backbone, token_batc
     assert student(token_batch())["sequence_output"].shape == (4, 6, 4)
 
 
+def test_a_narrower_student_like_gets_new_heads(tiny_backbone, token_batch):
+    teacher = transfer.build_finetune_model(tiny_backbone(num_layers=2), num_classes=3, preprocessor=None)
+    same = transfer.student_like(teacher, num_layers=1)
+    narrow = transfer.student_like(teacher, num_layers=1, hidden_dim=4, num_heads=1, intermediate_dim=8)
+    for a, b in zip(same.heads["logits"].get_weights(), teacher.heads["logits"].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert narrow.heads["logits"].get_weights()[0].shape == (4, 3)
+    assert narrow(token_batch()).shape == (4, 3)
+
+
 def test_bad_students(tiny_backbone):
     teacher = tiny_backbone(num_layers=4)
     with pytest.raises(ValueError, match=r"num_layers=5.*4 layers"):

@@ -1,0 +1,117 @@
+"""The `Distiller`'s checks of the data of `fit` and `evaluate`: the first
+batch of `fit`, before any training (shapes, class ids and losses on real
+data, then whether the step compiles with XLA), the class ids of every
+batch, and the callback that stops at a non-finite loss."""
+
+import warnings
+
+import keras
+import tensorflow as tf
+
+from keras_kd.distillation.inputs import (
+    check_class_ids,
+    peek_first_batch,
+    split_cached_teacher,
+    with_checked_class_ids,
+)
+from keras_kd.distillation.non_finite import StopOnNonFiniteLoss
+from keras_kd.distillation.shapes import check_logits_shapes
+from keras_kd.distillation.xla import xla_lowering_error
+
+
+def _check_each_teacher(distiller, x, y, y_pred):
+    """Several teachers' logits are combined into one target; each is
+    checked first, so that a mismatch names its teacher."""
+    if len(distiller.teachers) == 1 or split_cached_teacher(y)[1] is not None:
+        return
+    for i, teacher in enumerate(distiller.teachers):
+        try:
+            check_logits_shapes(teacher(x, training=False), y_pred)
+        except ValueError as error:
+            raise ValueError(f"Teacher {i} ({teacher.name!r}): {error}") from None
+
+
+def check_first_batch(distiller, batch):
+    """Runs the distiller's losses once on `batch` (errors name the bad
+    value before any step), records the student's number of classes, and,
+    with `jit_compile="auto"`, lowers the training step to XLA once: if
+    that fails, warns and turns XLA off.
+
+    Args:
+        distiller: a compiled `keras_kd.Distiller`.
+        batch: the first batch, `(x, y)` or `(x, y, sample_weight)`.
+    """
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+    student_logits = distiller.student(x, training=False)
+    distiller._num_classes = student_logits.shape[-1]
+    if distiller._checks_class_ids(training=True):
+        check_class_ids(distiller._num_classes, batch)
+    if distiller._uses_teacher(training=True):
+        _check_each_teacher(distiller, x, y, student_logits)
+    teacher = distiller._teacher_outputs(x, y, training=True)
+    y_pred, features = distiller._student_outputs(x, False, teacher)
+    distiller._loss_terms(x, y, sample_weight, y_pred, features, teacher, True)
+    if not distiller._jit_auto:
+        return
+
+    def gradients(x, y, sample_weight):
+        teacher = distiller._teacher_outputs(x, y, training=True)
+        with tf.GradientTape() as tape:
+            _, loss, _ = distiller._forward(x, y, sample_weight, teacher, training=True)
+        return tape.gradient(loss, distiller.step_weights())
+
+    error = xla_lowering_error(gradients, x, y, sample_weight)
+    if error is not None:
+        warnings.warn(
+            "The distillation step does not compile with XLA; training "
+            f"without it (jit_compile=False). XLA said: {error}",
+            stacklevel=4,
+        )
+        distiller.jit_compile = False
+        distiller.train_function = None
+        distiller.test_function = None
+        distiller.predict_function = None
+
+
+def checked_fit_data(distiller, x, y, kwargs):
+    """`fit`'s data and arguments, checked: the first batch (once per
+    `compile`, `check_first_batch`), the class ids of every batch of the
+    training and validation data for a sparse cross-entropy, and a
+    `StopOnNonFiniteLoss` among the callbacks unless one is there.
+
+    Returns:
+        `(x, y, kwargs)` to pass on to `keras.Model.fit`.
+    """
+    callbacks = list(kwargs.pop("callbacks", None) or [])
+    if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
+        callbacks.append(StopOnNonFiniteLoss())
+    kwargs["callbacks"] = callbacks
+    if not distiller._first_batch_checked:
+        batch, x = peek_first_batch(
+            x, y, kwargs.get("sample_weight"), kwargs.get("batch_size")
+        )
+        check_first_batch(distiller, batch)
+        distiller._first_batch_checked = True
+    if distiller._checks_class_ids(training=True):
+        x, y = with_checked_class_ids(x, y, distiller._num_classes)
+    if kwargs.get("validation_data") is not None and distiller._checks_class_ids(
+        training=False
+    ):
+        kwargs["validation_data"] = with_checked_class_ids(
+            kwargs["validation_data"], None, distiller._num_classes
+        )[0]
+    return x, y, kwargs
+
+
+def checked_evaluation_data(distiller, x, y, kwargs):
+    """`evaluate`'s data with its class ids checked as in `fit`; returns
+    `(x, y)`."""
+    if not distiller._checks_class_ids(training=False):
+        return x, y
+    if distiller._num_classes is None:
+        batch, x = peek_first_batch(
+            x, y, kwargs.get("sample_weight"), kwargs.get("batch_size")
+        )
+        first_x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+        distiller._num_classes = distiller.student(first_x, training=False).shape[-1]
+    return with_checked_class_ids(x, y, distiller._num_classes)
