@@ -1,7 +1,9 @@
-"""`keras_kd.pipeline`: the whole run on a tiny teacher, and the checks
-that refuse bad settings before any work. (The report's means and spreads
-over several seeds, from known accuracies: test_report.py.)"""
+"""`keras_kd.pipeline`: the whole run on a tiny teacher, killed after its
+teacher and resumed, and the checks that refuse bad settings before any
+work. (The report's means and spreads over several seeds, from known
+accuracies: test_report.py.)"""
 
+import dataclasses
 import json
 import os
 
@@ -10,9 +12,39 @@ import pytest
 
 from keras_kd import pipeline
 from keras_kd.export import TFLiteTextClassifier
+from keras_kd.pipeline import runner
 
 
-def test_pipeline_end_to_end_on_a_tiny_teacher(tmp_path, tiny_preset, movie_reviews):
+def _interrupted_after_the_teacher(config, tmp_path, monkeypatch):
+    """Runs `config` until its teacher is saved, then kills it; checks the
+    partial run and that nothing runs over it by mistake. Returns the
+    teacher file's bytes and the recorded teacher accuracy."""
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed while distilling")
+
+    monkeypatch.setattr(runner, "distill_students", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(config)
+    monkeypatch.undo()
+    partial = tmp_path / ".run.partial"
+    assert sorted(os.listdir(tmp_path)) == [".run.partial"]
+    teacher_file = partial / "teacher.keras"
+    teacher_bytes, teacher_mtime = teacher_file.read_bytes(), teacher_file.stat().st_mtime_ns
+    recorded = json.loads((partial / "progress.json").read_text())
+    assert list(recorded["steps"]) == ["teacher"]
+    # Neither a new run nor a resumed one with other settings touches it.
+    with pytest.raises(FileExistsError, match=r"resume=True \(--resume\).*overwrite=True"):
+        pipeline.run(config)
+    with pytest.raises(ValueError, match=r"epochs=2 \(started with 1\)"):
+        pipeline.run(dataclasses.replace(config, epochs=2, resume=True))
+    assert teacher_file.stat().st_mtime_ns == teacher_mtime
+    return teacher_bytes, recorded["steps"]["teacher"]["accuracy"]
+
+
+def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
+    tmp_path, tiny_preset, movie_reviews, monkeypatch
+):
     config = pipeline.PipelineConfig.quick(
         teacher=tiny_preset,
         student_layers=1,
@@ -30,9 +62,20 @@ def test_pipeline_end_to_end_on_a_tiny_teacher(tmp_path, tiny_preset, movie_revi
         run_name="run",
         verbose=0,
     )
-    report = pipeline.run(config)
+    teacher_bytes, teacher_accuracy = _interrupted_after_the_teacher(config, tmp_path, monkeypatch)
+
+    def finetuned_again(*args, **kwargs):
+        raise AssertionError("the resumed run fine-tuned the teacher again")
+
+    monkeypatch.setattr(runner, "finetune_teacher", finetuned_again)
+    report = pipeline.run(dataclasses.replace(config, resume=True))
+    monkeypatch.undo()
     run_dir = tmp_path / "run"
     assert sorted(os.listdir(tmp_path)) == ["run"]
+    assert (run_dir / "teacher.keras").read_bytes() == teacher_bytes
+    assert not (run_dir / "progress.json").exists() and not (run_dir / ".resume").exists()
+    assert report["models"]["teacher (Keras)"]["test_accuracy"] == teacher_accuracy
+    assert "resume" not in report["settings"]
     for name in ("report.json", "report.md", "report.png", "student.keras", "teacher.keras"):
         assert (run_dir / name).is_file()
     assert not (run_dir / "teacher_cache").exists()
