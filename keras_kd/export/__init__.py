@@ -1,5 +1,6 @@
-"""On-device export of Keras text classifiers (TFLite, MediaPipe, Serving)
-and of keras-hub causal language models (LiteRT-LM bundles).
+"""On-device export of Keras text classifiers (TFLite, MediaPipe, Serving),
+of keras-hub causal language models (LiteRT-LM bundles) and of Whisper
+speech recognizers (TFLite).
 
 - `export_tflite`: a `.tflite` in the on-device text-classifier convention,
   float32 or quantized, with MediaPipe metadata (vocabulary, labels,
@@ -17,6 +18,10 @@ and of keras-hub causal language models (LiteRT-LM bundles).
 - `LiteRTLMGenerator`: greedy generation from a bundle in the LiteRT-LM
   runtime; `LiteRTInterpreterGenerator`: the same on the plain LiteRT
   interpreter, for machines without the runtime.
+- `export_whisper_tflite`: a `keras_kd.speech.WhisperAudioToText` (teacher or
+  student) to one `.tflite` with `encode` and cached `decode` signatures,
+  verified token for token against Keras; `WhisperTFLiteTranscriber` runs
+  it.
 
 Modules: `tflite` (`export_tflite`), `bundle` (`export_bundle`), `verify`
 (`verify_tflite`), `latency` (`compare_latency` and its timing loop),
@@ -26,7 +31,9 @@ Modules: `tflite` (`export_tflite`), `bundle` (`export_bundle`), `verify`
 (the on-device input convention and the checks every exporter shares),
 `metadata` (the TFLite metadata, written and read back) and
 `mediapipe_compat` (MediaPipe's metadata writers with a stand-in for a helper
-recent wheels lack, and its `TextClassifier` for the checks).
+recent wheels lack, and its `TextClassifier` for the checks),
+`whisper_tflite` (`export_whisper_tflite`, `WhisperTFLiteTranscriber`) and
+`whisper_tflite_graph` (Whisper's encode/decode graph).
 
 The examples run on a tiny BERT classifier `model`, its `vocabulary` and its
 `.tflite` at `tflite_path`, or a tiny Llama `causal_lm` and its bundle at
@@ -49,6 +56,11 @@ from keras_kd.export.litert_lm_verify import (
 from keras_kd.export.text_classifier import TFLiteTextClassifier
 from keras_kd.export.tflite import QUANTIZATIONS, TFLiteExport, export_tflite
 from keras_kd.export.verify import VerificationReport, verify_tflite
+from keras_kd.export.whisper_tflite import (
+    WhisperTFLiteExport,
+    WhisperTFLiteTranscriber,
+    export_whisper_tflite,
+)
 
 __all__ = [
     "QUANTIZATIONS",
@@ -60,10 +72,13 @@ __all__ = [
     "TFLiteExport",
     "TFLiteTextClassifier",
     "VerificationReport",
+    "WhisperTFLiteExport",
+    "WhisperTFLiteTranscriber",
     "compare_latency",
     "export_bundle",
     "export_litert_lm",
     "export_tflite",
+    "export_whisper_tflite",
     "verify_litert_lm",
     "verify_tflite",
 ]
