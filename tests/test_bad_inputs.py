@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from keras_kd import datasets, export, losses, pipeline, transfer
@@ -82,6 +83,14 @@ def _compile(**kwargs):
     Distiller(student=_linear(), teacher=_linear()).compile(optimizer="adam", **kwargs)
 
 
+def _fit_with_keras_backup(folder):
+    distiller = Distiller(student=_linear(), teacher=_linear())
+    distiller.compile(optimizer="adam", jit_compile=False)
+    x, y = np.zeros((4, 4), "float32"), np.zeros((4,), "int32")
+    backup = keras.callbacks.BackupAndRestore(folder, save_freq=2)
+    distiller.fit(x, y, epochs=1, verbose=0, callbacks=[backup])
+
+
 def _same_model_twice():
     model = _linear()
     Distiller(student=model, teacher=model)
@@ -103,6 +112,9 @@ API_CASES = [
      ValueError, ["jit_compile='yes'"]),
     ("distiller-loss-argument", lambda f: _compile(loss="mse"),
      ValueError, ["loss='mse'", "student_loss_fn"]),
+    ("distiller-keras-backup-every-n-steps",
+     lambda f: _fit_with_keras_backup(f["partial_runs"]),
+     ValueError, ["BackupAndRestore(save_freq=2)", "keras_kd.BackupAndRestore"]),
     ("preset-unknown", lambda f: transfer.build_finetune_model("bogus", num_classes=2),
      ValueError, ["preset='bogus'", "minilm_l6"]),
     ("preset-freeze-too-deep",

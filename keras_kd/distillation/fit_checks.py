@@ -1,7 +1,8 @@
 """The `Distiller`'s checks of the data of `fit` and `evaluate`: the first
 batch of `fit`, before any training (shapes, class ids and losses on real
 data, then whether the step compiles with XLA), the class ids of every
-batch, and the callback that stops at a non-finite loss."""
+batch, the backup callbacks that would not resume exactly, and the
+callback that stops at a non-finite loss."""
 
 import warnings
 
@@ -73,16 +74,50 @@ def check_first_batch(distiller, batch):
         distiller.predict_function = None
 
 
+def check_backup_callbacks(callbacks):
+    """Refuses Keras's own `BackupAndRestore` with a step frequency: after a
+    mid-epoch restart it trains the steps before the backup a second time
+    (Keras 3.15), so the resumed weights are silently not the
+    uninterrupted run's. `keras_kd.BackupAndRestore` resumes exactly.
+
+    Example:
+
+    >>> import keras, tempfile
+    >>> check_backup_callbacks([keras.callbacks.BackupAndRestore(
+    ...     tempfile.mkdtemp(), save_freq=50)])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: keras.callbacks.BackupAndRestore(save_freq=50) trains ...
+    """
+    from keras_kd.utils.backup import BackupAndRestore
+
+    for callback in callbacks:
+        keras_backup = isinstance(callback, keras.callbacks.BackupAndRestore)
+        if keras_backup and not isinstance(callback, BackupAndRestore):
+            if isinstance(callback.save_freq, int) and not isinstance(callback.save_freq, bool):
+                raise ValueError(
+                    f"keras.callbacks.BackupAndRestore(save_freq="
+                    f"{callback.save_freq!r}) trains the steps before a "
+                    "mid-epoch backup twice after a restart (Keras 3.15), so "
+                    "the resumed weights differ from an uninterrupted run's. "
+                    "Pass keras_kd.BackupAndRestore(backup_dir, save_freq="
+                    f"{callback.save_freq!r}) instead: it resumes exactly."
+                )
+
+
 def checked_fit_data(distiller, x, y, kwargs):
     """`fit`'s data and arguments, checked: the first batch (once per
     `compile`, `check_first_batch`), the class ids of every batch of the
-    training and validation data for a sparse cross-entropy, and a
-    `StopOnNonFiniteLoss` among the callbacks unless one is there.
+    training and validation data for a sparse cross-entropy, Keras's
+    `BackupAndRestore` with a step frequency refused
+    (`check_backup_callbacks`), and a `StopOnNonFiniteLoss` among the
+    callbacks unless one is there.
 
     Returns:
         `(x, y, kwargs)` to pass on to `keras.Model.fit`.
     """
     callbacks = list(kwargs.pop("callbacks", None) or [])
+    check_backup_callbacks(callbacks)
     if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
         callbacks.append(StopOnNonFiniteLoss())
     kwargs["callbacks"] = callbacks
