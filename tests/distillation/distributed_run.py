@@ -1,6 +1,7 @@
 """Three steps of distillation of a tiny Dense student, with the live teacher
-and from a `TeacherCache`; writes the trained weights and the logged losses
-as JSON. tests/distillation/test_distribute.py runs it in new processes
+and from a `TeacherCache`; writes the trained weights, the logged losses
+(each step's, as callbacks get them, and the epoch's) and an evaluation as
+JSON. tests/distillation/test_distribute.py runs it in new processes
 (TensorFlow fixes its devices and collectives at start-up) and compares:
 
     python distributed_run.py OUT.json single     # the default strategy
@@ -56,8 +57,10 @@ def batches(data):
 
 def train(strategy, folder):
     """Returns `{"live": ..., "cache": ...}`, each the student's initial
-    and trained weights and the history of one epoch of 3 steps."""
+    and trained weights, the history of one epoch of 3 steps, each step's
+    logs, and `evaluate`'s results on the same batches."""
     import keras
+    import numpy as np
     import tensorflow as tf
 
     import keras_kd
@@ -84,11 +87,22 @@ def train(strategy, folder):
             )
             data = cache.dataset(batch_size=GLOBAL_BATCH).unbatch()
         initial = [w.numpy().tolist() for w in student.weights]
-        history = distiller.fit(batches(data), epochs=1, verbose=0).history
+        steps = []  # each step's logs, as the callbacks get them
+        record = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: steps.append(
+                {k: np.asarray(v).tolist() for k, v in logs.items()}
+            )
+        )
+        history = distiller.fit(
+            batches(data), epochs=1, verbose=0, callbacks=[record]
+        ).history
+        evaluation = distiller.evaluate(batches(data), verbose=0, return_dict=True)
         results[source] = {
             "initial": initial,
             "weights": [w.numpy().tolist() for w in student.weights],
             "history": {k: [float(v) for v in vs] for k, vs in history.items()},
+            "steps": steps,
+            "evaluation": {k: float(v) for k, v in evaluation.items()},
         }
     return results
 
