@@ -27,7 +27,8 @@
 Modules not re-exported here: `shapes` (the shape checks shared by the
 distiller and the losses), `inputs` (the distiller's input handling),
 `objective` (its loss terms and their reduction), `fit_checks` (its checks
-of the data of `fit` and `evaluate`), `non_finite` and `xla`.
+of the data of `fit` and `evaluate`), `multi_worker` (its work-arounds for
+Keras's `fit` under `MultiWorkerMirroredStrategy`), `non_finite` and `xla`.
 """
 
 from keras_kd.distillation import losses

@@ -24,22 +24,14 @@ from keras_kd.distillation.multi_teacher import (
     combine_teacher_logits,
     teacher_temperature,
 )
+from keras_kd.distillation.multi_worker import MultiWorkerFit
 from keras_kd.distillation.shapes import is_sparse
 from keras_kd.distillation.xla import keras_jit_compile
 from keras_kd.utils.validation import check_number
 
 
-def _multi_worker(strategy):
-    """Whether Keras reduces the step's logs across workers: its own test
-    (`_collective_all_reduce_multi_worker` in
-    `keras/src/backend/tensorflow/trainer.py`)."""
-    return isinstance(
-        strategy, tf.distribute.MultiWorkerMirroredStrategy
-    ) and strategy.extended._in_multi_worker_mode()
-
-
 @keras.saving.register_keras_serializable(package="keras_kd")
-class Distiller(keras.Model):
+class Distiller(MultiWorkerFit, keras.Model):
     """Knowledge distillation of a `teacher` model into a `student` model.
 
     The distiller is a `keras.Model` whose `call` is the student's: `predict`
@@ -69,7 +61,7 @@ class Distiller(keras.Model):
     same global batches (tested with `MirroredStrategy` on 2 devices, and
     with `MultiWorkerMirroredStrategy` on 2 worker processes, under which
     the distiller works around two faults of Keras 3.15's `fit`: see
-    `_maybe_symbolic_build` and `_step_logs`).
+    `keras_kd.distillation.multi_worker`).
 
     Training is XLA-compiled by default, also on CPU where Keras's own
     `jit_compile="auto"` turns XLA off (not under a `tf.distribute`
@@ -123,9 +115,7 @@ class Distiller(keras.Model):
         for t in teachers:
             t.trainable = False
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
-        self.distillation_loss_tracker = keras.metrics.Mean(
-            name="distillation_loss"
-        )
+        self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
         self.feature_losses = []
         self.feature_loss_trackers = {}
         # Not tracked: the extractors share the models' weights, which the
@@ -421,43 +411,7 @@ class Distiller(keras.Model):
             # Without the teacher, evaluation reports the student loss only.
             for name in set(self._trackers()) - {"loss", "student_loss"}:
                 logs.pop(name, None)
-        if _multi_worker(self.distribute_strategy):
-            # Keras 3.15 reduces each replica's logs across workers with
-            # `strategy.reduce("MEAN", value, axis=0)`
-            # (`keras/src/backend/tensorflow/trainer.py:842`,
-            # `reduce_per_replica`), which fails on a scalar ("Invalid
-            # reduction dimension 0 for input with 0 dimensions"). As a
-            # vector of one, each log's reduction is the scalar mean over
-            # the replicas, what Keras takes on one machine
-            # (`tf.reduce_mean` of the replicas' values).
-            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Keras's build from the first batch, which reads its shapes only.
-
-        Keras 3.15 (`keras/src/backend/tensorflow/trainer.py:731`, in
-        `fit` and `evaluate` before the first step) passes the whole
-        per-replica batch, a tuple, to `strategy.reduce("MEAN", batch,
-        axis=None)`, which takes one distributed value, not a tuple.
-        `MirroredStrategy` hands the tuple back unchanged (the MEAN of a
-        value it does not see as distributed), but
-        `MultiWorkerMirroredStrategy` with several workers converts it to a
-        tensor for a collective and fails ("Attempt to convert a value
-        (PerReplica...)", keras-team/keras#20585). Here each part of the
-        batch is this worker's first replica's: Keras reads its shapes and
-        dtypes, and no collective runs.
-        """
-        strategy = self._distribute_strategy
-        if strategy is None or iterator is None:
-            return super()._maybe_symbolic_build(iterator, data_batch)
-        for _, _, it in iterator:
-            data_batch = keras.tree.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0], next(it)
-            )
-            break
-        with strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
+        return self.worker_logs(logs)
 
     def fit(self, x=None, y=None, **kwargs):
         """Trains the student; arguments are those of `keras.Model.fit`.
