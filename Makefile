@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/keras-kd demo --overwrite
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 3 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) bench/distiller_step.py

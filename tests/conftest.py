@@ -6,10 +6,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
-# `make test` runs `pytest -n 2 --dist loadfile`: each file goes whole to
-# one of two worker processes, taken from a queue as the workers free up.
+# `make test` runs `pytest -n 3 --dist loadfile`: each file goes whole to
+# one of three worker processes, taken from a queue as the workers free up.
 # pytest-xdist queues the files with the most tests first, which leaves a
-# slow file with few tests for the end, with one worker idle while the other
+# slow file with few tests for the end, with workers idle while another
 # runs it. The queue goes slowest first instead (the longest-processing-time
 # rule): these files, from the slowest (seconds with both workers busy, on 2
 # CPU cores), then the others in collection order. A file or doctest module
@@ -25,6 +25,9 @@ SLOWEST_FIRST = (
     "tests/pipeline/test_generation.py",
     "tests/distillation/test_distribute.py",
     "tests/transfer/test_finetune_model.py",
+    "tests/distillation/test_feature_distillation.py",
+    "tests/speech/test_whisper_student.py",
+    "tests/export/test_whisper_tflite.py",
     "tests/export/test_litert_lm.py",
     "keras_kd/transfer/causal_lm.py",
     "tests/distillation/test_causal_lm_distiller.py",
@@ -34,6 +37,8 @@ SLOWEST_FIRST = (
     "tests/transfer/test_vocabulary.py",
     "tests/transfer/test_schedules.py",
     "tests/export/test_bundle.py",
+    "tests/speech/test_whisper_audio_to_text.py",
+    "tests/speech/test_speech_synthesis.py",
 )
 
 
