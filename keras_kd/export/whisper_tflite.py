@@ -50,13 +50,9 @@ class WhisperTFLiteTranscriber:
         self._self_shapes = {n: details[n]["shape"] for n in details if n.startswith("self_")}
         self.max_length = int(next(iter(self._self_shapes.values()))[2])
         self.preprocessor = model.preprocessor
-        vocabulary = int(self._decode.get_output_details()[graph.LOGITS]["shape"][-1])
-        eos = self.preprocessor.tokenizer.eos_token_id
-        self.eos = eos
-        self._always = np.arange(vocabulary) > eos
-        self._always[list(model.suppress_token_ids)] = True
-        self._first = self._always.copy()
-        self._first[list(model.begin_suppress_token_ids)] = True
+        self.eos = self.preprocessor.tokenizer.eos_token_id
+        self._always = model.suppressed(first_step=False)
+        self._first = model.suppressed(first_step=True)
 
     def token_ids(self, audio):
         """The generated token ids for one 16 kHz waveform (prompt and
@@ -95,8 +91,8 @@ class WhisperTFLiteTranscriber:
         ids, _ = self.token_ids(audio)
         return self.preprocessor.generate_postprocess(
             {
-                "decoder_token_ids": np.array([ids or [self.eos]]),
-                "decoder_padding_mask": np.array([[True] * len(ids) or [False]]),
+                "decoder_token_ids": np.array(ids, np.int32)[None],
+                "decoder_padding_mask": np.ones((1, len(ids)), bool),
             }
         )[0]
 

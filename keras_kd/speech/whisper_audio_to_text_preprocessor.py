@@ -3,7 +3,6 @@ transcripts to decoder tokens, for Whisper's training and generation."""
 
 import keras
 import keras_hub
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
