@@ -88,6 +88,16 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
     Raises:
         FileNotFoundError: `path` does not exist.
         ValueError: the file is not a PCM WAV file this reader knows.
+
+    Example:
+
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "half_second.wav")
+    >>> with wave.open(path, "wb") as f:  # 0.5 s of 48 kHz stereo silence
+    ...     f.setnchannels(2); f.setsampwidth(2); f.setframerate(48000)
+    ...     f.writeframes(bytes(4 * 24000))
+    >>> load_wav(path).shape
+    (8000,)
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(
