@@ -11,22 +11,23 @@ and `decode`, with one key-value cache per decoder layer.
   `[1, vocabulary]`) and the updated self-attention caches under the same
   names.
 
-The graph runs the backbone's own sublayers (norms, projections,
-feed-forward) in keras-hub's order, pre-norm as Whisper, with 4-D caches
-(keras-hub's stacked caches are 6-D, beyond TFLite's 5-D limit). The token
-is written into the cache with `slice_update` (builtin
-`DYNAMIC_UPDATE_SLICE`) and attends to cache positions `<= position`.
+The decoder step is `keras_kd.speech.whisper_decoding`'s, the one Keras
+generation runs: the backbone's own sublayers in keras-hub's order,
+pre-norm as Whisper, with 4-D caches (keras-hub's stacked caches are 6-D,
+beyond TFLite's 5-D limit). The token is written into the cache with
+`slice_update` (builtin `DYNAMIC_UPDATE_SLICE`) and attends to cache
+positions `<= position`.
 """
 
 import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_kd.speech import whisper_decoding
 from keras_kd.speech.whisper_audio_to_text import encoder_output
 
 ENCODE, DECODE = "encode", "decode"
 FEATURES, TOKEN, POSITION, LOGITS = "features", "token", "position", "logits"
-_MASKED = -1e9
 
 
 def self_cache_names(num_layers):
@@ -54,8 +55,7 @@ class WhisperCachedGraph(keras.layers.Layer):
         # The backbone only: the task would bring its tokenizer's lookup
         # tables into the SavedModel, which TFLite does not convert.
         self.backbone = backbone = model.backbone
-        self.layers_ = backbone.decoder_transformer_layers
-        self.num_layers = len(self.layers_)
+        self.num_layers = len(backbone.decoder_transformer_layers)
         self.num_heads = backbone.num_heads
         self.head_dim = backbone.hidden_dim // backbone.num_heads
         self.max_length = int(max_length)
@@ -90,74 +90,32 @@ class WhisperCachedGraph(keras.layers.Layer):
             ]
         )
 
-    def empty_self_caches(self):
-        return [ops.zeros(self.self_cache_shape, "float32") for _ in range(2 * self.num_layers)]
-
-    @staticmethod
-    def _heads_first(x):
-        """`[1, T, heads, head_dim]` -> `[1, heads, T, head_dim]`."""
-        return ops.transpose(x, (0, 2, 1, 3))
-
     def encode(self, features):
         """The `encode` signature: the cross-attention caches, by name."""
-        hidden = encoder_output(self.backbone, features)
-        keys, values = [], []
-        for layer in self.layers_:
-            attention = layer._cross_attention_layer
-            keys.append(self._heads_first(attention._key_dense(hidden)))
-            values.append(self._heads_first(attention._value_dense(hidden)))
+        caches = whisper_decoding.cross_attention_caches(
+            self.backbone, encoder_output(self.backbone, features)
+        )
+        keys, values = zip(*caches)
         return dict(zip(cross_cache_names(self.num_layers), keys + values))
-
-    def _attend(self, attention, query, keys, values, visible=None):
-        """Scaled dot-product attention of one query over `[1, heads, L, d]`
-        keys and values, then the output projection."""
-        query = self._heads_first(attention._query_dense(query))
-        query = query * (1.0 / self.head_dim**0.5)
-        scores = ops.matmul(query, ops.transpose(keys, (0, 1, 3, 2)))
-        if visible is not None:
-            scores = ops.where(visible, scores, _MASKED)
-        weights = ops.softmax(scores, axis=-1)
-        output = ops.transpose(ops.matmul(weights, values), (0, 2, 1, 3))
-        return attention._output_dense(output)
-
-    def _layer(self, layer, x, position, self_k, self_v, cross_k, cross_v):
-        residual = x
-        h = layer._self_attention_layer_norm(x)
-        attention = layer._self_attention_layer
-        start = [0, 0, position[0], 0]
-        self_k = ops.slice_update(self_k, start, self._heads_first(attention._key_dense(h)))
-        self_v = ops.slice_update(self_v, start, self._heads_first(attention._value_dense(h)))
-        visible = ops.less_equal(ops.arange(self.max_length, dtype="int32"), position[0])
-        x = residual + self._attend(attention, h, self_k, self_v, visible[None, None, None, :])
-        residual = x
-        h = layer._cross_attention_layer_norm(x)
-        x = residual + self._attend(layer._cross_attention_layer, h, cross_k, cross_v)
-        residual = x
-        h = layer._feedforward_layer_norm(x)
-        h = layer._feedforward_output_dense(layer._feedforward_intermediate_dense(h))
-        return residual + h, self_k, self_v
 
     def decode(self, token, position, *caches):
         """The `decode` signature: `logits` and the updated self-attention
         caches, by name."""
         n = self.num_layers
-        self_k, self_v = list(caches[:n]), list(caches[n : 2 * n])
-        cross_k, cross_v = caches[2 * n : 3 * n], caches[3 * n :]
+        self_caches = list(zip(caches[:n], caches[n : 2 * n]))
+        cross_caches = list(zip(caches[2 * n : 3 * n], caches[3 * n :]))
         backbone = self.backbone
-        token = ops.cast(token, "int32")
-        position = ops.cast(position, "int32")
-        embeddings = backbone.decoder_embeddings
-        x = ops.take(embeddings.token_embedding.embeddings, token, axis=0)
-        x = x + ops.take(embeddings.position_embedding.position_embeddings, position, axis=0)[None]
-        for i, layer in enumerate(self.layers_):
-            x, self_k[i], self_v[i] = self._layer(
-                layer, x, position, self_k[i], self_v[i], cross_k[i], cross_v[i]
-            )
-        x = backbone.decoder_layer_norm(x)
+        x, self_caches = whisper_decoding.decoder_hidden_states(
+            backbone, ops.cast(token, "int32"), ops.cast(position, "int32")[0],
+            self_caches, cross_caches,
+        )
         # FULLY_CONNECTED reads the tied table as [out, in]: one stored copy.
         logits = tf.linalg.matmul(
-            ops.reshape(x, (1, -1)), embeddings.token_embedding.embeddings, transpose_b=True
+            ops.reshape(x, (1, -1)),
+            backbone.decoder_embeddings.token_embedding.embeddings,
+            transpose_b=True,
         )
-        outputs = dict(zip(self_cache_names(n), self_k + self_v))
+        keys, values = zip(*self_caches)
+        outputs = dict(zip(self_cache_names(n), keys + values))
         outputs[LOGITS] = logits
         return outputs

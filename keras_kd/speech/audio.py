@@ -124,3 +124,53 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
     samples /= float(2 ** (8 * width - 1))
     audio = samples.reshape(-1, channels).mean(axis=1)
     return resample(audio, rate, sampling_rate)
+
+
+def batch_waveforms(audio, max_seconds=30.0):
+    """16 kHz waveforms as one `(batch, samples)` float32 array: a list of
+    waveforms of different lengths is zero-padded to the longest, which
+    changes nothing Whisper hears (it pads every window to 30 s with
+    zeros).
+
+    Args:
+        audio: a waveform `(samples,)`, a batch `(batch, samples)`, or a
+            list of waveforms.
+        max_seconds: the longest waveform accepted (Whisper's window).
+
+    Returns:
+        `(batch, single)`: the array, and whether `audio` was one waveform.
+
+    Example:
+
+    >>> batch, single = batch_waveforms([np.ones(3), np.ones(5)])
+    >>> batch.shape, single, batch[0].tolist()
+    ((2, 5), False, [1.0, 1.0, 1.0, 0.0, 0.0])
+    """
+    if isinstance(audio, (list, tuple)):
+        rows = [np.asarray(row, dtype=np.float32) for row in audio]
+        if not rows or any(row.ndim != 1 for row in rows):
+            raise ValueError(
+                "A list of waveforms must hold at least one 1-D array of "
+                f"samples. Received shapes: {[row.shape for row in rows]}"
+            )
+        batch = np.zeros((len(rows), max(len(row) for row in rows)), np.float32)
+        for i, row in enumerate(rows):
+            batch[i, : len(row)] = row
+        single = False
+    else:
+        batch = np.asarray(audio, dtype=np.float32)
+        single = batch.ndim == 1
+        if single:
+            batch = batch[None]
+        if batch.ndim != 2:
+            raise ValueError(
+                "Audio must be a waveform (samples,), a batch (batch, "
+                f"samples) or a list of waveforms. Received shape {batch.shape}."
+            )
+    if batch.shape[1] > max_seconds * SAMPLING_RATE:
+        raise ValueError(
+            f"Audio of {batch.shape[1] / SAMPLING_RATE:.1f} s is longer than "
+            f"Whisper's {max_seconds:g} s window. Cut it into pieces of at "
+            f"most {max_seconds:g} s."
+        )
+    return batch, single

@@ -6,6 +6,8 @@ import keras_hub
 import numpy as np
 from keras import ops
 
+from keras_kd.speech import whisper_decoding
+from keras_kd.speech.audio import batch_waveforms
 from keras_kd.speech.whisper_audio_to_text_preprocessor import (
     WhisperAudioToTextPreprocessor,
 )
@@ -94,60 +96,27 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         """The encoder's output sequence, `(batch, frames / 2, hidden_dim)`."""
         return encoder_output(self.backbone, encoder_features)
 
-    def call_decoder_with_cache(
-        self,
-        encoder_hidden_states,
-        decoder_token_ids,
-        self_attention_caches,
-        self_attention_cache_update_index,
-        cross_attention_caches,
-        decoder_padding_mask=None,
-    ):
-        """One decoder pass over `decoder_token_ids` starting at position
-        `self_attention_cache_update_index`, reading and updating one
-        self-attention cache per layer (`(batch, 2, length, heads,
-        head_dim)` each: keras-hub's stacked 6-D cache does not convert to
-        TFLite) and reading the layers' cross-attention caches.
+    def call_decoder_with_cache(self, decoder_token_ids, start, self_attention_caches, cross_attention_caches):
+        """One decoder pass over `decoder_token_ids` `(batch, T)` at
+        positions `start, start + 1, ...`, writing their keys and values
+        into the self-attention caches and reading the cross-attention
+        caches (`keras_kd.speech.whisper_decoding`: one `(keys, values)`
+        pair per layer, heads first, the layout the `.tflite` export
+        shares).
 
         Returns:
             `(logits, hidden_states, self_attention_caches)`.
         """
-        b = self.backbone
-        x = b.decoder_embeddings(decoder_token_ids, start_index=self_attention_cache_update_index)
-        updated = []
-        for layer, self_cache, cross_cache in zip(
-            b.decoder_transformer_layers, self_attention_caches, cross_attention_caches
-        ):
-            x, self_cache, _ = layer(
-                decoder_sequence=x,
-                encoder_sequence=encoder_hidden_states,
-                decoder_padding_mask=decoder_padding_mask,
-                self_attention_cache=self_cache,
-                self_attention_cache_update_index=self_attention_cache_update_index,
-                cross_attention_cache=cross_cache,
-                training=False,
-            )
-            updated.append(self_cache)
-        hidden_states = b.decoder_layer_norm(x)
-        logits = b.token_embedding(hidden_states, reverse=True)
+        hidden_states, updated = whisper_decoding.decoder_hidden_states(
+            self.backbone, decoder_token_ids, start, self_attention_caches, cross_attention_caches
+        )
+        logits = self.backbone.token_embedding(hidden_states, reverse=True)
         return logits, hidden_states, updated
 
     def cross_attention_caches(self, encoder_hidden_states):
-        """Each decoder layer's cross-attention keys and values of the
-        encoder's output, `(batch, 2, frames / 2, heads, head_dim)`."""
-        caches = []
-        for layer in self.backbone.decoder_transformer_layers:
-            attention = layer._cross_attention_layer
-            caches.append(
-                ops.stack(
-                    [
-                        attention._key_dense(encoder_hidden_states),
-                        attention._value_dense(encoder_hidden_states),
-                    ],
-                    axis=1,
-                )
-            )
-        return caches
+        """Each decoder layer's cross-attention `(keys, values)` of the
+        encoder's output, `(batch, heads, frames / 2, head_dim)` each."""
+        return whisper_decoding.cross_attention_caches(self.backbone, encoder_hidden_states)
 
     def suppressed(self, first_step):
         """The token ids generation never gives (or, with `first_step`, does
@@ -177,49 +146,43 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
 
     def generate_step(self, inputs, stop_token_ids=None):
         """Generates the rest of `inputs["decoder_token_ids"]` (a prompt
-        padded to the generation length) for a batch of audio features;
+        padded to the generation length) for a batch of audio features
+        (or of encoder outputs, `"encoder_hidden_states"`);
         compiled by `generate` (keras-hub's `CausalLM` machinery)."""
-        features = inputs["encoder_features"]
         token_ids = inputs["decoder_token_ids"]
         padding_mask = inputs["decoder_padding_mask"]
-        encoder_hidden_states = self.call_encoder(features)
+        if "encoder_hidden_states" in inputs:
+            encoder_hidden_states = inputs["encoder_hidden_states"]
+        else:
+            encoder_hidden_states = self.call_encoder(inputs["encoder_features"])
         cross_caches = self.cross_attention_caches(encoder_hidden_states)
         batch_size, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        b = self.backbone
-        head_dim = b.hidden_dim // b.num_heads
-        empty = ops.zeros((batch_size, 2, length, b.num_heads, head_dim), self.compute_dtype)
+        empty = whisper_decoding.empty_self_caches(self.backbone, batch_size, length, self.compute_dtype)
         # The prompt, minus its last token, fills the self-attention caches;
-        # the sampler's first step feeds that last token.
+        # the sampler's first step feeds that last token. (The padding's
+        # keys are written too, then overwritten before any token sees
+        # them.)
         prompt_length = ops.min(ops.sum(ops.cast(padding_mask, "int32"), axis=-1))
-        _, hidden_states, self_caches = self.call_decoder_with_cache(
-            encoder_hidden_states,
-            token_ids,
-            [empty] * len(b.decoder_transformer_layers),
-            0,
-            cross_caches,
-            decoder_padding_mask=padding_mask,
-        )
+        _, hidden_states, self_caches = self.call_decoder_with_cache(token_ids, 0, empty, cross_caches)
         always = self._suppression(first_step=False)
         first = self._suppression(first_step=True)
 
-        def next(prompt, cache, index):
-            self_caches, cross_caches, encoder_hidden_states = cache
+        # The loop carries only the self-attention caches: the
+        # cross-attention caches are read, never written, so they are
+        # captured rather than copied from step to step.
+        def next(prompt, self_caches, index):
             cache_index = index - 1
             token = ops.slice(prompt, [0, cache_index], [ops.shape(prompt)[0], 1])
             logits, hidden, self_caches = self.call_decoder_with_cache(
-                encoder_hidden_states, token, self_caches, cache_index, cross_caches
+                token, cache_index, self_caches, cross_caches
             )
             mask = ops.where(index == prompt_length, first, always)
-            return (
-                logits[:, 0, :] + mask,
-                hidden[:, 0, :],
-                (self_caches, cross_caches, encoder_hidden_states),
-            )
+            return logits[:, 0, :] + mask, hidden[:, 0, :], self_caches
 
         token_ids = self.sampler(
             next=next,
             prompt=token_ids,
-            cache=(self_caches, cross_caches, encoder_hidden_states),
+            cache=self_caches,
             index=prompt_length,
             mask=ops.cast(padding_mask, "bool"),
             stop_token_ids=stop_token_ids,
@@ -242,8 +205,11 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
 
         Args:
             inputs: a 16 kHz float waveform `(samples,)`, a batch
-                `(batch, samples)`, or a dict with `"audio"`; at most 30
-                seconds each (Whisper's window).
+                `(batch, samples)`, a list of waveforms of any lengths, or
+                a dict with `"audio"`; at most 30 seconds each (Whisper's
+                window). Or a dict with `"encoder_hidden_states"`, the
+                encoder's output (`call_encoder`) of a batch, computed
+                once for several decoders sharing the encoder.
             max_length: decoder length, prompt included (default: the
                 preprocessor's `decoder_sequence_length`).
             stop_token_ids: as in `keras_hub.models.CausalLM.generate`;
@@ -260,14 +226,13 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
                 "`WhisperAudioToText.from_preset(...)` or pass "
                 "`preprocessor=WhisperAudioToTextPreprocessor(...)`."
             )
-        audio = inputs["audio"] if isinstance(inputs, dict) else inputs
-        audio = ops.convert_to_numpy(audio).astype("float32")
-        single = audio.ndim == 1
-        if single:
-            audio = audio[None]
+        if isinstance(inputs, dict) and "encoder_hidden_states" in inputs:
+            x, single = {"encoder_hidden_states": inputs["encoder_hidden_states"]}, False
+        else:
+            x, single = batch_waveforms(inputs["audio"] if isinstance(inputs, dict) else inputs)
         if stop_token_ids == "auto":
             stop_token_ids = [self.preprocessor.tokenizer.eos_token_id]
-        x = self.preprocessor.generate_preprocess(audio, sequence_length=max_length)
+        x = self.preprocessor.generate_preprocess(x, sequence_length=max_length)
         x = self.make_generate_function()(x, stop_token_ids=stop_token_ids)
         texts = self.preprocessor.generate_postprocess(x)
         return texts[0] if single else texts

@@ -18,6 +18,9 @@ class WhisperAudioToTextPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
     follows it and `<|endoftext|>` ends it. For training, `y` is the
     decoder's input shifted by one and `sample_weight` is 0 on padding and
     on the prompt's own token, which the model is given, not asked for.
+    Given `"encoder_hidden_states"` (the encoder's output) instead of
+    `"audio"`, it passes them on, for `whisper_decoder_model` and for
+    generation with an encoder computed once.
 
     Args:
         audio_converter: a `keras_hub.layers.WhisperAudioConverter`.
@@ -66,6 +69,15 @@ class WhisperAudioToTextPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
             audio = tf.squeeze(audio, -1)
         return self.audio_converter(audio)
 
+    def _encoder_inputs(self, x):
+        """The encoder side of the model's inputs: log-mel features of
+        `x`'s audio, or `x["encoder_hidden_states"]` passed on (the
+        encoder's output, computed once when the encoder is frozen)."""
+        if isinstance(x, dict) and "encoder_hidden_states" in x:
+            states = tf.convert_to_tensor(x["encoder_hidden_states"], "float32")
+            return {"encoder_hidden_states": states}
+        return {"encoder_features": self._features(x["audio"] if isinstance(x, dict) else x)}
+
     def call(self, x, y=None, sample_weight=None, sequence_length=None):
         if not self.built:
             self.build(None)
@@ -74,7 +86,7 @@ class WhisperAudioToTextPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
             self.tokenizer(x["text"]), sequence_length=length + 1, add_end_value=True
         )
         inputs = {
-            "encoder_features": self._features(x["audio"]),
+            **self._encoder_inputs(x),
             "decoder_token_ids": token_ids[..., :-1],
             "decoder_padding_mask": padding_mask[..., :-1],
         }
@@ -85,13 +97,13 @@ class WhisperAudioToTextPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
 
     def generate_preprocess(self, x, sequence_length=None):
         """Features and the prompt, padded to `sequence_length` (default
-        `decoder_sequence_length`); `x` is a waveform, a batch of them, or
-        a dict with `"audio"`."""
+        `decoder_sequence_length`); `x` is a waveform, a batch of them, a
+        dict with `"audio"`, or a dict with the encoder's output,
+        `"encoder_hidden_states"`, which is passed on."""
         if not self.built:
             self.build(None)
-        audio = x["audio"] if isinstance(x, dict) else x
-        features = self._features(audio)
-        batch_size = int(features.shape[0])
+        inputs = self._encoder_inputs(x)
+        batch_size = int(next(iter(inputs.values())).shape[0])
         prompt = tf.ragged.constant([[]] * batch_size, dtype="int32")
         token_ids, padding_mask = self.decoder_packer(
             prompt,
@@ -99,7 +111,7 @@ class WhisperAudioToTextPreprocessor(keras_hub.models.Seq2SeqLMPreprocessor):
             add_end_value=False,
         )
         return {
-            "encoder_features": features,
+            **inputs,
             # Not the pad token <|endoftext|>: keras-hub's sampler would read
             # a stop token in the free positions and stop at once.
             "decoder_token_ids": tf.where(padding_mask, token_ids, 0),
