@@ -23,6 +23,8 @@ SLOWEST_FIRST = (
     "tests/test_readme.py",
     "tests/cli/test_cli.py",
     "tests/pipeline/test_generation.py",
+    "tests/pipeline/test_speech.py",
+    "tests/speech/test_distil_whisper.py",
     "tests/distillation/test_distribute.py",
     "tests/transfer/test_finetune_model.py",
     "tests/distillation/test_feature_distillation.py",

@@ -96,3 +96,21 @@ def test_distill_distributed_example(tmp_path, tiny_preset, reviews_csv):
     losses = results["history"]["loss"]
     assert len(losses) == 2 and all(0.0 < loss < 10.0 for loss in losses)
     assert 0.0 <= results["student_test_accuracy"] <= 1.0
+
+
+def test_distill_whisper_example(tmp_path):
+    from keras_kd.utils.testing import tiny_whisper_audio_to_text
+
+    preset = tmp_path / "tiny_whisper"
+    tiny_whisper_audio_to_text(num_layers=3, decoder_sequence_length=16).save_to_preset(str(preset))
+    distill = load_example("distill_whisper")
+    results = distill.main(
+        ["--output-dir", str(tmp_path), "--teacher", str(preset), "--utterances", "6",
+         "--test-utterances", "2", "--max-wer", "100", "--epochs", "1", "--max-length", "12",
+         "--jit-compile", "0", "--verbose", "0"]
+    )
+    folder = tmp_path / "distill_whisper"
+    assert (folder / "student.keras").is_file()
+    assert results["student"]["tflite_mb"] == (folder / "student.tflite").stat().st_size / 1e6
+    assert results["student"]["parameters"] < results["teacher"]["parameters"]
+    assert results["teacher"]["wer"] > 0.5  # a random teacher

@@ -67,6 +67,9 @@ NOT_RUN = {
     # The real Whisper tiny.en (about 15 s);
     # tests/speech/test_whisper_audio_to_text.py makes the same calls on it.
     "WhisperAudioToText.from_preset(",
+    # Encoding and distilling on the real Whisper tiny.en (minutes);
+    # tests/speech/test_distil_whisper.py makes the same calls on a tiny one.
+    "distil_whisper(whisper,",
 }
 
 # Text substitutions in the blocks' source: (pattern, replacement, why).

@@ -130,12 +130,13 @@ def _write_metrics(folder, record):
     print(json.dumps(record, indent=2))
 
 
-def _generation_config(args):
-    """The `GenerationConfig` of `demo --task generation`."""
+def _task_config(args, config_class):
+    """The config of `demo --task generation` (`GenerationConfig`) or
+    `--task speech` (`SpeechConfig`)."""
     if args.few_labels is not None or args.seeds != list(pipeline.PipelineConfig.seeds):
         raise UsageError(
             "keras-kd demo: --seeds and --few-labels apply to --task "
-            "classification only; remove them for --task generation."
+            f"classification only; remove them for --task {args.task}."
         )
     fields = {
         "data": args.data, "output_dir": args.output_dir,
@@ -145,7 +146,7 @@ def _generation_config(args):
         fields["teacher"] = args.teacher
     if args.run_name:
         fields["run_name"] = args.run_name
-    make = pipeline.GenerationConfig.quick if args.quick else pipeline.GenerationConfig
+    make = config_class.quick if args.quick else config_class
     try:
         return make(**fields)
     except ValueError as error:
@@ -155,17 +156,24 @@ def _generation_config(args):
 def _print_report(config):
     with open(os.path.join(config.run_dir, "report.md")) as f:
         print(f.read())
-    print(f"report: {os.path.join(config.run_dir, 'report.png')}")
+    card = os.path.join(config.run_dir, "report.png")
+    print(f"report: {card if os.path.exists(card) else os.path.join(config.run_dir, 'report.md')}")
 
 
 def demo(args):
-    if args.task == "generation":
-        config = _generation_config(args)
+    if args.task in ("generation", "speech"):
+        config_class, check, run = {
+            "generation": (
+                pipeline.GenerationConfig, pipeline.check_generation_config, pipeline.run_generation,
+            ),
+            "speech": (pipeline.SpeechConfig, pipeline.check_speech_config, pipeline.run_speech),
+        }[args.task]
+        config = _task_config(args, config_class)
         try:
-            pipeline.check_generation_config(config)
+            check(config)
         except (ValueError, TypeError, OSError, ImportError) as error:
             raise UsageError(f"keras-kd demo: {error}") from None
-        report = pipeline.run_generation(config)
+        report = run(config)
         _print_report(config)
         return report
     config = _config(

@@ -11,6 +11,7 @@ import argparse
 
 from keras_kd.pipeline.config import PipelineConfig
 from keras_kd.pipeline.generation_config import GenerationConfig
+from keras_kd.pipeline.speech_config import SpeechConfig
 
 _EXAMPLES = {
     "demo": """examples:
@@ -18,6 +19,7 @@ _EXAMPLES = {
   keras-kd demo --quick         # 512 sentences, one epoch each
   keras-kd demo --task generation   # SmolLM2-135M -> 6 layers -> LiteRT-LM bundles
   keras-kd demo --task generation --quick
+  keras-kd demo --task speech       # Whisper tiny.en -> 2 decoder layers -> .tflite
   keras-kd demo --seeds 0 1 2 --few-labels 1000 --run-name bench
   keras-kd demo --run-name mine --overwrite
   keras-kd demo --resume        # continue a killed `keras-kd demo`""",
@@ -160,16 +162,17 @@ def build_parser():
 
     demo = command("demo", "Run the whole pipeline on the embedded defaults.")
     demo.add_argument(
-        "--task", choices=["classification", "generation"], default="classification",
+        "--task", choices=["classification", "generation", "speech"], default="classification",
         help="classification: a text classifier to TFLite; generation: a "
-        "causal LM to LiteRT-LM bundles (default: %(default)s)",
+        "causal LM to LiteRT-LM bundles; speech: Whisper, trained on "
+        "synthetic speech, to .tflite (default: %(default)s)",
     )
     demo.add_argument("--quick", action="store_true", help="a small, fast run")
     _add_data(demo)
     demo.add_argument(
         "--teacher", default=None,
         help=f"default: {PipelineConfig.teacher} (classification), "
-        f"{GenerationConfig.teacher} (generation)",
+        f"{GenerationConfig.teacher} (generation), {SpeechConfig.teacher} (speech)",
     )
     demo.add_argument(
         "--seeds", type=int, nargs="+", default=list(PipelineConfig.seeds),

@@ -33,6 +33,17 @@ class WhisperTFLiteTranscriber:
         model: the `keras_kd.speech.WhisperAudioToText` it was exported
             from (for its preprocessor and token suppression).
         num_threads: interpreter threads (default: LiteRT's).
+
+    Example:
+
+    >>> import tempfile, os, numpy as np
+    >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+    >>> model = tiny_whisper_audio_to_text(num_layers=1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "whisper.tflite")
+    >>> _ = export_whisper_tflite(model, path, max_length=8)
+    >>> audio = np.random.default_rng(0).uniform(-0.5, 0.5, 8000).astype("float32")
+    >>> WhisperTFLiteTranscriber(path, model).transcribe(audio) == model.generate(audio, max_length=8)
+    True
     """
 
     def __init__(self, path_or_buffer, model, num_threads=None):

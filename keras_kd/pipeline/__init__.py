@@ -5,7 +5,9 @@ Modules: `config` (PipelineConfig), `step_curve` (StepCurve), `steps` (the
 steps and the checks run before any work), `runner` (run, load_data), `report` (the
 report's content), `report_card` (report.json/.md/.png). The generative
 job: `generation_config` (GenerationConfig), `generation_runner`
-(run_generation), `generation_report` (its report's content).
+(run_generation), `generation_report` (its report's content). The speech
+job: `speech_config` (SpeechConfig), `speech_runner` (run_speech),
+`speech_report` (its report card).
 
 The names load on first use (PEP 562), as in `keras_kd` itself: the
 `keras-kd` command reads `PipelineConfig`'s defaults for its `--help`
@@ -18,11 +20,13 @@ import importlib
 _OBJECTS = {
     "GenerationConfig": "keras_kd.pipeline.generation_config",
     "PipelineConfig": "keras_kd.pipeline.config",
+    "SpeechConfig": "keras_kd.pipeline.speech_config",
     "StepCurve": "keras_kd.pipeline.step_curve",
     "check_config": "keras_kd.pipeline.steps",
     "check_few_labels": "keras_kd.pipeline.steps",
     "check_generation_config": "keras_kd.pipeline.generation_runner",
     "check_run_dir": "keras_kd.pipeline.steps",
+    "check_speech_config": "keras_kd.pipeline.speech_runner",
     "distill_students": "keras_kd.pipeline.steps",
     "evaluate_accuracy": "keras_kd.pipeline.steps",
     "few_label_experiment": "keras_kd.pipeline.steps",
@@ -31,6 +35,7 @@ _OBJECTS = {
     "load_data": "keras_kd.pipeline.runner",
     "run": "keras_kd.pipeline.runner",
     "run_generation": "keras_kd.pipeline.generation_runner",
+    "run_speech": "keras_kd.pipeline.speech_runner",
     "write_report": "keras_kd.pipeline.report_card",
 }
 

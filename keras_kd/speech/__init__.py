@@ -4,22 +4,37 @@
 KV-cached generation), `whisper_audio_to_text_preprocessor.py` its
 preprocessor (waveforms to log-mel features, transcripts to tokens),
 `distil_whisper_backbone.py` a Whisper backbone with a shallower decoder,
-and `whisper_student.py` makes Distil-Whisper students of it from a
-teacher. `audio.py` reads WAV files and resamples them to 16 kHz,
-`recordings.py` finds the real recordings that the checks use, and
-`error_rate.py` scores transcripts (WER, CER), and
-`speech_synthesis.py` makes training audio offline with eSpeak NG.
+`whisper_student.py` makes Distil-Whisper students of it from a teacher,
+`whisper_decoder_model.py` gives a task's decoder alone (for training on
+encoder outputs computed once), and `distil_whisper.py` holds the recipe
+(encode, pseudo-label, filter, distill). `audio.py` reads WAV files,
+resamples them to 16 kHz and batches waveforms, `recordings.py` finds the
+real recordings that the checks use, `error_rate.py` scores transcripts
+(WER, CER), and `speech_synthesis.py` makes training audio offline with
+eSpeak NG.
 """
 
 from keras_kd import _backend  # noqa: F401  (refuses other Keras backends)
-from keras_kd.speech.audio import SAMPLING_RATE, load_wav, resample
+from keras_kd.speech.audio import SAMPLING_RATE, batch_waveforms, load_wav, resample
 from keras_kd.speech.distil_whisper_backbone import DistilWhisperBackbone
+from keras_kd.speech.distil_whisper import (
+    PseudoLabels,
+    distil_whisper,
+    encode,
+    pseudo_label,
+    transcribe_encoded,
+)
 from keras_kd.speech.error_rate import (
     character_error_rate,
     normalize_transcript,
     word_error_rate,
 )
-from keras_kd.speech.recordings import TRANSCRIPTS, recording
+from keras_kd.speech.recordings import (
+    SPEECH_RECORDINGS,
+    TRANSCRIPTS,
+    recording,
+    speech_windows,
+)
 from keras_kd.speech.speech_synthesis import (
     ENGLISH_VOICES,
     Utterance,
@@ -30,9 +45,19 @@ from keras_kd.speech.whisper_audio_to_text import WhisperAudioToText
 from keras_kd.speech.whisper_audio_to_text_preprocessor import (
     WhisperAudioToTextPreprocessor,
 )
+from keras_kd.speech.whisper_decoder_model import whisper_decoder_model
 from keras_kd.speech.whisper_student import whisper_student
 
 __all__ = [
+    "PseudoLabels",
+    "SPEECH_RECORDINGS",
+    "batch_waveforms",
+    "distil_whisper",
+    "encode",
+    "pseudo_label",
+    "speech_windows",
+    "transcribe_encoded",
+    "whisper_decoder_model",
     "ENGLISH_VOICES",
     "Utterance",
     "speak",

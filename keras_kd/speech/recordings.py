@@ -3,6 +3,7 @@ the `moonshine-voice` package ships in `moonshine_voice/assets/`."""
 
 import os
 
+from keras_kd.speech.audio import SAMPLING_RATE, load_wav
 from keras_kd.utils.packages import package_folder
 
 RECORDINGS_PACKAGE = "moonshine_voice"
@@ -12,6 +13,9 @@ _PIP = "pip install --no-deps moonshine-voice==0.1.5"
 TRANSCRIPTS = {
     "beckett.wav": "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better.",
 }
+
+# The package's speech recordings (its other WAV files are chimes).
+SPEECH_RECORDINGS = ("beckett.wav", "clone-test.wav", "endgame_nagg_nell.wav", "two_cities.wav")
 
 
 def recording(name):
@@ -50,3 +54,32 @@ def recording(name):
             f"No recording named {name!r}. Available: {available}"
         )
     return path
+
+
+def speech_windows(names=SPEECH_RECORDINGS, max_seconds=30.0):
+    """The speech recordings as 16 kHz waveforms Whisper hears whole: a
+    recording longer than `max_seconds` is cut into equal pieces no longer
+    than that.
+
+    Returns:
+        A list of `(label, waveform)`, the label the file name and, for a
+        piece, its number (`"two_cities.wav#1"`).
+
+    Example:
+
+    >>> [(label, round(len(audio) / 16000, 1)) for label, audio in speech_windows()]
+    [('beckett.wav', 10.0), ('clone-test.wav', 4.1), ('endgame_nagg_nell.wav', 28.3), ('two_cities.wav#1', 22.2), ('two_cities.wav#2', 22.2)]
+    """
+    windows = []
+    limit = int(max_seconds * SAMPLING_RATE)
+    for name in names:
+        audio = load_wav(recording(name))
+        pieces = -(-len(audio) // limit)
+        if pieces == 1:
+            windows.append((name, audio))
+            continue
+        size = -(-len(audio) // pieces)
+        windows += [
+            (f"{name}#{i + 1}", audio[i * size : (i + 1) * size]) for i in range(pieces)
+        ]
+    return windows

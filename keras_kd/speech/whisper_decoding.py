@@ -93,7 +93,22 @@ def decoder_layer_step(layer, x, start, self_cache, cross_cache):
 def decoder_hidden_states(backbone, token_ids, start, self_caches, cross_caches):
     """The decoder's final hidden states for `token_ids` `[batch, T]` at
     positions `start, ...`, and the updated self-attention caches (one
-    `(keys, values)` per layer)."""
+    `(keys, values)` per layer).
+
+    Example: the whole transcript at once gives the task's own logits.
+
+    >>> import numpy as np
+    >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+    >>> model = tiny_whisper_audio_to_text()
+    >>> x, _, _ = model.preprocessor({"audio": np.zeros((1, 8000), "float32"), "text": ["re an"]})
+    >>> cross = cross_attention_caches(model.backbone, model.call_encoder(x["encoder_features"]))
+    >>> empty = empty_self_caches(model.backbone, 1, 8)
+    >>> hidden, _ = decoder_hidden_states(model.backbone, x["decoder_token_ids"], 0, empty, cross)
+    >>> logits = model.backbone.token_embedding(hidden, reverse=True)
+    >>> kept = np.asarray(x["decoder_padding_mask"][0], bool)  # not the padding
+    >>> bool(np.allclose(np.asarray(logits)[0, kept], np.asarray(model(x))[0, kept], atol=1e-5))
+    True
+    """
     embeddings = backbone.decoder_embeddings
     x = ops.take(embeddings.token_embedding.embeddings, token_ids, axis=0)
     positions = start + ops.arange(ops.shape(token_ids)[1], dtype="int32")

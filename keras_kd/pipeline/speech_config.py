@@ -1,0 +1,128 @@
+"""`SpeechConfig`: the settings of a speech run
+(`keras_kd.pipeline.run_speech`, `keras-kd demo --task speech`), checked on
+creation.
+
+Pure Python: the `keras-kd` command reads its defaults without starting
+TensorFlow.
+"""
+
+import dataclasses
+
+from keras_kd.pipeline.config import RunConfig
+from keras_kd.utils.validation import check_choice, check_int, check_number
+
+# eSpeak NG voices (`keras_kd.speech.ENGLISH_VOICES`) heard only in the test
+# utterances: an American, a British and a Scottish accent.
+HELD_OUT_VOICES = ("en-us+f4", "en+m2", "en-gb-scotland")
+
+
+@dataclasses.dataclass
+class SpeechConfig(RunConfig):
+    """Settings of a speech run; the defaults are the embedded demo.
+
+    Attributes:
+        data: the sentences spoken: `"movie_reviews"`, a `.txt` file (one
+            sentence per line) or a list of strings
+            (`keras_kd.datasets.load_texts`); training utterances speak
+            the training split, test utterances the held-out split.
+        teacher: a Whisper preset (`"whisper_tiny_en"`, offline).
+        train_utterances: synthetic training utterances (the first of the
+            shuffled training sentences; those longer than 30 s spoken are
+            dropped).
+        test_utterances: synthetic test utterances, spoken by
+            `held_out_voices` only.
+        held_out_voices: eSpeak NG voices kept out of training.
+        noise_snr_db: `(low, high)` signal-to-noise ratio of the added
+            noise, in dB (`keras_kd.speech.synthesize`).
+        max_wer: pseudo-labels whose word error rate against what was said
+            is above this are dropped (Distil-Whisper's filter).
+        decoder_layers: the teacher decoder layers the student keeps
+            (None: the first and the last).
+        epochs, batch_size, learning_rate, warmup: the student's training
+            (`keras_kd.speech.distil_whisper`).
+        alpha, temperature: `Distiller.compile` settings.
+        max_length: decoder length of every transcript (prompt included)
+            and of the `.tflite` files' caches.
+        quantization: quantization of the shipped student `.tflite`.
+        seed: seed of sentence sampling, voices, noise and training.
+        output_dir, run_name: the run writes to `output_dir/run_name/`.
+        overwrite: replace an existing run folder; without `resume`, also
+            discard a partial run of it.
+        resume: continue the partial run of the run folder: a student it
+            had distilled is reused (`PipelineConfig`'s `resume`).
+        jit_compile: compile the encoder, generation and training with XLA.
+        verbose: Keras verbosity.
+
+    >>> SpeechConfig.quick().train_utterances
+    64
+    >>> SpeechConfig(held_out_voices=())
+    Traceback (most recent call last):
+    ...
+    ValueError: `held_out_voices` must name at least one eSpeak NG voice, such as ('en-us+f4',). Received: held_out_voices=()
+    """
+
+    data: object = "movie_reviews"
+    teacher: str = "whisper_tiny_en"
+    train_utterances: int = 1000
+    test_utterances: int = 100
+    held_out_voices: tuple = HELD_OUT_VOICES
+    noise_snr_db: tuple = (20.0, 40.0)
+    max_wer: float = 0.5
+    decoder_layers: object = None
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float = 3e-4
+    warmup: float = 0.1
+    alpha: float = 0.5
+    temperature: float = 2.0
+    max_length: int = 64
+    quantization: str = "dynamic_int8"
+    seed: int = 0
+    output_dir: str = "saved_models"
+    run_name: str = "speech"
+    overwrite: bool = False
+    resume: bool = False
+    jit_compile: bool = True
+    verbose: int = 1
+
+    def __post_init__(self):
+        for name in ("train_utterances", "test_utterances", "epochs", "batch_size"):
+            check_int(name, getattr(self, name))
+        check_int("max_length", self.max_length, minimum=3, example=64)
+        check_int("seed", self.seed, minimum=0)
+        voices = self.held_out_voices
+        if (
+            not isinstance(voices, (list, tuple))
+            or not voices
+            or not all(isinstance(v, str) and v for v in voices)
+        ):
+            raise ValueError(
+                "`held_out_voices` must name at least one eSpeak NG voice, "
+                f"such as ('en-us+f4',). Received: held_out_voices={voices!r}"
+            )
+        self.held_out_voices = tuple(voices)
+        snr = self.noise_snr_db
+        if snr is not None:
+            if not isinstance(snr, (list, tuple)) or len(snr) != 2:
+                raise ValueError(
+                    "`noise_snr_db` must be None (no noise) or a (low, high) "
+                    f"pair in dB, such as (20, 40). Received: noise_snr_db={snr!r}"
+                )
+            check_number("noise_snr_db[0]", snr[0], example=20)
+            check_number("noise_snr_db[1]", snr[1], snr[0], example=40)
+            self.noise_snr_db = tuple(float(v) for v in snr)
+        check_number("max_wer", self.max_wer, 0, example=0.5)
+        check_number("alpha", self.alpha, 0, 1)
+        check_number("temperature", self.temperature, 0, low_open=True, example=2)
+        check_number("learning_rate", self.learning_rate, 0, low_open=True, example=3e-4)
+        check_number("warmup", self.warmup, 0, 1, high_open=True, example=0.1)
+        check_choice("quantization", self.quantization, ("none", "dynamic_int8"))
+
+    # `quick()`: 64 training and 16 test utterances, one epoch.
+    QUICK = dict(
+        train_utterances=64,
+        test_utterances=16,
+        epochs=1,
+        batch_size=8,
+        run_name="speech_quick",
+    )

@@ -1,0 +1,137 @@
+"""keras_kd.speech.distil_whisper and whisper_decoder_model: the encoder
+runs once, the teacher's transcripts are filtered against the truth, and
+only the student's decoder trains."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_kd.speech.audio import batch_waveforms
+from keras_kd.speech.distil_whisper import (
+    PseudoLabels,
+    distil_whisper,
+    encode,
+    pseudo_label,
+    transcribe_encoded,
+)
+from keras_kd.speech.whisper_decoder_model import whisper_decoder_model
+from keras_kd.utils.testing import tiny_whisper_audio_to_text
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    model = tiny_whisper_audio_to_text(num_layers=3, decoder_sequence_length=8)
+    model.jit_compile = False  # tiny: compiling costs more than it saves
+    return model
+
+
+@pytest.fixture(scope="module")
+def audio():
+    rng = np.random.default_rng(0)
+    return [rng.uniform(-0.5, 0.5, n).astype("float32") for n in (8000, 12000, 4000, 9000)]
+
+
+@pytest.fixture(scope="module")
+def states(teacher, audio):
+    return encode(teacher, audio, batch_size=3)
+
+
+def test_encode_is_the_encoder_of_each_waveform_alone(teacher, audio, states):
+    assert states.dtype == np.float16 and states.shape == (4, 1500, 16)
+    for i, waveform in enumerate(audio):
+        features = teacher.preprocessor.generate_preprocess(waveform[None])["encoder_features"]
+        expected = np.asarray(teacher.call_encoder(features))[0]
+        np.testing.assert_allclose(states[i].astype("float32"), expected, atol=2e-2, rtol=1e-2)
+
+
+def test_generation_from_encoder_outputs_equals_generation_from_audio(teacher, audio):
+    # float32 encoder outputs: exactly what `generate(audio)` computes inside.
+    batch, _ = batch_waveforms(audio)
+    features = teacher.preprocessor.generate_preprocess(batch)["encoder_features"]
+    exact = np.asarray(teacher.call_encoder(features))
+    from_states = teacher.generate({"encoder_hidden_states": exact})
+    assert from_states == teacher.generate(audio)
+    # A list of waveforms of different lengths: each as if alone.
+    assert from_states == [teacher.generate(a) for a in audio]
+
+
+def test_decoder_model_matches_the_task_and_shares_its_weights(teacher, audio):
+    x, _, _ = teacher.preprocessor({"audio": batch_waveforms(audio)[0], "text": ["re", "an", "in", "a"]})
+    decoder = whisper_decoder_model(teacher)
+    logits = decoder({
+        "encoder_hidden_states": teacher.call_encoder(x["encoder_features"]),
+        "decoder_token_ids": x["decoder_token_ids"],
+        "decoder_padding_mask": x["decoder_padding_mask"],
+    })
+    np.testing.assert_allclose(np.asarray(logits), np.asarray(teacher(x)), atol=1e-5)
+    assert {id(v) for v in decoder.weights} <= {id(v) for v in teacher.weights}
+
+
+def test_pseudo_labels_keep_transcripts_near_the_truth(teacher, states):
+    said = transcribe_encoded(teacher, states)
+    assert all(said)  # the tiny teacher says something for each
+    truths = [said[0], "zzz " + said[1], said[2], "qq"]
+    labels = pseudo_label(teacher, states, truths, max_wer=0.0)
+    assert labels.texts == said
+    assert labels.kept.tolist() == [0, 2]
+    assert labels.error_rates[[0, 2]].tolist() == [0.0, 0.0]
+    summary = labels.summary()
+    assert (summary["utterances"], summary["kept"], summary["kept_teacher_wer"]) == (4, 2, 0.0)
+
+
+def test_pseudo_label_checks_its_arguments(teacher, states):
+    with pytest.raises(ValueError, match=r"3 truths for 4 encoded utterances"):
+        pseudo_label(teacher, states, ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"max_wer=-1"):
+        pseudo_label(teacher, states, ["a"] * 4, max_wer=-1)
+
+
+def test_distillation_trains_only_the_student_decoder(teacher, states):
+    labels = pseudo_label(teacher, states, transcribe_encoded(teacher, states), max_wer=0.0)
+    encoder_before = [np.asarray(v) for v in teacher.backbone.encoder_transformer_layers[0].weights]
+    teacher_before = [np.asarray(v) for v in teacher.backbone.decoder_transformer_layers[1].weights]
+    student, history = distil_whisper(
+        teacher, states, labels, decoder_layers=[2], epochs=12, batch_size=2,
+        learning_rate=5e-3, alpha=0.5, train_embeddings=True, verbose=0,
+    )
+    losses = history.history["loss"]
+    assert losses[-1] < 0.8 * losses[0]
+    assert student.backbone.num_decoder_layers == 1
+    for before, after in zip(encoder_before, student.backbone.encoder_transformer_layers[0].weights):
+        np.testing.assert_array_equal(before, np.asarray(after))
+    for before, after in zip(teacher_before, teacher.backbone.decoder_transformer_layers[1].weights):
+        np.testing.assert_array_equal(before, np.asarray(after))
+    moved = [
+        not np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(student.backbone.decoder_transformer_layers[0].weights,
+                        teacher.backbone.decoder_transformer_layers[2].weights)
+    ]
+    assert any(moved)
+
+
+def test_token_embeddings_stay_frozen_by_default(teacher, states):
+    labels = pseudo_label(teacher, states, transcribe_encoded(teacher, states), max_wer=0.0)
+    student, _ = distil_whisper(teacher, states, labels, epochs=1, batch_size=2, learning_rate=5e-3, verbose=0)
+    np.testing.assert_array_equal(
+        np.asarray(student.backbone.token_embedding.embeddings),
+        np.asarray(teacher.backbone.token_embedding.embeddings),
+    )
+    layer = student.backbone.decoder_transformer_layers[0]
+    assert any(
+        not np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(layer.weights, teacher.backbone.decoder_transformer_layers[0].weights)
+    )
+
+
+def test_distillation_refuses_when_no_pseudo_label_is_kept(teacher, states):
+    labels = PseudoLabels(["a"] * 4, ["b"] * 4, np.ones(4), np.array([], int))
+    with pytest.raises(ValueError, match=r"No pseudo-label is kept: all 4 transcripts"):
+        distil_whisper(teacher, states, labels, verbose=0)
+    with pytest.raises(TypeError, match="WhisperAudioToText"):
+        distil_whisper(keras.Sequential(), states, labels)
+
+
+@pytest.mark.parametrize("bad", [[], [np.zeros((2, 2))], np.zeros((1, 2, 3)), np.zeros(16000 * 31)])
+def test_batch_waveforms_names_bad_audio(bad):
+    with pytest.raises(ValueError, match=r"waveform|window"):
+        batch_waveforms(bad)
