@@ -44,7 +44,7 @@ from _machine import machine_info  # noqa: E402
 def main(argv=None):
     defaults = SpeechConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train-utterances", type=int, default=2000)
+    parser.add_argument("--train-utterances", type=int, default=1500)
     parser.add_argument("--test-utterances", type=int, default=defaults.test_utterances)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--max-wer", type=float, default=defaults.max_wer)
