@@ -71,15 +71,16 @@ def test_help_shows_a_working_example(command, capsys):
 def test_defaults_are_the_pipeline_config_fields(capsys):
     parser = build_parser()
     distill = parser.parse_args(["distill", "--teacher", "t.keras"])
+    # None: auto, decided from the data.
     assert (
         distill.student_layers, distill.epochs, distill.learning_rate,
         distill.alpha, distill.temperature, distill.batch_size,
-    ) == (2, 1, 6e-4, 0.5, 2.0, 32)
+    ) == (2, None, 6e-4, 0.5, 2.0, 32)
     finetune = parser.parse_args(["finetune"])
     assert (
         finetune.preset, finetune.freeze, finetune.epochs,
         finetune.sequence_length, finetune.learning_rate, finetune.batch_size,
-    ) == ("minilm_l6", "none", 1, 48, 1e-4, 32)
+    ) == ("minilm_l6", "none", None, None, 1e-4, 32)
     config = PipelineConfig()
     for args, fields in (
         (distill, dict(student_layers="student_layers", epochs="epochs",
