@@ -486,7 +486,7 @@ def test_readme_command_lines_parse():
         if args.command == "distill":
             assert (args.student_layers, args.epochs, args.learning_rate) == (2, None, 6e-4)
         if args.command == "finetune":
-            assert (args.epochs, args.sequence_length) == (None, None)
+            assert (args.epochs, args.sequence_length, args.patience) == (None, None, 2)
     assert PipelineConfig.student_layers == 2
 
 
