@@ -70,7 +70,7 @@ def by_prefix(summary, prefix):
     return value
 
 
-def end_to_end(run_dir, config, labels, texts):
+def end_to_end(run_dir, sequence_length, labels, texts):
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         for name, model_file, settings in (
@@ -79,7 +79,7 @@ def end_to_end(run_dir, config, labels, texts):
                 "student.keras",
                 dict(
                     quantization="dynamic_int8",
-                    sequence_length=config.sequence_length,
+                    sequence_length=sequence_length,
                     dynamic_sequence=True,
                 ),
             ),
@@ -142,7 +142,10 @@ def main(argv=None):
     report = pipeline.run(config)
     data = datasets.load(config.data)
     test_texts = data.test.sample(args.e2e_sentences).texts
-    e2e = end_to_end(config.run_dir, config, list(data.class_names), test_texts)
+    # The run's length: chosen from the data unless given.
+    e2e = end_to_end(
+        config.run_dir, report["settings"]["sequence_length"], list(data.class_names), test_texts
+    )
 
     models, summary, steps = report["models"], report["summary"], report["seconds_by_step"]
     (student_e2e, teacher_e2e) = e2e.values()

@@ -39,6 +39,7 @@ SLOWEST_FIRST = (
     "tests/transfer/test_vocabulary.py",
     "tests/transfer/test_schedules.py",
     "tests/export/test_bundle.py",
+    "tests/pipeline/test_budget.py",
     "tests/speech/test_whisper_audio_to_text.py",
     "tests/speech/test_speech_synthesis.py",
 )

@@ -237,7 +237,7 @@ CLI_CASES = [
     ("resume-with-other-settings",
      ["distill", "--teacher", "{classifier}", "--output-dir", "{partial_runs}",
       "--run-name", "student", "--resume", "--epochs", "2"],
-     ["--epochs:", "epochs=2 (started with 1)"]),
+     ["--epochs:", "epochs=2 (started with None)"]),
     ("partial-run-exists",
      ["distill", "--teacher", "{classifier}", "--output-dir", "{partial_runs}",
       "--run-name", "student"],

@@ -485,10 +485,11 @@ def test_readme_command_lines_parse():
     assert {c[0] for c in commands} == {"finetune", "distill", "export", "evaluate"}
     for argv in commands:
         args = build_parser().parse_args(argv)
+        # None: auto, decided from the data.
         if args.command == "distill":
-            assert (args.student_layers, args.epochs, args.learning_rate) == (2, 1, 6e-4)
+            assert (args.student_layers, args.epochs, args.learning_rate) == (2, None, 6e-4)
         if args.command == "finetune":
-            assert (args.epochs, args.sequence_length) == (1, 48)
+            assert (args.epochs, args.sequence_length, args.patience) == (None, None, 2)
     assert PipelineConfig.student_layers == 2
 
 

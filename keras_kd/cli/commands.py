@@ -204,27 +204,34 @@ def finetune(args):
         teacher=args.preset,
         freeze=int(freeze) if re.fullmatch(r"-?\d+", freeze) else freeze,
         teacher_epochs=args.epochs,
+        patience=args.patience,
         sequence_length=args.sequence_length,
         batch_size=args.batch_size,
         teacher_learning_rate=args.learning_rate,
     )
     data = _load_data(args)
+    budget = pipeline.resolve_budget(config, data.train)
     with _run_folder(config) as progress:
 
         def train():
             teacher, history = pipeline.finetune_teacher(
-                config, data.train, data.validation, len(data.class_names),
+                budget.config, data.train, data.validation, len(data.class_names),
                 backup_dir=progress.resume_path("backup"),
             )
-            return teacher, history.history
+            return teacher, _trained(history)
 
-        teacher, history = trained_once(
+        teacher, result = trained_once(
             progress, "finetune", progress.path / "model.keras", train
         )
-        record = {"class_names": list(data.class_names), "history": history}
+        record = {"class_names": list(data.class_names), **result, "budget": budget.chosen}
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(teacher, data.test)
         _write_metrics(progress.path, record)
+
+
+def _trained(history):
+    """What `metrics.json` records of a training's `History`."""
+    return {"history": history.history, "trained": history.budget}
 
 
 def _run_folder(config):
@@ -251,6 +258,7 @@ def distill(args):
         teacher=os.path.abspath(args.teacher),
         student_layers=args.student_layers,
         epochs=args.epochs,
+        patience=args.patience,
         alpha=args.alpha,
         temperature=args.temperature,
         batch_size=args.batch_size,
@@ -262,25 +270,28 @@ def distill(args):
         getattr(teacher.backbone, "num_layers", None), "the teacher's transformer layers",
     )
     data = _load_data(args)
+    # The sequence length is the teacher's.
+    budget = pipeline.resolve_budget(config, data.train, sequence_length=False)
     with _run_folder(config) as progress:
         # A resumed run reuses the logits cached by the killed one.
         cache_dir = os.path.join(progress.path, "teacher_cache")
 
         def train():
             students, histories, _ = pipeline.distill_students(
-                config, teacher, data.train, data.validation, cache_dir,
+                budget.config, teacher, data.train, data.validation, cache_dir,
                 baseline=False, backup_dir=progress.resume_path("backup"),
             )
             shutil.rmtree(cache_dir)
-            return students["distilled"], histories["distilled"].history
+            return students["distilled"], _trained(histories["distilled"])
 
-        student, history = trained_once(
+        student, result = trained_once(
             progress, "distill", progress.path / "model.keras", train
         )
         record = {
             "class_names": list(data.class_names),
             "teacher": os.path.abspath(args.teacher),
-            "history": history,
+            **result,
+            "budget": budget.chosen,
         }
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(student, data.test)

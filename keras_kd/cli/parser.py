@@ -9,6 +9,13 @@ parser imports neither Keras nor TensorFlow.
 
 import argparse
 
+from keras_kd.pipeline.budget import (
+    LENGTH_MULTIPLE,
+    LENGTH_PERCENTILE,
+    MAX_EPOCHS,
+    MIN_LENGTH,
+    MIN_STEPS,
+)
 from keras_kd.pipeline.config import PipelineConfig
 from keras_kd.pipeline.generation_config import GenerationConfig
 from keras_kd.pipeline.speech_config import SpeechConfig
@@ -108,14 +115,40 @@ def _add_unsafe(parser):
     )
 
 
+def _int_or_auto(text):
+    """An option's int, or None for "auto" (decided from the data).
+
+    >>> _int_or_auto("auto"), _int_or_auto("3")
+    (None, 3)
+    """
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or an integer, got {text!r}"
+        ) from None
+
+
 def _add_training(parser, epochs, learning_rate):
-    """--epochs, --batch-size, --learning-rate, defaulting to the named
-    `PipelineConfig` fields."""
+    """--epochs, --patience, --batch-size, --learning-rate, defaulting to
+    the named `PipelineConfig` fields."""
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=_int_or_auto,
         default=getattr(PipelineConfig, epochs),
-        help=f"default: %(default)s (PipelineConfig.{epochs})",
+        metavar="N|auto",
+        help="the most epochs (fewer when validation accuracy stops "
+        f"improving, see --patience); default: auto, enough epochs for "
+        f"{MIN_STEPS} optimizer steps, 1 to {MAX_EPOCHS} (1 on {32 * MIN_STEPS:,} "
+        f"texts or more at batch 32) (PipelineConfig.{epochs})",
+    )
+    parser.add_argument(
+        "--patience", type=int, default=PipelineConfig.patience, metavar="N",
+        help="with a validation split, stop once validation accuracy has not "
+        "improved for N epochs and keep the best epoch's weights; default: "
+        "%(default)s",
     )
     parser.add_argument(
         "--batch-size", type=int, default=PipelineConfig.batch_size, help="default: %(default)s"
@@ -200,8 +233,11 @@ def build_parser():
         "layer names (default: %(default)s)",
     )
     finetune.add_argument(
-        "--sequence-length", type=int, default=PipelineConfig.sequence_length,
-        help="default: %(default)s",
+        "--sequence-length", type=_int_or_auto, default=PipelineConfig.sequence_length,
+        metavar="N|auto",
+        help=f"tokens per text; default: auto, the {LENGTH_PERCENTILE}th percentile "
+        "of the training texts' token lengths, rounded up to a multiple of "
+        f"{LENGTH_MULTIPLE}, {MIN_LENGTH} to the preset's positions",
     )
     _add_training(finetune, "teacher_epochs", "teacher_learning_rate")
     _add_output(finetune, "finetune")

@@ -1,10 +1,12 @@
 """The main job, from raw text to a verified on-device student with a report:
 `run(PipelineConfig(...))`, and its steps for use alone.
 
-Modules: `config` (PipelineConfig), `step_curve` (StepCurve), `steps` (the
-steps and the checks run before any work), `runner` (run, load_data), `report` (the
-report's content), `report_card` (report.json/.md/.png). The generative
-job: `generation_config` (GenerationConfig), `generation_runner`
+Modules: `config` (PipelineConfig), `budget` (the sequence length and
+epochs from the data, best-epoch training: resolve_budget, fit_best_epoch),
+`step_curve` (StepCurve), `steps` (the steps and the checks run before any
+work), `runner` (run, load_data), `report` (the report's content),
+`report_card` (report.json/.md/.png). The generative job:
+`generation_config` (GenerationConfig), `generation_runner`
 (run_generation), `generation_report` (its report's content). The speech
 job: `speech_config` (SpeechConfig), `speech_runner` (run_speech),
 `speech_report` (its report card).
@@ -18,6 +20,7 @@ import importlib
 
 # Public name -> the module that holds it.
 _OBJECTS = {
+    "Budget": "keras_kd.pipeline.budget",
     "GenerationConfig": "keras_kd.pipeline.generation_config",
     "PipelineConfig": "keras_kd.pipeline.config",
     "SpeechConfig": "keras_kd.pipeline.speech_config",
@@ -31,8 +34,10 @@ _OBJECTS = {
     "evaluate_accuracy": "keras_kd.pipeline.steps",
     "few_label_experiment": "keras_kd.pipeline.steps",
     "finetune_teacher": "keras_kd.pipeline.steps",
+    "fit_best_epoch": "keras_kd.pipeline.budget",
     "generation_texts": "keras_kd.pipeline.generation_runner",
     "load_data": "keras_kd.pipeline.runner",
+    "resolve_budget": "keras_kd.pipeline.budget",
     "run": "keras_kd.pipeline.runner",
     "run_generation": "keras_kd.pipeline.generation_runner",
     "run_speech": "keras_kd.pipeline.speech_runner",

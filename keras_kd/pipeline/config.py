@@ -79,11 +79,23 @@ class PipelineConfig(RunConfig):
         text_column, label_column: columns of a file source.
         teacher: any preset `keras_kd.transfer.build_finetune_model` accepts.
         freeze: the teacher's freeze spec while fine-tuning.
-        sequence_length: tokens per example (48 covers 95% of the movie
+        sequence_length: tokens per example; None (auto): the 95th
+            percentile of the training texts' token lengths under the
+            teacher's tokenizer, [CLS] and [SEP] included, rounded up to a
+            multiple of 8, at least 16, at most the preset's positions
+            (`keras_kd.pipeline.budget.percentile_length`; 48 on the movie
             reviews).
         batch_size: training batch size.
-        teacher_epochs: fine-tuning epochs of the teacher.
-        epochs: training epochs of the students.
+        teacher_epochs: fine-tuning epochs of the teacher (at most, with a
+            validation split: see `patience`); None (auto): enough epochs
+            for 250 optimizer steps, from 1 to 10
+            (`keras_kd.pipeline.budget.auto_epochs`; 1 on the movie
+            reviews, 265 steps an epoch).
+        epochs: training epochs of the students, likewise.
+        patience: with a validation split, each training is scored on it
+            after every epoch, keeps the weights of its best epoch
+            (validation accuracy) and stops once that has not improved for
+            this many epochs (`keras_kd.pipeline.budget.fit_best_epoch`).
         student_layers: transformer layers of the student (`--student-layers`
             on the command line; `num_layers` of
             `keras_kd.transfer.student_like`). 2 of MiniLM's 6 makes
@@ -150,10 +162,11 @@ class PipelineConfig(RunConfig):
     label_column: str = "label"
     teacher: str = "minilm_l6"
     freeze: object = "none"
-    sequence_length: int = 48
+    sequence_length: int = None
     batch_size: int = 32
-    teacher_epochs: int = 1
-    epochs: int = 1
+    teacher_epochs: int = None
+    epochs: int = None
+    patience: int = 2
     student_layers: int = 2
     alpha: float = 0.5
     temperature: float = 2.0
@@ -185,15 +198,16 @@ class PipelineConfig(RunConfig):
             check_int(f"seeds[{i}]", seed, minimum=0)
         self.seeds = tuple(self.seeds)
         for name in (
-            "sequence_length",
             "batch_size",
-            "teacher_epochs",
-            "epochs",
             "student_layers",
             "latency_runs",
             "few_label_teacher_epochs",
         ):
             check_int(name, getattr(self, name))
+        check_int("sequence_length", self.sequence_length, allow_none=True, example=48)
+        for name in ("teacher_epochs", "epochs"):
+            check_int(name, getattr(self, name), allow_none=True, example=3)
+        check_int("patience", self.patience, example=2)
         for name in ("max_train", "max_test"):
             check_int(name, getattr(self, name), allow_none=True, example=512)
         check_int("few_labels", self.few_labels, allow_none=True, example=1000)
@@ -203,10 +217,13 @@ class PipelineConfig(RunConfig):
             check_number(name, getattr(self, name), 0, low_open=True, example=1e-4)
         check_number("warmup", self.warmup, 0, 1, high_open=True, example=0.1)
 
-    # `quick()`: 512 training texts, length 32, one epoch each, without
-    # XLA (at this size compiling costs more than it saves).
+    # `quick()`: 512 training texts, length 32, one epoch each (a smoke
+    # run: auto would give 10 epochs of 16 steps), without XLA (at this
+    # size compiling costs more than it saves).
     QUICK = dict(
         sequence_length=32,
+        teacher_epochs=1,
+        epochs=1,
         jit_compile=False,
         max_train=512,
         max_test=256,

@@ -22,11 +22,48 @@ def _mean_std(values):
     return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else None
 
 
-def build_report(config, labels, models, accuracy, checks, latency, histories):
+# The report's names of the trainings, keyed as `histories`.
+_TRAINED = {
+    "teacher": "teacher", "distilled": "student with KD", "baseline": "student without KD",
+}
+
+
+def _budget_notes(chosen, trained):
+    """The report's lines on the sequence length and the epochs: how each
+    was chosen, and which epoch each training kept.
+
+    >>> chosen = {
+    ...     "sequence_length": {"value": 48, "rule": "given"},
+    ...     "teacher_epochs": {"value": 3, "rule": "given", "steps": 30},
+    ...     "epochs": {"value": 3, "rule": "given", "steps": 30}}
+    >>> trained = {"teacher": {"epochs": 3, "trained_epochs": 3, "best_epoch": 1},
+    ...            "student with KD": {"epochs": 3, "trained_epochs": 3, "best_epoch": None}}
+    >>> for line in _budget_notes(chosen, trained): print(line)
+    Sequence length 48 (given).
+    Epochs: teacher at most 3 (given), students at most 3 (given). Kept: teacher epoch 1 of 3 trained (best validation accuracy), student with KD epoch 3 of 3 trained (no validation split: the last).
+    """
+    kept = ", ".join(
+        f"{name} epoch {run['best_epoch']} of {run['trained_epochs']} trained "
+        "(best validation accuracy)" if run["best_epoch"] is not None
+        else f"{name} epoch {run['trained_epochs']} of {run['trained_epochs']} "
+        "trained (no validation split: the last)"
+        for name, run in trained.items()
+    )
+    length, teacher, students = (
+        chosen["sequence_length"], chosen["teacher_epochs"], chosen["epochs"]
+    )
+    return [
+        f"Sequence length {length['value']} ({length['rule']}).",
+        f"Epochs: teacher at most {teacher['value']} ({teacher['rule']}), "
+        f"students at most {students['value']} ({students['rule']}). Kept: {kept}.",
+    ]
+
+
+def build_report(config, labels, models, accuracy, checks, latency, histories, chosen):
     """The report dict of a run.
 
     Args:
-        config: the run's `PipelineConfig`.
+        config: the run's `PipelineConfig`, its auto fields decided.
         labels: the class names.
         models: the `FinetuneModel`s keyed `teacher`, `distilled` (first
             seed) and `shipped` (its exported form).
@@ -37,13 +74,17 @@ def build_report(config, labels, models, accuracy, checks, latency, histories):
             `student` and `teacher`.
         latency: median single-example latency (ms) of both files, keyed
             likewise (`keras_kd.export.compare_latency`).
-        histories: Keras `History`s with a `curve` (`StepCurve`), keyed
+        histories: Keras `History`s with a `curve` (`StepCurve`) and a
+            `budget` (`keras_kd.pipeline.budget.fit_best_epoch`), keyed
             `teacher`, `distilled`, `baseline`.
+        chosen: how the sequence length and the epochs were chosen
+            (`keras_kd.pipeline.budget.Budget.chosen`).
 
     Returns:
         A JSON-able dict: `title`, `models` (the table's rows), `summary`
-        (headline figures), `seeds`, `few_labels`, `curves`, `checks`,
-        `settings` and `notes`.
+        (headline figures), `seeds`, `few_labels`, `curves`, `budget`
+        (`chosen` and, under `trained`, each training's epochs: at most,
+        trained, best), `checks`, `settings` and `notes`.
     """
     teacher, distilled, shipped = (
         models["teacher"], models["distilled"], models["shipped"]
@@ -132,11 +173,8 @@ def build_report(config, labels, models, accuracy, checks, latency, histories):
             summary[f"few labels: KD gain std over {seeds} seeds (points)"] = float(
                 np.std(few_gains)
             )
-    curves = {
-        {"teacher": "teacher", "distilled": "student with KD",
-         "baseline": "student without KD"}[name]: history.curve
-        for name, history in histories.items()
-    }
+    curves = {_TRAINED[name]: history.curve for name, history in histories.items()}
+    trained = {_TRAINED[name]: history.budget for name, history in histories.items()}
     return {
         "title": f"keras-kd: {config.teacher} -> {config.student_layers}-layer student",
         "models": models,
@@ -144,6 +182,7 @@ def build_report(config, labels, models, accuracy, checks, latency, histories):
         "seeds": {"seeds": list(config.seeds), **per_seed},
         "few_labels": few_labels,
         "curves": curves,
+        "budget": {**chosen, "trained": trained},
         "checks": {name: check.to_dict() for name, check in checks.items()},
         "settings": {
             **{k: v for k, v in dataclasses.asdict(config).items()
@@ -162,5 +201,6 @@ def build_report(config, labels, models, accuracy, checks, latency, histories):
             "of about one point are inside the noise of a ~1,000-sentence "
             "test set.",
             "File sizes in MB (10^6 bytes).",
+            *_budget_notes(chosen, trained),
         ],
     }

@@ -2,7 +2,10 @@
 
 `run(PipelineConfig(...))` (or `keras-kd demo` on the command line):
 
-1. fine-tunes the teacher (a pretrained backbone plus a classification head);
+1. fine-tunes the teacher (a pretrained backbone plus a classification head),
+   at a sequence length and for epochs that, unless given, come from the
+   training data (`keras_kd.pipeline.budget`), keeping its best validation
+   epoch;
 2. builds a smaller student from it (every k-th transformer layer);
 3. caches the teacher's logits once and distills the student from the cache,
    and trains the same student without distillation on the same batches
@@ -22,6 +25,7 @@ import types
 from keras_kd import datasets as kd_datasets
 from keras_kd import export as kd_export
 from keras_kd import transfer
+from keras_kd.pipeline.budget import resolve_budget
 from keras_kd.pipeline.config import PipelineConfig
 from keras_kd.pipeline.report import build_report
 from keras_kd.pipeline.report_card import write_report
@@ -87,11 +91,14 @@ def run(config=None):
     test = _subset(data.test or data.validation, config.max_test, seed)
     labels = list(data.class_names)
     check_few_labels(config, len(train))
+    # Decided once, on the run's training texts; the run folder keeps the
+    # settings as given (None: auto), which a resumed run decides alike.
+    budget = resolve_budget(config, train)
 
     with resumable_folder(
         config.run_dir, config.settings(), resume=config.resume, overwrite=config.overwrite
     ) as progress:
-        report = _run_steps(config, progress, train, validation, test, labels)
+        report = _run_steps(budget, progress, train, validation, test, labels)
         report["seconds"] = time.perf_counter() - started
         _say(6, f"Writing the report to {config.run_dir}")
         write_report(report, progress.path)
@@ -110,10 +117,12 @@ def load_data(config):
     )
 
 
-def _run_steps(config, progress, train, validation, test, labels):
-    """Steps 1 to 5 of `run`, writing into the folder of `progress` (a
-    `keras_kd.utils.io.RunProgress`) and skipping the steps it records as
-    done; returns the report dict with `seconds_by_step`."""
+def _run_steps(budget, progress, train, validation, test, labels):
+    """Steps 1 to 5 of `run` on the config of `budget` (a
+    `keras_kd.pipeline.budget.Budget`), writing into the folder of
+    `progress` (a `keras_kd.utils.io.RunProgress`) and skipping the steps
+    it records as done; returns the report dict with `seconds_by_step`."""
+    config = budget.config
     staging = str(progress.path)
     seed = config.seeds[0]
     laps = Laps()
@@ -129,13 +138,16 @@ def _run_steps(config, progress, train, validation, test, labels):
             backup_dir=progress.resume_path("backup_teacher"),
         )
         return teacher, {
-            "accuracy": accuracy_of(config, teacher, test), "curve": history.curve,
+            "accuracy": accuracy_of(config, teacher, test),
+            "curve": history.curve,
+            "budget": history.budget,
         }
 
     teacher, result = trained_once(
         progress, "teacher", os.path.join(staging, "teacher.keras"), train_teacher
     )
-    curves = {"teacher": result["curve"]}
+    # Each training's result: its accuracy, curve and epochs.
+    trained = {"teacher": result}
     laps.lap("teacher")
     _say(
         2,
@@ -157,7 +169,8 @@ def _run_steps(config, progress, train, validation, test, labels):
                 atomic_write(distilled_file, shipped.save, overwrite=True)
             progress.complete(step, {
                 name: {"accuracy": accuracy_of(config, student, test),
-                       "curve": histories[name].curve}
+                       "curve": histories[name].curve,
+                       "budget": histories[name].budget}
                 for name, student in students.items()
             })
     per_seed = {
@@ -165,7 +178,7 @@ def _run_steps(config, progress, train, validation, test, labels):
         for name in ("distilled", "baseline")
     }
     for name in ("distilled", "baseline"):
-        curves[name] = progress.result(f"students_seed{seed}")[name]["curve"]
+        trained[name] = progress.result(f"students_seed{seed}")[name]
     if shipped is None:
         shipped = transfer.load_finetune_model(distilled_file)
     if os.path.exists(cache_dir):
@@ -225,7 +238,11 @@ def _run_steps(config, progress, train, validation, test, labels):
         {"teacher": result["accuracy"], **per_seed, "few_labels": few_labels},
         checks,
         latency,
-        {name: types.SimpleNamespace(curve=curve) for name, curve in curves.items()},
+        {
+            name: types.SimpleNamespace(curve=run["curve"], budget=run["budget"])
+            for name, run in trained.items()
+        },
+        budget.chosen,
     )
     report["seconds_by_step"] = laps.seconds
     return report

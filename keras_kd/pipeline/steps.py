@@ -16,8 +16,8 @@ from keras_kd import datasets as kd_datasets
 from keras_kd import transfer
 from keras_kd.distillation import Distiller, TeacherCache
 from keras_kd.export import QUANTIZATIONS
+from keras_kd.pipeline.budget import fit_best_epoch, resolve_budget
 from keras_kd.pipeline.step_curve import StepCurve
-from keras_kd.utils.backup import BackupAndRestore
 from keras_kd.utils.io import atomic_write, check_resumable
 from keras_kd.utils.validation import check_choice
 
@@ -42,18 +42,20 @@ def _compile_classifier(model, jit_compile, optimizer="rmsprop"):
 
 
 def _fit(model, dataset, config, epochs, validation_data=None, backup_dir=None, **kwargs):
-    """`model.fit` with a `StepCurve`, and a `BackupAndRestore` in
-    `backup_dir` when given; the History carries the curve as `curve`."""
+    """`fit_best_epoch` (best validation epoch, early stopping after
+    `config.patience` epochs, a backup in `backup_dir` when given) with a
+    `StepCurve`; the History carries the curve as `curve`."""
     curve = StepCurve(every=max(1, _steps_per_epoch(dataset) // 25))
-    callbacks = [curve]
-    if backup_dir is not None:
-        callbacks.insert(0, BackupAndRestore(backup_dir, save_freq=BACKUP_EVERY_STEPS))
-    history = model.fit(
+    history = fit_best_epoch(
+        model,
         dataset,
+        epochs,
         validation_data=validation_data,
-        epochs=epochs,
+        patience=config.patience,
+        backup_dir=backup_dir,
+        backup_every=BACKUP_EVERY_STEPS,
+        callbacks=[curve],
         verbose=config.verbose,
-        callbacks=callbacks,
         **kwargs,
     )
     history.curve = curve.curve
@@ -162,6 +164,10 @@ def check_few_labels(config, num_train):
 def finetune_teacher(config, train, validation, num_classes, backup_dir=None):
     """Step 1: builds the teacher from `config.teacher` and fine-tunes it.
 
+    Auto settings of `config` are decided from `train`
+    (`keras_kd.pipeline.budget.resolve_budget`). With a `validation` split
+    the training keeps its best epoch and stops early (`config.patience`).
+
     Args:
         backup_dir: a folder where the training backs up its state
             (`keras_kd.utils.backup.BackupAndRestore`); a training killed
@@ -169,8 +175,10 @@ def finetune_teacher(config, train, validation, num_classes, backup_dir=None):
 
     Returns:
         `(teacher, history)`: a `keras_kd.transfer.FinetuneModel` and the
-        Keras `History` of its token-id model.
+        Keras `History` of its token-id model, with `curve` and `budget`
+        (`keras_kd.pipeline.budget.fit_best_epoch`).
     """
+    config = resolve_budget(config, train).config
     keras.utils.set_random_seed(config.seeds[0])
     teacher = transfer.build_finetune_model(
         config.teacher,
@@ -277,6 +285,10 @@ def distill_students(
     from it, when built from the same teacher and texts); the distilled
     student and (with `baseline`) the same student trained without
     distillation (`alpha=0`) then see the same batches in the same order.
+    Auto epochs of `config` are decided from `train`
+    (`keras_kd.pipeline.budget.resolve_budget`; the sequence length is the
+    teacher's). With a `validation` split each training keeps its best
+    epoch and stops early (`config.patience`).
 
     Args:
         seed: the students' seed; default: `config.seeds[0]`.
@@ -289,6 +301,7 @@ def distill_students(
         `"baseline"`) of `FinetuneModel`s and Keras `History`s, and the
         `TeacherCache`.
     """
+    config = resolve_budget(config, train, sequence_length=False).config
     seed = config.seeds[0] if seed is None else seed
     runs = {"distilled": config.alpha}
     if baseline:
@@ -319,10 +332,14 @@ def few_label_experiment(config, train, validation, test, num_classes, cache_dir
     and the same student is trained on the labelled texts alone, for the
     same number of optimizer steps.
 
+    Auto settings of `config` are decided from all of `train`, so the
+    teacher has the run's sequence length.
+
     Returns:
         A dict: the teacher's test accuracy, and per seed the test
         accuracies of both students.
     """
+    config = resolve_budget(config, train).config
     labelled = train.sample(config.few_labels, config.seeds[0])
     few_config = dataclasses.replace(
         config, teacher_epochs=config.few_label_teacher_epochs

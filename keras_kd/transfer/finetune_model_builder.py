@@ -31,7 +31,9 @@ def check_finetune_preset(
 
     Args:
         preset: as for `build_finetune_model` (not a `Backbone` object).
-        freeze, sequence_length, head: as for `build_finetune_model`.
+        freeze, sequence_length, head: as for `build_finetune_model`; a
+            None `sequence_length` is a length chosen later within the
+            positions (the pipeline's from the data), not checked here.
         download: also check presets whose config is remote (a keras-hub
             name, a URI) by fetching it; otherwise their name is checked,
             the rest is left to `build_finetune_model`.
@@ -48,10 +50,10 @@ def check_finetune_preset(
     ...
     ValueError: sequence_length=1000 is longer than the 512 positions of preset 'minilm_l6'. Pass sequence_length <= 512.
     """
-    check_int("sequence_length", sequence_length, example=128)
+    check_int("sequence_length", sequence_length, allow_none=True, example=128)
     dimensions = preset_dimensions(preset)
     limit = dimensions.get("max_sequence_length")
-    if limit is not None and sequence_length > limit:
+    if None not in (limit, sequence_length) and sequence_length > limit:
         raise ValueError(
             f"sequence_length={sequence_length} is longer than the {limit} "
             f"positions of preset {preset!r}. Pass sequence_length <= {limit}."
@@ -163,6 +165,7 @@ def build_finetune_model(
     check_arguments(
         head, num_classes, pooling, freeze, lora_rank, layerwise_lr_decay, dropout
     )
+    check_int("sequence_length", sequence_length, example=128)
     if isinstance(preset, keras_hub.models.Backbone):
         backbone = preset
         resolve_freeze(freeze, backbone, extra_names=head_names(head))

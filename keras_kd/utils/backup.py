@@ -19,6 +19,14 @@ fixed here:
 - it does not save the layers' random seed state, so dropout draws other
   masks after a restart; here `backup.json` carries it.
 
+An `EarlyStopping` given as `early_stopping` is backed up with the rest:
+its best value, best epoch, epochs without improvement and best weights
+(a `.npz` beside the weights) as they stood when the backup was taken,
+which is after the epochs that ended before it; so a restarted `fit`
+stops, and restores the best weights, as the uninterrupted one would.
+Without this, a restarted `EarlyStopping` starts from nothing: it would
+take the first epoch after the restart as the best.
+
 The model must be built before `fit` (Keras's condition), and the data must
 give the same batches in the same order on the restart: unshuffled data, or
 data shuffled with a seed (the first epoch of a restarted process then has
@@ -31,6 +39,7 @@ import json
 import os
 
 import keras
+import numpy as np
 
 from keras_kd.utils.io import atomic_write, atomic_write_json
 
@@ -54,6 +63,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             n training batches): how much work a kill can lose, against
             the time spent writing backups.
         delete_checkpoint: delete the backup when `fit` completes.
+        early_stopping: a `keras.callbacks.EarlyStopping` of the same
+            `fit` whose state is backed up and restored with the model's.
+            It must come before this callback in `fit`'s callbacks: its
+            state, reset when training begins, is restored after that.
 
     Example:
 
@@ -84,10 +97,13 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     False
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+    def __init__(
+        self, backup_dir, save_freq="epoch", delete_checkpoint=True, early_stopping=None
+    ):
         super().__init__(
             backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint
         )
+        self.early_stopping = early_stopping
         self._state_path = os.path.join(backup_dir, STATE_FILE)
         self._epoch = 0
         self._steps_done = 0
@@ -116,6 +132,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model.load_weights(os.path.join(self.backup_dir, state["weights"]))
         for variable, value in zip(_seed_states(self.model), state["seed_states"]):
             variable.assign(value)
+        if self.early_stopping is not None and state.get("early_stopping"):
+            self._restore_early_stopping(state["early_stopping"])
         self.model._initial_epoch = state["epoch"]
         self._resume_epoch, self._steps_to_skip = state["epoch"], state["steps"]
 
@@ -158,9 +176,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             self._save(epoch + 1, 0)
 
     def _save(self, epoch, steps):
-        """Writes the weights as a new file, then points `backup.json` at it."""
+        """Writes the weights as a new file, then points `backup.json` at it
+        (and at the early stopping's best weights, written when new)."""
         self._unsaved_steps = 0
-        previous = self._saved_weights()
+        previous = self._saved_files()
         name = f"epoch{epoch}-step{steps}.weights.h5"
         atomic_write(
             os.path.join(self.backup_dir, name),
@@ -173,15 +192,50 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             "weights": name,
             "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
         }
+        if self.early_stopping is not None:
+            state["early_stopping"] = self._early_stopping_state(previous)
         atomic_write_json(self._state_path, state, overwrite=True)
-        if previous not in (None, name):
-            os.remove(os.path.join(self.backup_dir, previous))
+        for file in previous - self._saved_files():
+            os.remove(os.path.join(self.backup_dir, file))
 
-    def _saved_weights(self):
+    def _saved_files(self):
+        """The files `backup.json` names (none before the first backup)."""
         if not os.path.exists(self._state_path):
-            return None
+            return set()
         with open(self._state_path) as f:
-            return json.load(f)["weights"]
+            state = json.load(f)
+        best = (state.get("early_stopping") or {}).get("best_weights")
+        return {state["weights"]} | ({best} if best else set())
+
+    def _early_stopping_state(self, saved_files):
+        """The early stopping's state, its best weights written to a file
+        unless the current backup already has them."""
+        stopping = self.early_stopping
+        best_weights = None
+        if stopping.best_weights is not None:
+            best_weights = f"best-epoch{stopping.best_epoch}.npz"
+            if best_weights not in saved_files:
+                atomic_write(
+                    os.path.join(self.backup_dir, best_weights),
+                    lambda tmp: np.savez(tmp, *stopping.best_weights),
+                    overwrite=True,
+                )
+        return {
+            "best": None if stopping.best is None else float(stopping.best),
+            "best_epoch": stopping.best_epoch,
+            "wait": stopping.wait,
+            "best_weights": best_weights,
+        }
+
+    def _restore_early_stopping(self, state):
+        stopping = self.early_stopping
+        stopping.best, stopping.best_epoch, stopping.wait = (
+            state["best"], state["best_epoch"], state["wait"]
+        )
+        stopping.best_weights = None
+        if state["best_weights"]:
+            with np.load(os.path.join(self.backup_dir, state["best_weights"])) as saved:
+                stopping.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
     def on_train_end(self, logs=None):
         self._stop_skipping()

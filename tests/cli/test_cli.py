@@ -71,29 +71,38 @@ def test_help_shows_a_working_example(command, capsys):
 def test_defaults_are_the_pipeline_config_fields(capsys):
     parser = build_parser()
     distill = parser.parse_args(["distill", "--teacher", "t.keras"])
+    # None: auto, decided from the data.
     assert (
-        distill.student_layers, distill.epochs, distill.learning_rate,
+        distill.student_layers, distill.epochs, distill.patience, distill.learning_rate,
         distill.alpha, distill.temperature, distill.batch_size,
-    ) == (2, 1, 6e-4, 0.5, 2.0, 32)
+    ) == (2, None, 2, 6e-4, 0.5, 2.0, 32)
     finetune = parser.parse_args(["finetune"])
     assert (
-        finetune.preset, finetune.freeze, finetune.epochs,
+        finetune.preset, finetune.freeze, finetune.epochs, finetune.patience,
         finetune.sequence_length, finetune.learning_rate, finetune.batch_size,
-    ) == ("minilm_l6", "none", 1, 48, 1e-4, 32)
+    ) == ("minilm_l6", "none", None, 2, None, 1e-4, 32)
+    given = parser.parse_args(["finetune", "--epochs", "auto", "--sequence-length", "64"])
+    assert (given.epochs, given.sequence_length) == (None, 64)
     config = PipelineConfig()
     for args, fields in (
         (distill, dict(student_layers="student_layers", epochs="epochs",
-                       learning_rate="learning_rate", alpha="alpha",
-                       temperature="temperature", batch_size="batch_size")),
+                       patience="patience", learning_rate="learning_rate",
+                       alpha="alpha", temperature="temperature", batch_size="batch_size")),
         (finetune, dict(preset="teacher", freeze="freeze", epochs="teacher_epochs",
-                        sequence_length="sequence_length",
+                        patience="patience", sequence_length="sequence_length",
                         learning_rate="teacher_learning_rate")),
     ):
         for flag, field in fields.items():
             assert getattr(args, flag) == getattr(config, field), (flag, field)
     with pytest.raises(SystemExit):
         main(["distill", "--help"])
-    assert "default: 0.0006 (PipelineConfig.learning_rate)" in capsys.readouterr().out
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "default: 0.0006 (PipelineConfig.learning_rate)" in help_text
+    assert "default: auto, enough epochs for 250 optimizer steps, 1 to 10" in help_text
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "default: auto, the 95th percentile of the training texts' token lengths" in help_text
     assert {f.name for f in dataclasses.fields(PipelineConfig)} >= {
         "student_layers", "epochs", "learning_rate", "teacher_epochs"
     }
@@ -123,6 +132,15 @@ def test_bad_settings_are_refused(tmp_path, capsys):
     status = main(["finetune", "--epochs", "0", "--output-dir", str(tmp_path)])
     assert_one_line_error(
         status, capsys, "keras-kd finetune: --epochs: `teacher_epochs`", "teacher_epochs=0"
+    )
+    status = main(["finetune", "--epochs", "many", "--output-dir", str(tmp_path)])
+    assert_one_line_error(
+        status, capsys, "argument --epochs: expected 'auto' or an integer, got 'many'"
+    )
+    status = main(["distill", "--teacher", "t.keras", "--patience", "0",
+                   "--output-dir", str(tmp_path)])
+    assert_one_line_error(
+        status, capsys, "keras-kd distill: --patience:", "int >= 1", "patience=0"
     )
     assert os.listdir(tmp_path) == []
 
@@ -193,6 +211,8 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     # The progress bars, then the metrics it wrote.
     assert json.loads(stdout[stdout.index('{\n  "class_names"'):]) == metrics
     assert sorted(os.listdir(tmp_path / "teacher")) == ["metrics.json", "model.keras"]
+    assert metrics["budget"]["sequence_length"] == {"value": 8, "rule": "given"}
+    assert metrics["trained"] == {"epochs": 1, "trained_epochs": 1, "best_epoch": 1}
     # Written with the user's umask, not tempfile's private 0600.
     umask = os.umask(0)
     os.umask(umask)
@@ -205,6 +225,8 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     student_metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
     assert sorted(os.listdir(tmp_path / "student")) == ["metrics.json", "model.keras"]
     assert student_metrics["teacher"] == str(tmp_path / "teacher" / "model.keras")
+    # The sequence length is the teacher's: only the epochs are decided.
+    assert sorted(student_metrics["budget"]) == ["epochs", "teacher_epochs"]
 
     keras_kd_command(
         "export", *data, "--output-dir", str(tmp_path / "exports"),

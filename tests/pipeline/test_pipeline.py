@@ -12,7 +12,7 @@ import pytest
 
 from keras_kd import pipeline
 from keras_kd.export import TFLiteTextClassifier
-from keras_kd.pipeline import runner
+from keras_kd.pipeline import budget, runner
 
 
 def _interrupted_after_the_teacher(config, tmp_path, monkeypatch):
@@ -48,7 +48,9 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     config = pipeline.PipelineConfig.quick(
         teacher=tiny_preset,
         student_layers=1,
-        sequence_length=8,
+        # From the data, as by default: the teacher's length and epochs.
+        sequence_length=None,
+        teacher_epochs=None,
         max_train=96,
         max_test=32,
         latency_runs=1,
@@ -109,6 +111,21 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     gain = 100 * (few["distilled"][0] - few["labels_only"][0])
     assert report["summary"]["few labels: KD gain (points, 1 seed)"] == pytest.approx(gain)
     assert not any("std over" in key for key in report["summary"])
+
+    # The sequence length came from the 96 training texts, the teacher's
+    # epochs from their count: 3 steps an epoch, auto 10 at the most.
+    train = movie_reviews.train.sample(96, seed=0)
+    length = budget.percentile_length(budget.token_lengths(tiny_preset, train.texts), 128)
+    chosen = report["budget"]
+    assert chosen["sequence_length"]["value"] == report["settings"]["sequence_length"] == length
+    assert chosen["sequence_length"]["rule"].startswith("auto: the 95th percentile of the 96")
+    assert (chosen["teacher_epochs"]["value"], chosen["teacher_epochs"]["steps"]) == (10, 30)
+    assert chosen["epochs"] == {"value": 1, "rule": "given", "steps": 3}
+    teacher_run = chosen["trained"]["teacher"]
+    assert teacher_run["epochs"] == 10
+    assert 1 <= teacher_run["best_epoch"] <= teacher_run["trained_epochs"] <= 10
+    assert len(report["curves"]["teacher"]["val_accuracy"]) == teacher_run["trained_epochs"]
+    assert f"Sequence length {length} (auto" in (run_dir / "report.md").read_text()
 
     # The reported TFLite accuracy is that of the shipped file on the test
     # texts: the same seeded sample of the test split as the run's.

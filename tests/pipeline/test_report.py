@@ -35,6 +35,16 @@ def test_three_seeds_give_means_spreads_and_gains():
         "distilled": [0.70, 0.74, 0.72], "labels_only": [0.60, 0.66, 0.69],
     }
     curve = {"steps": [1], "accuracy": [0.5], "val_steps": [], "val_accuracy": []}
+    chosen = {
+        "sequence_length": {"value": 48, "rule": "auto: the 95th percentile"},
+        "teacher_epochs": {"value": 3, "rule": "auto: 2 steps an epoch", "steps": 6},
+        "epochs": {"value": 1, "rule": "given", "steps": 2},
+    }
+    trained = {
+        "teacher": {"epochs": 3, "trained_epochs": 3, "best_epoch": 1},
+        "distilled": {"epochs": 1, "trained_epochs": 1, "best_epoch": 1},
+        "baseline": {"epochs": 1, "trained_epochs": 1, "best_epoch": None},
+    }
     report = build_report(
         config,
         ["neg", "pos"],
@@ -42,8 +52,8 @@ def test_three_seeds_give_means_spreads_and_gains():
         {"teacher": 0.85, "distilled": distilled, "baseline": baseline, "few_labels": few},
         {"student": _check(2_000_000, 0.81, 0.80), "teacher": _check(8_000_000, 0.85, 0.85)},
         {"student": 2.0, "teacher": 6.0},
-        {name: types.SimpleNamespace(curve=curve)
-         for name in ("teacher", "distilled", "baseline")},
+        {name: types.SimpleNamespace(curve=curve, budget=trained[name]) for name in trained},
+        chosen,
     )
     models, summary = report["models"], report["summary"]
     kd, base = models["student with KD (Keras)"], models["student without KD (Keras)"]
@@ -69,3 +79,19 @@ def test_three_seeds_give_means_spreads_and_gains():
     assert models["few labels: teacher on 40 labels (Keras)"]["parameters"] == 1000
     assert report["seeds"] == {"seeds": [0, 1, 2], "distilled": distilled, "baseline": baseline}
     assert "mean ± std over seeds [0, 1, 2]" in report["notes"][1]
+    # How the budget was chosen, and the epoch each training kept.
+    assert report["budget"] == {
+        **chosen,
+        "trained": {
+            "teacher": trained["teacher"],
+            "student with KD": trained["distilled"],
+            "student without KD": trained["baseline"],
+        },
+    }
+    assert report["notes"][-2:] == [
+        "Sequence length 48 (auto: the 95th percentile).",
+        "Epochs: teacher at most 3 (auto: 2 steps an epoch), students at most 1 "
+        "(given). Kept: teacher epoch 1 of 3 trained (best validation accuracy), "
+        "student with KD epoch 1 of 1 trained (best validation accuracy), student "
+        "without KD epoch 1 of 1 trained (no validation split: the last).",
+    ]
