@@ -45,7 +45,11 @@ def _say(step, text):
 
 def training_voices(config):
     """The eSpeak NG voices of the training utterances: every English voice
-    (`keras_kd.speech.ENGLISH_VOICES`) but the held-out ones."""
+    (`keras_kd.speech.ENGLISH_VOICES`) but the held-out ones.
+
+    >>> len(training_voices(SpeechConfig())), training_voices(SpeechConfig())[:3]
+    (11, ('en-us', 'en-us+f3', 'en-us+m3'))
+    """
     from keras_kd.speech import ENGLISH_VOICES
 
     return tuple(v for v in ENGLISH_VOICES if v not in config.held_out_voices)
