@@ -155,6 +155,7 @@ def _keras_speed(model, states, audio, max_length):
     texts = transcribe_encoded(model, states, 1, max_length)
     seconds = time.perf_counter() - start
     tokens = sum(len(ids) + 1 for ids in model.preprocessor.tokenizer(texts))  # + <|endoftext|>
+    model.generate(audio[0], max_length=max_length)  # compiles
     start = time.perf_counter()
     for waveform in audio:
         model.generate(waveform, max_length=max_length)

@@ -1,5 +1,6 @@
 """The speech main job (`run_speech`) end to end on a tiny random Whisper
-saved as a keras-hub preset, killed during the export and resumed:
+saved as a keras-hub preset, killed once its student is distilled and
+resumed:
 synthesis, pseudo-labels, distillation, scoring, verified `.tflite` files
 and the report."""
 
@@ -12,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-import keras_kd.export.whisper_tflite as whisper_tflite
+import keras_kd.speech.recordings as recordings
 from keras_kd.cli.entry_point import main
 from keras_kd.pipeline import SpeechConfig, run_speech
 from keras_kd.speech.recordings import speech_windows
@@ -44,14 +45,15 @@ def _config(preset, output_dir, **overrides):
 
 @pytest.fixture(scope="module")
 def interrupted_run(tiny_teacher_preset, tmp_path_factory):
-    """A run killed while exporting: its config and recorded progress."""
+    """A run killed as it starts scoring, its student distilled: its config
+    and recorded progress."""
     config = _config(tiny_teacher_preset, tmp_path_factory.mktemp("runs"))
 
     def killed(*args, **kwargs):
-        raise KeyboardInterrupt("killed while exporting")
+        raise KeyboardInterrupt("killed as the scoring starts")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(whisper_tflite, "export_whisper_tflite", killed)
+        patch.setattr(recordings, "speech_windows", killed)
         with pytest.raises(KeyboardInterrupt):
             run_speech(config)
     partial = os.path.join(config.output_dir, ".speech.partial")
