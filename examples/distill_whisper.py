@@ -32,6 +32,7 @@ from keras_kd.speech.distil_whisper import (  # noqa: E402
     pseudo_label,
     transcribe_encoded,
 )
+from keras_kd.utils.units import megabytes  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -89,7 +90,7 @@ def main(argv=None):
         student, os.path.join(folder, "student.tflite"), max_length=args.max_length,
         quantization="dynamic_int8", verification_audio=[beckett], overwrite=True,
     )
-    results["student"]["tflite_mb"] = export.size_bytes / 1e6
+    results["student"]["tflite_mb"] = megabytes(export.size_bytes)
     results["student"]["beckett"] = export.texts[0][1]
     student.save(os.path.join(folder, "student.keras"))
     print(json.dumps(results, indent=2))

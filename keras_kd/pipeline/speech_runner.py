@@ -21,19 +21,18 @@ command line):
    `.tflite` files and `student.keras`.
 """
 
-import os
 import random
 import time
 
-import numpy as np
-
 from keras_kd.datasets.texts import load_texts
+from keras_kd.pipeline.generation_report import bundle_label
 from keras_kd.pipeline.speech_config import SpeechConfig
 from keras_kd.pipeline.speech_report import speech_markdown
 from keras_kd.pipeline.steps import check_run_dir
 from keras_kd.presets import check_preset
 from keras_kd.utils.io import atomic_write, atomic_write_json, atomic_write_text, resumable_folder
 from keras_kd.utils.timing import Laps
+from keras_kd.utils.units import megabytes
 
 # Test utterances timed for speed (batch 1, as on a phone).
 SPEED_UTTERANCES = 8
@@ -196,7 +195,9 @@ def _run_steps(config, progress, train_texts, test_texts):
     teacher = WhisperAudioToText.from_preset(resolve_preset(config.teacher))
     teacher.jit_compile = config.jit_compile
     test_states = encode(teacher, [u.audio for u in test])
-    student_path = progress.resume_path("student.keras")
+    # Saved once, into the run folder it ships in: a resumed run reads it
+    # from there.
+    student_path = progress.path / "student.keras"
     if progress.done("student"):
         _say(3, "Reusing the distilled student of the partial run")
         student = keras.saving.load_model(student_path)
@@ -255,9 +256,10 @@ def _run_steps(config, progress, train_texts, test_texts):
 
     _say(5, "Exporting to .tflite, each checked against Keras on the real recordings")
     exports = {}
+    student_file = f"student_{bundle_label(config.quantization)}"
     for name, model, quantization in (
         ("teacher_float32", teacher, "none"),
-        (f"student_{config.quantization.replace('none', 'float32')}", student, config.quantization),
+        (student_file, student, config.quantization),
     ):
         path = progress.path / f"{name}.tflite"
         result = export_whisper_tflite(
@@ -266,17 +268,15 @@ def _run_steps(config, progress, train_texts, test_texts):
         )
         transcriber = WhisperTFLiteTranscriber(path, model)
         exports[name] = {
-            "size_mb": result.size_bytes / 1e6,
+            "size_mb": megabytes(result.size_bytes),
             "token_agreement_with_keras": result.token_agreement,
             "decode_ms_per_token": _tflite_speed(transcriber, windows),
         }
-        print(f"  {name}: {result.size_bytes / 1e6:.1f} MB, "
+        print(f"  {name}: {megabytes(result.size_bytes):.1f} MB, "
               f"{result.token_agreement:.1%} of tokens as Keras", flush=True)
-    atomic_write(progress.path / "student.keras", student.save, overwrite=True)
     laps.lap("export")
 
     teacher_ms = exports["teacher_float32"]["decode_ms_per_token"]
-    student_name = next(n for n in exports if n.startswith("student"))
     return {
         "teacher": config.teacher,
         "train_utterances": len(train),
@@ -286,7 +286,7 @@ def _run_steps(config, progress, train_texts, test_texts):
         "distillation": distillation,
         "scores": scores,
         "exports": exports,
-        "tflite_decode_speedup": teacher_ms / exports[student_name]["decode_ms_per_token"],
+        "tflite_decode_speedup": teacher_ms / exports[student_file]["decode_ms_per_token"],
         "keras_decode_speedup": (
             scores["teacher"]["decode_ms_per_token"] / scores["student"]["decode_ms_per_token"]
         ),

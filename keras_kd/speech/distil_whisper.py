@@ -42,7 +42,7 @@ def encode(model, audio, batch_size=8):
     (2, 1500, 16)
     """
     check_int("batch_size", batch_size, example=8)
-    encoder = _compiled(model, "_encoder_function", model.call_encoder)
+    encoder = _encoder_function(model)
     chunks = []
     for start in range(0, len(audio), batch_size):
         batch, _ = batch_waveforms(list(audio[start : start + batch_size]))
@@ -51,12 +51,15 @@ def encode(model, audio, batch_size=8):
     return np.concatenate(chunks)
 
 
-def _compiled(model, attribute, function):
-    """`function` compiled once per model (with XLA when the model's
-    `jit_compile` says so), kept on the model."""
-    if getattr(model, attribute, None) is None:
-        setattr(model, attribute, tf.function(function, jit_compile=bool(model.jit_compile)))
-    return getattr(model, attribute)
+def _encoder_function(model):
+    """`model.call_encoder`, traced once per model and `jit_compile`
+    setting (XLA when the model's `jit_compile` says so)."""
+    jit_compile = bool(model.jit_compile)
+    cached = getattr(model, "_kd_encoder_function", None)
+    if cached is None or cached[0] != jit_compile:
+        cached = (jit_compile, tf.function(model.call_encoder, jit_compile=jit_compile))
+        model._kd_encoder_function = cached
+    return cached[1]
 
 
 @dataclasses.dataclass
