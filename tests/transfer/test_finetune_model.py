@@ -66,13 +66,19 @@ def test_head_incompatible_with_the_backbone(minilm):
 # --- training ----------------------------------------------------------------
 
 
-def test_fit_on_movie_reviews_moves_only_trainable_layers(minilm, reviews):
+def test_fit_on_movie_reviews_moves_only_trainable_layers(tiny_preset, reviews):
+    # The session's random 2-layer BERT with MiniLM's vocabulary and layer
+    # names: what freezing does to a fit is the same on the real weights, at
+    # a fraction of the cost (test_freezing.py counts MiniLM's frozen
+    # weights for every form of `freeze`).
     texts, labels = reviews
-    model = transfer.build_finetune_model(minilm.backbone, num_classes=2, freeze=2, preprocessor=minilm.preprocessor)
+    model = transfer.build_finetune_model(tiny_preset, num_classes=2, freeze=1, sequence_length=32)
     # XLA would compile longer than these few steps take.
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
     frozen = {n: [w.numpy().copy() for w in model.backbone.get_layer(n).weights] for n in model.frozen_layers}
-    trained = [w.numpy().copy() for w in model.backbone.get_layer("transformer_layer_3").weights]
+    assert {"token_embedding", "transformer_layer_0"} <= set(frozen)
+    assert "transformer_layer_1" not in frozen
+    trained = [w.numpy().copy() for w in model.backbone.get_layer("transformer_layer_1").weights]
     loss_before = model.evaluate(texts, labels, batch_size=32, verbose=0)[0]
     model.fit(texts, labels, epochs=3, batch_size=16, verbose=0)
     loss_after = model.evaluate(texts, labels, batch_size=32, verbose=0)[0]
@@ -80,7 +86,7 @@ def test_fit_on_movie_reviews_moves_only_trainable_layers(minilm, reviews):
     for name, before in frozen.items():
         for old, new in zip(before, model.backbone.get_layer(name).weights):
             np.testing.assert_array_equal(old, new.numpy(), err_msg=name)
-    after = model.backbone.get_layer("transformer_layer_3").weights
+    after = model.backbone.get_layer("transformer_layer_1").weights
     assert all(not np.array_equal(old, new.numpy()) for old, new in zip(trained, after))
 
 
