@@ -22,6 +22,7 @@ SLOWEST_FIRST = (
     "tests/test_notebook.py",
     "tests/test_readme.py",
     "tests/cli/test_cli.py",
+    "tests/pipeline/test_student_search.py",
     "tests/pipeline/test_generation.py",
     "tests/pipeline/test_speech.py",
     "tests/speech/test_distil_whisper.py",

@@ -70,6 +70,9 @@ NOT_RUN = {
     # Encoding and distilling on the real Whisper tiny.en (minutes);
     # tests/speech/test_distil_whisper.py makes the same calls on a tiny one.
     "distil_whisper(whisper,",
+    # Measures and distills nine MiniLM students (minutes);
+    # tests/pipeline/test_student_search.py runs it on a tiny teacher.
+    "keras_kd.pipeline.search_student(",
 }
 
 # Text substitutions in the blocks' source: (pattern, replacement, why).
@@ -485,9 +488,9 @@ def test_readme_command_lines_parse():
     assert {c[0] for c in commands} == {"finetune", "distill", "export", "evaluate"}
     for argv in commands:
         args = build_parser().parse_args(argv)
-        # None: auto, decided from the data.
+        # None: auto, decided from the data; the layers: PipelineConfig's 2.
         if args.command == "distill":
-            assert (args.student_layers, args.epochs, args.learning_rate) == (2, None, 6e-4)
+            assert (args.student_layers, args.epochs, args.learning_rate) == (None, None, 6e-4)
         if args.command == "finetune":
             assert (args.epochs, args.sequence_length, args.patience) == (None, None, 2)
     assert PipelineConfig.student_layers == 2

@@ -12,6 +12,7 @@ folder aside and swaps it in when complete
 `--resume` continues after a kill); a missing `--output-dir` is created.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -23,7 +24,8 @@ from keras_kd import datasets as kd_datasets
 from keras_kd import export as kd_export
 from keras_kd import pipeline, transfer
 from keras_kd.cli.parser import UsageError
-from keras_kd.pipeline.steps import trained_once
+from keras_kd.pipeline.config import PipelineConfig
+from keras_kd.pipeline.steps import teacher_cache, trained_once
 from keras_kd.utils.io import atomic_write_json, resumable_folder
 
 
@@ -251,12 +253,41 @@ def _check_within(args, flag, value, limit, what):
         )
 
 
+def _check_student_budget(args):
+    """Refuses a student budget that is not a positive number, or one given
+    with the shape it would choose, before anything loads; returns whether
+    a budget was given."""
+    limits = {"--max-size-mb": args.max_size_mb, "--max-latency-ms": args.max_latency_ms}
+    given = [flag for flag, value in limits.items() if value is not None]
+    if not given:
+        return False
+    shape = [
+        flag for flag, value in (("--student-layers", args.student_layers),
+                                 ("--student-hidden-dim", args.student_hidden_dim))
+        if value is not None
+    ]
+    if shape:
+        raise UsageError(
+            f"keras-kd distill: {' and '.join(given)} choose the student's "
+            f"layers and width; remove {' and '.join(shape)}, or the budget."
+        )
+    for flag, value in limits.items():
+        if value is not None and not value > 0:
+            raise UsageError(
+                f"keras-kd distill: {flag} must be a number > 0, e.g. 4. "
+                f"Received: {flag} {value}"
+            )
+    return True
+
+
 def distill(args):
+    searching = _check_student_budget(args)
     config = _config(
         args,
         # Recorded in the settings, so a resumed run has the same teacher.
         teacher=os.path.abspath(args.teacher),
-        student_layers=args.student_layers,
+        student_layers=args.student_layers or PipelineConfig.student_layers,
+        student_hidden_dim=args.student_hidden_dim,
         epochs=args.epochs,
         patience=args.patience,
         alpha=args.alpha,
@@ -269,16 +300,40 @@ def distill(args):
         args, "--student-layers", args.student_layers,
         getattr(teacher.backbone, "num_layers", None), "the teacher's transformer layers",
     )
+    _check_within(
+        args, "--student-hidden-dim", args.student_hidden_dim,
+        getattr(teacher.backbone, "hidden_dim", None), "the teacher's width",
+    )
     data = _load_data(args)
+    if searching and data.validation is None:
+        raise UsageError(
+            f"keras-kd distill: --max-size-mb and --max-latency-ms rank the "
+            f"candidate students on a validation split; --data {args.data!r} "
+            "has none. Pass --validation-data."
+        )
     # The sequence length is the teacher's.
     budget = pipeline.resolve_budget(config, data.train, sequence_length=False)
     with _run_folder(config) as progress:
         # A resumed run reuses the logits cached by the killed one.
         cache_dir = os.path.join(progress.path, "teacher_cache")
+        run_config = budget.config
+        if searching:
+            if not progress.done("search"):
+                found = pipeline.search_student(
+                    run_config, teacher, data.train, data.validation,
+                    teacher_cache(run_config, teacher, data.train, cache_dir),
+                    max_size_mb=args.max_size_mb, max_latency_ms=args.max_latency_ms,
+                )
+                progress.complete("search", dataclasses.asdict(found))
+            found = progress.result("search")
+            run_config = dataclasses.replace(
+                run_config, student_layers=found["num_layers"],
+                student_hidden_dim=found["hidden_dim"],
+            )
 
         def train():
             students, histories, _ = pipeline.distill_students(
-                budget.config, teacher, data.train, data.validation, cache_dir,
+                run_config, teacher, data.train, data.validation, cache_dir,
                 baseline=False, backup_dir=progress.resume_path("backup"),
             )
             shutil.rmtree(cache_dir)
@@ -290,9 +345,15 @@ def distill(args):
         record = {
             "class_names": list(data.class_names),
             "teacher": os.path.abspath(args.teacher),
+            "student": {
+                "num_layers": run_config.student_layers,
+                "hidden_dim": student.backbone.hidden_dim,
+            },
             **result,
             "budget": budget.chosen,
         }
+        if searching:
+            record["search"] = progress.result("search")["rows"]
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(student, data.test)
         _write_metrics(progress.path, record)

@@ -168,8 +168,8 @@ def build_parser():
     Example:
 
     >>> args = build_parser().parse_args(["distill", "--teacher", "t.keras"])
-    >>> args.student_layers == PipelineConfig.student_layers
-    True
+    >>> args.student_layers, args.max_size_mb  # 2 layers, no size budget
+    (None, None)
     >>> (args.epochs, args.learning_rate) == (PipelineConfig.epochs, PipelineConfig.learning_rate)
     True
     >>> build_parser().parse_args(["distill"])
@@ -248,9 +248,28 @@ def build_parser():
     distill.add_argument("--teacher", required=True, help="a .keras model from `finetune`")
     _add_unsafe(distill)
     distill.add_argument(
-        "--student-layers", type=int, default=PipelineConfig.student_layers, metavar="N",
+        "--student-layers", type=int, default=None, metavar="N",
         help="transformer layers of the student (PipelineConfig.student_layers); "
-        "default: %(default)s",
+        f"default: {PipelineConfig.student_layers}",
+    )
+    distill.add_argument(
+        "--student-hidden-dim", type=int, default=None, metavar="N",
+        help="width of the student (PipelineConfig.student_hidden_dim); a "
+        "narrower one than the teacher starts from scratch; default: the "
+        "teacher's",
+    )
+    distill.add_argument(
+        "--max-size-mb", type=float, default=None, metavar="MB",
+        help="choose the student's layers and width to fit this .tflite size "
+        "(10^6 bytes): 1 to 3 layers at 1/3, 2/3 and all of the teacher's "
+        "width are exported and timed, the 3 largest that fit are distilled "
+        "for one epoch and the best on the validation split is trained fully "
+        "(keras_kd.pipeline.search_student)",
+    )
+    distill.add_argument(
+        "--max-latency-ms", type=float, default=None, metavar="MS",
+        help="as --max-size-mb, for the median single-example latency of the "
+        ".tflite on this machine",
     )
     _add_training(distill, "epochs", "learning_rate")
     distill.add_argument(

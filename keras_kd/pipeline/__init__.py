@@ -5,7 +5,8 @@ Modules: `config` (PipelineConfig), `budget` (the sequence length and
 epochs from the data, best-epoch training: resolve_budget, fit_best_epoch),
 `step_curve` (StepCurve), `steps` (the steps and the checks run before any
 work), `runner` (run, load_data), `report` (the report's content),
-`report_card` (report.json/.md/.png). The generative job:
+`report_card` (report.json/.md/.png), `student_search` (a student shape
+chosen to fit a size or latency budget: search_student). The generative job:
 `generation_config` (GenerationConfig), `generation_runner`
 (run_generation), `generation_report` (its report's content). The speech
 job: `speech_config` (SpeechConfig), `speech_runner` (run_speech),
@@ -25,6 +26,7 @@ _OBJECTS = {
     "PipelineConfig": "keras_kd.pipeline.config",
     "SpeechConfig": "keras_kd.pipeline.speech_config",
     "StepCurve": "keras_kd.pipeline.step_curve",
+    "StudentSearch": "keras_kd.pipeline.student_search",
     "check_config": "keras_kd.pipeline.steps",
     "check_few_labels": "keras_kd.pipeline.steps",
     "check_generation_config": "keras_kd.pipeline.generation_runner",
@@ -38,6 +40,7 @@ _OBJECTS = {
     "generation_texts": "keras_kd.pipeline.generation_runner",
     "load_data": "keras_kd.pipeline.runner",
     "resolve_budget": "keras_kd.pipeline.budget",
+    "search_student": "keras_kd.pipeline.student_search",
     "run": "keras_kd.pipeline.runner",
     "run_generation": "keras_kd.pipeline.generation_runner",
     "run_speech": "keras_kd.pipeline.speech_runner",

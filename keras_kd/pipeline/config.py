@@ -101,6 +101,12 @@ class PipelineConfig(RunConfig):
             `keras_kd.transfer.student_like`). 2 of MiniLM's 6 makes
             single-example latency over 3x lower at the same length; 3 stays
             under 2.5x.
+        student_hidden_dim: width of the student (`--student-hidden-dim`);
+            None keeps the teacher's, and the student starts from the
+            teacher's layers. A narrower one has attention heads of the
+            teacher's head size and the teacher's feed-forward ratio
+            (`keras_kd.transfer.student_config`) and starts
+            from scratch.
         alpha, temperature: distillation settings of `Distiller.compile`.
         teacher_learning_rate, learning_rate: peak AdamW learning rates of
             the teacher and the students
@@ -168,6 +174,7 @@ class PipelineConfig(RunConfig):
     epochs: int = None
     patience: int = 2
     student_layers: int = 2
+    student_hidden_dim: int = None
     alpha: float = 0.5
     temperature: float = 2.0
     teacher_learning_rate: float = 1e-4
@@ -205,6 +212,7 @@ class PipelineConfig(RunConfig):
         ):
             check_int(name, getattr(self, name))
         check_int("sequence_length", self.sequence_length, allow_none=True, example=48)
+        check_int("student_hidden_dim", self.student_hidden_dim, allow_none=True, example=128)
         for name in ("teacher_epochs", "epochs"):
             check_int(name, getattr(self, name), allow_none=True, example=3)
         check_int("patience", self.patience, example=2)

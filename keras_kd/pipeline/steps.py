@@ -228,6 +228,16 @@ def trained_once(progress, step, path, train):
     return model, result
 
 
+def student_of(config, teacher):
+    """A new student of `teacher` (a `FinetuneModel`) with `config`'s
+    `student_layers` and `student_hidden_dim`."""
+    if config.student_hidden_dim is None:
+        return transfer.student_like(teacher, num_layers=config.student_layers)
+    return transfer.student_like(teacher, **transfer.student_config(
+        teacher.backbone, config.student_layers, config.student_hidden_dim
+    ))
+
+
 def _validation_dataset(config, model, validation):
     if validation is None:
         return None
@@ -263,7 +273,7 @@ def _distill(
     )
 
 
-def _cache(config, teacher, train, cache_dir):
+def teacher_cache(config, teacher, train, cache_dir):
     """The teacher's logits on `train` (reused when already in `cache_dir`)."""
     return TeacherCache.build(
         teacher.token_id_model,
@@ -308,10 +318,10 @@ def distill_students(
         runs["baseline"] = 0.0
     keras.utils.set_random_seed(seed)
     students = {
-        name: transfer.student_like(teacher, num_layers=config.student_layers)
+        name: student_of(config, teacher)
         for name in runs
     }
-    cache = _cache(config, teacher, train, cache_dir)
+    cache = teacher_cache(config, teacher, train, cache_dir)
     validation_ds = _validation_dataset(config, teacher, validation)
     histories = {
         name: _distill(
@@ -345,7 +355,7 @@ def few_label_experiment(config, train, validation, test, num_classes, cache_dir
         config, teacher_epochs=config.few_label_teacher_epochs
     )
     teacher, _ = finetune_teacher(few_config, labelled, validation, num_classes)
-    cache = _cache(config, teacher, train, cache_dir)
+    cache = teacher_cache(config, teacher, train, cache_dir)
     steps = _steps(len(train), config.batch_size, config.epochs)
     result = {
         "labelled_texts": len(labelled),
@@ -358,8 +368,8 @@ def few_label_experiment(config, train, validation, test, num_classes, cache_dir
     }
     for seed in config.seeds:
         keras.utils.set_random_seed(seed)
-        distilled = transfer.student_like(teacher, num_layers=config.student_layers)
-        labels_only = transfer.student_like(teacher, num_layers=config.student_layers)
+        distilled = student_of(config, teacher)
+        labels_only = student_of(config, teacher)
         _distill(config, distilled, teacher, cache, 1.0, seed, None, metrics=())
         keras.utils.set_random_seed(seed)
         _compile_classifier(

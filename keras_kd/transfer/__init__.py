@@ -5,7 +5,7 @@ keras-hub or HuggingFace folder, or a named offline preset of
 `keras_kd.presets`), freezes the requested layers, adds task heads and
 returns a `FinetuneModel` that fits, evaluates and predicts on raw strings.
 `GradualUnfreezing`, `layerwise_lr_decay` and `warmup_cosine_adamw` are
-fine-tuning schedules; `build_student`, `student_like`, `trim_vocabulary`
+fine-tuning schedules; `build_student`, `student_config`, `student_like`, `trim_vocabulary`
 and `trim_lm_vocabulary` (causal LMs) shrink a model for distillation.
 `load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint;
 importing the package applies `keras_hub_fixes` (Llama configs that keras-hub
@@ -32,6 +32,7 @@ from keras_kd.transfer.schedules import GradualUnfreezing
 from keras_kd.transfer.schedules import layerwise_lr_decay
 from keras_kd.transfer.schedules import warmup_cosine_adamw
 from keras_kd.transfer.student import build_student
+from keras_kd.transfer.student import student_config
 from keras_kd.transfer.student import student_like
 from keras_kd.transfer.summary import trainable_summary
 from keras_kd.transfer.vocabulary import trim_vocabulary

@@ -1,7 +1,8 @@
 """Smaller models made from a teacher.
 
 `build_student` builds a shallower (or narrower) backbone of the teacher's
-family, by default initialised from the teacher's layers; `student_like`
+family, by default initialised from the teacher's layers; `student_config`
+gives the settings of a narrower one of a chosen width; `student_like`
 wraps one in a `FinetuneModel` with the teacher's heads and preprocessor.
 """
 
@@ -202,6 +203,31 @@ def build_student(
         for i, source in enumerate(layer_map):
             copy_weights(blocks[source], student.transformer_layers[i])
     return student
+
+
+def student_config(teacher_backbone, num_layers, hidden_dim):
+    """The `keras_kd.transfer.student_like` arguments of a shape: heads of
+    the teacher's head size and the teacher's feed-forward ratio; a shape of
+    the teacher's width starts from its layers, a narrower one from scratch.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.transfer import student_config
+    >>> teacher = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=2, num_heads=12, hidden_dim=384,
+    ...     intermediate_dim=1536, max_sequence_length=8)
+    >>> student_config(teacher, 2, 128)
+    {'num_layers': 2, 'hidden_dim': 128, 'num_heads': 4, 'intermediate_dim': 512}
+    """
+    config = teacher_backbone.get_config()
+    head_size = config["hidden_dim"] // config["num_heads"]
+    return {
+        "num_layers": num_layers,
+        "hidden_dim": hidden_dim,
+        "num_heads": max(1, hidden_dim // head_size),
+        "intermediate_dim": config["intermediate_dim"] * hidden_dim // config["hidden_dim"],
+    }
 
 
 def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs):

@@ -14,10 +14,10 @@ import sys
 
 import pytest
 
-from keras_kd import pipeline
+from keras_kd import pipeline, transfer
 from keras_kd.cli import main
 from keras_kd.cli.parser import build_parser
-from keras_kd.pipeline import PipelineConfig
+from keras_kd.pipeline import PipelineConfig, student_search
 
 
 def assert_one_line_error(status, capsys, *fragments):
@@ -174,7 +174,7 @@ def without_xla(monkeypatch):
 
 
 def test_finetune_distill_export_evaluate_on_a_csv(
-    tmp_path, tiny_preset, capsys, movie_reviews, without_xla
+    tmp_path, tiny_preset, capsys, movie_reviews, without_xla, monkeypatch
 ):
     reviews = movie_reviews
 
@@ -218,13 +218,24 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     os.umask(umask)
     assert os.stat(tmp_path / "teacher" / "metrics.json").st_mode & 0o777 == 0o666 & ~umask
 
+    # The student's shape chosen to fit a size budget, here among one shape
+    # (1 layer at half the teacher's width: 1 head of 8, from scratch); the
+    # search itself is tested in tests/pipeline/test_student_search.py.
+    monkeypatch.setattr(student_search, "NUM_LAYERS", (1,))
+    monkeypatch.setattr(student_search, "WIDTH_FRACTIONS", (0.5,))
     keras_kd_command(
         "distill", *data, *out, "--teacher", str(tmp_path / "teacher" / "model.keras"),
-        "--student-layers", "1", "--epochs", "1", "--run-name", "student",
+        "--max-size-mb", "1000", "--epochs", "1", "--run-name", "student",
     )
     student_metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
     assert sorted(os.listdir(tmp_path / "student")) == ["metrics.json", "model.keras"]
     assert student_metrics["teacher"] == str(tmp_path / "teacher" / "model.keras")
+    [row] = student_metrics["search"]
+    assert (row["num_layers"], row["hidden_dim"], row["fits"]) == (1, 8, True)
+    assert 0 <= row["validation_accuracy"] <= 1 and row["size_mb"] > 0
+    assert student_metrics["student"] == {"num_layers": 1, "hidden_dim": 8}
+    student = transfer.load_finetune_model(str(tmp_path / "student" / "model.keras"))
+    assert (student.backbone.num_layers, student.backbone.hidden_dim) == (1, 8)
     # The sequence length is the teacher's: only the epochs are decided.
     assert sorted(student_metrics["budget"]) == ["epochs", "teacher_epochs"]
 

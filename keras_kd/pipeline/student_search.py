@@ -1,0 +1,248 @@
+"""A student chosen to fit a file-size or latency budget: `student_shapes`
+(the grid of depths and widths), `measure_students` (each shape exported and timed
+side by side) and `search_student` (measure, keep what fits, distill the
+largest few briefly, pick by validation accuracy)."""
+
+import dataclasses
+import os
+import tempfile
+
+import keras
+
+from keras_kd import export as kd_export
+from keras_kd import transfer
+from keras_kd.pipeline.steps import _distill, _validation_dataset, accuracy_of
+from keras_kd.utils.units import megabytes
+from keras_kd.utils.validation import check_int, check_number
+
+# Depths and widths (fractions of the teacher's) the search measures; for
+# MiniLM (hidden 384, 12 heads of 32) the widths are 128, 256 and 384.
+NUM_LAYERS = (1, 2, 3)
+WIDTH_FRACTIONS = (1 / 3, 2 / 3, 1)
+
+
+def student_shapes(teacher_backbone, num_layers=None, width_fractions=None):
+    """The candidate student shapes of a keras-hub encoder teacher.
+
+    Depths above the teacher's are left out; each width is the fraction of
+    the teacher's rounded to whole attention heads of the teacher's head
+    size (at least one head).
+
+    Args:
+        teacher_backbone: a keras-hub encoder backbone (the BERT family).
+        num_layers: the depths to try; default `NUM_LAYERS`.
+        width_fractions: the widths to try, as fractions of the teacher's;
+            default `WIDTH_FRACTIONS`.
+
+    Returns:
+        A list of `(num_layers, hidden_dim)`, shallow and narrow first.
+
+    Example:
+
+    >>> import keras_hub
+    >>> teacher = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=2, num_heads=12, hidden_dim=384,
+    ...     intermediate_dim=1536, max_sequence_length=8)
+    >>> student_shapes(teacher)
+    [(1, 128), (1, 256), (1, 384), (2, 128), (2, 256), (2, 384)]
+    """
+    config = teacher_backbone.get_config()
+    head_size = config["hidden_dim"] // config["num_heads"]
+    widths = sorted({
+        max(1, round(fraction * config["num_heads"])) * head_size
+        for fraction in width_fractions or WIDTH_FRACTIONS
+    })
+    return [
+        (depth, width)
+        for depth in sorted(set(num_layers or NUM_LAYERS))
+        if depth <= config["num_layers"]
+        for width in widths
+    ]
+
+
+def _build(teacher, shape, seed):
+    keras.utils.set_random_seed(seed)
+    return transfer.student_like(teacher, **transfer.student_config(teacher.backbone, *shape))
+
+
+def measure_students(
+    teacher,
+    shapes,
+    texts,
+    sequence_length,
+    *,
+    quantization="dynamic_int8",
+    trim_vocabulary=True,
+    latency_runs=50,
+    seed=0,
+):
+    """File size and single-example latency of each student shape, as it
+    would ship.
+
+    Each shape is built from `teacher` (untrained: size and speed do not
+    depend on the weights' values), its vocabulary trimmed to `texts` (with
+    `trim_vocabulary`, as the pipeline ships it), exported to a `.tflite` of
+    `quantization` at `sequence_length` tokens, and all files are timed
+    side by side (`keras_kd.export.compare_latency`).
+
+    Args:
+        teacher: a `keras_kd.transfer.FinetuneModel`.
+        shapes: `(num_layers, hidden_dim)` pairs (`student_shapes`).
+        texts: the training texts (vocabulary, calibration and timing).
+        sequence_length: tokens per example.
+        quantization: the `.tflite` quantization.
+        trim_vocabulary: trim each student's vocabulary to `texts`.
+        latency_runs: timed runs of each file.
+        seed: seed of the students' random weights.
+
+    Returns:
+        A list of dicts, one per shape in order: `num_layers`,
+        `hidden_dim`, `parameters` (of the shipped model), `size_mb`
+        (10^6 bytes) and `latency_ms` (median).
+    """
+    check_int("latency_runs", latency_runs, example=50)
+    rows, files = [], {}
+    with tempfile.TemporaryDirectory(prefix="keras_kd_search_") as folder:
+        for shape in shapes:
+            student = _build(teacher, shape, seed)
+            if trim_vocabulary:
+                student = student.trim_vocabulary(texts)
+            name = f"{shape[0]}x{shape[1]}"
+            result = kd_export.export_tflite(
+                student.token_id_model,
+                os.path.join(folder, f"{name}.tflite"),
+                quantization=quantization,
+                representative_data=texts[:200],
+                sequence_length=sequence_length,
+                vocabulary=student.preprocessor.tokenizer.get_vocabulary(),
+                # Random weights: parity says nothing about the shape.
+                verify=False,
+            )
+            files[name] = result.path
+            rows.append({
+                "num_layers": shape[0],
+                "hidden_dim": shape[1],
+                "parameters": student.token_id_model.count_params(),
+                "size_mb": megabytes(result.size_bytes),
+            })
+        latency = kd_export.compare_latency(files, texts[:50], runs=latency_runs)
+    for row, name in zip(rows, files):
+        row["latency_ms"] = latency[name]
+    return rows
+
+
+@dataclasses.dataclass
+class StudentSearch:
+    """What `search_student` found.
+
+    Attributes:
+        num_layers, hidden_dim: the chosen shape.
+        rows: every measured shape (`measure_students`), with `fits` and,
+            for the shapes distilled briefly, `validation_accuracy`.
+    """
+
+    num_layers: int
+    hidden_dim: int
+    rows: list
+
+
+def _describe(row):
+    return (
+        f"{row['num_layers']} layer(s) at hidden {row['hidden_dim']}: "
+        f"{row['size_mb']:.2f} MB, {row['latency_ms']:.2f} ms"
+    )
+
+
+def check_limits(max_size_mb=None, max_latency_ms=None):
+    """Refuses a budget that is not a positive number, before any work."""
+    for name, value in (("max_size_mb", max_size_mb), ("max_latency_ms", max_latency_ms)):
+        if value is not None:
+            check_number(name, value, 0, None, low_open=True, example=4)
+
+
+def search_student(
+    config,
+    teacher,
+    train,
+    validation,
+    cache,
+    *,
+    max_size_mb=None,
+    max_latency_ms=None,
+    candidates=3,
+    shapes=None,
+):
+    """Chooses the student shape that fits a budget and learns best.
+
+    Every shape of `shapes` is measured as it would ship
+    (`measure_students`); those within `max_size_mb` and `max_latency_ms`
+    are kept, the `candidates` largest of them (most parameters) are each
+    distilled for one epoch from `cache` with `config`'s settings, and the
+    one of best accuracy on `validation` wins (a tie goes to the larger). The caller then trains the
+    winner fully.
+
+    Args:
+        config: a `keras_kd.pipeline.PipelineConfig` (batch size, learning
+            rate, alpha, temperature, sequence length, quantization,
+            vocabulary trimming, seed).
+        teacher: the fine-tuned teacher, a `FinetuneModel`.
+        train: the training `TextSplit` (sizes, calibration, timing).
+        validation: the `TextSplit` that ranks the candidates.
+        cache: the teacher's `TeacherCache` on `train`.
+        max_size_mb: the largest `.tflite` accepted, in MB (10^6 bytes).
+        max_latency_ms: the slowest single-example latency accepted.
+        candidates: how many of the shapes that fit are distilled briefly.
+        shapes: `(num_layers, hidden_dim)` pairs; default `student_shapes`
+            of the teacher.
+
+    Returns:
+        A `StudentSearch`.
+
+    Raises:
+        ValueError: before any work when no limit is given or one is not
+            positive; after measuring when no shape fits, naming the
+            smallest and fastest measured.
+    """
+    check_limits(max_size_mb, max_latency_ms)
+    if max_size_mb is None and max_latency_ms is None:
+        raise ValueError(
+            "search_student needs a budget: pass max_size_mb or "
+            "max_latency_ms (or both)."
+        )
+    check_int("candidates", candidates, example=3)
+    if validation is None:
+        raise ValueError(
+            "search_student ranks the candidates on a validation split; "
+            "`validation` is None. Pass one (or data with one)."
+        )
+    shapes = list(shapes or student_shapes(teacher.backbone))
+    seed = config.seeds[0]
+    rows = measure_students(
+        teacher, shapes, train.texts,
+        config.sequence_length or teacher.preprocessor.sequence_length,
+        quantization=config.quantization, trim_vocabulary=config.trim_vocabulary,
+        seed=seed,
+    )
+    for row in rows:
+        row["fits"] = (max_size_mb is None or row["size_mb"] <= max_size_mb) and (
+            max_latency_ms is None or row["latency_ms"] <= max_latency_ms
+        )
+    fitting = [row for row in rows if row["fits"]]
+    if not fitting:
+        smallest = min(rows, key=lambda row: row["size_mb"])
+        fastest = min(rows, key=lambda row: row["latency_ms"])
+        raise ValueError(
+            f"No student shape fits max_size_mb={max_size_mb}, "
+            f"max_latency_ms={max_latency_ms}: the smallest measured is "
+            f"{_describe(smallest)}; the fastest is {_describe(fastest)}. "
+            "Raise the budget."
+        )
+    fitting.sort(key=lambda row: row["parameters"], reverse=True)
+    brief = dataclasses.replace(config, epochs=1)
+    validation_ds = _validation_dataset(config, teacher, validation)
+    for row in fitting[:candidates]:
+        student = _build(teacher, (row["num_layers"], row["hidden_dim"]), seed)
+        _distill(brief, student, teacher, cache, config.alpha, seed, validation_ds)
+        row["validation_accuracy"] = accuracy_of(config, student, validation)
+    best = max(fitting[:candidates], key=lambda row: row["validation_accuracy"])
+    return StudentSearch(best["num_layers"], best["hidden_dim"], rows)
