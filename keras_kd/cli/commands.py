@@ -337,7 +337,14 @@ def distill(args):
                 baseline=False, backup_dir=progress.resume_path("backup"),
             )
             shutil.rmtree(cache_dir)
-            return students["distilled"], _trained(histories["distilled"])
+            student = students["distilled"]
+            if searching and run_config.trim_vocabulary:
+                # Measured trimmed, so shipped trimmed: `keras-kd export`
+                # of this file then fits the budget.
+                student = student.trim_vocabulary(
+                    data.train.texts + data.validation.texts
+                )
+            return student, _trained(histories["distilled"])
 
         student, result = trained_once(
             progress, "distill", progress.path / "model.keras", train

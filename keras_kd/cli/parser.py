@@ -264,6 +264,7 @@ def build_parser():
         "(10^6 bytes): 1 to 3 layers at 1/3, 2/3 and all of the teacher's "
         "width are exported and timed, the 3 largest that fit are distilled "
         "for one epoch and the best on the validation split is trained fully "
+        "and saved with its vocabulary trimmed to the data, as measured "
         "(keras_kd.pipeline.search_student)",
     )
     distill.add_argument(

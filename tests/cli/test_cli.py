@@ -71,11 +71,12 @@ def test_help_shows_a_working_example(command, capsys):
 def test_defaults_are_the_pipeline_config_fields(capsys):
     parser = build_parser()
     distill = parser.parse_args(["distill", "--teacher", "t.keras"])
-    # None: auto, decided from the data.
+    # None: auto, decided from the data; the layers: PipelineConfig's,
+    # unless a size or latency budget chooses them.
     assert (
         distill.student_layers, distill.epochs, distill.patience, distill.learning_rate,
         distill.alpha, distill.temperature, distill.batch_size,
-    ) == (2, None, 2, 6e-4, 0.5, 2.0, 32)
+    ) == (None, None, 2, 6e-4, 0.5, 2.0, 32)
     finetune = parser.parse_args(["finetune"])
     assert (
         finetune.preset, finetune.freeze, finetune.epochs, finetune.patience,
@@ -85,7 +86,7 @@ def test_defaults_are_the_pipeline_config_fields(capsys):
     assert (given.epochs, given.sequence_length) == (None, 64)
     config = PipelineConfig()
     for args, fields in (
-        (distill, dict(student_layers="student_layers", epochs="epochs",
+        (distill, dict(epochs="epochs",
                        patience="patience", learning_rate="learning_rate",
                        alpha="alpha", temperature="temperature", batch_size="batch_size")),
         (finetune, dict(preset="teacher", freeze="freeze", epochs="teacher_epochs",
@@ -98,6 +99,7 @@ def test_defaults_are_the_pipeline_config_fields(capsys):
         main(["distill", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "default: 0.0006 (PipelineConfig.learning_rate)" in help_text
+    assert f"(PipelineConfig.student_layers); default: {config.student_layers}" in help_text
     assert "default: auto, enough epochs for 250 optimizer steps, 1 to 10" in help_text
     with pytest.raises(SystemExit):
         main(["finetune", "--help"])
@@ -236,6 +238,9 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     assert student_metrics["student"] == {"num_layers": 1, "hidden_dim": 8}
     student = transfer.load_finetune_model(str(tmp_path / "student" / "model.keras"))
     assert (student.backbone.num_layers, student.backbone.hidden_dim) == (1, 8)
+    # Saved as measured: its vocabulary trimmed to the data (MiniLM's has
+    # 30,522 tokens).
+    assert student.preprocessor.tokenizer.vocabulary_size() < 30522
     # The sequence length is the teacher's: only the epochs are decided.
     assert sorted(student_metrics["budget"]) == ["epochs", "teacher_epochs"]
 
