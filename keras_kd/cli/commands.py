@@ -25,6 +25,7 @@ from keras_kd import export as kd_export
 from keras_kd import pipeline, transfer
 from keras_kd.cli.parser import UsageError
 from keras_kd.pipeline.config import PipelineConfig
+from keras_kd.pipeline import student_search
 from keras_kd.pipeline.steps import teacher_cache, trained_once
 from keras_kd.utils.io import atomic_write_json, resumable_folder
 
@@ -254,9 +255,10 @@ def _check_within(args, flag, value, limit, what):
 
 
 def _check_student_budget(args):
-    """Refuses a student budget that is not a positive number, or one given
-    with the shape it would choose, before anything loads; returns whether
-    a budget was given."""
+    """Refuses a student budget that is not a finite positive number
+    (`keras_kd.pipeline.student_search.check_limits`), or one given with the
+    shape it would choose, before anything loads; returns whether a budget
+    was given."""
     limits = {"--max-size-mb": args.max_size_mb, "--max-latency-ms": args.max_latency_ms}
     given = [flag for flag, value in limits.items() if value is not None]
     if not given:
@@ -272,11 +274,10 @@ def _check_student_budget(args):
             f"layers and width; remove {' and '.join(shape)}, or the budget."
         )
     for flag, value in limits.items():
-        if value is not None and not value > 0:
-            raise UsageError(
-                f"keras-kd distill: {flag} must be a number > 0, e.g. 4. "
-                f"Received: {flag} {value}"
-            )
+        try:
+            student_search.check_limits(**{flag[2:].replace("-", "_"): value})
+        except ValueError as error:
+            raise UsageError(f"keras-kd distill: {flag}: {error}") from None
     return True
 
 
@@ -360,7 +361,7 @@ def distill(args):
             "budget": budget.chosen,
         }
         if searching:
-            record["search"] = progress.result("search")["rows"]
+            record["search"] = found["rows"]
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(student, data.test)
         _write_metrics(progress.path, record)

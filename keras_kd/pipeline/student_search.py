@@ -11,7 +11,7 @@ import keras
 
 from keras_kd import export as kd_export
 from keras_kd import transfer
-from keras_kd.pipeline.steps import _distill, _validation_dataset, accuracy_of
+from keras_kd.pipeline.steps import _distill, _validation_dataset
 from keras_kd.utils.units import megabytes
 from keras_kd.utils.validation import check_int, check_number
 
@@ -154,7 +154,17 @@ def _describe(row):
 
 
 def check_limits(max_size_mb=None, max_latency_ms=None):
-    """Refuses a budget that is not a positive number, before any work."""
+    """Refuses a budget that is not a finite positive number (None: no
+    limit), before any work.
+
+    Example:
+
+    >>> check_limits(max_size_mb=4)
+    >>> check_limits(max_latency_ms=float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: `max_latency_ms` must be a finite number > 0, e.g. 4. Received: max_latency_ms=inf
+    """
     for name, value in (("max_size_mb", max_size_mb), ("max_latency_ms", max_latency_ms)):
         if value is not None:
             check_number(name, value, 0, None, low_open=True, example=4)
@@ -178,8 +188,8 @@ def search_student(
     (`measure_students`); those within `max_size_mb` and `max_latency_ms`
     are kept, the `candidates` largest of them (most parameters) are each
     distilled for one epoch from `cache` with `config`'s settings, and the
-    one of best accuracy on `validation` wins (a tie goes to the larger). The caller then trains the
-    winner fully.
+    one of best accuracy on `validation` wins (a tie goes to the larger).
+    The caller then trains the winner fully.
 
     Args:
         config: a `keras_kd.pipeline.PipelineConfig` (batch size, learning
@@ -242,7 +252,10 @@ def search_student(
     validation_ds = _validation_dataset(config, teacher, validation)
     for row in fitting[:candidates]:
         student = _build(teacher, (row["num_layers"], row["hidden_dim"]), seed)
-        _distill(brief, student, teacher, cache, config.alpha, seed, validation_ds)
-        row["validation_accuracy"] = accuracy_of(config, student, validation)
+        history = _distill(brief, student, teacher, cache, config.alpha, seed, validation_ds)
+        # The training scored the kept epoch on `validation` already.
+        row["validation_accuracy"] = history.history["val_accuracy"][
+            history.budget["best_epoch"] - 1
+        ]
     best = max(fitting[:candidates], key=lambda row: row["validation_accuracy"])
     return StudentSearch(best["num_layers"], best["hidden_dim"], rows)
