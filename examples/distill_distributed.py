@@ -14,10 +14,6 @@ device on the global batch.
         # on each machine, with TF_CONFIG naming all workers and this one:
         # TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
         #             "task": {"type": "worker", "index": 0}}'
-        # With Keras 3.15 this stops at step 1: the teacher's fine-tuning
-        # is a plain `keras.Model.fit`, which fails under
-        # MultiWorkerMirroredStrategy (keras-team/keras#20585); the
-        # Distiller's own `fit` works around it (README, tf.distribute).
     python examples/distill_distributed.py --strategy tpu --tpu my-tpu
 
 `--strategy mirrored` (the default) uses every local GPU, or the CPU when

@@ -24,7 +24,7 @@ from keras_kd.distillation.multi_teacher import (
     combine_teacher_logits,
     teacher_temperature,
 )
-from keras_kd.distillation.multi_worker import MultiWorkerFit
+from keras_kd.utils.multi_worker import MultiWorkerFit
 from keras_kd.distillation.shapes import is_sparse
 from keras_kd.distillation.xla import keras_jit_compile
 from keras_kd.utils.validation import check_number
@@ -61,7 +61,7 @@ class Distiller(MultiWorkerFit, keras.Model):
     same global batches (tested with `MirroredStrategy` on 2 devices, and
     with `MultiWorkerMirroredStrategy` on 2 worker processes, under which
     the distiller works around two faults of Keras 3.15's `fit`: see
-    `keras_kd.distillation.multi_worker`).
+    `keras_kd.utils.multi_worker`).
 
     Training is XLA-compiled by default, also on CPU where Keras's own
     `jit_compile="auto"` turns XLA off (not under a `tf.distribute`

@@ -22,6 +22,8 @@ from keras_kd.transfer.schedules import without_layerwise_decay
 from keras_kd.transfer.vocabulary import trim_vocabulary
 from keras_kd.utils.validation import check_choice
 from keras_kd.utils.validation import check_int
+from keras_kd.utils.multi_worker import MultiWorkerFit
+from keras_kd.utils.multi_worker import MultiWorkerModel
 from keras_kd.utils.validation import check_number
 
 POOLINGS = ("cls", "mean")
@@ -72,7 +74,7 @@ def _apply_head(name, head, features, hidden_dim):
 
 
 @keras.saving.register_keras_serializable(package="keras_kd")
-class FinetuneModel(keras_hub.models.Task):
+class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
     """A text backbone with one or more task heads, fine-tuned end to end.
 
     `fit`, `evaluate` and `predict` take raw strings when a `preprocessor`
@@ -182,9 +184,11 @@ class FinetuneModel(keras_hub.models.Task):
 
     @property
     def token_id_model(self):
-        """The network on token ids, sharing weights, with no preprocessor."""
+        """The network on token ids, sharing weights, with no preprocessor
+        (a `MultiWorkerModel`: it trains under any `tf.distribute`
+        strategy)."""
         if self._token_id_model is None:
-            self._token_id_model = keras.Model(
+            self._token_id_model = MultiWorkerModel(
                 inputs=self.input, outputs=self.output, name=f"{self.name}_token_ids"
             )
         return self._token_id_model

@@ -1,6 +1,8 @@
 """Mechanisms shared across keras-kd: atomic writes (`io`), argument
 checks (`validation`), units, the cache folder, installed packages
 located without importing them (`packages`), logical CPU devices for
-`tf.distribute` (`devices`), and the tiny tokenizer of
-the tests and docstring examples (`testing`). Pure Python; importing them
-does not start TensorFlow."""
+`tf.distribute` (`devices`), the work-arounds for `fit` under
+`MultiWorkerMirroredStrategy` (`multi_worker`), the exact
+`BackupAndRestore` (`backup`), and the tiny models of the tests and
+docstring examples (`testing`). Importing the package does not start TensorFlow; `backup` and
+`multi_worker` import Keras."""

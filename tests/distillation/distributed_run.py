@@ -1,7 +1,8 @@
 """Three steps of distillation of a tiny Dense student, with the live teacher
-and from a `TeacherCache`; writes the trained weights, the logged losses
-(each step's, as callbacks get them, and the epoch's) and an evaluation as
-JSON. tests/distillation/test_distribute.py runs it in new processes
+and from a `TeacherCache`, and three steps of fine-tuning a tiny BERT
+`FinetuneModel` (its `token_id_model`, as the pipeline fine-tunes a
+teacher); writes the trained weights, the logged losses (each step's, as
+callbacks get them, and the epoch's) and an evaluation as JSON. tests/distillation/test_distribute.py runs it in new processes
 (TensorFlow fixes its devices and collectives at start-up) and compares:
 
     python distributed_run.py OUT.json single     # the default strategy
@@ -55,12 +56,61 @@ def batches(data):
     return data.batch(GLOBAL_BATCH).with_options(options)
 
 
-def train(strategy, folder):
-    """Returns `{"live": ..., "cache": ...}`, each the student's initial
-    and trained weights, the history of one epoch of 3 steps, each step's
-    logs, and `evaluate`'s results on the same batches."""
+def fit_and_evaluate(model, dataset):
+    """The epoch's history, each step's logs and `evaluate`'s results of
+    `model` (compiled) on `dataset`."""
     import keras
     import numpy as np
+
+    steps = []  # each step's logs, as the callbacks get them
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: steps.append(
+            {k: np.asarray(v).tolist() for k, v in logs.items()}
+        )
+    )
+    history = model.fit(dataset, epochs=1, verbose=0, callbacks=[record]).history
+    evaluation = model.evaluate(dataset, verbose=0, return_dict=True)
+    return {
+        "history": {k: [float(v) for v in vs] for k, vs in history.items()},
+        "steps": steps,
+        "evaluation": {k: float(v) for k, v in evaluation.items()},
+    }
+
+
+def finetune(strategy):
+    """The tiny BERT classifier's initial and trained weights, with
+    `fit_and_evaluate`'s results, after 3 steps of plain Keras `fit`."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_kd.utils.testing import tiny_bert_classifier, tiny_bert_inputs
+
+    x = tiny_bert_inputs(batch_size=3 * GLOBAL_BATCH, seed=0)
+    y = np.random.default_rng(1).integers(0, 2, 3 * GLOBAL_BATCH).astype("int32")
+    with strategy.scope():
+        model = tiny_bert_classifier(num_layers=1).token_id_model
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.5),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
+    initial = [w.numpy().tolist() for w in model.weights]
+    run = fit_and_evaluate(model, batches(tf.data.Dataset.from_tensor_slices((x, y))))
+    return {
+        "initial": initial,
+        "weights": [w.numpy().tolist() for w in model.weights],
+        **run,
+    }
+
+
+def train(strategy, folder):
+    """Returns `{"live": ..., "cache": ..., "finetune": ...}`, each the
+    student's (or the fine-tuned model's) initial and trained weights, the
+    history of one epoch of 3 steps, each step's logs, and `evaluate`'s
+    results on the same batches."""
+    import keras
     import tensorflow as tf
 
     import keras_kd
@@ -87,23 +137,13 @@ def train(strategy, folder):
             )
             data = cache.dataset(batch_size=GLOBAL_BATCH).unbatch()
         initial = [w.numpy().tolist() for w in student.weights]
-        steps = []  # each step's logs, as the callbacks get them
-        record = keras.callbacks.LambdaCallback(
-            on_train_batch_end=lambda batch, logs: steps.append(
-                {k: np.asarray(v).tolist() for k, v in logs.items()}
-            )
-        )
-        history = distiller.fit(
-            batches(data), epochs=1, verbose=0, callbacks=[record]
-        ).history
-        evaluation = distiller.evaluate(batches(data), verbose=0, return_dict=True)
+        run = fit_and_evaluate(distiller, batches(data))
         results[source] = {
             "initial": initial,
             "weights": [w.numpy().tolist() for w in student.weights],
-            "history": {k: [float(v) for v in vs] for k, vs in history.items()},
-            "steps": steps,
-            "evaluation": {k: float(v) for k, v in evaluation.items()},
+            **run,
         }
+    results["finetune"] = finetune(strategy)
     return results
 
 

@@ -1,5 +1,5 @@
-"""The Distiller under tf.distribute gives the weights and logged losses of
-one device on the same global batches: `MirroredStrategy` on 2 logical CPU
+"""The Distiller and a fine-tuned `FinetuneModel` under tf.distribute give
+the weights and logged losses of one device on the same global batches: `MirroredStrategy` on 2 logical CPU
 devices, and `MultiWorkerMirroredStrategy` with 2 worker processes on
 127.0.0.1 against one process. Each run is a new process
 (tests/distillation/distributed_run.py): TensorFlow fixes its devices and
@@ -46,13 +46,19 @@ def finish(processes):
         assert process.returncode == 0, output[-3000:]
 
 
+LOGS = {
+    "live": {"loss", "student_loss", "distillation_loss", "accuracy"},
+    "cache": {"loss", "student_loss", "distillation_loss", "accuracy"},
+    "finetune": {"loss", "accuracy"},
+}
+
+
 def assert_same_training(expected, actual):
-    for source in ("live", "cache"):
+    for source, names in LOGS.items():
+        assert len(actual[source]["weights"]) == len(expected[source]["weights"])
         for a, b in zip(expected[source]["weights"], actual[source]["weights"]):
             np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-5, atol=1e-6)
-        assert set(actual[source]["history"]) == {
-            "loss", "student_loss", "distillation_loss", "accuracy"
-        }
+        assert set(actual[source]["history"]) == names
         for name, values in expected[source]["history"].items():
             np.testing.assert_allclose(
                 actual[source]["history"][name], values, rtol=1e-5, err_msg=name
@@ -77,7 +83,12 @@ def test_mirrored_strategy_on_two_devices_equals_one_device(tmp_path):
     assert results["replicas"] == 2
     single = results["single"]
     assert_same_training(single, results["mirrored"])
-    live, cache = single["live"], single["cache"]
+    live, cache, finetune = single["live"], single["cache"], single["finetune"]
+    for initial, trained in zip(finetune["initial"], finetune["weights"]):
+        if np.abs(np.array(trained) - np.array(initial)).max() > 1e-3:
+            break
+    else:
+        raise AssertionError("fine-tuning left every weight as it was")
     for initial, from_live, from_cache in zip(
         live["initial"], live["weights"], cache["weights"]
     ):
@@ -100,8 +111,9 @@ def free_ports(count):
 def test_multi_worker_mirrored_strategy_equals_one_process(tmp_path):
     """Two workers (one replica each) train on halves of each global
     batch: Keras 3.15's `fit` under `MultiWorkerMirroredStrategy` needs the
-    Distiller's two work-arounds (`Distiller._maybe_symbolic_build`, and
-    one-element logs in `_step_logs`), see keras-team/keras#20585."""
+    two work-arounds of `keras_kd.utils.multi_worker` (the symbolic build
+    from one replica's batch, one-element logs), which the Distiller and
+    `FinetuneModel.token_id_model` have; see keras-team/keras#20585."""
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = [start(tmp_path / "single.json", "single")]
     for index in range(2):

@@ -1,8 +1,10 @@
-"""Work-arounds that let the `Distiller` train under
-`tf.distribute.MultiWorkerMirroredStrategy` with Keras 3.15's `fit`, which
-fails there in two places (keras-team/keras#20585); both keep Keras's and
-TensorFlow's own machinery and change only what reaches them. The
-`Distiller` takes them from the `MultiWorkerFit` mix-in."""
+"""Work-arounds that let keras-kd's models train under
+`tf.distribute.MultiWorkerMirroredStrategy` with Keras 3.15's `fit` and
+`evaluate`, which fail there in two places (keras-team/keras#20585); both
+keep Keras's and TensorFlow's own machinery and change only what reaches
+them. The `Distiller` and `FinetuneModel` take them from the
+`MultiWorkerFit` mix-in; `MultiWorkerModel` is a functional `keras.Model`
+with it (`FinetuneModel.token_id_model`)."""
 
 import keras
 import tensorflow as tf
@@ -55,8 +57,9 @@ def first_replica_batch(strategy, iterator, data_batch=None):
 
 class MultiWorkerFit:
     """A `keras.Model` mix-in: Keras's symbolic build from
-    `first_replica_batch`, and `worker_logs` for a `train_step`'s and
-    `test_step`'s returned logs."""
+    `first_replica_batch`, and Keras's `train_step` and `test_step` with
+    their logs passed through `worker_logs` (a model with its own steps
+    calls `worker_logs` on what they return)."""
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = self._distribute_strategy
@@ -71,3 +74,27 @@ class MultiWorkerFit:
         if in_multi_worker_mode(self.distribute_strategy):
             return reducible_logs(logs)
         return logs
+
+    def train_step(self, data):
+        return self.worker_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return self.worker_logs(super().test_step(data))
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class MultiWorkerModel(MultiWorkerFit, keras.Model):
+    """A functional `keras.Model` whose `fit` and `evaluate` also work under
+    `MultiWorkerMirroredStrategy` with several workers.
+
+    Example:
+
+    >>> import keras
+    >>> inputs = keras.Input((4,))
+    >>> model = MultiWorkerModel(inputs, keras.layers.Dense(2)(inputs))
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> history = model.fit(keras.ops.ones((8, 4)), keras.ops.zeros((8, 2)),
+    ...                     epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['loss']
+    """
