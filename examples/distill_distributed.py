@@ -25,6 +25,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from keras_kd.utils import devices
 from keras_kd.utils.devices import split_cpu
 
 STRATEGIES = ("mirrored", "multi_worker", "tpu")
@@ -60,7 +61,8 @@ def parse_args(argv=None):
 
 
 def make_strategy(name, cpu_devices=1, tpu=""):
-    """The `tf.distribute` strategy to train under.
+    """The `tf.distribute` strategy to train under
+    (`keras_kd.utils.devices.make_strategy`).
 
     `cpu_devices > 1` splits the CPU first, which must happen before
     TensorFlow sets up its devices: call this at the start of the program.
@@ -69,19 +71,7 @@ def make_strategy(name, cpu_devices=1, tpu=""):
         if name != "mirrored":
             raise SystemExit("--cpu-devices is for --strategy mirrored")
         split_cpu(cpu_devices)
-    import tensorflow as tf
-
-    if name == "multi_worker":
-        # Reads the cluster from TF_CONFIG.
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = gpus or tf.config.list_logical_devices("CPU")
-    return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return devices.make_strategy(name, tpu)
 
 
 def main(argv=None):

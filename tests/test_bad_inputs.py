@@ -42,6 +42,7 @@ def files(tmp_path_factory, tiny_preset):
         "missing_csv": root / "missing.csv",
         "text_file": root / "reviews.txt",
         "test_csv": root / "test.csv",
+        "other_labels_csv": root / "other_labels.csv",
         "a_file": root / "a_file",
         "missing_cache": root / "no_cache",
         "existing": root / "existing.tflite",
@@ -51,12 +52,14 @@ def files(tmp_path_factory, tiny_preset):
     paths["not_model"].write_text("not a model")
     paths["text_file"].write_text("good\n")
     paths["test_csv"].write_text("text,label\ngood,1\nbad,0\n")
+    paths["other_labels_csv"].write_text("text,label\nfine,good\nawful,bad\n")
     paths["a_file"].write_text("")
     paths["existing"].write_bytes(b"old")
     _linear().save(paths["plain"])
-    # A real keras-kd classifier: the tiny preset's 2 layers, 128 positions.
+    # A real keras-kd classifier: the tiny preset's 2 layers, 128 positions,
+    # the movie reviews' classes.
     transfer.build_finetune_model(
-        tiny_preset, num_classes=2, sequence_length=16
+        tiny_preset, class_names=["negative", "positive"], sequence_length=16
     ).save(paths["classifier"])
     keras.Sequential(
         [keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)]
@@ -127,6 +130,9 @@ API_CASES = [
     ("pooling", lambda f: transfer.build_finetune_model(
         "minilm_l6", num_classes=2, pooling="max"),
      ValueError, ["pooling='max'"]),
+    ("class-names-for-other-classes", lambda f: transfer.build_finetune_model(
+        "minilm_l6", num_classes=3, class_names=["negative", "positive"]),
+     ValueError, ["class_names=['negative', 'positive']", "num_classes=3"]),
     ("freeze-type", lambda f: transfer.check_freeze(True),
      TypeError, ["freeze=True"]),
     ("freeze-bad-regex", lambda f: transfer.check_freeze("layer_("),
@@ -236,6 +242,9 @@ CLI_CASES = [
      ["--model:", "plain.keras", "not a keras-kd FinetuneModel"]),
     ("evaluate-lambda-layer", ["evaluate", "--model", "{lambda_model}"],
      ["--model:", "lambda.keras", "--unsafe"]),
+    ("evaluate-labels-the-model-does-not-name",
+     ["evaluate", "--model", "{classifier}", "--data", "{other_labels_csv}", "--split", "all"],
+     ["labels ['bad', 'good'] outside the classes ['negative', 'positive']"]),
     ("data-missing-file", ["finetune", "--data", "{missing_csv}"],
      ["missing.csv"]),
     ("data-extension", ["finetune", "--data", "{text_file}"],

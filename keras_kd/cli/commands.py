@@ -27,6 +27,7 @@ from keras_kd.cli.parser import UsageError
 from keras_kd.pipeline.config import PipelineConfig
 from keras_kd.pipeline import student_search
 from keras_kd.pipeline.steps import teacher_cache, trained_once
+from keras_kd.utils.devices import make_strategy
 from keras_kd.utils.io import atomic_write_json, resumable_folder
 
 
@@ -164,6 +165,11 @@ def _print_report(config):
 
 
 def demo(args):
+    if args.task != "classification" and args.strategy != "default":
+        raise UsageError(
+            f"keras-kd demo: --strategy {args.strategy} applies to --task "
+            f"classification only; remove it for --task {args.task}."
+        )
     if args.task in ("generation", "speech"):
         config_class, check, run = {
             "generation": (
@@ -194,7 +200,8 @@ def demo(args):
         )
     except ValueError as error:
         raise UsageError(f"keras-kd demo: {error}") from None
-    report = pipeline.run(config)
+    strategy = None if args.strategy == "default" else make_strategy(args.strategy)
+    report = pipeline.run(config, strategy=strategy)
     _print_report(config)
     return report
 
@@ -218,7 +225,7 @@ def finetune(args):
 
         def train():
             teacher, history = pipeline.finetune_teacher(
-                budget.config, data.train, data.validation, len(data.class_names),
+                budget.config, data.train, data.validation, data.class_names,
                 backup_dir=progress.resume_path("backup"),
             )
             return teacher, _trained(history)
@@ -305,7 +312,7 @@ def distill(args):
         args, "--student-hidden-dim", args.student_hidden_dim,
         getattr(teacher.backbone, "hidden_dim", None), "the teacher's width",
     )
-    data = _load_data(args)
+    data = _load_data(args, class_names=teacher.class_names)
     if searching and data.validation is None:
         raise UsageError(
             f"keras-kd distill: --max-size-mb and --max-latency-ms rank the "
@@ -380,7 +387,7 @@ def export(args):
         args, "--sequence-length", args.sequence_length,
         getattr(model.backbone, "max_sequence_length", None), "the model's positions",
     )
-    data = _load_data(args)
+    data = _load_data(args, class_names=model.class_names)
     _check_classes(args, model, data.class_names)
     sequence_length = args.sequence_length or model.preprocessor.sequence_length
     # export_bundle wants the run folder's parent to exist; the other
@@ -428,7 +435,9 @@ def evaluate(args):
         data = _load_data(args, class_names=classifier.labels, **whole)
     else:
         model = _load_model(args, "--model", args.model)
-        data = _load_data(args, **whole)
+        # As for a .tflite file: the model's class names, when it has
+        # them, give the data's classes.
+        data = _load_data(args, class_names=model.class_names, **whole)
         _check_classes(args, model, data.class_names)
     split = _whole(data) if args.split == "all" else data.splits.get(args.split)
     if split is None:

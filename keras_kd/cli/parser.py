@@ -29,7 +29,8 @@ _EXAMPLES = {
   keras-kd demo --task speech       # Whisper tiny.en -> 2 decoder layers -> .tflite
   keras-kd demo --seeds 0 1 2 --few-labels 1000 --run-name bench
   keras-kd demo --run-name mine --overwrite
-  keras-kd demo --resume        # continue a killed `keras-kd demo`""",
+  keras-kd demo --resume        # continue a killed `keras-kd demo`
+  keras-kd demo --strategy mirrored   # the trainings on every local GPU""",
     "finetune": """examples:
   keras-kd finetune --run-name teacher
   keras-kd finetune --data reviews.csv --text-column review \\
@@ -216,6 +217,13 @@ def build_parser():
         "--few-labels", type=int, default=PipelineConfig.few_labels, metavar="N",
         help="also distill with only N labelled training texts (the rest "
         "unlabelled) against a student trained on the N labels alone",
+    )
+    demo.add_argument(
+        "--strategy", choices=["default", "mirrored", "multi_worker"], default="default",
+        help="train on several devices (classification): mirrored (every "
+        "local GPU), multi_worker (the machines TF_CONFIG names, each with "
+        "its own --output-dir); each batch is then split over the devices "
+        "(default: %(default)s, one device)",
     )
     _add_output(demo, None)
     _add_resume(demo)

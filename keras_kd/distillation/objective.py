@@ -177,8 +177,12 @@ def position_weights(sample_weight, y_pred):
 
 
 def num_replicas():
-    """Replicas in sync under the current `tf.distribute` strategy (1 without)."""
-    return tf.distribute.get_strategy().num_replicas_in_sync
+    """Replicas in sync in a replica's step under a `tf.distribute`
+    strategy; 1 without one, and in a strategy's cross-replica context
+    (eager code in its `scope()`, such as `fit`'s check of the first
+    batch), which sees the whole batch."""
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
 
 
 def weighted_means(terms, weights):

@@ -17,6 +17,7 @@
 6. writes `report.json`, `report.md` and `report.png` in the run folder.
 """
 
+import contextlib
 import os
 import shutil
 import time
@@ -50,7 +51,7 @@ def _subset(split, size, seed):
     return None if split is None else split.sample(size, seed)
 
 
-def run(config=None):
+def run(config=None, strategy=None):
     """Runs the whole pipeline and returns the report dict.
 
     The run's folder is built in a sibling, `.<run name>.partial`, and
@@ -64,12 +65,24 @@ def run(config=None):
     For a first try, `run(PipelineConfig.quick())` takes about 3 minutes
     on 2 CPU cores.
 
+    Under a `tf.distribute` `strategy` the trainings (the teacher, the
+    teacher cache, the students, the few-labels experiment) build their
+    models in its scope and train on all its replicas, `config.batch_size`
+    being the global batch; the exports and their checks then run on one
+    device, from the models the run saved. Under
+    `MultiWorkerMirroredStrategy` every worker runs the same `run` and
+    writes its own run folder: give each worker its own
+    `config.output_dir` when they share a disk.
+
     Args:
         config: a `PipelineConfig`; defaults to the embedded demo.
+        strategy: a `tf.distribute.Strategy`, or None for the default
+            (one device).
 
     Returns:
         The report dict (`keras_kd.pipeline.report.build_report`, plus
-        `seconds` and `seconds_by_step`), also written to `report.json`,
+        `seconds`, `seconds_by_step` and `replicas`, the number the
+        trainings ran on), also written to `report.json`,
         `report.md` and `report.png` in the run folder.
 
     Raises:
@@ -98,8 +111,9 @@ def run(config=None):
     with resumable_folder(
         config.run_dir, config.settings(), resume=config.resume, overwrite=config.overwrite
     ) as progress:
-        report = _run_steps(budget, progress, train, validation, test, labels)
+        report = _run_steps(budget, progress, train, validation, test, labels, strategy)
         report["seconds"] = time.perf_counter() - started
+        report["replicas"] = 1 if strategy is None else strategy.num_replicas_in_sync
         _say(6, f"Writing the report to {config.run_dir}")
         write_report(report, progress.path)
     return report
@@ -117,15 +131,40 @@ def load_data(config):
     )
 
 
-def _run_steps(budget, progress, train, validation, test, labels):
+def _run_steps(budget, progress, train, validation, test, labels, strategy=None):
     """Steps 1 to 5 of `run` on the config of `budget` (a
     `keras_kd.pipeline.budget.Budget`), writing into the folder of
     `progress` (a `keras_kd.utils.io.RunProgress`) and skipping the steps
-    it records as done; returns the report dict with `seconds_by_step`."""
+    it records as done, the trainings in `strategy`'s scope; returns the
+    report dict with `seconds_by_step`."""
     config = budget.config
     staging = str(progress.path)
-    seed = config.seeds[0]
     laps = Laps()
+    teacher_file = os.path.join(staging, "teacher.keras")
+    distilled_file = progress.resume_path("distilled_student.keras")
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        teacher, shipped, results = _train(
+            config, progress, laps, train, validation, test, labels,
+            teacher_file, distilled_file,
+        )
+    if strategy is not None:
+        # Exported and checked on one device: the trained models hold
+        # distributed variables.
+        teacher = transfer.load_finetune_model(teacher_file)
+        shipped = transfer.load_finetune_model(distilled_file)
+    return _export_and_report(
+        config, budget, staging, laps, train, validation, test, labels,
+        teacher, shipped, results,
+    )
+
+
+def _train(
+    config, progress, laps, train, validation, test, labels, teacher_file, distilled_file
+):
+    """Steps 1 and 2 of `run`: returns the teacher, the distilled student
+    of the first seed (both also saved) and the results of the trainings
+    (`accuracies`, `trained`: each training's accuracy, curve and epochs)."""
+    seed = config.seeds[0]
 
     if progress.done("teacher"):
         _say(1, "Reusing the fine-tuned teacher of the partial run")
@@ -134,7 +173,7 @@ def _run_steps(budget, progress, train, validation, test, labels):
 
     def train_teacher():
         teacher, history = finetune_teacher(
-            config, train, validation, len(labels),
+            config, train, validation, labels,
             backup_dir=progress.resume_path("backup_teacher"),
         )
         return teacher, {
@@ -143,9 +182,7 @@ def _run_steps(budget, progress, train, validation, test, labels):
             "budget": history.budget,
         }
 
-    teacher, result = trained_once(
-        progress, "teacher", os.path.join(staging, "teacher.keras"), train_teacher
-    )
+    teacher, result = trained_once(progress, "teacher", teacher_file, train_teacher)
     # Each training's result: its accuracy, curve and epochs.
     trained = {"teacher": result}
     laps.lap("teacher")
@@ -154,8 +191,7 @@ def _run_steps(budget, progress, train, validation, test, labels):
         f"Distilling {config.student_layers}-layer students with and without "
         f"KD, seed(s) {list(config.seeds)}",
     )
-    cache_dir = os.path.join(staging, "teacher_cache")
-    distilled_file = progress.resume_path("distilled_student.keras")
+    cache_dir = os.path.join(str(progress.path), "teacher_cache")
     shipped = None
     for student_seed in config.seeds:
         step = f"students_seed{student_seed}"
@@ -190,12 +226,24 @@ def _run_steps(budget, progress, train, validation, test, labels):
         if not progress.done("few_labels"):
             _say(2, f"Few labels: a teacher on {config.few_labels} labelled texts")
             progress.complete("few_labels", few_label_experiment(
-                config, train, validation, test, len(labels), cache_dir
+                config, train, validation, test, labels, cache_dir
             ))
             shutil.rmtree(cache_dir)
         few_labels = progress.result("few_labels")
         laps.lap("few_labels")
+    return teacher, shipped, {
+        "accuracies": {"teacher": result["accuracy"], **per_seed, "few_labels": few_labels},
+        "trained": trained,
+    }
 
+
+def _export_and_report(
+    config, budget, staging, laps, train, validation, test, labels, teacher, shipped,
+    results,
+):
+    """Steps 3 to 5 of `run`: trims and exports the student, exports the
+    teacher, checks both, saves the student; returns the report dict."""
+    seed = config.seeds[0]
     _say(3, f"Exporting the student ({config.quantization}) and the teacher (float32)")
     distilled = shipped
     if config.trim_vocabulary:
@@ -235,12 +283,12 @@ def _run_steps(budget, progress, train, validation, test, labels):
         config,
         labels,
         {"teacher": teacher, "distilled": distilled, "shipped": shipped},
-        {"teacher": result["accuracy"], **per_seed, "few_labels": few_labels},
+        results["accuracies"],
         checks,
         latency,
         {
             name: types.SimpleNamespace(curve=run["curve"], budget=run["budget"])
-            for name, run in trained.items()
+            for name, run in results["trained"].items()
         },
         budget.chosen,
     )

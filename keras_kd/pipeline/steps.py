@@ -161,7 +161,7 @@ def check_few_labels(config, num_train):
         )
 
 
-def finetune_teacher(config, train, validation, num_classes, backup_dir=None):
+def finetune_teacher(config, train, validation, class_names, backup_dir=None):
     """Step 1: builds the teacher from `config.teacher` and fine-tunes it.
 
     Auto settings of `config` are decided from `train`
@@ -169,6 +169,8 @@ def finetune_teacher(config, train, validation, num_classes, backup_dir=None):
     the training keeps its best epoch and stops early (`config.patience`).
 
     Args:
+        class_names: the names of the classes, in the order of the
+            labels' ids (saved with the teacher).
         backup_dir: a folder where the training backs up its state
             (`keras_kd.utils.backup.BackupAndRestore`); a training killed
             with one continues from its backup when called again.
@@ -182,7 +184,7 @@ def finetune_teacher(config, train, validation, num_classes, backup_dir=None):
     keras.utils.set_random_seed(config.seeds[0])
     teacher = transfer.build_finetune_model(
         config.teacher,
-        num_classes=num_classes,
+        class_names=class_names,
         sequence_length=config.sequence_length,
         freeze=config.freeze,
     )
@@ -333,7 +335,7 @@ def distill_students(
     return students, histories, cache
 
 
-def few_label_experiment(config, train, validation, test, num_classes, cache_dir):
+def few_label_experiment(config, train, validation, test, class_names, cache_dir):
     """Distillation with few labels and plenty of unlabelled text.
 
     A teacher is fine-tuned on `config.few_labels` labelled texts of `train`
@@ -354,7 +356,7 @@ def few_label_experiment(config, train, validation, test, num_classes, cache_dir
     few_config = dataclasses.replace(
         config, teacher_epochs=config.few_label_teacher_epochs
     )
-    teacher, _ = finetune_teacher(few_config, labelled, validation, num_classes)
+    teacher, _ = finetune_teacher(few_config, labelled, validation, class_names)
     cache = teacher_cache(config, teacher, train, cache_dir)
     steps = _steps(len(train), config.batch_size, config.epochs)
     result = {

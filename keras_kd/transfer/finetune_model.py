@@ -29,6 +29,40 @@ from keras_kd.utils.validation import check_number
 POOLINGS = ("cls", "mean")
 
 
+def check_class_names(class_names, num_classes=None):
+    """Checks `class_names` (None, or distinct non-empty strings, one per
+    class) against `num_classes` when that is an int.
+
+    Example:
+
+    >>> check_class_names(["negative", "positive"], 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: class_names=['negative', 'positive'] names 2 classes, but num_classes=3. Pass one name per class, in the order of the model's outputs.
+    """
+    if class_names is None:
+        return
+    if isinstance(class_names, str) or not all(
+        isinstance(n, str) and n for n in class_names
+    ):
+        raise TypeError(
+            f"class_names={class_names!r} must be a list of non-empty strings, "
+            'one per class, e.g. ["negative", "positive"].'
+        )
+    names = list(class_names)
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"class_names={names!r} repeats a name. Pass distinct names, one "
+            "per class."
+        )
+    if isinstance(num_classes, int) and num_classes != len(names):
+        raise ValueError(
+            f"class_names={names!r} names {len(names)} classes, but "
+            f"num_classes={num_classes}. Pass one name per class, in the order "
+            "of the model's outputs."
+        )
+
+
 def check_arguments(
     head, num_classes, pooling, freeze, lora_rank, layerwise_lr_decay, dropout=0.0
 ):
@@ -99,6 +133,11 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         layerwise_lr_decay: if set (in (0, 1]), `compile` scales each
             layer's learning rate so that lower layers learn slower, see
             `layerwise_lr_decay`.
+        class_names: the names of the classes of the model's one output,
+            in its order, or None. Saved with the model: `keras-kd
+            evaluate`, `export` and `distill` read the data's labels by
+            these names, so data labelled otherwise is refused, not
+            miscounted.
         compile: whether to compile with the defaults at construction.
         **kwargs: standard `keras.Model` arguments such as `name`.
 
@@ -128,11 +167,13 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         freeze="none",
         lora_rank=None,
         layerwise_lr_decay=None,
+        class_names=None,
         compile=True,
         **kwargs,
     ):
         require_tensorflow_backend()
         check_arguments(heads, None, pooling, freeze, lora_rank, layerwise_lr_decay)
+        check_class_names(class_names)
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.heads = dict(heads)
@@ -161,6 +202,17 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             )
         if len(outputs) == 1:
             outputs = next(iter(outputs.values()))
+        if class_names is not None:
+            width = None if isinstance(outputs, dict) else outputs.shape[-1]
+            if width != len(class_names):
+                raise ValueError(
+                    f"class_names={list(class_names)!r} names "
+                    f"{len(class_names)} classes, but the model's output has "
+                    f"{width} (several heads have none). Pass one name per "
+                    "class of its one output, or class_names=None."
+                )
+            class_names = list(class_names)
+        self.class_names = class_names
         super().__init__(inputs=inputs, outputs=outputs, compile=False, **kwargs)
         # An unused pooler gets no gradient; freezing it keeps it out of the
         # optimizer and out of the trainable parameter count.
@@ -293,6 +345,7 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             pooling=self.pooling,
             freeze=freeze,
             layerwise_lr_decay=self.layerwise_lr_decay,
+            class_names=self.class_names,
             name=name,
         )
         for head_name, head in self.heads.items():
@@ -390,6 +443,7 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
                 "freeze": self.freeze_spec,
                 "lora_rank": self.lora_rank,
                 "layerwise_lr_decay": self.layerwise_lr_decay,
+                "class_names": self.class_names,
             }
         )
         return config

@@ -11,6 +11,7 @@ import keras_hub
 from keras_kd.presets import preset_dimensions, resolve_preset
 from keras_kd.transfer.finetune_model import FinetuneModel
 from keras_kd.transfer.finetune_model import check_arguments
+from keras_kd.transfer.finetune_model import check_class_names
 from keras_kd.transfer.freezing import check_freeze, resolve_freeze
 from keras_kd.transfer.heads import head_names
 from keras_kd.transfer.heads import make_heads
@@ -96,6 +97,7 @@ def build_finetune_model(
     tokenizer=None,
     lora_rank=None,
     layerwise_lr_decay=None,
+    class_names=None,
     load_weights=True,
     compile=True,
     name=None,
@@ -115,7 +117,8 @@ def build_finetune_model(
             `"regression"`, `"token_classification"` (logits per token), a
             Keras layer, or a dict of these for a multi-task model.
         num_classes: the number of classes (an int, or a dict keyed like
-            `head`). Regression defaults to one output.
+            `head`). Regression defaults to one output; with `class_names`,
+            their number.
         freeze: `"none"`, `"all"` (feature extraction), `"embeddings"`, an
             integer `n` (embeddings plus the first `n` transformer layers),
             a list of layer names, or a regular expression matching whole
@@ -132,6 +135,8 @@ def build_finetune_model(
         lora_rank: LoRA rank; only the adapters and heads then train.
         layerwise_lr_decay: per-layer learning-rate factor, see
             `layerwise_lr_decay`.
+        class_names: the names of the classes, in the order of the outputs,
+            saved with the model (see `FinetuneModel`).
         load_weights: load the pre-trained weights (`False`: random init).
         compile: compile with defaults (`jit_compile=True`).
         name: the model name.
@@ -162,6 +167,9 @@ def build_finetune_model(
     ...
     ValueError: freeze=3 asks to freeze the embeddings and the first 3 transformer layers, but the backbone has 2. Pass an integer in [0, 2], or freeze="all".
     """
+    check_class_names(class_names, num_classes)
+    if num_classes is None and class_names is not None:
+        num_classes = len(class_names)
     check_arguments(
         head, num_classes, pooling, freeze, lora_rank, layerwise_lr_decay, dropout
     )
@@ -197,6 +205,7 @@ def build_finetune_model(
         freeze=freeze,
         lora_rank=lora_rank,
         layerwise_lr_decay=layerwise_lr_decay,
+        class_names=class_names,
         compile=compile,
         **kwargs,
     )

@@ -1,5 +1,7 @@
-"""Devices for `tf.distribute` on one machine without accelerators."""
+"""Devices for `tf.distribute`: logical CPU devices on one machine without
+accelerators (`split_cpu`), and the strategies by name (`make_strategy`)."""
 
+from keras_kd.utils.validation import check_choice
 from keras_kd.utils.validation import check_int
 
 
@@ -42,3 +44,45 @@ def split_cpu(num_devices):
             f"process). TensorFlow said: {error}"
         ) from error
     return [device.name for device in tf.config.list_logical_devices("CPU")]
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def make_strategy(name="default", tpu=""):
+    """The `tf.distribute` strategy that `name` selects.
+
+    Args:
+        name: `"default"` (one device), `"mirrored"` (`MirroredStrategy`
+            on every local GPU, or on the CPU's logical devices when there
+            is no GPU), `"multi_worker"` (`MultiWorkerMirroredStrategy` on
+            the machines that `TF_CONFIG` names: create it at the start of
+            the program) or `"tpu"` (`TPUStrategy` on the TPU named `tpu`).
+        tpu: the TPU's name or address, for `"tpu"`.
+
+    Returns:
+        A `tf.distribute.Strategy`.
+
+    Example:
+
+    >>> make_strategy("default").num_replicas_in_sync
+    1
+    >>> make_strategy("gpus")
+    Traceback (most recent call last):
+    ...
+    ValueError: `strategy` must be one of 'default', 'mirrored', 'multi_worker', 'tpu'. Received: strategy='gpus'
+    """
+    check_choice("strategy", name, STRATEGIES)
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([device.name for device in devices])

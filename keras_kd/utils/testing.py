@@ -250,3 +250,24 @@ def tiny_bert_inputs(batch_size=4, length=8, seed=0, padded=2):
         "segment_ids": np.zeros((batch_size, length), "int32"),
         "padding_mask": mask,
     }
+
+
+def free_ports(count):
+    """`count` TCP ports free on 127.0.0.1 now, for the workers of a
+    multi-worker test (`TF_CONFIG`).
+
+    Example:
+
+    >>> ports = free_ports(2)
+    >>> len(set(ports)), all(1024 <= port < 65536 for port in ports)
+    (2, True)
+    """
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -147,6 +147,30 @@ def test_bad_settings_are_refused(tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
+def test_demo_strategy_reaches_the_run(tmp_path, capsys, monkeypatch):
+    import tensorflow as tf
+
+    received = []
+
+    def run(config, strategy=None):
+        received.append(strategy)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(pipeline, "run", run)
+    for name in ("default", "mirrored"):
+        with pytest.raises(SystemExit):
+            main(["demo", "--quick", "--strategy", name, "--output-dir", str(tmp_path)])
+    assert received[0] is None
+    assert isinstance(received[1], tf.distribute.MirroredStrategy)
+    assert received[1].num_replicas_in_sync == len(tf.config.list_logical_devices("CPU"))
+    status = main(["demo", "--task", "speech", "--strategy", "mirrored",
+                   "--output-dir", str(tmp_path)])
+    assert_one_line_error(
+        status, capsys, "--strategy mirrored applies to --task classification only"
+    )
+    assert os.listdir(tmp_path) == []
+
+
 def test_unreadable_data_and_missing_model(tmp_path, capsys):
     status = main(["evaluate", "--model", "x.keras", "--data", str(tmp_path / "none.csv")])
     assert_one_line_error(status, capsys, "cannot read --data", "none.csv")

@@ -16,6 +16,7 @@ The 48 examples come in 3 global batches of 16 with uneven sample weights
 the loss depends on the whole global batch.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -137,7 +138,10 @@ def train(strategy, folder):
             )
             data = cache.dataset(batch_size=GLOBAL_BATCH).unbatch()
         initial = [w.numpy().tolist() for w in student.weights]
-        run = fit_and_evaluate(distiller, batches(data))
+        # `fit` is called outside the scope for the live teacher and inside
+        # it for the cache, as users do both.
+        with strategy.scope() if source == "cache" else contextlib.nullcontext():
+            run = fit_and_evaluate(distiller, batches(data))
         results[source] = {
             "initial": initial,
             "weights": [w.numpy().tolist() for w in student.weights],

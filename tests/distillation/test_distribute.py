@@ -7,11 +7,12 @@ collectives at start-up."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
+
+from keras_kd.utils.testing import free_ports
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_run.py")
 TIMEOUT_S = 120
@@ -96,16 +97,6 @@ def test_mirrored_strategy_on_two_devices_equals_one_device(tmp_path):
         assert np.abs(np.array(from_live) - np.array(initial)).max() > 1e-3
         # The cache holds the live teacher's logits.
         np.testing.assert_allclose(from_cache, from_live, rtol=1e-5, atol=1e-6)
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def test_multi_worker_mirrored_strategy_equals_one_process(tmp_path):

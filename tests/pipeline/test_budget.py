@@ -107,7 +107,10 @@ def test_finetuning_schedule_spans_the_auto_steps(tiny_preset, movie_reviews):
     config = PipelineConfig(
         teacher=tiny_preset, jit_compile=False, verbose=0, patience=1
     )
-    teacher, history = finetune_teacher(config, train, validation, num_classes=2)
+    teacher, history = finetune_teacher(
+        config, train, validation, movie_reviews.class_names
+    )
+    assert teacher.class_names == list(movie_reviews.class_names)
     # 32 texts of 32: 1 step an epoch, auto 10 epochs, 10 steps planned.
     schedule = teacher.token_id_model.optimizer._learning_rate
     assert schedule.warmup_steps + schedule.decay_steps == 10

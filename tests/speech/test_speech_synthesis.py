@@ -1,7 +1,6 @@
 """keras_kd.speech.speech_synthesis: eSpeak NG audio, reproducible and
 varied, and the real teacher hears it."""
 
-import numpy as np
 import pytest
 
 from keras_kd.speech import ENGLISH_VOICES, speak, synthesize

@@ -113,3 +113,24 @@ def test_config_round_trip_keeps_outputs_and_freeze(tmp_path, tiny_backbone, tok
         np.testing.assert_allclose(loaded(x)[key], model(x)[key], atol=1e-6)
     assert n_trainable(loaded) == n_trainable(model)
     assert isinstance(loaded.heads["a"], kd_heads.Head)
+
+
+def test_class_names_are_saved_and_passed_to_students(tmp_path, tiny_backbone):
+    names = ["sports", "science", "arts"]
+    model = transfer.build_finetune_model(tiny_backbone(), class_names=names, compile=False)
+    assert model.output.shape[-1] == 3
+    assert model.class_names == names
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    assert transfer.load_finetune_model(path).class_names == names
+    assert transfer.student_like(model, num_layers=1).class_names == names
+    # Without names, nothing is claimed.
+    assert transfer.build_finetune_model(tiny_backbone(), num_classes=3).class_names is None
+    with pytest.raises(ValueError, match=r"names 3 classes, but the model's output has 2"):
+        transfer.FinetuneModel(
+            tiny_backbone(), {"logits": transfer.Head("classification", 2)}, class_names=names
+        )
+    with pytest.raises(ValueError, match=r"class_names=\['a', 'a'\] repeats a name"):
+        transfer.build_finetune_model(tiny_backbone(), class_names=["a", "a"])
+    with pytest.raises(TypeError, match=r"class_names='ab' must be a list"):
+        transfer.build_finetune_model(tiny_backbone(), class_names="ab")

@@ -17,7 +17,6 @@ and `OUT/<case>.json` (the optimizer's steps and the batches this process
 trained); a case already finished is not run again.
 """
 
-import json
 import os
 import signal
 import sys
