@@ -114,6 +114,17 @@ def write_tiny_bert_preset():
     return _write_tiny_bert_preset
 
 
+@pytest.fixture(scope="session")
+def tiny_llama_preset(tmp_path_factory):
+    """A keras-hub preset folder of a random 3-layer, 16-wide
+    `Llama3CausalLM` (`keras_kd.utils.testing.tiny_llama3_causal_lm`)."""
+    from keras_kd.utils.testing import tiny_llama3_causal_lm
+
+    folder = tmp_path_factory.mktemp("tiny_llama_preset") / "causal_lm"
+    tiny_llama3_causal_lm(num_layers=3, hidden_dim=16).save_to_preset(str(folder))
+    return str(folder)
+
+
 @pytest.fixture
 def tiny_causal_lm():
     """A factory of tiny random keras-hub `Llama3CausalLM`s (tied

@@ -73,6 +73,9 @@ NOT_RUN = {
     # Measures and distills nine MiniLM students (minutes);
     # tests/pipeline/test_student_search.py runs it on a tiny teacher.
     "keras_kd.pipeline.search_student(",
+    # Generates with the real SmolLM2 and distills MiniLM (minutes);
+    # tests/cli/test_cli.py runs --generated-texts with a tiny Llama.
+    "in_domain_texts(generator,",
 }
 
 # Text substitutions in the blocks' source: (pattern, replacement, why).
@@ -485,7 +488,7 @@ def test_readme_command_lines_parse():
             line = line.split("#", 1)[0].strip()
             if line.startswith("keras-kd "):
                 commands.append(shlex.split(line)[1:])
-    assert {c[0] for c in commands} == {"finetune", "distill", "export", "evaluate"}
+    assert {c[0] for c in commands} == {"demo", "finetune", "distill", "export", "evaluate"}
     for argv in commands:
         args = build_parser().parse_args(argv)
         # None: auto, decided from the data; the layers: PipelineConfig's 2.

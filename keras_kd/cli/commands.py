@@ -137,10 +137,14 @@ def _write_metrics(folder, record):
 def _task_config(args, config_class):
     """The config of `demo --task generation` (`GenerationConfig`) or
     `--task speech` (`SpeechConfig`)."""
-    if args.few_labels is not None or args.seeds != list(pipeline.PipelineConfig.seeds):
+    if (
+        args.few_labels is not None
+        or args.generated_texts is not None
+        or args.seeds != list(pipeline.PipelineConfig.seeds)
+    ):
         raise UsageError(
-            "keras-kd demo: --seeds and --few-labels apply to --task "
-            f"classification only; remove them for --task {args.task}."
+            "keras-kd demo: --seeds, --few-labels and --generated-texts apply "
+            f"to --task classification only; remove them for --task {args.task}."
         )
     fields = {
         "data": args.data, "output_dir": args.output_dir,
@@ -192,6 +196,8 @@ def demo(args):
         teacher=args.teacher or pipeline.PipelineConfig.teacher,
         seeds=tuple(args.seeds),
         few_labels=args.few_labels,
+        generated_texts=args.generated_texts,
+        generator=args.generator,
     )
     data = _load_data(args)
     try:
@@ -302,6 +308,8 @@ def distill(args):
         temperature=args.temperature,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        generated_texts=args.generated_texts,
+        generator=args.generator,
     )
     teacher = _load_model(args, "--teacher", args.teacher)
     _check_within(
@@ -339,10 +347,20 @@ def distill(args):
                 student_hidden_dim=found["hidden_dim"],
             )
 
+        extra = None
+        if run_config.generated_texts is not None:
+            if not progress.done("generated"):
+                progress.complete(
+                    "generated", {"texts": pipeline.generated_texts(run_config, data.train)}
+                )
+            extra = pipeline.teacher_labelled(
+                teacher, progress.result("generated")["texts"], run_config.batch_size
+            )
+
         def train():
             students, histories, _ = pipeline.distill_students(
                 run_config, teacher, data.train, data.validation, cache_dir,
-                baseline=False, backup_dir=progress.resume_path("backup"),
+                baseline=False, backup_dir=progress.resume_path("backup"), extra=extra,
             )
             shutil.rmtree(cache_dir)
             student = students["distilled"]
@@ -369,6 +387,8 @@ def distill(args):
         }
         if searching:
             record["search"] = found["rows"]
+        if extra is not None:
+            record["generated_texts"] = len(extra)
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(student, data.test)
         _write_metrics(progress.path, record)

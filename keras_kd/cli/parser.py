@@ -132,6 +132,20 @@ def _int_or_auto(text):
         ) from None
 
 
+def _add_generated(parser):
+    """--generated-texts and --generator."""
+    parser.add_argument(
+        "--generated-texts", type=int, default=PipelineConfig.generated_texts, metavar="N",
+        help="also distill the student on N new texts that --generator writes "
+        "from prompts cut from the training texts, labelled by the teacher "
+        "(classification)",
+    )
+    parser.add_argument(
+        "--generator", default=PipelineConfig.generator,
+        help="the causal LM of --generated-texts; default: %(default)s",
+    )
+
+
 def _add_training(parser, epochs, learning_rate):
     """--epochs, --patience, --batch-size, --learning-rate, defaulting to
     the named `PipelineConfig` fields."""
@@ -218,6 +232,7 @@ def build_parser():
         help="also distill with only N labelled training texts (the rest "
         "unlabelled) against a student trained on the N labels alone",
     )
+    _add_generated(demo)
     demo.add_argument(
         "--strategy", choices=["default", "mirrored", "multi_worker"], default="default",
         help="train on several devices (classification): mirrored (every "
@@ -281,6 +296,7 @@ def build_parser():
         ".tflite on this machine",
     )
     _add_training(distill, "epochs", "learning_rate")
+    _add_generated(distill)
     distill.add_argument(
         "--alpha", type=float, default=PipelineConfig.alpha,
         help="weight of the teacher's soft targets; default: %(default)s",

@@ -60,6 +60,21 @@ class TextSplit:
         index = np.sort(np.random.default_rng(seed).permutation(len(self))[:size])
         return TextSplit([self.texts[i] for i in index], self.labels[index])
 
+    def extended(self, other):
+        """Returns a `TextSplit` of this split's examples, then `other`'s.
+
+        Example:
+
+        >>> split = TextSplit(["good"], np.array([1], "int32"))
+        >>> both = split.extended(TextSplit(["bad"], np.array([0], "int32")))
+        >>> both.texts, both.labels.tolist()
+        (['good', 'bad'], [1, 0])
+        """
+        return TextSplit(
+            list(self.texts) + list(other.texts),
+            np.concatenate([self.labels, other.labels]).astype("int32"),
+        )
+
     def as_dataset(self):
         """Returns an unbatched `tf.data.Dataset` of `(text, label)` pairs.
 

@@ -21,7 +21,7 @@
   `greedy_tokens_per_second`
   (`lm_metrics.py`), sequence-level distillation data
   (`sequence_kd.py`: `split_prompts`, `generate_texts`,
-  `sequence_kd_dataset`) and on-policy distillation data
+  `sequence_kd_dataset`, `in_domain_texts`) and on-policy distillation data
   (`on_policy.py`: `on_policy_batches`).
 
 Modules not re-exported here: `shapes` (the shape checks shared by the
@@ -49,6 +49,7 @@ from keras_kd.distillation.multi_teacher import check_teacher_weights
 from keras_kd.distillation.multi_teacher import combine_teacher_logits
 from keras_kd.distillation.on_policy import on_policy_batches
 from keras_kd.distillation.sequence_kd import generate_texts
+from keras_kd.distillation.sequence_kd import in_domain_texts
 from keras_kd.distillation.sequence_kd import sequence_kd_dataset
 from keras_kd.distillation.sequence_kd import split_prompts
 from keras_kd.distillation.teacher_cache import TeacherCache

@@ -1,6 +1,8 @@
-"""Training text made by generation: prompts cut from the data, and
+"""Training text made by generation: prompts cut from the data,
 sequence-level distillation (Kim & Rush, 2016), where the student trains on
-the teacher's own continuations of those prompts."""
+the teacher's own continuations of those prompts, and new in-domain texts
+for a classifier's student (`in_domain_texts`), which its teacher then
+labels."""
 
 import numpy as np
 import tensorflow as tf
@@ -81,3 +83,58 @@ def sequence_kd_dataset(teacher, prompts, max_length, batch_size=16):
     """
     texts = generate_texts(teacher, prompts, max_length, batch_size=batch_size)
     return tf.data.Dataset.from_tensor_slices(texts)
+
+
+def in_domain_texts(model, texts, num_texts, prompt_words=4, max_length=48, batch_size=16, seed=0):
+    """New texts like `texts`: a causal LM's continuations of prompts cut
+    from them, for a student to learn its teacher on more of the domain
+    than the labelled data holds.
+
+    Each prompt is the first `prompt_words` words of a text drawn at
+    random (seeded; every text with more words is drawn before any is
+    drawn again). The model continues each with its sampler (set a
+    sampling one, such as `"top_k"`, with `keras_kd.transfer.set_sampler`:
+    greedy decoding gives one continuation per prompt) up to `max_length`
+    tokens in all; each text ends at its first line break, and texts that
+    repeat one another or a text of `texts` are dropped.
+
+    Args:
+        model: a keras-hub `CausalLM` with a preprocessor.
+        texts: the data's texts (a list of strings).
+        num_texts: how many prompts to continue.
+        prompt_words: the words of each prompt.
+        max_length: the most tokens of a prompt and its continuation.
+        batch_size: prompts generated at once.
+        seed: the seed of the draw.
+
+    Returns:
+        A list of at most `num_texts` new strings, in the order drawn.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> lm = tiny_llama3_causal_lm()
+    >>> new = in_domain_texts(lm, ["a fine and moving film", "a dull plot"],
+    ...                       num_texts=2, prompt_words=2, max_length=8)
+    >>> len(new), all(t.startswith(("a fine", "a dull")) for t in new)
+    (2, True)
+    """
+    check_int("num_texts", num_texts)
+    prompts, _ = split_prompts(list(texts), prompt_words)
+    if not prompts:
+        raise ValueError(
+            f"No text of `texts` has more than prompt_words={prompt_words} "
+            "words to cut a prompt from. Pass a smaller `prompt_words`."
+        )
+    rng = np.random.default_rng(seed)
+    rounds = -(-num_texts // len(prompts))
+    order = np.concatenate([rng.permutation(len(prompts)) for _ in range(rounds)])
+    drawn = [prompts[i] for i in order[:num_texts]]
+    seen = set(texts)
+    new = []
+    for text in generate_texts(model, drawn, max_length, batch_size=batch_size):
+        text = text.split("\n", 1)[0].strip()
+        if text and text not in seen:
+            seen.add(text)
+            new.append(text)
+    return new

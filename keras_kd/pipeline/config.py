@@ -134,6 +134,16 @@ class PipelineConfig(RunConfig):
             hidden, against the same student trained on the labelled texts
             alone for the same number of steps.
         few_label_teacher_epochs: epochs of that teacher on its few labels.
+        generated_texts: if set, this many prompts cut from the training
+            texts are continued by `generator` (top-k sampling;
+            `keras_kd.distillation.in_domain_texts`), the teacher labels the
+            new texts (`keras_kd.pipeline.teacher_labelled`), and the
+            distilled student trains on them with the training texts (the
+            baseline on the training texts alone). `bench/generated_text.py`
+            measures what it buys.
+        generator: the causal LM that writes them: a keras-kd offline
+            preset (`smollm2_135m`), a keras-hub preset or a Hugging Face
+            folder.
         output_dir, run_name: the run writes to `output_dir/run_name/`.
         overwrite: replace an existing run folder; without `resume`, also
             discard a partial run of it.
@@ -188,6 +198,8 @@ class PipelineConfig(RunConfig):
     seeds: tuple = (0,)
     few_labels: int = None
     few_label_teacher_epochs: int = 4
+    generated_texts: int = None
+    generator: str = "smollm2_135m"
     output_dir: str = "saved_models"
     run_name: str = "demo"
     overwrite: bool = False
@@ -219,6 +231,7 @@ class PipelineConfig(RunConfig):
         for name in ("max_train", "max_test"):
             check_int(name, getattr(self, name), allow_none=True, example=512)
         check_int("few_labels", self.few_labels, allow_none=True, example=1000)
+        check_int("generated_texts", self.generated_texts, allow_none=True, example=1000)
         check_number("alpha", self.alpha, 0, 1)
         check_number("temperature", self.temperature, 0, low_open=True, example=2)
         for name in ("teacher_learning_rate", "learning_rate"):

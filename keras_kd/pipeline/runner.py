@@ -7,9 +7,12 @@
    training data (`keras_kd.pipeline.budget`), keeping its best validation
    epoch;
 2. builds a smaller student from it (every k-th transformer layer);
-3. caches the teacher's logits once and distills the student from the cache,
-   and trains the same student without distillation on the same batches
-   (the baseline that shows what distillation bought);
+   with `generated_texts`, a causal LM first writes new texts from prompts
+   cut from the training texts, and the teacher labels them;
+3. caches the teacher's logits once and distills the student from the cache
+   (with the generated texts), and trains the same student without
+   distillation on the training texts' batches (the baseline that shows
+   what distillation bought);
 4. trims the student's vocabulary to the training texts and exports it to
    TFLite (dynamic-range int8 by default), and the teacher to TFLite float32;
 5. checks each `.tflite` against its Keras model on the test texts (parity,
@@ -37,6 +40,8 @@ from keras_kd.pipeline.steps import (
     distill_students,
     few_label_experiment,
     finetune_teacher,
+    generated_texts,
+    teacher_labelled,
     trained_once,
 )
 from keras_kd.utils.io import atomic_write, resumable_folder
@@ -163,7 +168,9 @@ def _train(
 ):
     """Steps 1 and 2 of `run`: returns the teacher, the distilled student
     of the first seed (both also saved) and the results of the trainings
-    (`accuracies`, `trained`: each training's accuracy, curve and epochs)."""
+    (`accuracies`, `trained`: each training's accuracy, curve and epochs;
+    `generated`: the count and first examples of the generated texts, or
+    None)."""
     seed = config.seeds[0]
 
     if progress.done("teacher"):
@@ -192,13 +199,21 @@ def _train(
         f"KD, seed(s) {list(config.seeds)}",
     )
     cache_dir = os.path.join(str(progress.path), "teacher_cache")
+    extra = None
+    if config.generated_texts is not None:
+        if not progress.done("generated"):
+            _say(2, f"Generating {config.generated_texts} texts with {config.generator!r}")
+            progress.complete("generated", {"texts": generated_texts(config, train)})
+        extra = teacher_labelled(
+            teacher, progress.result("generated")["texts"], config.batch_size
+        )
     shipped = None
     for student_seed in config.seeds:
         step = f"students_seed{student_seed}"
         if not progress.done(step):
             students, histories, _ = distill_students(
                 config, teacher, train, validation, cache_dir, seed=student_seed,
-                backup_dir=progress.resume_path(f"backup_{step}"),
+                backup_dir=progress.resume_path(f"backup_{step}"), extra=extra,
             )
             if student_seed == seed:
                 shipped = students["distilled"]
@@ -217,8 +232,9 @@ def _train(
         trained[name] = progress.result(f"students_seed{seed}")[name]
     if shipped is None:
         shipped = transfer.load_finetune_model(distilled_file)
-    if os.path.exists(cache_dir):
-        shutil.rmtree(cache_dir)
+    for folder in (cache_dir, cache_dir + "_labelled"):
+        if os.path.exists(folder):
+            shutil.rmtree(folder)
     laps.lap("students")
 
     few_labels = None
@@ -234,6 +250,13 @@ def _train(
     return teacher, shipped, {
         "accuracies": {"teacher": result["accuracy"], **per_seed, "few_labels": few_labels},
         "trained": trained,
+        "generated": None if extra is None else {
+            "texts": len(extra),
+            "examples": [
+                {"text": text, "teacher_label": labels[label]}
+                for text, label in zip(extra.texts[:5], extra.labels[:5].tolist())
+            ],
+        },
     }
 
 
@@ -292,5 +315,7 @@ def _export_and_report(
         },
         budget.chosen,
     )
+    if results["generated"] is not None:
+        report["generated_texts"] = results["generated"]
     report["seconds_by_step"] = laps.seconds
     return report

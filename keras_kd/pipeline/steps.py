@@ -11,13 +11,16 @@ import math
 import os
 
 import keras
+import numpy as np
 
 from keras_kd import datasets as kd_datasets
 from keras_kd import transfer
 from keras_kd.distillation import Distiller, TeacherCache
+from keras_kd.distillation import in_domain_texts
 from keras_kd.export import QUANTIZATIONS
 from keras_kd.pipeline.budget import fit_best_epoch, resolve_budget
 from keras_kd.pipeline.step_curve import StepCurve
+from keras_kd.presets import check_preset
 from keras_kd.utils.io import atomic_write, check_resumable
 from keras_kd.utils.validation import check_choice
 
@@ -26,6 +29,11 @@ from keras_kd.utils.validation import check_choice
 # writes the weights and the optimizer's state, a Distiller's with its
 # teacher's weights, so backing up every step would cost real time.
 BACKUP_EVERY_STEPS = 50
+
+# Tokens of a generated text, prompt included: sentences of a review or a
+# question are shorter (the movie reviews' 95th percentile is 48 MiniLM
+# tokens), and longer continuations drift from the prompt's topic.
+GENERATED_LENGTH = 40
 
 
 def _steps(num_examples, batch_size, epochs):
@@ -72,7 +80,8 @@ def check_config(config, teacher=True):
     """Checks what `PipelineConfig` cannot check alone, before any data or
     model loads and before the run folder is touched: the run folder
     (`check_run_dir`), the data sources (`keras_kd.datasets.check_source`),
-    the quantization, and with `teacher` the teacher's preset with its
+    the quantization, the generator's preset when texts are generated, and
+    with `teacher` the teacher's preset with its
     freeze spec and sequence length
     (`keras_kd.transfer.check_finetune_preset`: no weights load).
 
@@ -97,6 +106,11 @@ def check_config(config, teacher=True):
         test_data=config.test_data,
     )
     check_choice("quantization", config.quantization, QUANTIZATIONS)
+    if config.generated_texts is not None:
+        try:
+            check_preset(config.generator)
+        except (ValueError, FileNotFoundError) as error:
+            raise ValueError(f"generator={config.generator!r}: {error}") from None
     if teacher:
         transfer.check_finetune_preset(
             config.teacher, config.freeze, config.sequence_length
@@ -287,9 +301,21 @@ def teacher_cache(config, teacher, train, cache_dir):
     )
 
 
+def generated_texts(config, train):
+    """`config.generated_texts` new texts like `train`'s, written by
+    `config.generator` with top-k sampling (`in_domain_texts`, seeded with
+    `config.seeds[0]`)."""
+    keras.utils.set_random_seed(config.seeds[0])
+    generator = transfer.load_causal_lm(config.generator, sampler="top_k")
+    return in_domain_texts(
+        generator, train.texts, config.generated_texts, max_length=GENERATED_LENGTH,
+        batch_size=config.batch_size, seed=config.seeds[0],
+    )
+
+
 def distill_students(
     config, teacher, train, validation, cache_dir, baseline=True, seed=None,
-    backup_dir=None,
+    backup_dir=None, extra=None,
 ):
     """Steps 2 and 3: builds students from `teacher` and trains them.
 
@@ -307,11 +333,15 @@ def distill_students(
         backup_dir: a folder where each student's training backs up its
             state (in a subfolder named like the student), as in
             `finetune_teacher`.
+        extra: more examples for the distilled student only, such as
+            `teacher_labelled` generated texts (its cache in `cache_dir`
+            then holds both; the baseline's, of `train` alone, is in
+            `cache_dir + "_labelled"`).
 
     Returns:
         `(students, histories, cache)`: dicts keyed `"distilled"` (and
         `"baseline"`) of `FinetuneModel`s and Keras `History`s, and the
-        `TeacherCache`.
+        distilled student's `TeacherCache`.
     """
     config = resolve_budget(config, train, sequence_length=False).config
     seed = config.seeds[0] if seed is None else seed
@@ -323,11 +353,18 @@ def distill_students(
         name: student_of(config, teacher)
         for name in runs
     }
-    cache = teacher_cache(config, teacher, train, cache_dir)
+    cache = teacher_cache(
+        config, teacher, train if extra is None else train.extended(extra), cache_dir
+    )
+    caches = {"distilled": cache}
+    if baseline:
+        caches["baseline"] = cache if extra is None else teacher_cache(
+            config, teacher, train, cache_dir + "_labelled"
+        )
     validation_ds = _validation_dataset(config, teacher, validation)
     histories = {
         name: _distill(
-            config, students[name], teacher, cache, alpha, seed, validation_ds,
+            config, students[name], teacher, caches[name], alpha, seed, validation_ds,
             backup_dir=None if backup_dir is None else os.path.join(backup_dir, name),
         )
         for name, alpha in runs.items()
@@ -393,6 +430,44 @@ def few_label_experiment(config, train, validation, test, class_names, cache_dir
         result["distilled"].append(accuracy_of(config, distilled, test))
         result["labels_only"].append(accuracy_of(config, labels_only, test))
     return result
+
+
+def teacher_labelled(teacher, texts, batch_size=32):
+    """`texts` labelled by `teacher`: a student distilled on them (from a
+    `TeacherCache` built over them) learns the teacher's soft targets in
+    the distillation term and its top class in the student term.
+
+    Args:
+        teacher: a `FinetuneModel` with a preprocessor.
+        texts: a list of strings, such as
+            `keras_kd.distillation.in_domain_texts`'s.
+        batch_size: texts scored at once.
+
+    Returns:
+        A `keras_kd.datasets.TextSplit` of `texts` and the teacher's top
+        classes.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.transfer import build_finetune_model
+    >>> tokenizer = keras_hub.models.BertTokenizer(vocabulary=[
+    ...     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film", "dull", "plot"])
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=8)
+    >>> teacher = build_finetune_model(
+    ...     backbone, num_classes=2, tokenizer=tokenizer, sequence_length=8)
+    >>> split = teacher_labelled(teacher, ["a fine film", "a dull plot"])
+    >>> split.labels.tolist() == teacher.predict(split.texts, verbose=0).argmax(-1).tolist()
+    True
+    """
+    texts = list(texts)
+    unlabelled = kd_datasets.TextSplit(texts, np.zeros(len(texts), "int32"))
+    logits = teacher.token_id_model.predict(
+        unlabelled.tokenize(teacher.preprocessor, batch_size), verbose=0
+    )
+    return kd_datasets.TextSplit(texts, np.argmax(logits, axis=-1).astype("int32"))
 
 
 def accuracy_of(config, model, split):

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from keras_kd import pipeline, transfer
+from keras_kd import datasets, pipeline, transfer
 from keras_kd.cli import main
 from keras_kd.cli.parser import build_parser
 from keras_kd.pipeline import PipelineConfig, student_search
@@ -200,7 +200,7 @@ def without_xla(monkeypatch):
 
 
 def test_finetune_distill_export_evaluate_on_a_csv(
-    tmp_path, tiny_preset, capsys, movie_reviews, without_xla, monkeypatch
+    tmp_path, tiny_preset, tiny_llama_preset, capsys, movie_reviews, without_xla, monkeypatch
 ):
     reviews = movie_reviews
 
@@ -249,11 +249,29 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     # search itself is tested in tests/pipeline/test_student_search.py.
     monkeypatch.setattr(student_search, "NUM_LAYERS", (1,))
     monkeypatch.setattr(student_search, "WIDTH_FRACTIONS", (0.5,))
+    # With 6 texts written by a tiny causal LM, labelled by the teacher:
+    # the distilled student's cache holds them after the training texts.
+    caches = []
+    distill_students = pipeline.distill_students
+
+    def recorded(*args, **kwargs):
+        students, histories, cache = distill_students(*args, **kwargs)
+        caches.append(len(cache))
+        return students, histories, cache
+
+    monkeypatch.setattr(pipeline, "distill_students", recorded)
     keras_kd_command(
         "distill", *data, *out, "--teacher", str(tmp_path / "teacher" / "model.keras"),
         "--max-size-mb", "1000", "--epochs", "1", "--run-name", "student",
+        "--generated-texts", "6", "--generator", tiny_llama_preset,
     )
     student_metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    # Seeded: the same 6 prompts give the same texts again (repeats dropped).
+    config = PipelineConfig(generated_texts=6, generator=tiny_llama_preset)
+    data_split = datasets.load(str(path), text_column="review", label_column="sentiment")
+    generated = pipeline.generated_texts(config, data_split.train)
+    assert 1 <= student_metrics["generated_texts"] == len(generated) <= 6
+    assert caches == [len(data_split.train) + len(generated)]
     assert sorted(os.listdir(tmp_path / "student")) == ["metrics.json", "model.keras"]
     assert student_metrics["teacher"] == str(tmp_path / "teacher" / "model.keras")
     [row] = student_metrics["search"]

@@ -74,6 +74,32 @@ def test_sequence_kd_dataset_holds_the_teachers_greedy_outputs(tiny_causal_lm):
     assert again == texts
 
 
+class _Continues:
+    """A causal LM's `generate` that continues each prompt alike, with a
+    second line, and records the prompts it got."""
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate(self, prompts, max_length):
+        self.prompts.extend(prompts)
+        return [f"{p} and more\nanother line" for p in prompts]
+
+
+def test_in_domain_texts_draws_every_prompt_then_drops_repeats_and_known_texts():
+    texts = ["the cat sat on the mat", "a dog ran far", "the cat and more", "short"]
+    model = _Continues()
+    new = sequence_kd.in_domain_texts(model, texts, num_texts=5, prompt_words=2, batch_size=2)
+    # 3 texts have a prompt; all 3 are drawn before any is drawn again.
+    assert sorted(model.prompts[:3]) == ["a dog", "the cat", "the cat"]
+    assert len(model.prompts) == 5
+    # Cut at the line break; "the cat and more" is a training text, and the
+    # repeats of "a dog and more" are dropped.
+    assert new == ["a dog and more"]
+    with pytest.raises(ValueError, match="prompt_words=4"):
+        sequence_kd.in_domain_texts(model, ["a dog"], num_texts=1, prompt_words=4)
+
+
 def _rows(preprocessor, texts, length):
     x, _, _ = preprocessor(texts, sequence_length=length)
     return {tuple(row): text for row, text in zip(np.asarray(x["token_ids"]).tolist(), texts)}

@@ -15,7 +15,6 @@ from keras_kd.cli import main
 from keras_kd.distillation import TeacherCache
 from keras_kd.export import LiteRTLMGenerator
 from keras_kd.pipeline import GenerationConfig, run_generation
-from keras_kd.utils.testing import tiny_llama3_causal_lm
 
 WORDS = ["the", "tea", "is", "a", "fine", "cat", "sat", "on", "mat", "and", "ran"]
 
@@ -23,13 +22,6 @@ WORDS = ["the", "tea", "is", "a", "fine", "cat", "sat", "on", "mat", "and", "ran
 def _texts(count, seed=0):
     rng = random.Random(seed)
     return [" ".join(rng.choices(WORDS, k=rng.randint(6, 10))) for _ in range(count)]
-
-
-@pytest.fixture(scope="module")
-def tiny_teacher_preset(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_llama_preset") / "teacher"
-    tiny_llama3_causal_lm(num_layers=3, hidden_dim=16).save_to_preset(str(folder))
-    return str(folder)
 
 
 def _config(preset, output_dir, **overrides):
@@ -64,10 +56,10 @@ def _config(preset, output_dir, **overrides):
 
 
 @pytest.fixture(scope="module")
-def interrupted_run(tiny_teacher_preset, tmp_path_factory):
+def interrupted_run(tiny_llama_preset, tmp_path_factory):
     """A run killed while caching the teacher's logits: its config and the
     partial run's recorded progress."""
-    config = _config(tiny_teacher_preset, tmp_path_factory.mktemp("runs"))
+    config = _config(tiny_llama_preset, tmp_path_factory.mktemp("runs"))
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed while caching the teacher's logits")
@@ -169,8 +161,8 @@ def test_the_killed_run_kept_its_teacher_and_the_resumed_one_cleaned_up(
     assert "resume" not in report["settings"]
 
 
-def test_an_existing_run_folder_is_refused_before_any_work(tiny_teacher_preset, tmp_path):
-    config = _config(tiny_teacher_preset, tmp_path)
+def test_an_existing_run_folder_is_refused_before_any_work(tiny_llama_preset, tmp_path):
+    config = _config(tiny_llama_preset, tmp_path)
     os.mkdir(config.run_dir)
     marker = os.path.join(config.run_dir, "mine.txt")
     open(marker, "w").write("keep")
@@ -182,7 +174,7 @@ def test_an_existing_run_folder_is_refused_before_any_work(tiny_teacher_preset, 
 def test_the_cli_refuses_classification_options_and_bad_data(tmp_path, capsys):
     assert main(["demo", "--task", "generation", "--seeds", "0", "1",
                  "--output-dir", str(tmp_path)]) == 2
-    assert "--seeds and --few-labels apply to --task classification" in (
+    assert "--seeds, --few-labels and --generated-texts apply to --task classification" in (
         capsys.readouterr().err
     )
     assert main(["demo", "--task", "generation", "--data", "reviews.csv",

@@ -35,7 +35,7 @@ def _interrupted_after_the_teacher(config, tmp_path, monkeypatch):
     teacher_file = partial / "teacher.keras"
     teacher_bytes, teacher_mtime = teacher_file.read_bytes(), teacher_file.stat().st_mtime_ns
     recorded = json.loads((partial / "progress.json").read_text())
-    assert list(recorded["steps"]) == ["teacher"]
+    assert list(recorded["steps"]) == ["teacher", "generated"]
     # Neither a new run nor a resumed one with other settings touches it.
     with pytest.raises(FileExistsError, match=r"resume=True \(--resume\).*overwrite=True"):
         pipeline.run(config)
@@ -46,7 +46,7 @@ def _interrupted_after_the_teacher(config, tmp_path, monkeypatch):
 
 
 def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
-    tmp_path, tiny_preset, movie_reviews, monkeypatch
+    tmp_path, tiny_preset, tiny_llama_preset, movie_reviews, monkeypatch
 ):
     config = pipeline.PipelineConfig.quick(
         teacher=tiny_preset,
@@ -61,6 +61,9 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
         # code; test_report.py checks the figures over several seeds).
         seeds=(0,),
         few_labels=32,
+        # 4 texts written by a tiny causal LM for the distilled student.
+        generated_texts=4,
+        generator=tiny_llama_preset,
         # A tiny model compiles longer under XLA than it trains.
         jit_compile=False,
         output_dir=str(tmp_path),
@@ -72,7 +75,11 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     def finetuned_again(*args, **kwargs):
         raise AssertionError("the resumed run fine-tuned the teacher again")
 
+    def generated_again(*args, **kwargs):
+        raise AssertionError("the resumed run generated its texts again")
+
     monkeypatch.setattr(runner, "finetune_teacher", finetuned_again)
+    monkeypatch.setattr(runner, "generated_texts", generated_again)
     report = pipeline.run(dataclasses.replace(config, resume=True))
     monkeypatch.undo()
     run_dir = tmp_path / "run"
@@ -84,6 +91,11 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     for name in ("report.json", "report.md", "report.png", "student.keras", "teacher.keras"):
         assert (run_dir / name).is_file()
     assert not (run_dir / "teacher_cache").exists()
+    assert not (run_dir / "teacher_cache_labelled").exists()
+    generated = report["generated_texts"]
+    assert 1 <= generated["texts"] <= 4
+    assert len(generated["examples"]) == min(5, generated["texts"])
+    assert {e["teacher_label"] for e in generated["examples"]} <= set(movie_reviews.class_names)
     assert json.loads((run_dir / "report.json").read_text())["models"] == report["models"]
 
     models = report["models"]
@@ -140,9 +152,13 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     accuracy = float(np.mean(classifier.predict(texts).argmax(-1) == labels))
     assert student_file["test_accuracy"] == pytest.approx(accuracy)
     assert set(report["curves"]) == {"teacher", "student with KD", "student without KD"}
-    # 96 texts in batches of 32: one point per step, validation at step 3.
-    curve = report["curves"]["student with KD"]
+    # One point per step, validation at the epoch's last: the baseline's 96
+    # texts in batches of 32; the distilled student's with the generated.
+    curve = report["curves"]["student without KD"]
     assert curve["steps"] == [1, 2, 3] and curve["val_steps"] == [3]
+    curve = report["curves"]["student with KD"]
+    steps = -(-(96 + generated["texts"]) // 32)
+    assert curve["steps"] == list(range(1, steps + 1)) and curve["val_steps"] == [steps]
     assert all(0.0 <= a <= 1.0 for a in curve["accuracy"] + curve["val_accuracy"])
     summary = report["summary"]
     assert summary["TFLite size compression (teacher / student)"] == pytest.approx(
