@@ -205,7 +205,7 @@ def finetune_teacher(config, train, validation, class_names, backup_dir=None):
     train_ds = train.tokenize(
         teacher.preprocessor, config.batch_size, shuffle=True, seed=config.seeds[0]
     )
-    validation_ds = _validation_dataset(config, teacher, validation)
+    validation_ds = validation_dataset(config, teacher, validation)
     steps = _steps(len(train), config.batch_size, config.teacher_epochs)
     _compile_classifier(
         teacher.token_id_model,
@@ -254,17 +254,22 @@ def student_of(config, teacher):
     ))
 
 
-def _validation_dataset(config, model, validation):
+def validation_dataset(config, model, validation):
+    """`validation` (a `TextSplit`, or None) tokenized by `model`'s
+    preprocessor in batches of `config.batch_size`, or None."""
     if validation is None:
         return None
     return validation.tokenize(model.preprocessor, config.batch_size)
 
 
-def _distill(
+def distill_student(
     config, student, teacher, cache, alpha, seed, validation_ds, metrics=("accuracy",),
     backup_dir=None,
 ):
-    """Trains `student` from `cache` with `alpha` for `config.epochs`."""
+    """Trains `student` (a `FinetuneModel`) from the `TeacherCache` of
+    `teacher` with `alpha` for `config.epochs`, the learning-rate schedule
+    and early stopping of `config`; returns the training's `History` (with
+    `curve` and `budget`, as `finetune_teacher`'s)."""
     keras.utils.set_random_seed(seed)
     distiller = Distiller(student=student.token_id_model, teacher=teacher.token_id_model)
     distiller.compile(
@@ -361,9 +366,9 @@ def distill_students(
         caches["baseline"] = cache if extra is None else teacher_cache(
             config, teacher, train, cache_dir + "_labelled"
         )
-    validation_ds = _validation_dataset(config, teacher, validation)
+    validation_ds = validation_dataset(config, teacher, validation)
     histories = {
-        name: _distill(
+        name: distill_student(
             config, students[name], teacher, caches[name], alpha, seed, validation_ds,
             backup_dir=None if backup_dir is None else os.path.join(backup_dir, name),
         )
@@ -409,7 +414,7 @@ def few_label_experiment(config, train, validation, test, class_names, cache_dir
         keras.utils.set_random_seed(seed)
         distilled = student_of(config, teacher)
         labels_only = student_of(config, teacher)
-        _distill(config, distilled, teacher, cache, 1.0, seed, None, metrics=())
+        distill_student(config, distilled, teacher, cache, 1.0, seed, None, metrics=())
         keras.utils.set_random_seed(seed)
         _compile_classifier(
             labels_only.token_id_model,

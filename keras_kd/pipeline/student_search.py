@@ -11,7 +11,7 @@ import keras
 
 from keras_kd import export as kd_export
 from keras_kd import transfer
-from keras_kd.pipeline.steps import _distill, _validation_dataset
+from keras_kd.pipeline.steps import distill_student, validation_dataset
 from keras_kd.utils.units import megabytes
 from keras_kd.utils.validation import check_int, check_number
 
@@ -249,10 +249,10 @@ def search_student(
         )
     fitting.sort(key=lambda row: row["parameters"], reverse=True)
     brief = dataclasses.replace(config, epochs=1)
-    validation_ds = _validation_dataset(config, teacher, validation)
+    validation_ds = validation_dataset(config, teacher, validation)
     for row in fitting[:candidates]:
         student = _build(teacher, (row["num_layers"], row["hidden_dim"]), seed)
-        history = _distill(brief, student, teacher, cache, config.alpha, seed, validation_ds)
+        history = distill_student(brief, student, teacher, cache, config.alpha, seed, validation_ds)
         # The training scored the kept epoch on `validation` already.
         row["validation_accuracy"] = history.history["val_accuracy"][
             history.budget["best_epoch"] - 1
