@@ -26,7 +26,7 @@ from keras_kd import pipeline, transfer
 from keras_kd.cli.parser import UsageError
 from keras_kd.pipeline.config import PipelineConfig
 from keras_kd.pipeline import student_search
-from keras_kd.pipeline.steps import teacher_cache, trained_once
+from keras_kd.pipeline.steps import generated_once, teacher_cache, trained_once
 from keras_kd.utils.devices import make_strategy
 from keras_kd.utils.io import atomic_write_json, resumable_folder
 
@@ -347,15 +347,7 @@ def distill(args):
                 student_hidden_dim=found["hidden_dim"],
             )
 
-        extra = None
-        if run_config.generated_texts is not None:
-            if not progress.done("generated"):
-                progress.complete(
-                    "generated", {"texts": pipeline.generated_texts(run_config, data.train)}
-                )
-            extra = pipeline.teacher_labelled(
-                teacher, progress.result("generated")["texts"], run_config.batch_size
-            )
+        extra = generated_once(progress, run_config, teacher, data.train)
 
         def train():
             students, histories, _ = pipeline.distill_students(

@@ -38,10 +38,10 @@ from keras_kd.pipeline.steps import (
     check_config,
     check_few_labels,
     distill_students,
+    baseline_cache_dir,
     few_label_experiment,
     finetune_teacher,
-    generated_texts,
-    teacher_labelled,
+    generated_once,
     trained_once,
 )
 from keras_kd.utils.io import atomic_write, resumable_folder
@@ -199,14 +199,9 @@ def _train(
         f"KD, seed(s) {list(config.seeds)}",
     )
     cache_dir = os.path.join(str(progress.path), "teacher_cache")
-    extra = None
-    if config.generated_texts is not None:
-        if not progress.done("generated"):
-            _say(2, f"Generating {config.generated_texts} texts with {config.generator!r}")
-            progress.complete("generated", {"texts": generated_texts(config, train)})
-        extra = teacher_labelled(
-            teacher, progress.result("generated")["texts"], config.batch_size
-        )
+    if config.generated_texts is not None and not progress.done("generated"):
+        _say(2, f"Generating {config.generated_texts} texts with {config.generator!r}")
+    extra = generated_once(progress, config, teacher, train)
     shipped = None
     for student_seed in config.seeds:
         step = f"students_seed{student_seed}"
@@ -232,7 +227,7 @@ def _train(
         trained[name] = progress.result(f"students_seed{seed}")[name]
     if shipped is None:
         shipped = transfer.load_finetune_model(distilled_file)
-    for folder in (cache_dir, cache_dir + "_labelled"):
+    for folder in (cache_dir, baseline_cache_dir(cache_dir)):
         if os.path.exists(folder):
             shutil.rmtree(folder)
     laps.lap("students")

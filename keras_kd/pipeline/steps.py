@@ -318,6 +318,24 @@ def generated_texts(config, train):
     )
 
 
+def generated_once(progress, config, teacher, train):
+    """The teacher-labelled generated texts of a run (`generated_texts`,
+    then `teacher_labelled`), or None when `config.generated_texts` is
+    None. The texts are written once per run: a resumed run reuses those
+    its `progress` (a `keras_kd.utils.io.RunProgress`) recorded."""
+    if config.generated_texts is None:
+        return None
+    if not progress.done("generated"):
+        progress.complete("generated", {"texts": generated_texts(config, train)})
+    return teacher_labelled(teacher, progress.result("generated")["texts"], config.batch_size)
+
+
+def baseline_cache_dir(cache_dir):
+    """Where `distill_students` caches the baseline's logits when the
+    distilled student trains on extra examples."""
+    return cache_dir + "_labelled"
+
+
 def distill_students(
     config, teacher, train, validation, cache_dir, baseline=True, seed=None,
     backup_dir=None, extra=None,
@@ -341,7 +359,7 @@ def distill_students(
         extra: more examples for the distilled student only, such as
             `teacher_labelled` generated texts (its cache in `cache_dir`
             then holds both; the baseline's, of `train` alone, is in
-            `cache_dir + "_labelled"`).
+            `baseline_cache_dir(cache_dir)`).
 
     Returns:
         `(students, histories, cache)`: dicts keyed `"distilled"` (and
@@ -364,7 +382,7 @@ def distill_students(
     caches = {"distilled": cache}
     if baseline:
         caches["baseline"] = cache if extra is None else teacher_cache(
-            config, teacher, train, cache_dir + "_labelled"
+            config, teacher, train, baseline_cache_dir(cache_dir)
         )
     validation_ds = validation_dataset(config, teacher, validation)
     histories = {

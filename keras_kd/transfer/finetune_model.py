@@ -42,7 +42,7 @@ def check_class_names(class_names, num_classes=None):
     """
     if class_names is None:
         return
-    if isinstance(class_names, str) or not all(
+    if not isinstance(class_names, (list, tuple)) or not all(
         isinstance(n, str) and n for n in class_names
     ):
         raise TypeError(

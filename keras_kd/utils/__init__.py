@@ -4,5 +4,5 @@ located without importing them (`packages`), logical CPU devices for
 `tf.distribute` (`devices`), the work-arounds for `fit` under
 `MultiWorkerMirroredStrategy` (`multi_worker`), the exact
 `BackupAndRestore` (`backup`), and the tiny models of the tests and
-docstring examples (`testing`). Importing the package does not start TensorFlow; `backup` and
-`multi_worker` import Keras."""
+docstring examples (`testing`). Importing the package does not start
+TensorFlow; `backup` and `multi_worker` import Keras."""

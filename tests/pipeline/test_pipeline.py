@@ -14,7 +14,7 @@ import pytest
 
 from keras_kd import pipeline, transfer
 from keras_kd.export import TFLiteTextClassifier
-from keras_kd.pipeline import budget, runner
+from keras_kd.pipeline import budget, runner, steps
 from keras_kd.utils.testing import free_ports
 
 
@@ -79,7 +79,7 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
         raise AssertionError("the resumed run generated its texts again")
 
     monkeypatch.setattr(runner, "finetune_teacher", finetuned_again)
-    monkeypatch.setattr(runner, "generated_texts", generated_again)
+    monkeypatch.setattr(steps, "generated_texts", generated_again)
     report = pipeline.run(dataclasses.replace(config, resume=True))
     monkeypatch.undo()
     run_dir = tmp_path / "run"
@@ -157,8 +157,9 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     curve = report["curves"]["student without KD"]
     assert curve["steps"] == [1, 2, 3] and curve["val_steps"] == [3]
     curve = report["curves"]["student with KD"]
-    steps = -(-(96 + generated["texts"]) // 32)
-    assert curve["steps"] == list(range(1, steps + 1)) and curve["val_steps"] == [steps]
+    distilled_steps = -(-(96 + generated["texts"]) // 32)
+    assert curve["steps"] == list(range(1, distilled_steps + 1))
+    assert curve["val_steps"] == [distilled_steps]
     assert all(0.0 <= a <= 1.0 for a in curve["accuracy"] + curve["val_accuracy"])
     summary = report["summary"]
     assert summary["TFLite size compression (teacher / student)"] == pytest.approx(

@@ -134,3 +134,5 @@ def test_class_names_are_saved_and_passed_to_students(tmp_path, tiny_backbone):
         transfer.build_finetune_model(tiny_backbone(), class_names=["a", "a"])
     with pytest.raises(TypeError, match=r"class_names='ab' must be a list"):
         transfer.build_finetune_model(tiny_backbone(), class_names="ab")
+    with pytest.raises(TypeError, match=r"class_names=3 must be a list"):
+        transfer.build_finetune_model(tiny_backbone(), class_names=3)
