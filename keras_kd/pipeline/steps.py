@@ -332,7 +332,13 @@ def generated_once(progress, config, teacher, train):
 
 def baseline_cache_dir(cache_dir):
     """Where `distill_students` caches the baseline's logits when the
-    distilled student trains on extra examples."""
+    distilled student trains on extra examples.
+
+    Example:
+
+    >>> baseline_cache_dir("run/teacher_cache")
+    'run/teacher_cache_labelled'
+    """
     return cache_dir + "_labelled"
 
 
