@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.keras-kd-installed
 
-.PHONY: demo test bench install
+.PHONY: demo test test-large bench install
 
 install: $(STAMP)
 
@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/keras-kd demo --overwrite
 
+# The suite without the tests marked `large` (tests/conftest.py), which
+# `test-large` runs alone; CI runs both.
 test: $(STAMP)
 	$(PY) -m pytest -q -n 3 --dist loadfile
+
+test-large: $(STAMP)
+	$(PY) -m pytest -q -n 3 --dist loadfile --run-large -m large
 
 bench: $(STAMP)
 	$(PY) bench/distiller_step.py

@@ -46,16 +46,42 @@ SLOWEST_FIRST = (
 )
 
 
+# Tests marked `large` run a whole job or other training processes: the
+# classification and generative main jobs, the speech job, the CLI over
+# several commands, the notebook, the README's snippets, the examples, the
+# SIGKILL-and-restart trainings, the multi-worker runs, and the real
+# MiniLM's export parity. Each takes minutes on 2 CPU cores: together they
+# are more than half of the suite's time. As keras-hub's `large` tests they
+# are skipped unless `--run-large` is given: `make test` skips them,
+# `make test-large` runs them alone, `.ci/run` runs both.
+LARGE_REASON = "large: an end-to-end run of minutes; `make test-large` runs it"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-large", action="store_true", default=False,
+        help="also run the tests marked `large` (end-to-end runs of minutes)",
+    )
+
+
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "large: an end-to-end run of minutes, skipped without --run-large"
+    )
     # Keep the queue in the order `pytest_collection_modifyitems` sets.
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
     # A stable sort: each file's tests keep their order.
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+    if not config.getoption("--run-large"):
+        skip = pytest.mark.skip(reason=LARGE_REASON)
+        for item in items:
+            if "large" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,8 @@ import os
 import keras
 import pytest
 
+pytestmark = pytest.mark.large
+
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 
 

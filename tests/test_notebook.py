@@ -6,8 +6,11 @@ import os
 import nbclient
 import nbformat
 import numpy as np
+import pytest
 
 from keras_kd.export import TFLiteTextClassifier
+
+pytestmark = pytest.mark.large
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
 

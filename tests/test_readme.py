@@ -433,6 +433,7 @@ def given_names(preset, data):
 # --- tests -----------------------------------------------------------------
 
 
+@pytest.mark.large
 def test_readme_python_blocks_run_in_order(
     tmp_path, monkeypatch, tiny_minilm_preset, sampled_movie_reviews, eager_training
 ):

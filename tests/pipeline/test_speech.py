@@ -73,6 +73,7 @@ def finished_run(interrupted_run):
     return config, report
 
 
+@pytest.mark.large
 def test_the_killed_run_kept_its_student(interrupted_run, finished_run):
     _, progress = interrupted_run
     assert list(progress["steps"]) == ["student"]
@@ -82,6 +83,7 @@ def test_the_killed_run_kept_its_student(interrupted_run, finished_run):
     assert sorted(os.listdir(config.output_dir)) == ["speech"]
 
 
+@pytest.mark.large
 def test_the_report_counts_and_scores(finished_run):
     _, report = finished_run
     assert (report["train_utterances"], report["test_utterances"]) == (8, 4)
@@ -98,6 +100,7 @@ def test_the_report_counts_and_scores(finished_run):
     )
 
 
+@pytest.mark.large
 def test_the_run_folder_holds_verified_files_and_the_student(finished_run):
     config, report = finished_run
     assert sorted(os.listdir(config.run_dir)) == [

@@ -13,6 +13,8 @@ import pytest
 
 import backup_run
 
+pytestmark = pytest.mark.large
+
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backup_run.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(SCRIPT)))
 
