@@ -4,7 +4,11 @@ replicas each training ran on as JSON. tests/pipeline/test_pipeline.py
 runs it in two new processes (TensorFlow fixes its collectives at
 start-up):
 
-    TF_CONFIG=... python distributed_pipeline_run.py OUT.json PRESET_FOLDER RUN_FOLDER
+    TF_CONFIG=... python distributed_pipeline_run.py OUT.json PRESET_FOLDER RUN_FOLDER GENERATOR_FOLDER
+
+The distilled student also trains on 4 texts that the causal LM of
+GENERATOR_FOLDER writes (`generated_texts`), generated in the strategy's
+scope like the trainings.
 """
 
 import json
@@ -14,7 +18,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def main(out, preset, output_dir):
+def main(out, preset, output_dir, generator):
     from keras_kd.utils.devices import make_strategy
 
     # First: the strategy sets up TensorFlow's collectives.
@@ -41,6 +45,8 @@ def main(out, preset, output_dir):
         latency_runs=1,
         seeds=(0,),
         few_labels=None,
+        generated_texts=4,
+        generator=generator,
         jit_compile=False,
         output_dir=output_dir,
         run_name="run",
