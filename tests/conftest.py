@@ -50,11 +50,12 @@ SLOWEST_FIRST = (
 # Tests marked `large` run a whole job or other training processes: the
 # classification and generative main jobs, the speech job, the CLI over
 # several commands, the notebook, the README's snippets, the examples, the
-# SIGKILL-and-restart trainings, the multi-worker runs, and the real
-# MiniLM's export parity. Each takes minutes on 2 CPU cores: together they
-# are more than half of the suite's time. As keras-hub's `large` tests they
-# are skipped unless `--run-large` is given: `make test` skips them,
-# `make test-large` runs them alone, `.ci/run` runs both.
+# SIGKILL-and-restart trainings, the trainings on two devices and on two
+# workers (processes of their own), and the real MiniLM's export parity.
+# Each takes one to four minutes on 2 CPU cores: together they are more
+# than half of the suite's time. As keras-hub's `large` tests they are
+# skipped unless `--run-large` is given: `make test` skips them, `make
+# test-large` runs them alone, `.ci/run` runs both.
 LARGE_REASON = "large: an end-to-end run of minutes; `make test-large` runs it"
 
 

@@ -78,6 +78,7 @@ def assert_same_training(expected, actual):
             np.testing.assert_allclose(evaluation[name], value, rtol=1e-5, err_msg=name)
 
 
+@pytest.mark.large
 def test_mirrored_strategy_on_two_devices_equals_one_device(tmp_path):
     out = tmp_path / "mirrored.json"
     finish([start(out, "mirrored")])
