@@ -17,7 +17,6 @@ import pytest  # noqa: E402
 SLOWEST_FIRST = (
     "tests/export/test_tflite_minilm.py",
     "tests/pipeline/test_pipeline.py",
-    "tests/pipeline/test_pipeline_distributed.py",
     "tests/utils/test_backup.py",
     "tests/test_examples.py",
     "tests/test_notebook.py",

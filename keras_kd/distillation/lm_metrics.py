@@ -5,6 +5,7 @@ import math
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -69,7 +70,13 @@ class Perplexity(keras.metrics.Metric):
 
 
 def evaluate_causal_lm(
-    model, texts, teacher=None, batch_size=16, sequence_length=64, jit_compile=True
+    model,
+    texts,
+    teacher=None,
+    batch_size=16,
+    sequence_length=64,
+    jit_compile=True,
+    return_predictions=False,
 ):
     """Held-out perplexity of a keras-hub `CausalLM`, and its top-1
     agreement with a teacher's next token.
@@ -80,49 +87,101 @@ def evaluate_causal_lm(
     Args:
         model: a keras-hub `CausalLM` with a preprocessor.
         texts: a list of strings.
-        teacher: optional keras-hub `CausalLM` with the same tokenizer.
+        teacher: optional keras-hub `CausalLM` with the same tokenizer, or
+            its next-token predictions on the same `texts` at the same
+            `sequence_length` (`predictions` of an earlier call with
+            `return_predictions=True`): a teacher scored once serves the
+            agreement of several students without running it again.
         batch_size: texts per forward pass.
         sequence_length: tokens per text.
         jit_compile: compile the forward passes with XLA.
+        return_predictions: also return the model's most likely next token
+            at every position.
 
     Returns:
         A dict: `perplexity`, `tokens` (positions scored) and, with a
         teacher, `top1_agreement` (the fraction of positions where the
-        model's most likely next token is the teacher's).
+        model's most likely next token is the teacher's); with
+        `return_predictions`, `predictions`, an int32 array
+        `(len(texts), sequence_length)` (padded positions included).
+
+    Raises:
+        ValueError: `teacher` is an array of another shape than
+            `(len(texts), sequence_length)`.
+
+    Example (a tiny random model; its own predictions agree with it):
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> model = tiny_llama3_causal_lm(num_layers=1)
+    >>> texts = ["the tea is hot", "a cat sat on the mat"]
+    >>> scored = evaluate_causal_lm(model, texts, sequence_length=8,
+    ...                             jit_compile=False, return_predictions=True)
+    >>> scored["predictions"].shape
+    (2, 8)
+    >>> evaluate_causal_lm(model, texts, teacher=scored["predictions"],
+    ...                    sequence_length=8, jit_compile=False)["top1_agreement"]
+    1.0
     """
     check_int("batch_size", batch_size)
     check_int("sequence_length", sequence_length, minimum=2)
+    texts = list(texts)
+    teacher_predictions = None
+    if teacher is not None and not hasattr(teacher, "preprocessor"):
+        teacher_predictions = np.asarray(teacher)
+        if teacher_predictions.shape != (len(texts), sequence_length):
+            raise ValueError(
+                "`teacher` predictions must have the shape (len(texts), "
+                f"sequence_length) = {(len(texts), sequence_length)}, those of "
+                "evaluate_causal_lm(teacher, texts, sequence_length=..., "
+                "return_predictions=True) on the same texts. Received: "
+                f"shape {teacher_predictions.shape}"
+            )
     preprocessor = model.preprocessor
     dataset = (
-        tf.data.Dataset.from_tensor_slices(list(texts))
+        tf.data.Dataset.from_tensor_slices(texts)
         .batch(batch_size)
         .map(lambda t: preprocessor(t, sequence_length=sequence_length))
     )
+    if teacher_predictions is not None:
+        dataset = tf.data.Dataset.zip(
+            dataset,
+            tf.data.Dataset.from_tensor_slices(teacher_predictions.astype("int32"))
+            .batch(batch_size),
+        )
+    else:
+        dataset = dataset.map(lambda x, y, weight: ((x, y, weight), tf.zeros((0,), "int32")))
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-    def score(x, y, weight):
+    def score(x, y, weight, given):
         logits = model(x, training=False)
         weight = tf.cast(weight, "float32")
         nll = tf.reduce_sum(token_nll(y, logits) * weight)
+        predicted = tf.cast(tf.argmax(logits, axis=-1), "int32")
         agree = tf.constant(0.0)
         if teacher is not None:
-            same = tf.equal(
-                tf.argmax(logits, axis=-1), tf.argmax(teacher(x, training=False), axis=-1)
-            )
+            if teacher_predictions is None:
+                given = tf.cast(
+                    tf.argmax(teacher(x, training=False), axis=-1), "int32"
+                )
+            same = tf.equal(predicted, given)
             agree = tf.reduce_sum(tf.cast(same, "float32") * weight)
-        return nll, agree, tf.reduce_sum(weight)
+        return nll, agree, tf.reduce_sum(weight), predicted
 
     nll = agree = count = 0.0
-    for x, y, weight in dataset:
-        batch_nll, batch_agree, batch_count = score(x, y, weight)
+    predictions = []
+    for (x, y, weight), given in dataset:
+        batch_nll, batch_agree, batch_count, predicted = score(x, y, weight, given)
         nll += float(batch_nll)
         agree += float(batch_agree)
         count += float(batch_count)
+        if return_predictions:
+            predictions.append(predicted.numpy())
     result = {"perplexity": math.exp(nll / count), "tokens": int(count)}
     if teacher is not None:
         result["top1_agreement"] = agree / count
+    if return_predictions:
+        result["predictions"] = np.concatenate(predictions)
     return result
-
 
 
 def greedy_tokens_per_second(model, prompts, max_length):

@@ -209,14 +209,31 @@ def _run_steps(config, progress, train, eval_texts, prompts):
         model.preprocessor.sequence_length = config.sequence_length
         return model
 
-    def evaluate(model, teacher=None):
+    def evaluate(model, teacher=None, return_predictions=False):
         # Without XLA: scoring is a few batches per model. Measured on the
         # default run, it took about 105 s either way, so compiling it buys
         # nothing.
         return evaluate_causal_lm(
             model, eval_texts, teacher=teacher,
             sequence_length=config.sequence_length, jit_compile=False,
+            return_predictions=return_predictions,
         )
+
+    # The trained teacher's next-token predictions on the held-out texts:
+    # its scoring gives them, and both scorings of the student compare
+    # with them instead of running the teacher again.
+    teacher_predictions = None
+
+    def scored_teacher():
+        nonlocal teacher_predictions
+        scored = evaluate(teacher, return_predictions=True)
+        teacher_predictions = scored.pop("predictions")
+        return scored
+
+    def teacher_top1():
+        if teacher_predictions is None:
+            scored_teacher()
+        return teacher_predictions
 
     teacher_folder = progress.resume_path("teacher")
     if progress.done("teacher"):
@@ -226,7 +243,9 @@ def _run_steps(config, progress, train, eval_texts, prompts):
         _say(1, f"Loading the teacher {config.teacher!r}")
         teacher = load(config.teacher)
         litert_lm_graph.check_supported(teacher)
-        scores = {"teacher_before": evaluate(teacher)}
+        scores = {
+            "teacher_before": evaluate(teacher) if config.teacher_steps else scored_teacher()
+        }
         teacher_curve = StepCurve(every=5, metric="loss")
         if config.teacher_steps:
             _say(1, f"Fine-tuning it for {config.teacher_steps} steps on {len(train)} texts")
@@ -238,7 +257,7 @@ def _run_steps(config, progress, train, eval_texts, prompts):
                 jit_compile=config.jit_compile, seed=config.seed,
                 verbose=config.verbose, callbacks=[backup("teacher"), teacher_curve],
             )
-            scores["teacher"] = evaluate(teacher)
+            scores["teacher"] = scored_teacher()
             _save_preset(teacher, teacher_folder)
         else:
             scores["teacher"] = scores["teacher_before"]
@@ -255,7 +274,7 @@ def _run_steps(config, progress, train, eval_texts, prompts):
                 f"teacher's cached top-{config.top_k} logits, {config.steps} steps")
         keras.utils.set_random_seed(config.seed)
         student = transfer.student_like(teacher, num_layers=config.student_layers)
-        student_before = evaluate(student, teacher)
+        student_before = evaluate(student, teacher_top1())
         texts = random.Random(config.seed).choices(train, k=config.steps * config.batch_size)
         # A resumed run reuses the logits cached by the killed one.
         cache_dir = os.path.join(staging, "teacher_cache")
@@ -288,7 +307,7 @@ def _run_steps(config, progress, train, eval_texts, prompts):
     laps.lap("student")
 
     _say(3, f"Scoring on {len(eval_texts)} held-out texts; trimming the vocabulary")
-    scores["student"] = evaluate(student, teacher)
+    scores["student"] = evaluate(student, teacher_top1())
     shipped = (
         transfer.trim_lm_vocabulary(student, train) if config.trim_vocabulary else student
     )

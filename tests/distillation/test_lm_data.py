@@ -54,6 +54,25 @@ def test_evaluate_causal_lm_matches_a_manual_pass(tiny_causal_lm):
     assert result["top1_agreement"] == pytest.approx(agree.sum() / w.sum())
 
 
+def test_teacher_predictions_stand_in_for_the_teacher(tiny_causal_lm):
+    model, teacher = tiny_causal_lm(seed=0), tiny_causal_lm(seed=1)
+    kwargs = dict(batch_size=3, sequence_length=16, jit_compile=False)
+    live = lm_metrics.evaluate_causal_lm(model, TEXTS, teacher=teacher, **kwargs)
+    scored = lm_metrics.evaluate_causal_lm(teacher, TEXTS, return_predictions=True, **kwargs)
+    x, _, _ = teacher.preprocessor(TEXTS, sequence_length=16)
+    np.testing.assert_array_equal(
+        scored["predictions"], np.asarray(teacher(x)).argmax(-1)
+    )
+    given = lm_metrics.evaluate_causal_lm(
+        model, TEXTS, teacher=scored["predictions"], **kwargs
+    )
+    assert given == live
+    with pytest.raises(ValueError, match=r"\(len\(texts\), sequence_length\) = \(4, 16\)"):
+        lm_metrics.evaluate_causal_lm(
+            model, TEXTS, teacher=scored["predictions"][:, :8], **kwargs
+        )
+
+
 def test_split_prompts_keeps_the_text_whole():
     prompts, rest = sequence_kd.split_prompts(TEXTS + ["short"], prompt_words=3)
     assert len(prompts) == 4
