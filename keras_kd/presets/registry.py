@@ -15,12 +15,13 @@ import hashlib
 import importlib
 import json
 import os
+import sys
 
 import keras_hub
 
 from keras_kd.presets import gguf_llama, whisper_ct2
 from keras_kd.utils.cache import cache_dir
-from keras_kd.utils.io import atomic_folder, atomic_write_json
+from keras_kd.utils.io import atomic_folder, atomic_write_json, file_lock
 from keras_kd.utils.packages import package_folder
 
 # A named preset is a folder inside an installed Python package ("module"),
@@ -309,7 +310,8 @@ def converted_folder(name, source):
     The folder's name carries the SHA-256 of the source (of a folder's
     weights file) and the converter's version, so changed weights or a
     changed converter build a new folder; the conversion is staged and
-    moved into place when complete.
+    moved into place when complete, under a lock that makes concurrent
+    processes wait for one conversion instead of each starting their own.
 
     Args:
         name: the preset's name (the cache folder's prefix).
@@ -322,16 +324,28 @@ def converted_folder(name, source):
     checksum = _sha256(os.path.join(source, weights_file) if weights_file else source)
     folder = cache_dir() / "presets" / f"{name}-{checksum[:16]}-v{version}"
     manifest = folder / "keras_kd_source.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("sha256") == checksum:
+
+    def converted():
+        return manifest.is_file() and json.loads(manifest.read_text()).get("sha256") == checksum
+
+    if converted():
         return str(folder)
-    print(f"Converting {os.path.basename(source)} for keras-hub into {folder} (once).")
-    with atomic_folder(folder, overwrite=True) as staging:
-        convert(source, staging)
-        # Written last: its presence marks a complete conversion.
-        atomic_write_json(
-            staging / manifest.name,
-            {"source": os.path.abspath(source), "sha256": checksum},
+    # Another process (a parallel test worker, a second notebook) may be
+    # converting the same weights: wait for it, then use its folder.
+    with file_lock(folder.parent / f".{folder.name}.lock"):
+        if converted():
+            return str(folder)
+        print(
+            f"Converting {os.path.basename(source)} for keras-hub into {folder} (once).",
+            file=sys.stderr,
         )
+        with atomic_folder(folder, overwrite=True) as staging:
+            convert(source, staging)
+            # Written last: its presence marks a complete conversion.
+            atomic_write_json(
+                staging / manifest.name,
+                {"source": os.path.abspath(source), "sha256": checksum},
+            )
     return str(folder)
 
 

@@ -11,10 +11,12 @@ the result normal permissions (0666 files, 0777 folders, less the umask:
 0644 and 0755 under the usual umask 022) instead of `tempfile`'s private
 0600/0700. A temporary file keeps its destination's extensions, so writers
 that check them (`keras.Model.save`, `save_weights`'s `.weights.h5`,
-`numpy.save`) work on it unchanged.
+`numpy.save`) work on it unchanged. `file_lock` makes processes that
+would build the same destination (a shared cache) take turns.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -156,6 +158,34 @@ def _swap_in(staging, directory, overwrite):
         shutil.rmtree(aside)
     else:
         os.replace(staging, directory)
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """Holds an exclusive lock on the file `path` (created if missing)
+    while the block runs; other processes wait for it.
+
+    For a destination that several processes may build at once, such as a
+    converted preset in the shared cache: the second process, once it holds
+    the lock, finds the first one's result instead of deleting its staging
+    folder and building it again. The lock ends with the process, so a
+    killed holder blocks no one.
+
+    Example:
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "cache.lock")
+    >>> with file_lock(path):
+    ...     os.path.isfile(path)
+    True
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 PROGRESS_FILE = "progress.json"
