@@ -217,8 +217,8 @@ def check_students(ns, values, printed, block):
     # The comment says which teacher layers the default 3-layer student takes.
     assert copies(value_of(values, "student", 0), [1, 3, 5])
     assert copies(value_of(values, "student", 1), [0, 2, 5])
-    scratch = ns["scratch"]
-    assert (scratch.num_layers, scratch.hidden_dim) == (2, 256)
+    narrow = ns["narrow"]
+    assert (narrow.num_layers, narrow.hidden_dim) == (2, 256)
     small = ns["small"]
     assert small.backbone.num_layers == 3
     assert (

@@ -278,8 +278,8 @@ def build_parser():
     distill.add_argument(
         "--student-hidden-dim", type=int, default=None, metavar="N",
         help="width of the student (PipelineConfig.student_hidden_dim); a "
-        "narrower one than the teacher starts from scratch; default: the "
-        "teacher's",
+        "narrower one than the teacher starts from its embeddings projected "
+        "onto that width, with new layers; default: the teacher's",
     )
     distill.add_argument(
         "--max-size-mb", type=float, default=None, metavar="MB",

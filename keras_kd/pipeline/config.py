@@ -106,7 +106,8 @@ class PipelineConfig(RunConfig):
             teacher's layers. A narrower one has attention heads of the
             teacher's head size and the teacher's feed-forward ratio
             (`keras_kd.transfer.student_config`) and starts
-            from scratch.
+            from the teacher's embeddings projected onto its width, with
+            new transformer layers.
         alpha, temperature: distillation settings of `Distiller.compile`.
         teacher_learning_rate, learning_rate: peak AdamW learning rates of
             the teacher and the students

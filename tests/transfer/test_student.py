@@ -64,7 +64,7 @@ def test_bad_students(tiny_backbone):
         transfer.build_student(teacher, num_layers=2, hidden_dim=4, init="teacher")
     with pytest.raises(ValueError, match=r"`num_layers` must be an int >= 1, e\.g\. 2\. Received: num_layers=0"):
         transfer.build_student(teacher, num_layers=0)
-    with pytest.raises(ValueError, match=r"`init` must be one of 'auto', 'teacher', 'scratch'.*init='copy'"):
+    with pytest.raises(ValueError, match=r"`init` must be one of 'auto', 'teacher', 'embeddings', 'scratch'.*init='copy'"):
         transfer.build_student(teacher, init="copy")
     with pytest.raises(ValueError, match=r"`hidden_dim` must be None or an int >= 1.*hidden_dim=0"):
         transfer.build_student(teacher, hidden_dim=0)
@@ -86,3 +86,39 @@ def test_token_id_models_plug_into_the_distiller(tiny_backbone, token_batch):
     assert np.isfinite(history.history["distillation_loss"][0])
     assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, student.backbone.weights))
     assert teacher.token_id_model.input.keys() == {"token_ids", "padding_mask", "segment_ids"}
+
+
+def test_a_narrower_student_starts_from_the_projected_embeddings(tiny_backbone):
+    from keras_kd.transfer.embedding_projection import principal_directions
+
+    teacher = tiny_backbone(num_layers=2)
+    student = transfer.build_student(teacher, num_layers=1, hidden_dim=4, num_heads=1, intermediate_dim=8)
+    table = teacher.token_embedding.embeddings.numpy()
+    # The reference: the 4 leading right singular vectors of the centred
+    # table, up to sign, and the tables projected onto them.
+    _, _, vt = np.linalg.svd(table - table.mean(0))
+    directions = principal_directions(table, 4)
+    np.testing.assert_allclose(np.abs(directions), np.abs(vt[:4].T), atol=1e-5)
+    np.testing.assert_allclose(directions.T @ directions, np.eye(4), atol=1e-5)
+    np.testing.assert_allclose(student.token_embedding.embeddings.numpy(), table @ directions, atol=1e-5)
+    np.testing.assert_allclose(
+        student.position_embedding.position_embeddings.numpy(),
+        teacher.position_embedding.position_embeddings.numpy() @ directions,
+        atol=1e-5,
+    )
+    # The projection keeps the variance of the leading directions.
+    kept = np.var(student.token_embedding.embeddings.numpy(), axis=0).sum()
+    s = np.linalg.svd(table - table.mean(0), compute_uv=False)
+    np.testing.assert_allclose(kept, (s[:4] ** 2).sum() / len(table), rtol=1e-4)
+    scratch = transfer.build_student(
+        teacher, num_layers=1, hidden_dim=4, num_heads=1, intermediate_dim=8, init="scratch"
+    )
+    assert not np.allclose(scratch.token_embedding.embeddings.numpy(), table @ directions, atol=1e-3)
+
+
+def test_a_wider_student_cannot_take_projected_embeddings(tiny_backbone):
+    teacher = tiny_backbone(num_layers=2)
+    wide = transfer.build_student(teacher, num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=32)
+    assert wide.hidden_dim == 16  # auto: from scratch
+    with pytest.raises(ValueError, match=r"teacher's 8-wide embeddings.*hidden_dim=16 is wider"):
+        transfer.build_student(teacher, hidden_dim=16, num_heads=2, init="embeddings")
