@@ -328,7 +328,10 @@ def distill(args):
             "has none. Pass --validation-data."
         )
     # The sequence length is the teacher's.
-    budget = pipeline.resolve_budget(config, data.train, sequence_length=False)
+    teacher_width = teacher.backbone.hidden_dim
+    budget = pipeline.resolve_budget(
+        config, data.train, sequence_length=False, teacher_hidden_dim=teacher_width
+    )
     with _run_folder(config) as progress:
         # A resumed run reuses the logits cached by the killed one.
         cache_dir = os.path.join(progress.path, "teacher_cache")
@@ -342,10 +345,15 @@ def distill(args):
                 )
                 progress.complete("search", dataclasses.asdict(found))
             found = progress.result("search")
-            run_config = dataclasses.replace(
-                run_config, student_layers=found["num_layers"],
-                student_hidden_dim=found["hidden_dim"],
+            # Auto epochs depend on the shape found (new layers train longer).
+            budget = pipeline.resolve_budget(
+                dataclasses.replace(
+                    config, student_layers=found["num_layers"],
+                    student_hidden_dim=found["hidden_dim"],
+                ),
+                data.train, sequence_length=False, teacher_hidden_dim=teacher_width,
             )
+            run_config = budget.config
 
         extra = generated_once(progress, run_config, teacher, data.train)
 

@@ -372,7 +372,9 @@ def distill_students(
         `"baseline"`) of `FinetuneModel`s and Keras `History`s, and the
         distilled student's `TeacherCache`.
     """
-    config = resolve_budget(config, train, sequence_length=False).config
+    config = resolve_budget(
+        config, train, sequence_length=False, teacher_hidden_dim=teacher.backbone.hidden_dim
+    ).config
     seed = config.seeds[0] if seed is None else seed
     runs = {"distilled": config.alpha}
     if baseline:

@@ -224,3 +224,27 @@ def test_killed_fit_resumes_with_its_early_stopping_state(tmp_path):
     assert history.epoch == [2, 3]
     _assert_best_restored(distiller, script, history)
     assert not os.path.exists(backup_dir)
+
+
+@pytest.mark.parametrize(
+    "examples, epochs, steps",
+    [
+        (8454, 4, 1060),  # the movie reviews: 265 steps an epoch
+        (4000, 8, 1000),
+        (1000, 10, 320),  # capped
+    ],
+)
+def test_a_student_with_new_layers_gets_1000_auto_steps(examples, epochs, steps):
+    train = _split(["film"] * examples)
+    narrow = PipelineConfig(sequence_length=32, student_hidden_dim=128)
+    resolved = budget.resolve_budget(narrow, train, teacher_hidden_dim=384)
+    assert (resolved.config.epochs, resolved.chosen["epochs"]["steps"]) == (epochs, steps)
+    assert resolved.chosen["epochs"]["rule"].endswith(
+        "enough epochs for 1000 steps, 1 to 10, the student's layers being new"
+    )
+    # The teacher's budget, and a student of the teacher's width, keep 250.
+    assert resolved.config.teacher_epochs == budget.auto_epochs(examples, 32)
+    same = PipelineConfig(sequence_length=32, student_hidden_dim=384)
+    assert budget.resolve_budget(same, train, teacher_hidden_dim=384).config.epochs == (
+        budget.auto_epochs(examples, 32)
+    )
