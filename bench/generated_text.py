@@ -144,7 +144,7 @@ def main(argv=None):
             f"+- {row['std']:.4f} ({100 * row['retention']:.1f}% of the teacher)"
         )
     print(f"{seconds['total'] / 60:.1f} min")
-    atomic_write_json(args.out, result)
+    atomic_write_json(args.out, result, overwrite=True)
 
 
 if __name__ == "__main__":

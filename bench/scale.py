@@ -170,7 +170,7 @@ def main():
         "note": "cpu_2 is the CPU split into 2 logical devices that share "
         "its cores: it tests multi-device code, it does not add compute.",
     }
-    atomic_write_json(args.out, record)
+    atomic_write_json(args.out, record, overwrite=True)
     print(f"\nwrote {args.out}")
 
 

@@ -100,7 +100,7 @@ def main(argv=None):
         f"({100 * retention:.1f}%), shipped {size_mb:.2f} MB; "
         f"{result['seconds']['total'] / 60:.1f} min"
     )
-    atomic_write_json(args.out, result)
+    atomic_write_json(args.out, result, overwrite=True)
 
 
 if __name__ == "__main__":
