@@ -6,7 +6,8 @@ uses it: transformer layers of another width cannot be copied, but the
 embedding tables can keep most of what pre-training put in them. On the
 movie reviews, a 1-layer 128-wide MiniLM student distilled for one epoch
 scored 0.793 test accuracy with projected embeddings against 0.767 from
-scratch (bench/student_search.py measures the search that uses it).
+scratch (one seed, a script outside bench/; bench/student_search.py
+measures the search that uses it).
 """
 
 import numpy as np
