@@ -65,11 +65,14 @@ class Distiller(MultiWorkerFit, keras.Model):
 
     Training is XLA-compiled by default, also on CPU where Keras's own
     `jit_compile="auto"` turns XLA off (not under a `tf.distribute`
-    strategy, where Keras turns it off too). On a 2-core CPU, XLA made a
-    2-layer BERT student's training step 1.28x faster and a 6-layer
-    teacher's forward pass 1.65x faster (MiniLM's widths, batch 32, sequence
-    length 64; `bench/distiller_step.py`). If the models cannot be compiled
-    with XLA, the distiller warns once and trains without it.
+    strategy, where Keras turns it off too). What XLA buys depends on the
+    CPU: on one 2-core machine it made a 2-layer BERT student's training
+    step 1.28x faster and a 6-layer teacher's forward pass 1.65x faster
+    (MiniLM's widths, batch 32, sequence length 64;
+    `bench/distiller_step.py`); on another, 0.94x and 1.10x. Pass
+    `jit_compile=False` to `compile` to train without it. If the models
+    cannot be compiled with XLA, the distiller warns once and trains
+    without it.
 
     Args:
         student: a `keras.Model` producing logits.
