@@ -122,3 +122,14 @@ def test_a_wider_student_cannot_take_projected_embeddings(tiny_backbone):
     assert wide.hidden_dim == 16  # auto: from scratch
     with pytest.raises(ValueError, match=r"teacher's 8-wide embeddings.*hidden_dim=16 is wider"):
         transfer.build_student(teacher, hidden_dim=16, num_heads=2, init="embeddings")
+
+
+def test_projecting_onto_a_wider_student_names_both_widths(tiny_backbone):
+    from keras_kd.transfer.embedding_projection import principal_directions
+
+    teacher = tiny_backbone(num_layers=1)
+    wide = transfer.build_student(teacher, num_layers=1, hidden_dim=16, num_heads=2, init="scratch")
+    with pytest.raises(ValueError, match=r"Cannot project 8-wide embeddings onto width=16: the width must be from 1 to 8"):
+        transfer.project_embeddings(teacher, wide)
+    with pytest.raises(ValueError, match=r"width=0"):
+        principal_directions(np.ones((3, 8)), 0)
