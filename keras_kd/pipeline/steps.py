@@ -262,16 +262,28 @@ def validation_dataset(config, model, validation):
     return validation.tokenize(model.preprocessor, config.batch_size)
 
 
+def _labels_only(x, y, *sample_weight):
+    return (x, y["labels"], *sample_weight)
+
+
 def distill_student(
     config, student, teacher, cache, alpha, seed, validation_ds, metrics=("accuracy",),
-    backup_dir=None,
+    backup_dir=None, feature_losses=None,
 ):
     """Trains `student` (a `FinetuneModel`) from the `TeacherCache` of
     `teacher` with `alpha` for `config.epochs`, the learning-rate schedule
     and early stopping of `config`; returns the training's `History` (with
-    `curve` and `budget`, as `finetune_teacher`'s)."""
+    `curve` and `budget`, as `finetune_teacher`'s).
+
+    With `feature_losses` (`keras_kd.distillation.HiddenStateLoss`,
+    `AttentionRelationLoss`) the teacher runs live, since the cache holds
+    no intermediate layers: the cache's batches lose their logits, so the
+    student sees the same batches in the same order as without."""
     keras.utils.set_random_seed(seed)
     distiller = Distiller(student=student.token_id_model, teacher=teacher.token_id_model)
+    dataset = cache.dataset(config.batch_size, shuffle=True, seed=seed)
+    if feature_losses:
+        dataset = dataset.map(_labels_only)
     distiller.compile(
         optimizer=transfer.warmup_cosine_adamw(
             config.learning_rate,
@@ -283,10 +295,11 @@ def distill_student(
         alpha=alpha,
         temperature=config.temperature,
         jit_compile=config.jit_compile,
+        feature_losses=feature_losses,
     )
     return _fit(
         distiller,
-        cache.dataset(config.batch_size, shuffle=True, seed=seed),
+        dataset,
         config,
         config.epochs,
         validation_ds,
