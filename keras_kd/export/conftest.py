@@ -6,7 +6,9 @@ its float32 `.tflite` from `export_tflite` (labels "negative", "positive",
 sequence length 16). The LiteRT-LM modules (`litert_lm*.py`) get instead
 `causal_lm`, a 2-layer, 16-wide random keras-hub `Llama3CausalLM` with a
 42-token byte-level BPE tokenizer (no start token, as SmolLM2), and
-`litertlm_path`, its float32 bundle (context 32, `prefill_8`)."""
+`litertlm_path`, its float32 bundle (context 32, `prefill_8`);
+`shared_embedding.py` gets `int8_tflite`, the converter's dynamic-int8
+bytes of a 1-layer, 64-wide one, before its tied table is shared."""
 
 import pytest
 
@@ -59,11 +61,24 @@ def _tiny_causal_lm_export(tmp_path_factory):
     return {"causal_lm": causal_lm, "litertlm_path": str(path)}
 
 
+@pytest.fixture(scope="session")
+def _tiny_int8_conversion(tmp_path_factory):
+    from keras_kd.export import litert_lm
+    from keras_kd.utils.testing import tiny_llama3_causal_lm
+
+    causal_lm = tiny_llama3_causal_lm(num_layers=1, hidden_dim=64)
+    workdir = tmp_path_factory.mktemp("int8_conversion")
+    buffer = litert_lm._convert(causal_lm, 16, (4,), "dynamic_int8", str(workdir))
+    return {"int8_tflite": buffer}
+
+
 @pytest.fixture(autouse=True)
 def _export_doctest_namespace(request, doctest_namespace):
     if type(request.node).__name__ == "DoctestItem":
         if ".litert_lm" in request.node.name:
             objects = request.getfixturevalue("_tiny_causal_lm_export")
+        elif ".shared_embedding" in request.node.name:
+            objects = request.getfixturevalue("_tiny_int8_conversion")
         else:
             objects = request.getfixturevalue("_tiny_classifier_export")
         doctest_namespace.update(objects)

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from keras_kd.export import litert_lm_graph as graph
+from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.export.litert_lm_verify import (
     check_prompts,
     stop_token_ids,
@@ -50,9 +51,10 @@ class LiteRTLMExport:
         prefill_lengths: the `prefill_<T>` signatures' lengths.
         activation_type: the activation precision the bundle asks for
             (None: the runtime's default).
-        embedding_copies: stored copies of a tied embedding table (1; 2
-            int8 copies with `"dynamic_int8"`, which quantizes the lookup
-            and the output layer apart); None when untied.
+        embedding_copies: stored copies of a tied embedding table (1:
+            with `"dynamic_int8"` the lookup reads the output layer's int8
+            table, `shared_embedding.share_int8_embedding`); None when
+            untied.
         verification: the `LiteRTLMVerification`, or None with
             `verify=False`.
     """
@@ -396,15 +398,16 @@ def export_litert_lm(
         )
         check_model_ops(buffer)
         copies = None
-        if causal_lm.backbone.token_embedding.tie_weights:
+        backbone = causal_lm.backbone
+        if backbone.token_embedding.tie_weights:
+            if quantization == "dynamic_int8":
+                buffer = share_int8_embedding(
+                    buffer, backbone.vocabulary_size, backbone.hidden_dim
+                )
             copies = embedding_copies(
-                buffer,
-                causal_lm.backbone.vocabulary_size,
-                causal_lm.backbone.hidden_dim,
+                buffer, backbone.vocabulary_size, backbone.hidden_dim
             )
-            # dynamic_int8 quantizes the lookup's table and the projection's
-            # weights apart (per-tensor and per-channel): two int8 copies.
-            if copies != 1 and quantization != "dynamic_int8":
+            if copies != 1:
                 raise ValueError(
                     f"The tied embedding table is stored {copies} times in "
                     "the converted model instead of once. Please report "

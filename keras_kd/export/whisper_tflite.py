@@ -14,6 +14,7 @@ import numpy as np
 from keras_kd.export import whisper_tflite_graph as graph
 from keras_kd.export.litert_lm import check_model_ops
 from keras_kd.export.serving import check_destination
+from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.utils.io import atomic_write
 from keras_kd.utils.validation import check_choice
 
@@ -160,9 +161,13 @@ def _convert(model, max_length, quantization):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantization == "dynamic_int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        return converter.convert()
+        buffer = converter.convert()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if quantization == "dynamic_int8":
+        backbone = model.backbone
+        buffer = share_int8_embedding(buffer, backbone.vocabulary_size, backbone.hidden_dim)
+    return buffer
 
 
 def export_whisper_tflite(
@@ -176,7 +181,9 @@ def export_whisper_tflite(
         path: the `.tflite` file to write.
         max_length: the decoder's cache length: the longest transcript in
             tokens, prompt included (at most the model's decoder positions).
-        quantization: `"none"` (float32) or `"dynamic_int8"` (int8 weights).
+        quantization: `"none"` (float32) or `"dynamic_int8"` (int8 weights;
+            the tied token table stored once,
+            `shared_embedding.share_int8_embedding`).
         verification_audio: 16 kHz waveforms to transcribe with both the
             file and Keras before the file is written; in float32 every
             transcript must have Keras's tokens (else `ValueError`, nothing

@@ -86,3 +86,21 @@ def test_existing_file_is_kept_without_overwrite(student, tmp_path):
     with pytest.raises(FileExistsError, match="overwrite=True"):
         export_whisper_tflite(student, path)
     assert path.read_bytes() == b"old"
+
+
+def test_dynamic_int8_file_stores_the_tied_table_once(audio, tmp_path, monkeypatch):
+    from keras_kd.export.litert_lm import embedding_copies
+
+    # 46 tokens x 32 wide: large enough for the converter to quantize.
+    model = tiny_whisper_audio_to_text(num_layers=1, hidden_dim=32, decoder_sequence_length=10)
+    result = export_whisper_tflite(
+        model, tmp_path / "int8.tflite", max_length=10, quantization="dynamic_int8",
+        verification_audio=audio,
+    )
+    with open(result.path, "rb") as f:
+        assert embedding_copies(f.read(), 46, 32) == 1
+    # The converter's own output has two int8 copies: the rewrite ran.
+    monkeypatch.setattr(whisper_tflite, "share_int8_embedding", lambda buffer, *_: buffer)
+    assert embedding_copies(whisper_tflite._convert(model, 10, "dynamic_int8"), 46, 32) == 2
+    # Its transcripts stay close to Keras's token for token.
+    assert result.token_agreement >= 0.5
