@@ -17,6 +17,7 @@ would build the same destination (a shared cache) take turns.
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -113,7 +114,12 @@ def atomic_folder(directory, overwrite=False):
     folder replaces `directory`: an existing one is moved aside first, so a
     failed rename leaves it intact, and is deleted after the swap. On an
     exception the staging folder is deleted and `directory` is untouched.
-    Staging folders left by killed processes are removed on the next call.
+
+    Each staging folder has a lock file beside it, held while it is in use,
+    so the next call removes the staging folders of killed processes and
+    leaves those of live ones (another process building the same folder).
+    A process killed between the two renames of the swap leaves the old
+    folder aside; the next call moves it back.
 
     Args:
         directory: the destination folder. Its parent is created if missing.
@@ -128,31 +134,92 @@ def atomic_folder(directory, overwrite=False):
     ...     _ = (staging / "result.txt").write_text("done")
     >>> sorted(p.name for p in (root / "run").iterdir())
     ['result.txt']
+    >>> sorted(p.name for p in root.iterdir())
+    ['run']
     """
     directory = Path(directory)
-    _check_overwrite(directory, overwrite)
     directory.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{directory.name}.tmp-"
-    for stale in directory.parent.glob(prefix + "*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=prefix))
-    try:
+    _remove_abandoned(directory, prefix)
+    _check_overwrite(directory, overwrite)
+    with _locked_staging(directory.parent, prefix) as staging:
         yield staging
         _swap_in(staging, directory, overwrite)
+
+
+_LOCK = ".lock"
+_ASIDE = ".old"
+
+
+@contextlib.contextmanager
+def _locked_staging(parent, prefix):
+    """A new staging folder `<prefix>XXXX` in `parent`, with its lock file
+    `<prefix>XXXX.lock` created and held first; both removed at the end."""
+    while True:
+        fd, lock = tempfile.mkstemp(dir=parent, prefix=prefix, suffix=_LOCK)
+        handle = os.fdopen(fd, "a")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        # A cleaner that locked the new file before this process did has
+        # deleted it: start again with another.
+        if os.path.exists(lock) and os.stat(lock).st_ino == os.fstat(fd).st_ino:
+            break
+        handle.close()
+    staging = Path(lock[: -len(_LOCK)])
+    try:
+        staging.mkdir()
+        yield staging
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        for folder in (staging, Path(str(staging) + _ASIDE)):
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+        os.remove(lock)
+        handle.close()
+
+
+def _remove_abandoned(directory, prefix):
+    """Removes the staging folders of `directory` whose lock no process
+    holds (their writers were killed), moving back a folder left aside by
+    a swap killed halfway; staging folders without a lock file predate
+    the locks and go too."""
+    pattern = glob.escape(prefix) + "*"
+    for lock in directory.parent.glob(pattern + _LOCK):
+        try:
+            handle = open(lock)
+        except FileNotFoundError:  # its writer has just finished
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            staging = Path(str(lock)[: -len(_LOCK)])
+            for folder in (staging, Path(str(staging) + _ASIDE)):
+                _restore_aside(folder, directory)
+            os.remove(lock)
+    for folder in directory.parent.glob(pattern):
+        name = str(folder)
+        base = name[: -len(_ASIDE)] if name.endswith(_ASIDE) else name
+        if folder.is_dir() and not os.path.exists(base + _LOCK):
+            _restore_aside(folder, directory)
+
+
+def _restore_aside(folder, directory):
+    """Deletes an abandoned staging folder, first moving back the old
+    `directory` that a swap killed halfway left in it (as `old`)."""
+    if (folder / "old").is_dir() and not os.path.lexists(directory):
+        os.replace(folder / "old", directory)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _swap_in(staging, directory, overwrite):
     """Moves the complete folder `staging` to `directory`; an existing one
-    is moved aside first, so a failed rename leaves it intact."""
+    is moved aside first (into `<staging>.old`), so a failed rename leaves
+    it intact."""
     os.chmod(staging, 0o777 & ~_umask())
     _check_overwrite(directory, overwrite)
     if os.path.lexists(directory):
-        aside = Path(
-            tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-")
-        )
+        aside = Path(str(staging) + _ASIDE)
+        aside.mkdir()
         os.replace(directory, aside / "old")
         os.replace(staging, directory)
         shutil.rmtree(aside)

@@ -101,3 +101,67 @@ def test_a_writer_killed_midway_leaves_the_old_file_or_none(tmp_path, existing):
     # The killed writer's half-written temporary file never took the name.
     (temporary,) = [p for p in os.listdir(tmp_path) if p != "model.tflite"]
     assert os.path.getsize(tmp_path / temporary) == 4_000_000
+
+
+def test_a_live_writers_staging_folder_is_left_alone(tmp_path):
+    run = tmp_path / "run"
+    with atomic_folder(run, overwrite=True) as first:
+        atomic_write_text(first / "a.txt", "first")
+        # Another writer of the same folder, meanwhile, must not delete it.
+        with atomic_folder(run, overwrite=True) as second:
+            atomic_write_text(second / "b.txt", "second")
+        assert (first / "a.txt").read_text() == "first"
+        assert sorted(p.name for p in run.iterdir()) == ["b.txt"]
+        with pytest.raises(FileExistsError, match="run"):
+            atomic_folder(run).__enter__()
+    assert sorted(p.name for p in run.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+_FOLDER_WRITER = """
+import sys, time
+from keras_kd.utils.io import atomic_folder, atomic_write_text
+
+with atomic_folder(sys.argv[1], overwrite=True) as staging:
+    atomic_write_text(staging / "half.txt", "half")
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_killed_writers_staging_folder_is_removed_next_time(tmp_path):
+    run = tmp_path / "run"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _FOLDER_WRITER, str(run)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        writer.send_signal(signal.SIGKILL)
+    finally:
+        writer.wait(timeout=60)
+        writer.stdout.close()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 2 and left[1] == left[0] + ".lock" and not run.exists()
+    with atomic_folder(run) as staging:
+        atomic_write_text(staging / "whole.txt", "whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert [p.name for p in run.iterdir()] == ["whole.txt"]
+
+
+def test_a_swap_killed_halfway_gets_the_old_folder_back(tmp_path):
+    # What a kill between the swap's two renames leaves: the old folder
+    # aside, the new one staged, the lock file no longer held.
+    run = tmp_path / "run"
+    staging = tmp_path / ".run.tmp-killed"
+    (staging / "new.txt").parent.mkdir()
+    (staging / "new.txt").write_text("new")
+    (staging.parent / (staging.name + ".old") / "old").mkdir(parents=True)
+    (tmp_path / ".run.tmp-killed.old" / "old" / "kept.txt").write_text("kept")
+    (tmp_path / ".run.tmp-killed.lock").write_text("")
+    with pytest.raises(FileExistsError, match="run"):
+        atomic_folder(run).__enter__()
+    assert [p.name for p in run.iterdir()] == ["kept.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
