@@ -76,13 +76,11 @@ atomic_write(sys.argv[1], write, overwrite=True)
 """
 
 
-@pytest.mark.parametrize("existing", [b"old complete", None])
-def test_a_writer_killed_midway_leaves_the_old_file_or_none(tmp_path, existing):
-    path = tmp_path / "model.tflite"
-    if existing is not None:
-        path.write_bytes(existing)
+def _kill_when_writing(script, path):
+    """Runs `script` on `path` in a process and kills it with SIGKILL once
+    it prints "writing"."""
     writer = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(path)],
+        [sys.executable, "-c", script, str(path)],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
@@ -94,6 +92,14 @@ def test_a_writer_killed_midway_leaves_the_old_file_or_none(tmp_path, existing):
         writer.wait(timeout=60)
         writer.stdout.close()
     assert writer.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("existing", [b"old complete", None])
+def test_a_writer_killed_midway_leaves_the_old_file_or_none(tmp_path, existing):
+    path = tmp_path / "model.tflite"
+    if existing is not None:
+        path.write_bytes(existing)
+    _kill_when_writing(_WRITER, path)
     if existing is None:
         assert not path.exists()
     else:
@@ -131,18 +137,7 @@ with atomic_folder(sys.argv[1], overwrite=True) as staging:
 
 def test_a_killed_writers_staging_folder_is_removed_next_time(tmp_path):
     run = tmp_path / "run"
-    writer = subprocess.Popen(
-        [sys.executable, "-c", _FOLDER_WRITER, str(run)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    try:
-        assert writer.stdout.readline().strip() == "writing"
-        writer.send_signal(signal.SIGKILL)
-    finally:
-        writer.wait(timeout=60)
-        writer.stdout.close()
+    _kill_when_writing(_FOLDER_WRITER, run)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert len(left) == 2 and left[1] == left[0] + ".lock" and not run.exists()
     with atomic_folder(run) as staging:
