@@ -22,6 +22,8 @@ speech recognizers (TFLite).
   student) to one `.tflite` with `encode` and cached `decode` signatures,
   verified token for token against Keras; `WhisperTFLiteTranscriber` runs
   it.
+- `share_int8_embedding`: a dynamic-int8 `.tflite` rewritten so that a tied
+  embedding table is stored once (both exporters above apply it).
 
 Modules: `tflite` (`export_tflite`), `bundle` (`export_bundle`), `verify`
 (`verify_tflite`), `latency` (`compare_latency` and its timing loop),
@@ -33,7 +35,8 @@ Modules: `tflite` (`export_tflite`), `bundle` (`export_bundle`), `verify`
 `mediapipe_compat` (MediaPipe's metadata writers with a stand-in for a helper
 recent wheels lack, and its `TextClassifier` for the checks),
 `whisper_tflite` (`export_whisper_tflite`, `WhisperTFLiteTranscriber`) and
-`whisper_tflite_graph` (Whisper's encode/decode graph).
+`whisper_tflite_graph` (Whisper's encode/decode graph) and
+`shared_embedding` (`share_int8_embedding`).
 
 The examples run on a tiny BERT classifier `model`, its `vocabulary` and its
 `.tflite` at `tflite_path`, or a tiny Llama `causal_lm` and its bundle at
@@ -53,6 +56,7 @@ from keras_kd.export.litert_lm_verify import (
     LiteRTLMVerification,
     verify_litert_lm,
 )
+from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.export.text_classifier import TFLiteTextClassifier
 from keras_kd.export.tflite import QUANTIZATIONS, TFLiteExport, export_tflite
 from keras_kd.export.verify import VerificationReport, verify_tflite
@@ -79,6 +83,7 @@ __all__ = [
     "export_litert_lm",
     "export_tflite",
     "export_whisper_tflite",
+    "share_int8_embedding",
     "verify_litert_lm",
     "verify_tflite",
 ]
