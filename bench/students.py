@@ -85,8 +85,8 @@ def _teacher(path, config, data, seed):
     return teacher
 
 
-def feature_losses(student):
-    """Method c's losses (the same for every `student`)."""
+def feature_losses():
+    """Method c's losses, new for each training (they learn projections)."""
     return [HiddenStateLoss(loss="cosine", weight=1.0)]
 
 
@@ -232,7 +232,7 @@ def main(argv=None):
         result["seconds"] = time.perf_counter() - started
         atomic_write_json(args.out, result, overwrite=True)
 
-    def train(shape, method, seed, run_cache, losses, teacher_model=teacher):
+    def train(shape, method, seed, run_cache, losses):
         config = resolve_budget(
             dataclasses.replace(base, student_layers=shape[0], student_hidden_dim=shape[1]),
             data.train, sequence_length=False, teacher_hidden_dim=teacher.backbone.hidden_dim,
@@ -241,8 +241,8 @@ def main(argv=None):
         student = steps.student_of(config, teacher)
         lap = time.perf_counter()
         history = steps.distill_student(
-            config, student, teacher_model, run_cache, 0.0 if method == "a" else config.alpha,
-            seed, validation_ds, feature_losses=losses(student) if losses else None,
+            config, student, teacher, run_cache, 0.0 if method == "a" else config.alpha,
+            seed, validation_ds, feature_losses=losses() if losses else None,
         )
         row = {
             "shape": f"{shape[0]}x{shape[1]}",

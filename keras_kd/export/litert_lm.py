@@ -18,12 +18,12 @@ import tempfile
 from pathlib import Path
 
 from keras_kd.export import litert_lm_graph as graph
-from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.export.litert_lm_verify import (
     check_prompts,
     stop_token_ids,
     verify_litert_lm,
 )
+from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.utils.io import atomic_write, atomic_write_bytes, atomic_write_json
 from keras_kd.utils.validation import check_choice, check_int
 

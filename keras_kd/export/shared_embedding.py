@@ -200,6 +200,7 @@ def share_int8_embedding(buffer, vocabulary_size, hidden_dim):
             subgraph, "shared_embedding_row_scales", (vocabulary_size, 1),
             schema.TensorType.FLOAT32, scale_data,
         )
+        gathers = {dequantize: gather for gather, dequantize in pairs.items()}
         rewritten = []
         for i, op in enumerate(subgraph.operators):
             if i in pairs:
@@ -207,7 +208,7 @@ def share_int8_embedding(buffer, vocabulary_size, hidden_dim):
                 op.inputs[0] = rows
                 rewritten.append(op)
                 continue
-            gather = next((g for g, d in pairs.items() if d == i), None)
+            gather = gathers.get(i)
             if gather is None:
                 rewritten.append(op)
                 continue

@@ -194,20 +194,23 @@ def _remove_abandoned(directory, prefix):
                 continue
             staging = Path(str(lock)[: -len(_LOCK)])
             for folder in (staging, Path(str(staging) + _ASIDE)):
-                _restore_aside(folder, directory)
+                _discard(folder, directory)
             os.remove(lock)
     for folder in directory.parent.glob(pattern):
         name = str(folder)
         base = name[: -len(_ASIDE)] if name.endswith(_ASIDE) else name
         if folder.is_dir() and not os.path.exists(base + _LOCK):
-            _restore_aside(folder, directory)
+            _discard(folder, directory)
 
 
-def _restore_aside(folder, directory):
-    """Deletes an abandoned staging folder, first moving back the old
-    `directory` that a swap killed halfway left in it (as `old`)."""
-    if (folder / "old").is_dir() and not os.path.lexists(directory):
-        os.replace(folder / "old", directory)
+def _discard(folder, directory):
+    """Deletes an abandoned staging folder. An aside folder (`.old`) may
+    hold the old `directory`, which a swap killed halfway moved there: it
+    goes back first. A staging folder's own contents never become
+    `directory`: they may be half written."""
+    old = folder / "old"
+    if str(folder).endswith(_ASIDE) and old.is_dir() and not os.path.lexists(directory):
+        os.replace(old, directory)
     shutil.rmtree(folder, ignore_errors=True)
 
 

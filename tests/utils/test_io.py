@@ -160,3 +160,16 @@ def test_a_swap_killed_halfway_gets_the_old_folder_back(tmp_path):
         atomic_folder(run).__enter__()
     assert [p.name for p in run.iterdir()] == ["kept.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_killed_staging_folders_contents_never_become_the_folder(tmp_path):
+    # A half-written staging folder may hold a folder named "old" of its
+    # own: only an aside folder's "old" is the user's previous folder.
+    run = tmp_path / "run"
+    (tmp_path / ".run.tmp-killed" / "old").mkdir(parents=True)
+    (tmp_path / ".run.tmp-killed" / "old" / "half.txt").write_text("half")
+    (tmp_path / ".run.tmp-killed.lock").write_text("")
+    with atomic_folder(run) as staging:
+        atomic_write_text(staging / "whole.txt", "whole")
+    assert [p.name for p in run.iterdir()] == ["whole.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
