@@ -25,8 +25,9 @@ Each shape's dynamic-int8 `.tflite`, vocabulary trimmed to the training
 texts, is measured for size and single-example latency at the teacher's
 sequence length, side by side with the teacher's own file. Rows carry
 `size_mb` (10^6 bytes) and `retention` (student / teacher test accuracy).
-The JSON (with the commit) is rewritten after every training, so a killed
-run keeps the rows it finished; the plot of accuracy against size goes
+The JSON (with the commit, also on every row) is rewritten after every
+training, so a killed run keeps the rows it finished, and `--resume`
+trains only the rows missing from it (same teacher and settings); the plot of accuracy against size goes
 next to it. Targets (issue 15): a student of at most 4 MB keeps at least
 97% of the teacher's accuracy (mean of the seeds); at hidden 128 and 256,
 c beats b by at least 1 point.
@@ -142,6 +143,25 @@ def _targets(summary):
     }
 
 
+def _earlier_rows(args, teacher_accuracy):
+    """The rows of an earlier run in `args.out`, each with the commit that
+    trained it; refused unless that run had this teacher and settings."""
+    if not os.path.exists(args.out):
+        raise SystemExit(f"--resume: {args.out!r} does not exist; run without --resume.")
+    with open(args.out) as f:
+        earlier = json.load(f)
+    same = ("teacher", "train_size", "epochs", "generated")
+    changed = [k for k in same if earlier["settings"].get(k) != getattr(args, k)]
+    if earlier["teacher"]["test_accuracy"] != teacher_accuracy:
+        changed.append("teacher test accuracy")
+    if changed:
+        raise SystemExit(
+            f"--resume: {args.out!r} was written with another {', '.join(changed)}; "
+            "pass the same ones, or another --out without --resume."
+        )
+    return [{"commit": earlier["machine"]["commit"], **row} for row in earlier["rows"]]
+
+
 def _plot(summary, teacher, path):
     import matplotlib
 
@@ -185,6 +205,9 @@ def main(argv=None):
                         help="a seeded sample of the training texts (a quick look; not for the targets)")
     parser.add_argument("--epochs", type=int, help="fixed epochs instead of the auto budget")
     parser.add_argument("--out", default="bench/results/students.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows of --out (same teacher and settings) and "
+                             "train only the missing ones")
     args = parser.parse_args(argv)
     shapes = [_shape(text) for text in args.shapes.split(",")]
     seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -225,6 +248,9 @@ def main(argv=None):
             base, teacher, data.train.extended(extra), os.path.join(work, f"cache_{args.generated}")
         )
     result = {"machine": machine_info(), "settings": vars(args), "teacher": teacher_row, "rows": []}
+    if args.resume:
+        result["rows"] = _earlier_rows(args, teacher_accuracy)
+    done = {(row["shape"], row["method"], row["seed"]) for row in result["rows"]}
 
     def save():
         result["summary"] = _summary(result["rows"], teacher_accuracy, sizes)
@@ -233,6 +259,8 @@ def main(argv=None):
         atomic_write_json(args.out, result, overwrite=True)
 
     def train(shape, method, seed, run_cache, losses):
+        if (f"{shape[0]}x{shape[1]}", method, seed) in done:
+            return
         config = resolve_budget(
             dataclasses.replace(base, student_layers=shape[0], student_hidden_dim=shape[1]),
             data.train, sequence_length=False, teacher_hidden_dim=teacher.backbone.hidden_dim,
@@ -251,6 +279,7 @@ def main(argv=None):
             "test_accuracy": steps.accuracy_of(config, student, data.test),
             "trained": history.budget,
             "seconds": time.perf_counter() - lap,
+            "commit": result["machine"]["commit"],
         }
         row["retention"] = row["test_accuracy"] / teacher_accuracy
         row.update({k: sizes[row["shape"]][k] for k in ("size_mb", "latency_ms")})
@@ -267,7 +296,9 @@ def main(argv=None):
         for seed in seeds:
             for method in args.methods:
                 train(shape, method, seed, *runs[method])
-    if args.two_teachers:
+    two_done = all((f"{shapes[0][0]}x{shapes[0][1]}", "two teachers", seed) in done
+                   for seed in seeds)
+    if args.two_teachers and not two_done:
         second = _teacher(args.second_teacher, base, data, 1)
         teacher_row["second_test_accuracy"] = steps.accuracy_of(base, second, data.test)
         both = TeacherCache.build(

@@ -283,6 +283,10 @@ def check_resumable(directory, settings, resume=False, overwrite=False):
         resume: continue the partial run of `directory`.
         overwrite: discard a partial run (unless `resume`).
 
+    A swap that a kill interrupted between its two renames (the finished
+    run in the partial folder, the previous `directory` moved aside) is
+    completed first.
+
     Raises:
         FileNotFoundError: `resume` is set and there is no partial run.
         ValueError: `resume` is set and the partial run was started with
@@ -301,6 +305,7 @@ def check_resumable(directory, settings, resume=False, overwrite=False):
     """
     from keras_kd.utils.validation import check_same_settings
 
+    _finish_killed_swap(directory)
     partial = partial_folder(directory)
     if resume:
         if not (partial / PROGRESS_FILE).is_file():
@@ -318,6 +323,23 @@ def check_resumable(directory, settings, resume=False, overwrite=False):
             f"{os.fspath(partial)!r}: pass resume=True (--resume) to continue "
             "it, or overwrite=True (--overwrite) to discard it."
         )
+
+
+def _finish_killed_swap(directory):
+    """Completes a `resumable_folder` swap killed between its renames. Its
+    partial folder had lost its progress record, so the run had finished;
+    with a progress record (not a finished run) the previous folder goes
+    back instead."""
+    partial = partial_folder(directory)
+    aside = Path(str(partial) + _ASIDE)
+    if not aside.is_dir():
+        return
+    if not os.path.lexists(directory):
+        if partial.is_dir() and not (partial / PROGRESS_FILE).exists():
+            os.replace(partial, directory)
+        elif (aside / "old").is_dir():
+            os.replace(aside / "old", directory)
+    shutil.rmtree(aside)
 
 
 class RunProgress:

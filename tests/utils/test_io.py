@@ -8,7 +8,13 @@ import sys
 
 import pytest
 
-from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_text
+from keras_kd.utils.io import (
+    atomic_folder,
+    atomic_write,
+    atomic_write_text,
+    check_resumable,
+    resumable_folder,
+)
 
 
 @pytest.fixture
@@ -172,4 +178,33 @@ def test_a_killed_staging_folders_contents_never_become_the_folder(tmp_path):
     with atomic_folder(run) as staging:
         atomic_write_text(staging / "whole.txt", "whole")
     assert [p.name for p in run.iterdir()] == ["whole.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_resumable_swap_killed_halfway_is_completed(tmp_path):
+    # A finished run (progress record removed) killed between the swap's
+    # renames: the new run in the partial folder, the old one aside.
+    run = tmp_path / "run"
+    (tmp_path / ".run.partial").mkdir()
+    (tmp_path / ".run.partial" / "new.txt").write_text("new")
+    (tmp_path / ".run.partial.old" / "old").mkdir(parents=True)
+    (tmp_path / ".run.partial.old" / "old" / "kept.txt").write_text("kept")
+    check_resumable(run, {"epochs": 1})
+    assert [p.name for p in run.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_an_unfinished_resumable_run_gets_the_old_folder_back(tmp_path):
+    # With its progress record the partial run had not finished: it stays,
+    # resumable, and the folder aside is the user's again.
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        with resumable_folder(run, {"epochs": 1}) as progress:
+            progress.complete("teacher")
+            raise KeyboardInterrupt
+    (tmp_path / ".run.partial.old" / "old").mkdir(parents=True)
+    (tmp_path / ".run.partial.old" / "old" / "kept.txt").write_text("kept")
+    with resumable_folder(run, {"epochs": 1}, resume=True, overwrite=True) as progress:
+        assert progress.done("teacher")
+        assert [p.name for p in run.iterdir()] == ["kept.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
