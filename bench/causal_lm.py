@@ -15,15 +15,19 @@ suggestion for a review app):
    the first words of 960 cached sentences), (d) on-policy (GKD: with probability 0.5 a
    batch's continuations are the student's own, the live teacher's
    distribution over them is the target);
-5. the best KD row keeps training, in chunks of `--extend-chunk` steps
-   (each with its own warm-up and cosine decay) over the whole cache, until
-   its perplexity is within 2x of the adapted teacher's, or the step budget
-   or the run's time budget (`--budget-minutes`, default 38) ends.
+5. the best KD row keeps training, on the cache's further batches, under
+   one warm-up and cosine decay planned to end within the run's time budget
+   (`--budget-minutes`, default 38; at most `--extra-steps`), scored every
+   `--extend-chunk` steps, and stops early once its perplexity is within
+   2x of the adapted teacher's.
 
 The cache holds `--cache-sentences` training sentences (default 3,000);
 the rows' equal-step batches are drawn from it with one shuffle seed, so
 (a) and (b) see the same batches, and the extended row sees new sentences
 instead of cycling over the first rows' 960.
+
+`--rows ab` leaves out (c) and (d), so that a longer `--budget-minutes`
+goes to the extended row sooner.
 
 Reported: held-out perplexity (a seeded sample of the test split), top-1
 agreement with the teacher, parameters, greedy generation speed in Keras
@@ -100,7 +104,29 @@ def student_from(teacher, args):
     return transfer.student_like(teacher, num_layers=args.student_layers)
 
 
-def distill(student, teacher, data, args, steps, alpha, loss=None):
+class Checkpoints(keras.callbacks.Callback):
+    """Scores the student after every epoch (a chunk of steps) and stops the
+    training once its perplexity reaches `target`."""
+
+    def __init__(self, score, first_step, chunk, target):
+        super().__init__()
+        self.score, self.first_step, self.chunk, self.target = score, first_step, chunk, target
+        self.points = []
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        point = {
+            "steps": self.first_step + (epoch + 1) * self.chunk,
+            **self.score(),
+            "seconds": time.perf_counter() - self._start,
+        }
+        self.points.append(point)
+        print("extended", point, flush=True)
+        if point["perplexity"] <= self.target:
+            self.model.stop_training = True
+
+
+def distill(student, teacher, data, args, steps, alpha, loss=None, epochs=1, callbacks=()):
     distiller = keras_kd.Distiller(student=student, teacher=teacher)
     distiller.compile(
         optimizer=transfer.warmup_cosine_adamw(args.learning_rate, steps),
@@ -110,7 +136,10 @@ def distill(student, teacher, data, args, steps, alpha, loss=None):
     )
     timer = StepTimer()
     start = time.perf_counter()
-    distiller.fit(data, steps_per_epoch=steps, epochs=1, verbose=args.verbose, callbacks=[timer])
+    distiller.fit(
+        data, steps_per_epoch=steps // epochs, epochs=epochs, verbose=args.verbose,
+        callbacks=[timer, *callbacks],
+    )
     return distiller, time.perf_counter() - start, median_step(timer)
 
 
@@ -120,6 +149,8 @@ def main(argv=None):
     parser.add_argument("--teacher-learning-rate", type=float, default=1e-4)
     parser.add_argument("--student-layers", type=int, default=6)
     parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--rows", default="abcd",
+                        help="a and b always run; c and d only when named")
     parser.add_argument("--seq-kd-prompts", type=int, default=960,
                         help="prompts the teacher continues for (c), cycled")
     parser.add_argument("--seq-kd-sampler", default="top_k",
@@ -131,8 +162,8 @@ def main(argv=None):
     parser.add_argument("--extend-chunk", type=int, default=240,
                         help="steps between the extended row's evaluations")
     parser.add_argument("--budget-minutes", type=float, default=38,
-                        help="the extended row's chunks stop where the next one "
-                             "would end the run past this much wall time")
+                        help="the extended row's steps are planned to end the run "
+                             "within this much wall time")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--sequence-length", type=int, default=48)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
@@ -152,6 +183,8 @@ def main(argv=None):
     result = {"machine": machine_info(), "settings": vars(args)}
 
     data = datasets.load("movie_reviews")
+    if set(args.rows) - set("abcd"):
+        parser.error(f"--rows {args.rows!r}: use letters of 'abcd', e.g. --rows ab")
     if args.cache_sentences > len(data.train.texts):
         parser.error(
             f"--cache-sentences {args.cache_sentences} is more than the "
@@ -217,8 +250,10 @@ def main(argv=None):
     rows = {}
 
     def record(name, model, seconds, step_s, steps):
+        t = time.perf_counter()
         rows[name] = {
             **evaluate(model, teacher_predictions),
+            "eval_seconds": time.perf_counter() - t,
             "steps": steps,
             "seconds": seconds,
             "step_seconds": step_s,
@@ -236,68 +271,72 @@ def main(argv=None):
     )
     record("b_token_kd_cached", student_b, seconds, step_b, args.steps)
 
-    # (c) sequence-level KD: the teacher's continuations of the cached
-    # sentences' first words, the student's cross-entropy on them. Sampled
-    # by default: greedy continuations repeat the teacher's most likely
-    # phrasing, which a student then overfits.
-    t = time.perf_counter()
     prompts, continuations = split_prompts(train_texts, args.prompt_words)
-    transfer.set_sampler(teacher, args.seq_kd_sampler)
-    keras.utils.set_random_seed(args.seed)
-    generated = sequence_kd_dataset(
-        teacher, prompts[: args.seq_kd_prompts], args.sequence_length, batch_size=16
-    )
-    transfer.set_sampler(teacher, "greedy")
-    generation_seconds = time.perf_counter() - t
-    student_c = student_from(teacher, args)
-    seq_data = generated.shuffle(args.seq_kd_prompts, seed=args.seed).repeat()
-    _, seconds, step_c = distill(
-        student_c, teacher, seq_data.batch(args.batch_size), args, args.steps, alpha=0.0
-    )
-    record("c_sequence_kd", student_c, seconds + generation_seconds, step_c, args.steps)
-    rows["c_sequence_kd"]["teacher_generation_seconds"] = generation_seconds
-    rows["c_sequence_kd"]["example"] = next(iter(generated.take(1))).numpy().decode()
 
-    # (d) on-policy (GKD): lmbda of the batches are the student's own
-    # continuations; the live teacher's distribution is the target.
-    student_d = student_from(teacher, args)
-    on_policy = on_policy_batches(
-        student_d, prompts, continuations, lmbda=args.lmbda,
-        batch_size=args.batch_size, sequence_length=args.sequence_length,
-        seed=args.seed,
-    )
-    _, seconds, step_d = distill(
-        student_d, teacher, on_policy, args, args.steps, alpha=1.0,
-        loss=keras_kd.losses.JensenShannonDivergence(beta=0.5, temperature=args.temperature),
-    )
-    record("d_on_policy", student_d, seconds, step_d, args.steps)
+    if "c" in args.rows:
+        # (c) sequence-level KD: the teacher's continuations of the cached
+        # sentences' first words, the student's cross-entropy on them. Sampled
+        # by default: greedy continuations repeat the teacher's most likely
+        # phrasing, which a student then overfits.
+        t = time.perf_counter()
+        transfer.set_sampler(teacher, args.seq_kd_sampler)
+        keras.utils.set_random_seed(args.seed)
+        generated = sequence_kd_dataset(
+            teacher, prompts[: args.seq_kd_prompts], args.sequence_length, batch_size=16
+        )
+        transfer.set_sampler(teacher, "greedy")
+        generation_seconds = time.perf_counter() - t
+        student_c = student_from(teacher, args)
+        seq_data = generated.shuffle(args.seq_kd_prompts, seed=args.seed).repeat()
+        _, seconds, step_c = distill(
+            student_c, teacher, seq_data.batch(args.batch_size), args, args.steps, alpha=0.0
+        )
+        record("c_sequence_kd", student_c, seconds + generation_seconds, step_c, args.steps)
+        rows["c_sequence_kd"]["teacher_generation_seconds"] = generation_seconds
+        rows["c_sequence_kd"]["example"] = next(iter(generated.take(1))).numpy().decode()
+
+    if "d" in args.rows:
+        # (d) on-policy (GKD): lmbda of the batches are the student's own
+        # continuations; the live teacher's distribution is the target.
+        student_d = student_from(teacher, args)
+        on_policy = on_policy_batches(
+            student_d, prompts, continuations, lmbda=args.lmbda,
+            batch_size=args.batch_size, sequence_length=args.sequence_length,
+            seed=args.seed,
+        )
+        _, seconds, step_d = distill(
+            student_d, teacher, on_policy, args, args.steps, alpha=1.0,
+            loss=keras_kd.losses.JensenShannonDivergence(beta=0.5, temperature=args.temperature),
+        )
+        record("d_on_policy", student_d, seconds, step_d, args.steps)
 
     wall["rows"] = time.perf_counter() - started
 
     # 5. The best KD row keeps training until within 2x of the teacher.
-    kd_rows = ["b_token_kd_cached", "c_sequence_kd", "d_on_policy"]
+    kd_rows = [n for n in ("b_token_kd_cached", "c_sequence_kd", "d_on_policy") if n in rows]
     best = min(kd_rows, key=lambda name: rows[name]["perplexity"])
     target = 2 * result["teacher_after"]["perplexity"]
     extended = {"row": best, "target_perplexity": target, "checkpoints": []}
     if best == "b_token_kd_cached" and args.extra_steps:
-        # Each chunk starts a fresh warm-up and cosine decay from the row's
-        # weights; one starts only if it and the final timings (about two
-        # minutes) fit in the budget at (b)'s step time.
-        total = args.steps
-        t = time.perf_counter()
-        while total < args.steps + args.extra_steps:
-            chunk = min(args.extend_chunk, args.steps + args.extra_steps - total)
-            left = 60 * args.budget_minutes - (time.perf_counter() - started)
-            if chunk * step_b + 120 > left:
-                break
-            distill(student_b, teacher, batches(skip=total), args, chunk, alpha=args.alpha)
-            total += chunk
-            point = {"steps": total, **evaluate(student_b, teacher_predictions),
-                     "seconds": time.perf_counter() - t}
-            extended["checkpoints"].append(point)
-            print("extended", point, flush=True)
-            if point["perplexity"] <= target:
-                break
+        # One warm-up and cosine decay, from the row's weights, over as many
+        # chunks as the budget holds at (b)'s median step time (plus 10% for
+        # the slower steps) with a scoring after each and two minutes for
+        # the final timings; it stops early once within 2x.
+        left = 60 * args.budget_minutes - (time.perf_counter() - started) - 120
+        chunk_seconds = 1.1 * args.extend_chunk * step_b + rows[best]["eval_seconds"]
+        chunks = min(int(left // chunk_seconds), args.extra_steps // args.extend_chunk)
+        extended["planned_steps"] = args.steps + chunks * args.extend_chunk
+        if chunks > 0:
+            checkpoints = Checkpoints(
+                lambda: evaluate(student_b, teacher_predictions),
+                args.steps, args.extend_chunk, target,
+            )
+            distill(
+                student_b, teacher, batches(skip=args.steps), args,
+                chunks * args.extend_chunk, alpha=args.alpha, epochs=chunks,
+                callbacks=[checkpoints],
+            )
+            extended["checkpoints"] = checkpoints.points
     result["extended"] = extended
 
     # Keras generation speed, greedy, batch 1: the two models take turns,
