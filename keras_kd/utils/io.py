@@ -334,12 +334,10 @@ def _finish_killed_swap(directory):
     aside = Path(str(partial) + _ASIDE)
     if not aside.is_dir():
         return
-    if not os.path.lexists(directory):
-        if partial.is_dir() and not (partial / PROGRESS_FILE).exists():
-            os.replace(partial, directory)
-        elif (aside / "old").is_dir():
-            os.replace(aside / "old", directory)
-    shutil.rmtree(aside)
+    finished = partial.is_dir() and not (partial / PROGRESS_FILE).exists()
+    if finished and not os.path.lexists(directory):
+        os.replace(partial, directory)
+    _discard(aside, directory)
 
 
 class RunProgress:
