@@ -7,7 +7,7 @@ on the shape, not the weights); the trimmed student keeps the tokens of the
 movie-review training sentences (`transfer.trim_lm_vocabulary`), as
 `keras-kd demo --task generation` ships it. Each round times the three
 models in turn (`keras_kd.distillation.greedy_tokens_per_second`: batch 1,
-greedy, every prompt continued to `--max-length` tokens, after a warm-up
+greedy, XLA-compiled, every prompt continued to `--max-length` tokens, after a warm-up
 call), rotating which goes first; the figures are medians over the rounds,
 and the speed-ups are ratios of medians. It prints them and writes JSON
 with the commit.

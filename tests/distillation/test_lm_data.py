@@ -167,3 +167,31 @@ def test_greedy_tokens_per_second_refuses_prompts_that_fill_the_length(tiny_caus
     model = tiny_causal_lm(num_layers=1)
     with pytest.raises(ValueError, match="A prompt of 5 tokens leaves nothing to generate at max_length=5"):
         lm_metrics.greedy_tokens_per_second(model, ["the tea"], max_length=5)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_greedy_tokens_per_second_times_every_model_under_one_setting(
+    tiny_causal_lm, jit_compile
+):
+    # A compiled teacher and an uncompiled student must not be timed one
+    # with XLA and one without; the model's own setting comes back after.
+    model = tiny_causal_lm(num_layers=1)
+    model.jit_compile = not jit_compile
+    own_function = model.generate_function
+    seen = []
+    make = model.make_generate_function
+
+    def spy():
+        seen.append(model.jit_compile)
+        return make()
+
+    model.make_generate_function = spy
+    lm_metrics.greedy_tokens_per_second(model, ["the tea"], 8, jit_compile=jit_compile)
+    assert seen and set(seen) == {jit_compile}
+    assert model.jit_compile is (not jit_compile)
+    assert model.generate_function is own_function
+
+
+def test_greedy_tokens_per_second_refuses_a_bad_jit_compile(tiny_causal_lm):
+    with pytest.raises(ValueError, match="Received: jit_compile='auto'"):
+        lm_metrics.greedy_tokens_per_second(tiny_causal_lm(), ["a"], 8, jit_compile="auto")
