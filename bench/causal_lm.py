@@ -32,8 +32,8 @@ goes to the extended row sooner.
 Reported: held-out perplexity (a seeded sample of the test split), top-1
 agreement with the teacher, parameters, greedy generation speed in Keras
 (batch 1, both generate functions XLA-compiled; teacher and student timed
-in turn over `--speed-rounds` rounds, medians), step times, cache bytes per token, peak memory, wall time of
-each row.
+in turn over `--speed-rounds` rounds, medians), step times, cache bytes
+per token, peak memory, wall time of each row.
 
     python bench/causal_lm.py [--out bench/results/causal_lm.json]
 """

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_kd.transfer.causal_lm import generation_settings
 from keras_kd.utils.validation import check_choice, check_int
 
 
@@ -222,14 +223,10 @@ def greedy_tokens_per_second(model, prompts, max_length, jit_compile=True):
             f"max_length={max_length}: pass a larger max_length or shorter "
             "prompts."
         )
-    saved = model.jit_compile, model.generate_function
-    model.jit_compile, model.generate_function = jit_compile, None
-    try:
+    with generation_settings(model, jit_compile=jit_compile):
         model.generate(prompts[0], max_length=max_length, stop_token_ids=None)
         start = time.perf_counter()
         for prompt in prompts:
             model.generate(prompt, max_length=max_length, stop_token_ids=None)
         seconds = time.perf_counter() - start
-    finally:
-        model.jit_compile, model.generate_function = saved
     return sum(max_length - length for length in lengths) / seconds

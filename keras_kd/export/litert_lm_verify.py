@@ -15,6 +15,7 @@ import statistics
 import numpy as np
 
 from keras_kd.export.litert_lm_runtime import LiteRTLMGenerator
+from keras_kd.transfer.causal_lm import generation_settings
 from keras_kd.utils.validation import check_int
 
 # Short, varied English openings (reviews, facts, dialogue, lists): enough
@@ -154,17 +155,12 @@ def keras_greedy_tokens(causal_lm, prompts, max_new_tokens):
         token_ids[row, : len(ids)] = ids
         padding_mask[row, : len(ids)] = True
     stops = stop_token_ids(causal_lm)
-    saved = causal_lm.sampler, causal_lm.generate_function
-    causal_lm.sampler = keras_hub.samplers.GreedySampler()
-    causal_lm.generate_function = None
-    try:
+    with generation_settings(causal_lm, sampler=keras_hub.samplers.GreedySampler()):
         generate = causal_lm.make_generate_function()
         outputs = generate(
             {"token_ids": token_ids, "padding_mask": padding_mask},
             stop_token_ids=tuple(stops),
         )
-    finally:
-        causal_lm.sampler, causal_lm.generate_function = saved
     outputs = np.asarray(outputs["token_ids"])
     generated = [
         _until_stop(outputs[row, len(ids) : len(ids) + max_new_tokens], stops)

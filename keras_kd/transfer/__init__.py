@@ -8,7 +8,8 @@ returns a `FinetuneModel` that fits, evaluates and predicts on raw strings.
 fine-tuning schedules; `build_student`, `student_config`, `student_like`, `trim_vocabulary`
 and `trim_lm_vocabulary` (causal LMs) shrink a model for distillation
 (`project_embeddings` starts a narrower student from its teacher's embeddings).
-`load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint;
+`load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint
+(`set_sampler` and `generation_settings` change how it generates);
 importing the package applies `keras_hub_fixes` (Llama configs that keras-hub
 0.32 saves incompletely).
 `load_finetune_model` loads a saved `FinetuneModel` in Keras's safe mode;
@@ -18,6 +19,7 @@ load.
 
 from keras_kd.transfer.causal_lm import finetune_causal_lm
 from keras_kd.transfer.causal_lm import load_causal_lm
+from keras_kd.transfer.causal_lm import generation_settings
 from keras_kd.transfer.causal_lm import set_sampler
 from keras_kd.transfer.embedding_projection import project_embeddings
 from keras_kd.transfer.finetune_model import FinetuneModel

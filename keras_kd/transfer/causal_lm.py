@@ -12,6 +12,7 @@ Llama model reloads untied (`Layer 'token_embedding' expected 2
 variables`), and a SmolLM2 tokenizer does not reload at all.
 """
 
+import contextlib
 import json
 import os
 
@@ -121,6 +122,43 @@ def set_sampler(model, sampler):
     # keras-hub caches the compiled generate function with its sampler.
     model.generate_function = None
     return model.sampler
+
+
+@contextlib.contextmanager
+def generation_settings(model, **settings):
+    """Sets attributes that a keras-hub `CausalLM`'s compiled generate
+    function captures (`sampler`, `jit_compile`) for the body of a `with`,
+    then restores them and the model's own compiled function.
+
+    Args:
+        model: a keras-hub `CausalLM`.
+        **settings: attribute values, such as `jit_compile=True`.
+
+    Returns:
+        A context manager that yields the model.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> model = tiny_llama3_causal_lm()
+    >>> model.jit_compile = False
+    >>> with generation_settings(model, jit_compile=True):
+    ...     model.jit_compile
+    True
+    >>> model.jit_compile
+    False
+    """
+    saved = {name: getattr(model, name) for name in settings}, model.generate_function
+    for name, value in settings.items():
+        setattr(model, name, value)
+    # keras-hub caches the compiled generate function with these settings.
+    model.generate_function = None
+    try:
+        yield model
+    finally:
+        for name, value in saved[0].items():
+            setattr(model, name, value)
+        model.generate_function = saved[1]
 
 
 def is_causal_lm(model):
