@@ -36,7 +36,8 @@ Modules: `load` (the entry point, `check_source`), `text_split` (the containers)
 `prepare_tfds`), `movie_reviews` (the default dataset and its fetch),
 `splitting` (the text-hash split, labels to class indices), `tokenization`
 (`tokenize`, `tokenized_examples`), `texts` (`load_texts`: unlabelled text
-for language models).
+for language models), `packing` (`pack_texts`: causal-LM training rows
+without padding).
 """
 
 from keras_kd.datasets.load import check_source
@@ -45,6 +46,7 @@ from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_CLASS_NAMES
 from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_COUNTS
 from keras_kd.datasets.movie_reviews import cache_dir
 from keras_kd.datasets.movie_reviews import load_movie_reviews
+from keras_kd.datasets.packing import pack_texts
 from keras_kd.datasets.texts import load_texts
 from keras_kd.datasets.text_split import TextClassificationData
 from keras_kd.datasets.text_split import TextSplit
