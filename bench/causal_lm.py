@@ -8,23 +8,28 @@ suggestion for a review app):
 2. the student keeps 6 of its 30 layers (`transfer.student_like`), with the
    teacher's embeddings, final norm and tied output layer;
 3. the adapted teacher's top-k logits are cached once (`TeacherCache`,
-   `top_k=64`);
+   `top_k=64`), on the training sentences packed into full rows of 48
+   tokens (`datasets.pack_texts`; `--no-packing`: one padded sentence a
+   row, 47% of the positions padding);
 4. for the same number of optimizer steps and the same batches, the student
    trains (a) on the data alone, (b) with token-level KD from the cache,
    (c) with sequence-level KD (on the teacher's sampled continuations of
-   the first words of 960 cached sentences), (d) on-policy (GKD: with probability 0.5 a
-   batch's continuations are the student's own, the live teacher's
-   distribution over them is the target);
+   the first words of 960 training sentences, one a row), (d) on-policy
+   (GKD: with probability 0.5 a batch's continuations are the student's
+   own, the live teacher's distribution over them is the target; one
+   sentence a row);
 5. the best KD row keeps training, on the cache's further batches, under
    one warm-up and cosine decay planned to end within the run's time budget
    (`--budget-minutes`, default 38; at most `--extra-steps`), scored every
    `--extend-chunk` steps, and stops early once its perplexity is within
    2x of the adapted teacher's.
 
-The cache holds `--cache-sentences` training sentences (default 3,000);
+The cache holds `--cache-sentences` training sentences (default 6,000);
 the rows' equal-step batches are drawn from it with one shuffle seed, so
-(a) and (b) see the same batches, and the extended row sees new sentences
-instead of cycling over the first rows' 960.
+(a) and (b) see the same batches, and the extended row goes on to the
+batches after them. The student rows train at batch 8 under AdamW with
+warm-up and cosine decay to a peak learning rate of 1e-3; (b) weighs the
+KD term 0.7 (`--alpha`).
 
 `--rows ab` leaves out (c) and (d), so that a longer `--budget-minutes`
 goes to the extended row sooner.
@@ -155,8 +160,11 @@ def main(argv=None):
                         help="prompts the teacher continues for (c), cycled")
     parser.add_argument("--seq-kd-sampler", default="top_k",
                         help="the teacher's sampler for (c): a keras-hub sampler name")
-    parser.add_argument("--cache-sentences", type=int, default=3000,
+    parser.add_argument("--cache-sentences", type=int, default=6000,
                         help="training sentences whose teacher logits are cached")
+    parser.add_argument("--packing", action=argparse.BooleanOptionalAction, default=True,
+                        help="pack the cached sentences into full rows "
+                             "(datasets.pack_texts) instead of one padded sentence a row")
     parser.add_argument("--extra-steps", type=int, default=3000,
                         help="most further steps for the best KD row")
     parser.add_argument("--extend-chunk", type=int, default=240,
@@ -166,8 +174,8 @@ def main(argv=None):
                              "within this much wall time")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--sequence-length", type=int, default=48)
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=64)
     parser.add_argument("--lmbda", type=float, default=0.5)
@@ -231,11 +239,16 @@ def main(argv=None):
     # 3. The teacher's top-k logits on the training batches, cached once.
     t = time.perf_counter()
     cache_dir = os.path.join("saved_models", "bench_causal_lm", "teacher_cache")
+    if args.packing:
+        examples = datasets.pack_texts(train_texts, teacher.preprocessor, args.sequence_length)
+        preprocessor = None
+    else:
+        examples, preprocessor = tf.data.Dataset.from_tensor_slices(train_texts), teacher.preprocessor
     cache = keras_kd.TeacherCache.build(
-        teacher, tf.data.Dataset.from_tensor_slices(train_texts), cache_dir,
-        preprocessor=teacher.preprocessor,
+        teacher, examples, cache_dir, preprocessor=preprocessor,
         top_k=args.top_k, batch_size=16, verbose=args.verbose,
     )
+    result["cache_rows"] = len(cache)
     wall["cache"] = time.perf_counter() - t
     result["cache_bytes_per_token"] = cache.bytes_per_position()
     result["cache_reused"] = bool(getattr(cache, "reused", False))
