@@ -8,7 +8,8 @@ generation` on the command line):
    layers) on the training texts;
 2. builds a student that keeps the teacher's bottom and top layers
    (`keras_kd.transfer.student_like`), caches the teacher's top-k logits on
-   the training texts and distills the student from the cache;
+   the training texts (packed into full rows by default) and distills the
+   student from the cache;
 3. scores teacher and student on held-out texts (perplexity, top-1
    agreement) and trims the student's vocabulary to the training texts;
 4. exports the teacher (float32) and the student (float32 and quantized) to
@@ -175,6 +176,41 @@ def _teacher_freeze(config, depth):
     return max(depth - config.teacher_train_layers, 0)
 
 
+def student_examples(config, train, preprocessor):
+    """The student's `config.steps * config.batch_size` training rows, for
+    its `TeacherCache`: `(examples, preprocessor)`, the preprocessor None
+    when the rows are already tokenized.
+
+    With `config.packing`, the training texts in a seeded order packed into
+    full rows (`keras_kd.datasets.pack_texts`), repeated only when they fill
+    fewer rows than the steps take; otherwise a seeded draw of texts, one a
+    row, for `preprocessor` to pad.
+
+    Example (a tiny Llama 3 preprocessor, rows of 16 tokens):
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> preprocessor = tiny_llama3_causal_lm(1, 8, 0, 16).preprocessor
+    >>> config = GenerationConfig(steps=3, batch_size=2)
+    >>> rows, _ = student_examples(config, ["a dog ran.", "the sun is hot."] * 4, preprocessor)
+    >>> [int(x["padding_mask"].numpy().sum()) for x, _, _ in rows]
+    [16, 16, 16, 16, 16, 16]
+    >>> texts, given = student_examples(
+    ...     GenerationConfig(steps=3, batch_size=2, packing=False), ["a dog ran."], preprocessor)
+    >>> len(list(texts)), given is preprocessor
+    (6, True)
+    """
+    import tensorflow as tf
+
+    from keras_kd.datasets.packing import pack_texts
+
+    rows = config.steps * config.batch_size
+    if config.packing:
+        shuffled = random.Random(config.seed).sample(list(train), len(train))
+        return pack_texts(shuffled, preprocessor).repeat().take(rows), None
+    texts = random.Random(config.seed).choices(train, k=rows)
+    return tf.data.Dataset.from_tensor_slices(texts), preprocessor
+
+
 def _run_steps(config, progress, train, eval_texts, prompts):
     """Steps 1 to 5 of `run_generation`, writing into the folder of
     `progress` (a `keras_kd.utils.io.RunProgress`); the teacher and student
@@ -275,13 +311,12 @@ def _run_steps(config, progress, train, eval_texts, prompts):
         keras.utils.set_random_seed(config.seed)
         student = transfer.student_like(teacher, num_layers=config.student_layers)
         student_before = evaluate(student, teacher_top1())
-        texts = random.Random(config.seed).choices(train, k=config.steps * config.batch_size)
+        examples, preprocessor = student_examples(config, train, teacher.preprocessor)
         # A resumed run reuses the logits cached by the killed one.
         cache_dir = os.path.join(staging, "teacher_cache")
         cache = TeacherCache.build(
-            teacher, tf.data.Dataset.from_tensor_slices(texts), cache_dir,
-            preprocessor=teacher.preprocessor, top_k=config.top_k, batch_size=16,
-            verbose=config.verbose,
+            teacher, examples, cache_dir, preprocessor=preprocessor,
+            top_k=config.top_k, batch_size=16, verbose=config.verbose,
         )
         distiller = Distiller(student=student, teacher=teacher)
         distiller.compile(
