@@ -216,7 +216,6 @@ def _run_steps(config, progress, train, eval_texts, prompts):
     `progress` (a `keras_kd.utils.io.RunProgress`); the teacher and student
     steps it records as done are reused."""
     import keras
-    import tensorflow as tf
 
     from keras_kd import transfer
     from keras_kd.distillation import Distiller, TeacherCache
