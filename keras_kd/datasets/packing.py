@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from keras_kd.datasets.sources import _check_text
 from keras_kd.utils.validation import check_int
+from keras_kd.utils.validation import check_texts
 
 
 def pack_texts(texts, preprocessor, sequence_length=None):
@@ -53,13 +54,7 @@ def pack_texts(texts, preprocessor, sequence_length=None):
     >>> rows[-1][2].numpy().tolist()
     [True, True, True, False]
     """
-    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
-        raise ValueError(
-            f"`texts` must be a list of strings. Received: {type(texts).__name__} "
-            f"{texts!r:.80}. Wrap a single text in a list."
-        )
-    if not texts:
-        raise ValueError("`texts` is empty: pass at least one text to pack.")
+    texts = check_texts("texts", texts)
     for i, text in enumerate(texts):
         _check_text(text, f"text {i}")
     if sequence_length is None:
@@ -67,7 +62,7 @@ def pack_texts(texts, preprocessor, sequence_length=None):
     check_int("sequence_length", sequence_length, example=128)
 
     tokenizer = preprocessor.tokenizer
-    tokens = tokenizer(tf.constant(list(texts)))
+    tokens = tokenizer(tf.constant(texts))
     if isinstance(tokens, tf.RaggedTensor):
         tokens = tokens.to_list()
     start = [tokenizer.start_token_id] if getattr(preprocessor, "add_start_token", False) else []

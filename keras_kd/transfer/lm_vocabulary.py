@@ -13,8 +13,8 @@ from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
 from keras_kd.transfer.causal_lm import is_causal_lm, set_sampler
 from keras_kd.transfer.vocabulary import backbone_with_rows
-from keras_kd.transfer.vocabulary import check_corpus
 from keras_kd.transfer.vocabulary import used_token_ids
+from keras_kd.utils.validation import check_texts
 
 
 def _merge_closure(kept, merges, vocabulary):
@@ -104,7 +104,7 @@ def trim_lm_vocabulary(causal_lm, corpus, keep_tokens=()):
             f"trim_lm_vocabulary needs a byte-level BPE tokenizer with merges; "
             f"{type(tokenizer).__name__} has none."
         )
-    corpus = check_corpus(corpus)
+    corpus = check_texts("corpus", corpus)
     vocabulary = list(tokenizer.get_vocabulary())
     token_to_id = {token: i for i, token in enumerate(vocabulary)}
     unknown = [t for t in keep_tokens if t not in token_to_id]

@@ -1,7 +1,7 @@
 """Vocabulary trimming: `trim_vocabulary` keeps only the WordPiece tokens a
 corpus uses (plus the special tokens and the single-character pieces) and
 shrinks the backbone's embedding table to match; and the pieces it shares
-with `lm_vocabulary.trim_lm_vocabulary` (`check_corpus`, `used_token_ids`,
+with `lm_vocabulary.trim_lm_vocabulary` (`used_token_ids`,
 `backbone_with_rows`)."""
 
 import keras
@@ -9,6 +9,7 @@ import keras
 from keras_kd.transfer.weight_copy import copy_except_blocks
 from keras_kd.transfer.weight_copy import copy_weights
 from keras_kd.transfer.weight_copy import encoder_blocks
+from keras_kd.utils.validation import check_texts
 
 # The WordPiece special tokens that a BERT-family vocabulary must keep for
 # keras-hub, TFLite and MediaPipe tokenizers to work.
@@ -18,30 +19,6 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 def is_character_piece(token):
     """Whether `token` is a single-character WordPiece (`a` or `##a`)."""
     return len(token) == 1 or (len(token) == 3 and token.startswith("##"))
-
-
-def check_corpus(corpus):
-    """Returns `corpus` as a list of strings; raises unless it is a
-    non-empty iterable of strings (one string is refused).
-
-    Example:
-
-    >>> check_corpus(t for t in ["a fine film"])
-    ['a fine film']
-    >>> check_corpus("a fine film")
-    Traceback (most recent call last):
-    ...
-    TypeError: `corpus` must be an iterable of strings, not one string. Wrap it in a list: corpus=['a fine film'...]
-    """
-    if isinstance(corpus, str):
-        raise TypeError(
-            "`corpus` must be an iterable of strings, not one string. Wrap "
-            f"it in a list: corpus=[{corpus[:30]!r}...]"
-        )
-    corpus = list(corpus)
-    if not corpus:
-        raise ValueError("`corpus` is empty; it must hold the texts to keep tokens for.")
-    return corpus
 
 
 def used_token_ids(tokenizer, corpus):
@@ -116,7 +93,7 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters
     """
     encoder_blocks(backbone)
     vocabulary = list(tokenizer.get_vocabulary())
-    corpus = check_corpus(corpus)
+    corpus = check_texts("corpus", corpus)
     missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
     if missing:
         raise ValueError(

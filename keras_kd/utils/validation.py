@@ -101,6 +101,43 @@ def check_choice(name, value, choices):
     return value
 
 
+def check_texts(name, texts):
+    """Returns the strings `texts` as a list; raises `ValueError` unless it
+    is a non-empty iterable of strings (one string is refused: it is an
+    iterable of characters).
+
+    Example:
+
+    >>> check_texts("corpus", (t for t in ["a fine film"]))
+    ['a fine film']
+    >>> check_texts("corpus", "a fine film")
+    Traceback (most recent call last):
+    ...
+    ValueError: `corpus` must be a list of strings, not one string. Wrap it in a list: corpus=['a fine film']
+    """
+    if isinstance(texts, str):
+        raise ValueError(
+            f"`{name}` must be a list of strings, not one string. Wrap it "
+            f"in a list: {name}=[{texts!r:.80}]"
+        )
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise ValueError(
+            f"`{name}` must be a list of strings. Received: "
+            f"{type(texts).__name__} {texts!r:.80}"
+        ) from None
+    if not texts:
+        raise ValueError(f"`{name}` is empty: pass at least one text.")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(
+                f"`{name}` must hold strings; item {i} is "
+                f"{type(text).__name__}: {text!r:.80}"
+            )
+    return texts
+
+
 def check_same_settings(what, saved, current):
     """Checks that `current` settings equal the `saved` ones of `what`
     (a run to resume, for example); raises `ValueError` naming each field

@@ -87,10 +87,10 @@ def test_a_teacher_cache_stores_packed_rows_as_given(preprocessor, tmp_path):
 @pytest.mark.parametrize(
     "texts, kwargs, match",
     [
-        ("one text", {}, "list of strings.*Wrap a single text"),
+        ("one text", {}, "not one string.*Wrap it in a list"),
         ([], {}, "empty"),
         (["fine", "  "], {}, "text 1 has an empty text"),
-        (["fine", 3], {}, "text 1 is int"),
+        (["fine", 3], {}, "item 1 is int"),
         (TEXTS, {"sequence_length": 0}, "sequence_length"),
     ],
 )

@@ -48,8 +48,10 @@ def test_text_outside_the_corpus_still_tokenizes(tiny_causal_lm):
 
 def test_bad_arguments(tiny_causal_lm):
     model = tiny_causal_lm(num_layers=1)
-    with pytest.raises(TypeError, match="iterable of strings"):
+    with pytest.raises(ValueError, match=r"not one string.*corpus=\['the end.'\]"):
         transfer.trim_lm_vocabulary(model, "the end.")
+    with pytest.raises(ValueError, match="item 1 is int"):
+        transfer.trim_lm_vocabulary(model, ["the end.", 7])
     with pytest.raises(ValueError, match="empty"):
         transfer.trim_lm_vocabulary(model, [])
     with pytest.raises(ValueError, match=r"keep_tokens not in the vocabulary: \['Ġzebra'\]"):

@@ -55,7 +55,7 @@ def test_trim_vocabulary_keep_tokens_and_bad_corpora(tiny_backbone):
     assert new_tokenizer.get_vocabulary() == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "film", "dull"]
     table = backbone.get_layer("token_embedding").embeddings.numpy()
     np.testing.assert_array_equal(trimmed.get_layer("token_embedding").embeddings.numpy(), table[[0, 1, 2, 3, 4, 5, 7, 9]])
-    with pytest.raises(TypeError, match=r"not one string.*corpus=\['a film'"):
+    with pytest.raises(ValueError, match=r"not one string.*corpus=\['a film'"):
         transfer.trim_vocabulary(backbone, tokenizer, "a film")
     with pytest.raises(ValueError, match=r"`corpus` is empty"):
         transfer.trim_vocabulary(backbone, tokenizer, [])
