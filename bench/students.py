@@ -105,9 +105,13 @@ def _generated(config, data, teacher, work, count):
 
 
 def _summary(rows, teacher_accuracy, sizes):
+    """Mean accuracy of each shape and method, with the shape's size and
+    latency as this run measured them, else as its latest row recorded
+    (a `--resume` run measures only its `--shapes`)."""
     groups = {}
     for row in rows:
         groups.setdefault((row["shape"], row["method"]), []).append(row["test_accuracy"])
+    recorded = {row["shape"]: {k: row[k] for k in ("size_mb", "latency_ms") if k in row} for row in rows}
     summary = []
     for (shape, method), accuracies in groups.items():
         mean = float(np.mean(accuracies))
@@ -118,7 +122,7 @@ def _summary(rows, teacher_accuracy, sizes):
             "test_accuracy_mean": mean,
             "test_accuracy_std": float(np.std(accuracies)),
             "retention": mean / teacher_accuracy,
-            **sizes.get(shape, {}),
+            **sizes.get(shape, recorded[shape]),
         })
     return summary
 
