@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_kd.distillation import Distiller
+from keras_kd.distillation import Distiller, TeacherCache
 from keras_kd.speech.audio import batch_waveforms
 from keras_kd.speech.error_rate import word_error_rate
 from keras_kd.speech.whisper_audio_to_text import WhisperAudioToText
@@ -181,6 +181,8 @@ def distil_whisper(
     alpha=0.5,
     temperature=2.0,
     train_embeddings=False,
+    teacher_cache=None,
+    top_k=None,
     seed=0,
     validation=None,
     verbose=1,
@@ -213,6 +215,14 @@ def distil_whisper(
             pseudo-labelled utterances (3 epochs), the student's WER on
             held-out voices was 74% frozen against 84% trained (teacher
             71%).
+        teacher_cache: optional folder of a `keras_kd.TeacherCache`: the
+            teacher's logits on the kept pseudo-labels are computed once,
+            stored there (or reused, when built from the same teacher and
+            data) and read back every epoch instead of running the
+            teacher.
+        top_k: with `teacher_cache`, keep only the `k` largest logits at
+            each position (4 bytes each, against 4 x 51,864 for all of
+            tiny.en's); None keeps all.
         seed: seed of the shuffling.
         validation: optional `(states, labels)` of other utterances, whose
             kept pseudo-labels give the validation loss.
@@ -239,6 +249,11 @@ def distil_whisper(
         )
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         check_int(name, value, example=16)
+    if top_k is not None and teacher_cache is None:
+        raise ValueError(
+            f"top_k={top_k!r} sets what a teacher cache keeps: pass "
+            "`teacher_cache=<folder>` too, or leave top_k=None."
+        )
     if not len(labels.kept):
         raise ValueError(
             f"No pseudo-label is kept: all {len(labels.texts)} transcripts "
@@ -258,9 +273,8 @@ def distil_whisper(
         validation_data = _training_arrays(
             teacher, v_states[v_labels.kept], [v_labels.texts[i] for i in v_labels.kept]
         )
-    distiller = Distiller(
-        student=whisper_decoder_model(student), teacher=whisper_decoder_model(teacher)
-    )
+    teacher_decoder = whisper_decoder_model(teacher)
+    distiller = Distiller(student=whisper_decoder_model(student), teacher=teacher_decoder)
     steps = epochs * math.ceil(len(y) / batch_size)
     distiller.compile(
         optimizer=warmup_cosine_adamw(learning_rate, steps, warmup=warmup),
@@ -268,8 +282,19 @@ def distil_whisper(
         temperature=temperature,
         jit_compile=bool(teacher.jit_compile),
     )
-    history = distiller.fit(
-        x, y, sample_weight=weight, validation_data=validation_data, epochs=epochs,
-        batch_size=batch_size, shuffle=True, verbose=verbose,
-    )
+    if teacher_cache is None:
+        history = distiller.fit(
+            x, y, sample_weight=weight, validation_data=validation_data, epochs=epochs,
+            batch_size=batch_size, shuffle=True, verbose=verbose,
+        )
+    else:
+        cache = TeacherCache.build(
+            teacher_decoder, tf.data.Dataset.from_tensor_slices((x, y, weight)),
+            teacher_cache, batch_size=batch_size, top_k=top_k,
+            jit_compile=bool(teacher.jit_compile), verbose=verbose,
+        )
+        history = distiller.fit(  # the cache's dataset shuffles itself
+            cache.dataset(batch_size, shuffle=True, seed=seed),
+            validation_data=validation_data, epochs=epochs, shuffle=False, verbose=verbose,
+        )
     return student, history

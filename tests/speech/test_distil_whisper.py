@@ -2,6 +2,8 @@
 runs once, the teacher's transcripts are filtered against the truth, and
 only the student's decoder trains."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -121,6 +123,25 @@ def test_token_embeddings_stay_frozen_by_default(teacher, states):
         not np.array_equal(np.asarray(a), np.asarray(b))
         for a, b in zip(layer.weights, teacher.backbone.decoder_transformer_layers[0].weights)
     )
+
+
+def test_a_teacher_cache_gives_the_live_teachers_losses(teacher, states, tmp_path):
+    labels = pseudo_label(teacher, states, transcribe_encoded(teacher, states), max_wer=0.0)
+    # One batch of all four: the order of the examples cannot matter.
+    settings = dict(decoder_layers=[0, 2], epochs=3, batch_size=4, learning_rate=5e-3, verbose=0)
+    live, live_history = distil_whisper(teacher, states, labels, **settings)
+    cached, history = distil_whisper(teacher, states, labels, teacher_cache=tmp_path / "cache", **settings)
+    np.testing.assert_allclose(history.history["loss"], live_history.history["loss"], rtol=1e-4)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    for a, b in zip(cached.weights, live.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
+    assert (manifest["num_examples"], manifest["top_k"]) == (4, None)
+    _, top = distil_whisper(teacher, states, labels, teacher_cache=tmp_path / "top", top_k=8, **settings)
+    assert np.isfinite(top.history["loss"]).all()
+    assert json.loads((tmp_path / "top" / "manifest.json").read_text())["top_k"] == 8
+    with pytest.raises(ValueError, match=r"top_k=8 sets what a teacher cache keeps"):
+        distil_whisper(teacher, states, labels, top_k=8, verbose=0)
 
 
 def test_distillation_refuses_when_no_pseudo_label_is_kept(teacher, states):
