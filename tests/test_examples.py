@@ -107,8 +107,8 @@ def test_distill_whisper_example(tmp_path):
     tiny_whisper_audio_to_text(num_layers=3, decoder_sequence_length=16).save_to_preset(str(preset))
     distill = load_example("distill_whisper")
     results = distill.main(
-        ["--output-dir", str(tmp_path), "--teacher", str(preset), "--utterances", "6",
-         "--test-utterances", "2", "--max-wer", "100", "--epochs", "1", "--max-length", "12",
+        ["--output-dir", str(tmp_path), "--teacher", str(preset), "--sentences", "6",
+         "--test-utterances", "2", "--max-wer", "100", "--epochs", "1", "--label-length", "16", "--max-length", "12",
          "--jit-compile", "0", "--verbose", "0"]
     )
     folder = tmp_path / "distill_whisper"

@@ -26,9 +26,12 @@ class SpeechConfig(RunConfig):
             (`keras_kd.datasets.load_texts`); training utterances speak
             the training split, test utterances the held-out split.
         teacher: a Whisper preset (`"whisper_tiny_en"`, offline).
-        train_utterances: synthetic training utterances (the first of the
-            shuffled training sentences; those longer than 30 s spoken are
-            dropped).
+        train_sentences: training sentences spoken (the first of the
+            shuffled training split), joined into passages of up to
+            `passage_words` words (`keras_kd.speech.join_sentences`), one
+            utterance each; those longer than 30 s spoken are dropped.
+        passage_words: the largest word budget of a training passage; 1
+            speaks every sentence alone.
         test_utterances: synthetic test utterances, spoken by
             `held_out_voices` only.
         held_out_voices: eSpeak NG voices kept out of training.
@@ -41,8 +44,11 @@ class SpeechConfig(RunConfig):
         epochs, batch_size, learning_rate, warmup: the student's training
             (`keras_kd.speech.distil_whisper`).
         alpha, temperature: `Distiller.compile` settings.
-        max_length: decoder length of every transcript (prompt included)
-            and of the `.tflite` files' caches.
+        label_length: decoder length of the pseudo-labels (prompt
+            included): passages hold up to about `2 * passage_words`
+            tokens.
+        max_length: decoder length of the test transcripts (prompt
+            included) and of the `.tflite` files' caches.
         quantization: quantization of the shipped student `.tflite`.
         seed: seed of sentence sampling, voices, noise and training.
         output_dir, run_name: the run writes to `output_dir/run_name/`.
@@ -53,7 +59,7 @@ class SpeechConfig(RunConfig):
         jit_compile: compile the encoder, generation and training with XLA.
         verbose: Keras verbosity.
 
-    >>> SpeechConfig.quick().train_utterances
+    >>> SpeechConfig.quick().train_sentences
     64
     >>> SpeechConfig(held_out_voices=())
     Traceback (most recent call last):
@@ -63,7 +69,8 @@ class SpeechConfig(RunConfig):
 
     data: object = "movie_reviews"
     teacher: str = "whisper_tiny_en"
-    train_utterances: int = 1000
+    train_sentences: int = 1000
+    passage_words: int = 60
     test_utterances: int = 100
     held_out_voices: tuple = HELD_OUT_VOICES
     noise_snr_db: tuple = (20.0, 40.0)
@@ -75,6 +82,7 @@ class SpeechConfig(RunConfig):
     warmup: float = 0.1
     alpha: float = 0.5
     temperature: float = 2.0
+    label_length: int = 128
     max_length: int = 64
     quantization: str = "dynamic_int8"
     seed: int = 0
@@ -86,9 +94,10 @@ class SpeechConfig(RunConfig):
     verbose: int = 1
 
     def __post_init__(self):
-        for name in ("train_utterances", "test_utterances", "epochs", "batch_size"):
+        for name in ("train_sentences", "passage_words", "test_utterances", "epochs", "batch_size"):
             check_int(name, getattr(self, name))
         check_int("max_length", self.max_length, minimum=3, example=64)
+        check_int("label_length", self.label_length, minimum=3, example=128)
         check_int("seed", self.seed, minimum=0)
         voices = self.held_out_voices
         if (
@@ -118,9 +127,9 @@ class SpeechConfig(RunConfig):
         check_number("warmup", self.warmup, 0, 1, high_open=True, example=0.1)
         check_choice("quantization", self.quantization, ("none", "dynamic_int8"))
 
-    # `quick()`: 64 training and 16 test utterances, one epoch.
+    # `quick()`: 64 training and 16 test sentences, one epoch.
     QUICK = dict(
-        train_utterances=64,
+        train_sentences=64,
         test_utterances=16,
         epochs=1,
         batch_size=8,

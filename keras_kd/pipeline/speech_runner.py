@@ -4,9 +4,11 @@ Distil-Whisper student running from a `.tflite` file, with a report.
 `run_speech(SpeechConfig(...))` (or `keras-kd demo --task speech` on the
 command line):
 
-1. speaks the training sentences with eSpeak NG's voices less the held-out
-   ones, and the test sentences with the held-out voices only, with noise
-   and telephone-band augmentation (`keras_kd.speech.synthesize`);
+1. joins the training sentences into passages of up to `passage_words`
+   words (`keras_kd.speech.join_sentences`) and speaks them with eSpeak
+   NG's voices less the held-out ones, and the test sentences one by one
+   with the held-out voices only, with noise and telephone-band
+   augmentation (`keras_kd.speech.synthesize`);
 2. encodes every utterance once with the teacher's encoder, which the
    student shares frozen, and pseudo-labels the training utterances with
    the teacher, dropping those whose transcript strays from what was said;
@@ -61,20 +63,20 @@ def speech_sentences(config):
         config: a `SpeechConfig`.
 
     Returns:
-        `(train, test)`: up to `train_utterances` training sentences and up
+        `(train, test)`: up to `train_sentences` training sentences and up
         to `test_utterances` held-out ones, each a seeded sample.
 
     Example:
 
     >>> texts = [f"sentence number {i}" for i in range(100)]
-    >>> train, test = speech_sentences(SpeechConfig(data=texts, train_utterances=20, test_utterances=5))
+    >>> train, test = speech_sentences(SpeechConfig(data=texts, train_sentences=20, test_utterances=5))
     >>> len(train), len(test)
     (20, 5)
     """
     train, test = load_texts(config.data, seed=config.seed)
     rng = random.Random(config.seed)
     return (
-        rng.sample(train, min(len(train), config.train_utterances)),
+        rng.sample(train, min(len(train), config.train_sentences)),
         rng.sample(test, min(len(test), config.test_utterances)),
     )
 
@@ -128,19 +130,46 @@ def run_speech(config=None):
         FileExistsError: the run folder exists and `config.overwrite` is
             False (before any work; `check_speech_config` lists the other
             checks).
+        ValueError: the teacher has fewer decoder positions than
+            `label_length` or `max_length` (`load_teacher`, before the
+            run folder is made).
     """
     config = config or SpeechConfig()
     train_texts, test_texts = check_speech_config(config)
     started = time.perf_counter()
+    teacher = load_teacher(config)
     with resumable_folder(
         config.run_dir, config.settings(), resume=config.resume, overwrite=config.overwrite
     ) as progress:
-        report = _run_steps(config, progress, train_texts, test_texts)
+        report = _run_steps(config, progress, teacher, train_texts, test_texts)
         report["seconds"] = time.perf_counter() - started
         _say(6, f"Writing the report to {config.run_dir}")
         atomic_write_json(progress.path / "report.json", report, overwrite=True)
         atomic_write_text(progress.path / "report.md", speech_markdown(report), overwrite=True)
     return report
+
+
+def load_teacher(config):
+    """The run's teacher, its decoder lengths checked against the
+    config's.
+
+    Raises:
+        ValueError: `label_length` or `max_length` is more than the
+            teacher's decoder positions.
+    """
+    from keras_kd.presets import resolve_preset
+    from keras_kd.speech import WhisperAudioToText
+
+    teacher = WhisperAudioToText.from_preset(resolve_preset(config.teacher))
+    teacher.jit_compile = config.jit_compile
+    positions = teacher.backbone.max_decoder_sequence_length
+    for name in ("label_length", "max_length"):
+        if getattr(config, name) > positions:
+            raise ValueError(
+                f"`{name}={getattr(config, name)}` is more than the {positions} "
+                f"decoder positions of {config.teacher!r}: pass at most {positions}."
+            )
+    return teacher
 
 
 def _keras_speed(model, states, audio, max_length):
@@ -174,26 +203,25 @@ def _tflite_speed(transcriber, windows):
     return 1000 * seconds / tokens
 
 
-def _run_steps(config, progress, train_texts, test_texts):
+def _run_steps(config, progress, teacher, train_texts, test_texts):
     """Steps 1 to 5 of `run_speech`, writing into the folder of `progress`."""
     import keras
 
     from keras_kd.export.whisper_tflite import WhisperTFLiteTranscriber, export_whisper_tflite
-    from keras_kd.presets import resolve_preset
-    from keras_kd.speech import WhisperAudioToText, character_error_rate, synthesize, word_error_rate
+    from keras_kd.speech import character_error_rate, join_sentences, synthesize, word_error_rate
     from keras_kd.speech.distil_whisper import distil_whisper, encode, pseudo_label, transcribe_encoded
     from keras_kd.speech.recordings import speech_windows
 
     laps = Laps()
-    _say(1, f"Speaking {len(train_texts)} training and {len(test_texts)} test sentences")
-    train = synthesize(train_texts, training_voices(config), seed=config.seed, noise_snr_db=config.noise_snr_db)
+    passages = join_sentences(train_texts, config.passage_words, seed=config.seed)
+    _say(1, f"Speaking {len(train_texts)} training sentences (as {len(passages)} passages) "
+            f"and {len(test_texts)} test sentences")
+    train = synthesize(passages, training_voices(config), seed=config.seed, noise_snr_db=config.noise_snr_db)
     test = synthesize(test_texts, config.held_out_voices, seed=config.seed + 1, noise_snr_db=config.noise_snr_db)
     truths = [u.text for u in test]
     laps.lap("synthesis")
 
     _say(2, f"Encoding with {config.teacher!r} and pseudo-labelling")
-    teacher = WhisperAudioToText.from_preset(resolve_preset(config.teacher))
-    teacher.jit_compile = config.jit_compile
     test_states = encode(teacher, [u.audio for u in test])
     # Saved once, into the run folder it ships in: a resumed run reads it
     # from there.
@@ -207,7 +235,7 @@ def _run_steps(config, progress, train_texts, test_texts):
         states = encode(teacher, [u.audio for u in train])
         labels = pseudo_label(
             teacher, states, [u.text for u in train], max_wer=config.max_wer,
-            batch_size=32, max_length=config.max_length,
+            batch_size=32, max_length=config.label_length,
         )
         laps.lap("encoding_and_labels")
         _say(3, f"Distilling a student on {len(labels.kept)} of {len(train)} pseudo-labels "
@@ -279,6 +307,7 @@ def _run_steps(config, progress, train_texts, test_texts):
     teacher_ms = exports["teacher_float32"]["decode_ms_per_token"]
     return {
         "teacher": config.teacher,
+        "train_sentences": len(train_texts),
         "train_utterances": len(train),
         "test_utterances": len(test),
         "training_voices": list(training_voices(config)),

@@ -38,6 +38,7 @@ from keras_kd.speech.recordings import (
 from keras_kd.speech.speech_synthesis import (
     ENGLISH_VOICES,
     Utterance,
+    join_sentences,
     speak,
     synthesize,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "whisper_decoder_model",
     "ENGLISH_VOICES",
     "Utterance",
+    "join_sentences",
     "speak",
     "synthesize",
     "DistilWhisperBackbone",

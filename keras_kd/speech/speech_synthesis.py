@@ -9,6 +9,7 @@ import threading
 import numpy as np
 
 from keras_kd.speech.audio import SAMPLING_RATE, resample
+from keras_kd.utils.validation import check_int, check_texts
 
 _PIP = "pip install espeakng-loader"
 # espeak_AUDIO_OUTPUT: AUDIO_OUTPUT_SYNCHRONOUS (samples come to a callback).
@@ -125,6 +126,49 @@ def add_noise(audio, snr_db, rng):
     power = float(np.mean(np.square(audio))) if len(audio) else 0.0
     noise = rng.normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), len(audio))
     return (audio + noise).astype(np.float32)
+
+
+def join_sentences(texts, max_words=60, seed=0):
+    """Joins consecutive sentences into longer passages, one speaker's
+    worth of a Whisper window each.
+
+    Whisper hears 30 s windows, and real recordings fill them with several
+    sentences; a decoder distilled on single sentences only falls into
+    loops on longer speech. Each passage takes sentences in order until the
+    next would pass a word budget drawn uniformly from 1 to `max_words`
+    (a passage has at least one sentence), so single sentences and long
+    passages mix. 60 words is about 28 s at eSpeak NG's slowest rate of
+    `synthesize` (130 words a minute).
+
+    Args:
+        texts: the sentences, a list of strings.
+        max_words: the largest word budget of a passage; 1 keeps every
+            sentence alone.
+        seed: seed of the budget draws.
+
+    Returns:
+        A list of strings, the sentences joined by spaces, every sentence
+        used once and in order.
+
+    Example:
+
+    >>> join_sentences(["Ever tried.", "Ever failed.", "No matter.", "Try again."], max_words=4, seed=0)
+    ['Ever tried. Ever failed.', 'No matter.', 'Try again.']
+    """
+    check_texts("texts", texts)
+    check_int("max_words", max_words, example=60)
+    rng = np.random.default_rng(seed)
+    passages, index = [], 0
+    while index < len(texts):
+        budget = int(rng.integers(1, max_words + 1))
+        group, words = [texts[index].strip()], len(texts[index].split())
+        index += 1
+        while index < len(texts) and words + len(texts[index].split()) <= budget:
+            group.append(texts[index].strip())
+            words += len(texts[index].split())
+            index += 1
+        passages.append(" ".join(group))
+    return passages
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,8 @@ import pytest
 import keras_kd.speech.recordings as recordings
 from keras_kd.cli.entry_point import main
 from keras_kd.pipeline import SpeechConfig, run_speech
+from keras_kd.pipeline.speech_runner import speech_sentences
+from keras_kd.speech import join_sentences
 from keras_kd.speech.recordings import speech_windows
 from keras_kd.utils.testing import tiny_whisper_audio_to_text
 
@@ -34,9 +36,11 @@ def tiny_teacher_preset(tmp_path_factory):
 
 def _config(preset, output_dir, **overrides):
     settings = dict(
-        data=SENTENCES, teacher=preset, train_utterances=8, test_utterances=4,
+        data=SENTENCES, teacher=preset, train_sentences=8, test_utterances=4,
         # The random teacher's transcripts are far from any sentence.
-        max_wer=100.0, epochs=1, batch_size=4, max_length=12,
+        max_wer=100.0, epochs=1, batch_size=4, max_length=12, label_length=16,
+        # Budgets of 1 to 12 words join one or two 6-word sentences.
+        passage_words=12,
         output_dir=str(output_dir), jit_compile=False, verbose=0,
     )
     settings.update(overrides)
@@ -75,18 +79,22 @@ def finished_run(interrupted_run):
 
 @pytest.mark.large
 def test_the_killed_run_kept_its_student(interrupted_run, finished_run):
-    _, progress = interrupted_run
+    config, progress = interrupted_run
     assert list(progress["steps"]) == ["student"]
     labels = progress["steps"]["student"]["pseudo_labels"]
-    assert (labels["utterances"], labels["kept"]) == (8, 8)
+    passages = join_sentences(speech_sentences(config)[0], 12, seed=config.seed)
+    assert 4 <= len(passages) < 8
+    assert (labels["utterances"], labels["kept"]) == (len(passages), len(passages))
     config, _ = finished_run
     assert sorted(os.listdir(config.output_dir)) == ["speech"]
 
 
 @pytest.mark.large
 def test_the_report_counts_and_scores(finished_run):
-    _, report = finished_run
-    assert (report["train_utterances"], report["test_utterances"]) == (8, 4)
+    config, report = finished_run
+    passages = join_sentences(speech_sentences(config)[0], 12, seed=config.seed)
+    assert (report["train_sentences"], report["train_utterances"], report["test_utterances"]) == (
+        8, len(passages), 4)
     assert not set(report["held_out_voices"]) & set(report["training_voices"])
     for name in ("teacher", "student"):
         scores = report["scores"][name]
@@ -143,11 +151,26 @@ def test_the_cli_refuses_classification_options_and_bad_voices(tmp_path, capsys)
         ({"max_wer": -0.1}, "max_wer=-0.1"),
         ({"quantization": "float16"}, "quantization"),
         ({"max_length": 2}, "max_length=2"),
+        ({"label_length": 0}, "label_length=0"),
+        ({"passage_words": 0}, "passage_words=0"),
     ],
 )
 def test_bad_settings_are_refused_on_creation(settings, match):
     with pytest.raises(ValueError, match=match):
         SpeechConfig(**settings)
+
+
+def test_a_label_length_past_the_teachers_positions_is_refused_before_encoding(tiny_teacher_preset, tmp_path):
+    config = _config(tiny_teacher_preset, tmp_path, label_length=33)
+
+    def encoded(*args, **kwargs):
+        raise AssertionError("encoded before checking label_length")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(distil_whisper, "encode", encoded)
+        with pytest.raises(ValueError, match="label_length=33.*pass at most 32"):
+            run_speech(config)
+    assert os.listdir(tmp_path) == []
 
 
 def test_every_voice_held_out_leaves_none_to_train_on(tmp_path):

@@ -43,3 +43,22 @@ def test_real_teacher_transcribes_clean_synthetic_speech():
     text = "Ever tried. Ever failed. No matter. Try again."
     hypothesis = model.generate(speak(text, "en-us", 150), max_length=32)
     assert word_error_rate([text], [hypothesis]) <= 0.25
+
+
+def test_join_sentences_keeps_every_sentence_in_order_within_the_budget():
+    from keras_kd.speech import join_sentences
+
+    texts = [f"sentence {i} " + "word " * (i % 7) for i in range(200)]
+    passages = join_sentences(texts, max_words=30, seed=4)
+    assert " ".join(passages).split() == " ".join(texts).split()
+    sizes = [len(p.split()) for p in passages]
+    # A passage passes the budget only when its first sentence alone does.
+    assert max(sizes) <= 30
+    assert 1 < len(texts) / len(passages) < 5  # some joined, some alone
+    assert sum(p.count("sentence") == 1 for p in passages) > 10
+    assert passages == join_sentences(texts, max_words=30, seed=4)
+    assert join_sentences(texts, max_words=1) == [t.strip() for t in texts]
+    with pytest.raises(ValueError, match="max_words"):
+        join_sentences(texts, max_words=0)
+    with pytest.raises(ValueError, match="texts"):
+        join_sentences("one sentence")
