@@ -45,8 +45,9 @@ class SpeechConfig(RunConfig):
             (`keras_kd.speech.distil_whisper`).
         alpha, temperature: `Distiller.compile` settings.
         label_length: decoder length of the pseudo-labels (prompt
-            included): passages hold up to about `2 * passage_words`
-            tokens.
+            included): the 1,980 passages of 3,000 movie-review sentences
+            (60 words at most) hold up to 86 tokens, about 1.3 a word;
+            128 leaves room for the prompt and for wordier text.
         max_length: decoder length of the test transcripts (prompt
             included) and of the `.tflite` files' caches.
         quantization: quantization of the shipped student `.tflite`.

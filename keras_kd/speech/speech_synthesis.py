@@ -157,17 +157,17 @@ def join_sentences(texts, max_words=60, seed=0):
     """
     check_texts("texts", texts)
     check_int("max_words", max_words, example=60)
+    counts = [len(text.split()) for text in texts]
     rng = np.random.default_rng(seed)
     passages, index = [], 0
     while index < len(texts):
         budget = int(rng.integers(1, max_words + 1))
-        group, words = [texts[index].strip()], len(texts[index].split())
+        start, words = index, counts[index]
         index += 1
-        while index < len(texts) and words + len(texts[index].split()) <= budget:
-            group.append(texts[index].strip())
-            words += len(texts[index].split())
+        while index < len(texts) and words + counts[index] <= budget:
+            words += counts[index]
             index += 1
-        passages.append(" ".join(group))
+        passages.append(" ".join(text.strip() for text in texts[start:index]))
     return passages
 
 

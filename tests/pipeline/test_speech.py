@@ -82,7 +82,7 @@ def test_the_killed_run_kept_its_student(interrupted_run, finished_run):
     config, progress = interrupted_run
     assert list(progress["steps"]) == ["student"]
     labels = progress["steps"]["student"]["pseudo_labels"]
-    passages = join_sentences(speech_sentences(config)[0], 18, seed=config.seed)
+    passages = join_sentences(speech_sentences(config)[0], config.passage_words, seed=config.seed)
     assert 4 <= len(passages) < 8
     assert (labels["utterances"], labels["kept"]) == (len(passages), len(passages))
     config, _ = finished_run
@@ -92,7 +92,7 @@ def test_the_killed_run_kept_its_student(interrupted_run, finished_run):
 @pytest.mark.large
 def test_the_report_counts_and_scores(finished_run):
     config, report = finished_run
-    passages = join_sentences(speech_sentences(config)[0], 18, seed=config.seed)
+    passages = join_sentences(speech_sentences(config)[0], config.passage_words, seed=config.seed)
     assert (report["train_sentences"], report["train_utterances"], report["test_utterances"]) == (
         8, len(passages), 4)
     assert not set(report["held_out_voices"]) & set(report["training_voices"])
