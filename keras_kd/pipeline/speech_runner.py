@@ -131,13 +131,13 @@ def run_speech(config=None):
             False (before any work; `check_speech_config` lists the other
             checks).
         ValueError: the teacher has fewer decoder positions than
-            `label_length` or `max_length` (`load_teacher`, before the
+            `label_length` or `max_length` (`_load_teacher`, before the
             run folder is made).
     """
     config = config or SpeechConfig()
     train_texts, test_texts = check_speech_config(config)
     started = time.perf_counter()
-    teacher = load_teacher(config)
+    teacher = _load_teacher(config)
     with resumable_folder(
         config.run_dir, config.settings(), resume=config.resume, overwrite=config.overwrite
     ) as progress:
@@ -149,7 +149,7 @@ def run_speech(config=None):
     return report
 
 
-def load_teacher(config):
+def _load_teacher(config):
     """The run's teacher, its decoder lengths checked against the
     config's.
 
