@@ -16,7 +16,7 @@ from keras_kd.export.litert_lm import check_model_ops
 from keras_kd.export.serving import check_destination
 from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.utils.io import atomic_write
-from keras_kd.utils.validation import check_choice
+from keras_kd.utils.validation import check_choice, check_int
 
 QUANTIZATIONS = ("none", "dynamic_int8")
 
@@ -208,12 +208,10 @@ def export_whisper_tflite(
     check_choice("quantization", quantization, QUANTIZATIONS)
     positions = model.backbone.max_decoder_sequence_length
     prompt = len(model.preprocessor.prompt_ids)
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or not prompt < max_length <= positions:
-        raise ValueError(
-            f"`max_length` must be an int in [{prompt + 1}, {positions}] (the "
-            f"prompt's {prompt} tokens, up to the decoder's positions). "
-            f"Received: max_length={max_length!r}"
-        )
+    check_int(
+        "max_length", max_length, prompt + 1, maximum=positions,
+        why=f"the prompt's {prompt} tokens, up to the decoder's positions",
+    )
     buffer = _convert(model, max_length, quantization)
     check_model_ops(buffer)
     texts, agreements = [], []

@@ -35,6 +35,7 @@ from keras_kd.presets import check_preset
 from keras_kd.utils.io import atomic_write, atomic_write_json, atomic_write_text, resumable_folder
 from keras_kd.utils.timing import Laps
 from keras_kd.utils.units import megabytes
+from keras_kd.utils.validation import check_int
 
 # Test utterances timed for speed (batch 1, as on a phone).
 SPEED_UTTERANCES = 8
@@ -164,11 +165,10 @@ def _load_teacher(config):
     teacher.jit_compile = config.jit_compile
     positions = teacher.backbone.max_decoder_sequence_length
     for name in ("label_length", "max_length"):
-        if getattr(config, name) > positions:
-            raise ValueError(
-                f"`{name}={getattr(config, name)}` is more than the {positions} "
-                f"decoder positions of {config.teacher!r}: pass at most {positions}."
-            )
+        check_int(
+            name, getattr(config, name), maximum=positions,
+            why=f"the {positions} decoder positions of {config.teacher!r}",
+        )
     return teacher
 
 

@@ -8,8 +8,9 @@ import math
 import numbers
 
 
-def check_int(name, value, minimum=1, allow_none=False, example=None):
-    """Checks that `value` is an int (not a bool) of at least `minimum`.
+def check_int(name, value, minimum=1, allow_none=False, example=None, maximum=None, why=None):
+    """Checks that `value` is an int (not a bool) of at least `minimum` (and
+    at most `maximum`, when given).
 
     Args:
         name: the argument's name, quoted in the message.
@@ -17,6 +18,9 @@ def check_int(name, value, minimum=1, allow_none=False, example=None):
         minimum: the smallest accepted value (1: a positive int).
         allow_none: accept `None` as well.
         example: a valid value for the message (default: `minimum`).
+        maximum: the largest accepted value; None: no upper bound.
+        why: where the bounds come from, added to the message in
+            parentheses (such as "the decoder's positions").
 
     Returns:
         `value`, unchanged.
@@ -29,6 +33,10 @@ def check_int(name, value, minimum=1, allow_none=False, example=None):
     Traceback (most recent call last):
     ...
     ValueError: `epochs` must be an int >= 1, e.g. 1. Received: epochs=0
+    >>> check_int("max_length", 500, 4, maximum=448, why="the decoder's positions")
+    Traceback (most recent call last):
+    ...
+    ValueError: `max_length` must be an int in [4, 448] (the decoder's positions), e.g. 448. Received: max_length=500
     """
     if value is None and allow_none:
         return value
@@ -36,12 +44,16 @@ def check_int(name, value, minimum=1, allow_none=False, example=None):
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
         or value < minimum
+        or (maximum is not None and value > maximum)
     ):
         what = "None or an int" if allow_none else "an int"
+        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        if example is None:
+            example = minimum if maximum is None else maximum
         raise ValueError(
-            f"`{name}` must be {what} >= {minimum}, e.g. "
-            f"{minimum if example is None else example}. "
-            f"Received: {name}={value!r}"
+            f"`{name}` must be {what} {bounds}"
+            + (f" ({why})" if why else "")
+            + f", e.g. {example}. Received: {name}={value!r}"
         )
     return value
 
