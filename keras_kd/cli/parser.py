@@ -65,7 +65,8 @@ def _add_data(parser):
     parser.add_argument(
         "--data",
         default=PipelineConfig.data,
-        help="'movie_reviews' (default), a .csv/.tsv/.jsonl file, or "
+        help="'movie_reviews' (default), 'product_reviews', "
+        "'news_editorials', 'tweets', a .csv/.tsv/.jsonl file, or "
         "'tfds:NAME' prepared offline",
     )
     parser.add_argument(

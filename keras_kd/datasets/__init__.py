@@ -9,10 +9,12 @@ or as tokenized, batched `(x, label)` (`split.tokenize(preprocessor)`).
 Sources:
 
 - `"movie_reviews"`: the embedded default, 10,566 movie-review sentences
-  (Pang & Lee, as rated by Hutto & Gilbert, 2014), negative or positive.
-  Fetched once from PyPI (the `vaderSentiment==3.3.2` sdist), checked against
-  pinned SHA-256 sums and cached under `$KERAS_KD_CACHE` (default
-  `~/.cache/keras_kd`).
+  (Pang & Lee, as rated by Hutto & Gilbert, 2014), negative or positive;
+  `"product_reviews"`, `"news_editorials"` and `"tweets"`: the same
+  authors' other rated sentences (Amazon reviews, New York Times opinion,
+  tweets), made into examples by the same rule. Fetched once from PyPI (the
+  `vaderSentiment==3.3.2` sdist), checked against pinned SHA-256 sums and
+  cached under `$KERAS_KD_CACHE` (default `~/.cache/keras_kd`).
 - `"tfds:NAME[/CONFIG][:VERSION]"`, e.g. `"tfds:glue/sst2"`: a TensorFlow
   Datasets dataset already prepared in `data_dir`; nothing is downloaded.
 - a path to a `.csv`, `.tsv` or `.jsonl` file, with `text_column` and
@@ -33,7 +35,7 @@ reading them.
 
 Modules: `load` (the entry point, `check_source`), `text_split` (the containers), `sources`
 (pairs and CSV/TSV/JSON Lines files), `tfds` (prepared TensorFlow Datasets,
-`prepare_tfds`), `movie_reviews` (the default dataset and its fetch),
+`prepare_tfds`), `rated_sentences` (the offline datasets and their fetch),
 `splitting` (the text-hash split, labels to class indices), `tokenization`
 (`tokenize`, `tokenized_examples`), `texts` (`load_texts`: unlabelled text
 for language models), `packing` (`pack_texts`: causal-LM training rows
@@ -42,10 +44,12 @@ without padding).
 
 from keras_kd.datasets.load import check_source
 from keras_kd.datasets.load import load
-from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_CLASS_NAMES
-from keras_kd.datasets.movie_reviews import MOVIE_REVIEWS_COUNTS
-from keras_kd.datasets.movie_reviews import cache_dir
-from keras_kd.datasets.movie_reviews import load_movie_reviews
+from keras_kd.datasets.rated_sentences import MOVIE_REVIEWS_CLASS_NAMES
+from keras_kd.datasets.rated_sentences import MOVIE_REVIEWS_COUNTS
+from keras_kd.datasets.rated_sentences import RATED_SENTENCES
+from keras_kd.datasets.rated_sentences import cache_dir
+from keras_kd.datasets.rated_sentences import load_movie_reviews
+from keras_kd.datasets.rated_sentences import load_rated_sentences
 from keras_kd.datasets.packing import pack_texts
 from keras_kd.datasets.texts import load_texts
 from keras_kd.datasets.text_split import TextClassificationData

@@ -2,7 +2,8 @@
 keras-kd reads: it sends each kind of source to its reader and builds the
 splits. `check_source()` checks the same arguments without reading them."""
 
-from keras_kd.datasets.movie_reviews import load_movie_reviews
+from keras_kd.datasets.rated_sentences import RATED_SENTENCES
+from keras_kd.datasets.rated_sentences import load_rated_sentences
 from keras_kd.datasets.sources import _check_source
 from keras_kd.datasets.sources import _describe
 from keras_kd.datasets.sources import _read_source
@@ -37,7 +38,7 @@ def check_source(source="movie_reviews", *, validation_data=None, test_data=None
     """
     separate = _separate_splits(validation_data, test_data)
     builtin = isinstance(source, str) and (
-        source == "movie_reviews" or source.startswith("tfds:")
+        source in RATED_SENTENCES or source.startswith("tfds:")
     )
     if separate and (builtin or isinstance(source, dict)):
         raise ValueError(
@@ -84,7 +85,9 @@ def load(
     """Loads a text-classification dataset as texts and integer labels.
 
     Args:
-        source: `"movie_reviews"` (default), `"tfds:NAME[/CONFIG][:VERSION]"`,
+        source: `"movie_reviews"` (default) or another offline set of
+            rated sentences (`"product_reviews"`, `"news_editorials"`,
+            `"tweets"`), `"tfds:NAME[/CONFIG][:VERSION]"`,
             a path to a `.csv`/`.tsv`/`.jsonl` file, a pair
             `(texts, labels)`, or a dict mapping `"train"`, `"validation"`,
             `"test"` to paths or pairs.
@@ -141,8 +144,8 @@ def load(
     {'train': 9, 'validation': 1, 'test': 2}
     """
     check_source(source, validation_data=validation_data, test_data=test_data)
-    if isinstance(source, str) and source == "movie_reviews":
-        return load_movie_reviews()
+    if isinstance(source, str) and source in RATED_SENTENCES:
+        return load_rated_sentences(source)
     if isinstance(source, str) and source.startswith("tfds:"):
         raw, names = _read_tfds(
             source[len("tfds:") :], text_column, label_column, data_dir

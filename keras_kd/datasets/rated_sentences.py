@@ -1,0 +1,180 @@
+"""The offline datasets: four sets of sentences rated for sentiment by
+people (Hutto & Gilbert, ICWSM 2014), each fetched once from the
+`vaderSentiment==3.3.2` sdist on PyPI (with `pip download`), checked against
+pinned SHA-256 sums and cached in `cache_dir()`.
+
+- `"movie_reviews"`, the embedded default: 10,605 sentences of Pang & Lee's
+  movie reviews;
+- `"product_reviews"`: 3,708 sentences of Amazon product reviews;
+- `"news_editorials"`: 5,190 sentences of New York Times opinion pieces;
+- `"tweets"`: 4,200 tweets.
+
+Each sentence was rated in [-4, 4] by about 20 people; `load_rated_sentences`
+makes them negative/positive examples by one rule.
+"""
+
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from keras_kd.datasets.splitting import _build
+from keras_kd.datasets.splitting import _split_by_text_hash
+from keras_kd.utils.cache import cache_dir
+from keras_kd.utils.io import atomic_write_bytes
+
+RATED_CLASS_NAMES = ("negative", "positive")
+MOVIE_REVIEWS_CLASS_NAMES = RATED_CLASS_NAMES
+MOVIE_REVIEWS_COUNTS = {"train": 8454, "validation": 1056, "test": 1056}
+
+_VADER_REQUIREMENT = "vaderSentiment==3.3.2"
+_VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
+_VADER_SDIST_SHA256 = (
+    "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
+)
+_VADER_INNER_ARCHIVE = (
+    "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
+)
+# name: (file in the sdist's hutto_ICWSM_2014 folder, its SHA-256)
+RATED_SENTENCES = {
+    "movie_reviews": (
+        "movieReviewSnippets_GroundTruth.txt",
+        "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350",
+    ),
+    "product_reviews": (
+        "amazonReviewSnippets_GroundTruth.txt",
+        "11a9807a0974a2506a2d3b4851eaf69b3d6d20688ce4923adda2312a4f6dd6c2",
+    ),
+    "news_editorials": (
+        "nytEditorialSnippets_GroundTruth.txt",
+        "7d8fbcce7dde5d716da53e78f4ef4be6b706e9ef1e1d51887e6d0ad4b69cc27e",
+    ),
+    "tweets": (
+        "tweets_GroundTruth.txt",
+        "dfbe7102e2f92579ed8b19df9a3822491880697c67adf712fb66e520cc05102f",
+    ),
+}
+_PIP_TIMEOUT_S = 300
+
+
+def load_movie_reviews():
+    """Loads the embedded movie-review sentences, fetching them once:
+    `load_rated_sentences("movie_reviews")`.
+
+    The 10,605 rated sentences of `movieReviewSnippets_GroundTruth.txt`
+    (sentences from Pang & Lee's movie-review data) become 10,566
+    examples: train 8,454 (4,166 positive), validation 1,056 (546
+    positive), test 1,056 (529 positive).
+
+    Returns:
+        A `TextClassificationData` with `class_names == ["negative",
+        "positive"]`.
+    """
+    return load_rated_sentences("movie_reviews")
+
+
+def load_rated_sentences(name):
+    """Loads one of the four rated-sentence sets, fetching it once.
+
+    Its sentences become examples by one rule:
+
+    - exact duplicate sentences are merged into one example whose rating is
+      the mean of their ratings, so no sentence is in two splits;
+    - label = sign of the (mean) rating: 1 `"positive"`, 0 `"negative"`;
+      sentences rated exactly 0 are dropped;
+    - split 80/10/10 by SHA-256 rank of `"0\\x00" + sentence` (seed 0).
+
+    The file comes from the `vaderSentiment==3.3.2` sdist on PyPI (`pip
+    download`, SHA-256 checked) and is cached in `cache_dir()`; put the
+    file there yourself on a machine without PyPI access.
+
+    Args:
+        name: `"movie_reviews"`, `"product_reviews"`, `"news_editorials"`
+            or `"tweets"`.
+
+    Returns:
+        A `TextClassificationData` with `class_names == ["negative",
+        "positive"]`.
+    """
+    if name not in RATED_SENTENCES:
+        raise ValueError(
+            f"Unknown rated-sentence set {name!r}; expected one of "
+            f"{sorted(RATED_SENTENCES)}."
+        )
+    file_name, sha256 = RATED_SENTENCES[name]
+    path = cache_dir() / "datasets" / file_name
+    if not path.is_file():
+        _fetch(name, path)
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ValueError(
+            f"The cached {str(path)!r} has SHA-256 {digest}, expected "
+            f"{sha256}. Delete it to fetch it again."
+        )
+    ratings = {}
+    # Split on CRLF only (all four files end their lines so):
+    # str.splitlines() would also break on the Unicode line separators some
+    # sentences may contain.
+    for line in data.decode("utf-8").rstrip("\r\n").split("\r\n"):
+        _, rating, text = line.split("\t", 2)
+        ratings.setdefault(text, []).append(float(rating))
+    texts, labels = [], []
+    for text, values in ratings.items():
+        mean = sum(values) / len(values)
+        if mean != 0:
+            texts.append(text)
+            labels.append(int(mean > 0))
+    raw = _split_by_text_hash(texts, labels, (0.8, 0.1, 0.1), seed=0)
+    return _build(raw, list(RATED_CLASS_NAMES), name)
+
+
+def _fetch(name, destination):
+    """Downloads the vaderSentiment sdist with pip and extracts `name`'s
+    file."""
+    file_name, sha256 = RATED_SENTENCES[name]
+    member = f"hutto_ICWSM_2014/{file_name}"
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [
+            sys.executable, "-m", "pip", "download", "--no-deps",
+            "--no-binary", ":all:", _VADER_REQUIREMENT, "-d", tmp,
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            result = None
+            reason = str(error)
+        if result is not None:
+            reason = (result.stderr or result.stdout)[-2000:]
+        sdist = Path(tmp) / _VADER_SDIST
+        if result is None or result.returncode != 0 or not sdist.is_file():
+            raise RuntimeError(
+                f"Could not fetch the {name} data: "
+                f"`{' '.join(command)}` failed (is PyPI reachable?).\n"
+                f"{reason}\nOn a machine without PyPI access, copy "
+                f"{member} from that sdist to "
+                f"{str(destination)!r}."
+            )
+        payload = sdist.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != _VADER_SDIST_SHA256:
+        raise RuntimeError(
+            f"The downloaded {_VADER_SDIST} has SHA-256 {digest}, expected "
+            f"{_VADER_SDIST_SHA256}; refusing to use it. Check your package "
+            "index (PIP_INDEX_URL)."
+        )
+    with tarfile.open(fileobj=io.BytesIO(payload)) as outer:
+        inner_bytes = outer.extractfile(_VADER_INNER_ARCHIVE).read()
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
+        text = inner.extractfile(member).read()
+    digest = hashlib.sha256(text).hexdigest()
+    if digest != sha256:
+        raise RuntimeError(
+            f"{member} in the sdist has SHA-256 {digest}, expected {sha256}."
+        )
+    atomic_write_bytes(destination, text, overwrite=True)
