@@ -108,13 +108,10 @@ def load_rated_sentences(name):
     path = cache_dir() / "datasets" / file_name
     if not path.is_file():
         _fetch(name, path)
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise ValueError(
-            f"The cached {str(path)!r} has SHA-256 {digest}, expected "
-            f"{sha256}. Delete it to fetch it again."
-        )
+    data = _checked(
+        path.read_bytes(), sha256, ValueError, f"The cached {str(path)!r}",
+        "Delete it to fetch it again.",
+    )
     ratings = {}
     # Split on CRLF only (all four files end their lines so):
     # str.splitlines() would also break on the Unicode line separators some
@@ -160,21 +157,25 @@ def _fetch(name, destination):
                 f"{member} from that sdist to "
                 f"{str(destination)!r}."
             )
-        payload = sdist.read_bytes()
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != _VADER_SDIST_SHA256:
-        raise RuntimeError(
-            f"The downloaded {_VADER_SDIST} has SHA-256 {digest}, expected "
-            f"{_VADER_SDIST_SHA256}; refusing to use it. Check your package "
-            "index (PIP_INDEX_URL)."
+        payload = _checked(
+            sdist.read_bytes(), _VADER_SDIST_SHA256, RuntimeError,
+            f"The downloaded {_VADER_SDIST}",
+            "Refusing to use it; check your package index (PIP_INDEX_URL).",
         )
     with tarfile.open(fileobj=io.BytesIO(payload)) as outer:
         inner_bytes = outer.extractfile(_VADER_INNER_ARCHIVE).read()
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
-        text = inner.extractfile(member).read()
-    digest = hashlib.sha256(text).hexdigest()
-    if digest != sha256:
-        raise RuntimeError(
-            f"{member} in the sdist has SHA-256 {digest}, expected {sha256}."
+        text = _checked(
+            inner.extractfile(member).read(), sha256, RuntimeError,
+            f"{member} in the sdist", "The sdist is not the one pinned.",
         )
     atomic_write_bytes(destination, text, overwrite=True)
+
+
+def _checked(payload, sha256, error, what, fix):
+    """`payload`, after checking its SHA-256 against the pinned `sha256`;
+    raises `error` naming `what` and the `fix` otherwise."""
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != sha256:
+        raise error(f"{what} has SHA-256 {digest}, expected {sha256}. {fix}")
+    return payload

