@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_kd.datasets.rated_sentences import RATED_SENTENCES
+
 _FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
 
@@ -53,8 +55,9 @@ def _check_source(source):
             )
         return
     raise ValueError(
-        "Unknown dataset source. Expected 'movie_reviews', "
-        "'product_reviews', 'news_editorials', 'tweets', 'tfds:NAME[/CONFIG]', a path to a .csv/.tsv/.jsonl file, a pair "
+        "Unknown dataset source. Expected "
+        + ", ".join(repr(name) for name in RATED_SENTENCES)
+        + ", 'tfds:NAME[/CONFIG]', a path to a .csv/.tsv/.jsonl file, a pair "
         "(texts, labels) or a dict of those per split. "
         f"Received: {source!r:.200}"
     )
@@ -148,7 +151,13 @@ def _check_file(path):
     if fmt is None:
         raise ValueError(
             f"Cannot tell the format of {str(path)!r} from its extension "
-            f"{path.suffix!r}. Expected one of {sorted(_FILE_FORMATS)}."
+            f"{path.suffix!r}. Expected one of {sorted(_FILE_FORMATS)}"
+            + (
+                "" if path.suffix else
+                ", or the name of an offline dataset: "
+                + ", ".join(repr(name) for name in RATED_SENTENCES)
+            )
+            + "."
         )
     if not path.is_file():
         raise FileNotFoundError(

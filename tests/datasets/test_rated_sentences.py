@@ -161,3 +161,8 @@ def test_an_unknown_rated_set_is_refused_with_the_names():
 
     with pytest.raises(ValueError, match=r"'amazon'.*'movie_reviews', 'news_editorials'"):
         rated_sentences.load_rated_sentences("amazon")
+
+
+def test_a_misspelt_dataset_name_is_refused_with_the_offline_names():
+    with pytest.raises(ValueError, match=r"'amazon'.*offline dataset: 'movie_reviews', 'product_reviews'"):
+        datasets.load("amazon")
