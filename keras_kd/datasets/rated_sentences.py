@@ -25,6 +25,7 @@ from keras_kd.datasets.splitting import _build
 from keras_kd.datasets.splitting import _split_by_text_hash
 from keras_kd.utils.cache import cache_dir
 from keras_kd.utils.io import atomic_write_bytes
+from keras_kd.utils.validation import check_choice
 
 RATED_CLASS_NAMES = ("negative", "positive")
 MOVIE_REVIEWS_CLASS_NAMES = RATED_CLASS_NAMES
@@ -98,12 +99,18 @@ def load_rated_sentences(name):
     Returns:
         A `TextClassificationData` with `class_names == ["negative",
         "positive"]`.
+
+    Example:
+
+    >>> data = load_rated_sentences("tweets")
+    >>> data.class_names, [len(split) for split in data.splits.values()]
+    (['negative', 'positive'], [3358, 419, 419])
+    >>> load_rated_sentences("amazon")
+    Traceback (most recent call last):
+    ...
+    ValueError: `name` must be one of 'movie_reviews', 'product_reviews', 'news_editorials', 'tweets'. Received: name='amazon'
     """
-    if name not in RATED_SENTENCES:
-        raise ValueError(
-            f"Unknown rated-sentence set {name!r}; expected one of "
-            f"{sorted(RATED_SENTENCES)}."
-        )
+    check_choice("name", name, tuple(RATED_SENTENCES))
     file_name, sha256 = RATED_SENTENCES[name]
     path = cache_dir() / "datasets" / file_name
     if not path.is_file():
