@@ -31,15 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from keras_kd import pipeline  # noqa: E402
 from keras_kd.utils.io import atomic_write_json  # noqa: E402
 from _machine import machine_info  # noqa: E402
+from _report import by_prefix  # noqa: E402
 
 SETS = ("product_reviews", "tweets", "news_editorials")
-
-
-def by_prefix(summary, prefix):
-    """The report figure whose label starts with `prefix` (the report ends
-    its labels with the seeds they average)."""
-    (value,) = [v for k, v in summary.items() if k.startswith(prefix)]
-    return value
 
 
 def main(argv=None):

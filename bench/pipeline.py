@@ -44,6 +44,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _machine import machine_info  # noqa: E402
+from _report import by_prefix  # noqa: E402
 from keras_kd import datasets, export, pipeline  # noqa: E402
 from keras_kd.utils.units import megabytes  # noqa: E402
 
@@ -61,13 +62,6 @@ def end_to_end_ms(path, texts):
         classifier.predict([text])
         times.append(1000 * (time.perf_counter() - start))
     return {"mean_ms": float(np.mean(times)), "median_ms": float(np.median(times))}
-
-
-def by_prefix(summary, prefix):
-    """The report figure whose label starts with `prefix`: the report ends
-    its labels with the seeds they average ("mean of 3 seeds", "1 seed")."""
-    (value,) = [v for k, v in summary.items() if k.startswith(prefix)]
-    return value
 
 
 def end_to_end(run_dir, sequence_length, labels, texts):
