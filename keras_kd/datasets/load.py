@@ -97,10 +97,12 @@ def load(
         label_column: the label column or key (None means `"label"`) or,
             for TFDS, the `ClassLabel` feature (None: the only one).
         class_names: optional list of class names. String labels are mapped
-            to their index in it; integer labels must lie in
-            `[0, len(class_names))`. By default, the sorted distinct string
-            labels of the training split, or `"0"`, `"1"`, ... for integer
-            labels `0..n-1`.
+            to their index in it; integer labels to the name that is their
+            value when every name is an integer (`["1", ..., "5"]`), else
+            they are indices in `[0, len(class_names))`. By default, the
+            sorted distinct labels of the training split (integers in
+            numeric order: star ratings 1 to 5 make classes `"1"` to
+            `"5"`, labels 0 to 4).
         splits: `(train, validation, test)` fractions used when `source` is a
             single file or pair; they must sum to 1 (validation or test
             may be 0, train may not).

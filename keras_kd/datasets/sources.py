@@ -3,7 +3,9 @@ labels)`: `(texts, labels)` pairs, CSV/TSV/JSON Lines files, the checks of
 a source before it is read and of its texts and columns while it is, and
 the short description of a source."""
 
+import codecs
 import csv
+import io
 import json
 import os
 import re
@@ -102,47 +104,97 @@ def _check_text(text, where):
 
 def _read_file(path, text_column, label_column):
     """Reads `text_column` and `label_column` of a `.csv`, `.tsv` or `.jsonl`
-    file. CSV/TSV labels that are all integers become ints.
+    file. CSV/TSV labels that are all integers become ints. A `.csv` whose
+    header has no comma but a semicolon is read as semicolon-separated (what
+    spreadsheets save in locales with a decimal comma).
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "reviews.csv"
     >>> _ = path.write_text("text,label\\ngood,1\\nbad,0\\n", encoding="utf-8")
     >>> _read_file(path, "text", "label")
     (['good', 'bad'], [1, 0])
+    >>> _ = path.write_text("text;label\\ngood, really;1\\n", encoding="utf-8")
+    >>> _read_file(path, "text", "label")
+    (['good, really'], [1])
     """
     fmt = _check_file(path)
+    # newline="": a quoted field may hold line breaks (the csv module's rule).
+    lines = io.StringIO(read_utf8(path), newline="")
+    header = lines.readline()
+    lines.seek(0)
     texts, labels = [], []
-    with open(path, encoding="utf-8", newline="") as f:
+    if fmt == "jsonl":
+        rows = (
+            (f"{path}:{n}", _parse_json_line(line, f"{path}:{n}"))
+            for n, line in enumerate(lines, 1)
+            if line.strip()
+        )
+    else:
+        reader = csv.DictReader(lines, delimiter=_delimiter(fmt, header))
+        _check_columns(reader.fieldnames or [], path, text_column, label_column)
+        # Line 1 is the header.
+        rows = ((f"{path}:{n}", row) for n, row in enumerate(reader, 2))
+    for where, row in rows:
         if fmt == "jsonl":
-            rows = (
-                (f"{path}:{n}", _parse_json_line(line, f"{path}:{n}"))
-                for n, line in enumerate(f, 1)
-                if line.strip()
+            _check_columns(list(row), where, text_column, label_column)
+        if None in row:
+            fields = len(reader.fieldnames) + len(row[None])
+            raise ValueError(
+                f"{where} has {fields} fields, but the header has "
+                f"{len(reader.fieldnames)}. Quote texts that contain the "
+                f"separator {reader.reader.dialect.delimiter!r} (a CSV writer "
+                "such as Python's `csv` or pandas does it)."
             )
-        else:
-            reader = csv.DictReader(
-                f, delimiter="," if fmt == "csv" else "\t"
+        _check_text(row[text_column], f"{where} (column {text_column!r})")
+        if row[label_column] in (None, ""):
+            raise ValueError(
+                f"{where} has no label in column {label_column!r}. "
+                "Label every example or remove the row."
             )
-            _check_columns(reader.fieldnames or [], path, text_column, label_column)
-            # Line 1 is the header.
-            rows = ((f"{path}:{n}", row) for n, row in enumerate(reader, 2))
-        for where, row in rows:
-            if fmt == "jsonl":
-                _check_columns(list(row), where, text_column, label_column)
-            _check_text(row[text_column], f"{where} (column {text_column!r})")
-            if row[label_column] in (None, ""):
-                raise ValueError(
-                    f"{where} has no label in column {label_column!r}. "
-                    "Label every example or remove the row."
-                )
-            texts.append(row[text_column])
-            labels.append(row[label_column])
+        texts.append(row[text_column])
+        labels.append(row[label_column])
     if not texts:
         raise ValueError(f"{str(path)!r} holds no examples.")
     if fmt != "jsonl" and all(re.fullmatch(r"-?\d+", v) for v in labels):
         # CSV has no types; integer labels keep their numeric order.
         labels = [int(v) for v in labels]
     return texts, labels
+
+
+def _delimiter(fmt, header):
+    """The field separator of a CSV/TSV file, from its first line."""
+    if fmt == "tsv":
+        return "\t"
+    return ";" if ";" in header and "," not in header else ","
+
+
+def read_utf8(path):
+    """The text of a UTF-8 file, a leading byte-order mark dropped (Excel's
+    "CSV UTF-8" writes one); any other encoding is refused with the fix.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "reviews.csv"
+    >>> _ = path.write_bytes("text,label\\ncaf\u00e9,1\\n".encode("cp1252"))
+    >>> read_utf8(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: '...reviews.csv' is not UTF-8 text: line 2 has byte 0xe9 ('caf\ufffd,1'). Save it as UTF-8 (a spreadsheet's "CSV UTF-8"; pandas: `df.to_csv(path, encoding="utf-8")`), or convert it: `iconv -f cp1252 -t utf-8 old.csv > new.csv`.
+    """
+    data = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        start = data.rfind(b"\n", 0, error.start) + 1
+        end = data.find(b"\n", error.start)
+        line = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
+        number = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"{str(path)!r} is not UTF-8 text: line {number} has byte "
+            f"0x{data[error.start]:02x} ({line.rstrip()!r:.80}). "
+            'Save it as UTF-8 (a spreadsheet\'s "CSV UTF-8"; pandas: '
+            '`df.to_csv(path, encoding="utf-8")`), or convert it: '
+            "`iconv -f cp1252 -t utf-8 old.csv > new.csv`."
+        ) from None
 
 
 def _check_file(path):

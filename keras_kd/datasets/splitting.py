@@ -4,6 +4,7 @@ deterministic train/validation/test split keyed by each text's SHA-256) and
 every split can be learned)."""
 
 import hashlib
+import re
 
 import numpy as np
 
@@ -88,8 +89,8 @@ def _build(raw, class_names, description):
     Args:
         raw: a dict `{split name: (texts, labels)}` with a `"train"` entry.
         class_names: list of names, or None to take the sorted distinct
-            string labels of the training split (integer labels must then
-            be `0..n-1`).
+            labels of the training split. Integer labels are matched to
+            names that are integers by value, else taken as indices.
         description: the source's description, for messages and the
             result's `name`.
 
@@ -101,27 +102,34 @@ def _build(raw, class_names, description):
     >>> data = _build({"train": (["good", "bad"], ["pos", "neg"])}, None, "lists")
     >>> data.class_names, data.train.labels.tolist(), data.name
     (['neg', 'pos'], [1, 0], 'lists')
+
+    Integer labels other than `0..n-1` name their classes:
+
+    >>> data = _build({"train": (["a", "b", "c"], [5, 1, 4])}, None, "stars")
+    >>> data.class_names, data.train.labels.tolist()
+    (['1', '4', '5'], [2, 0, 1])
     """
     train_labels = raw["train"][1]
     string_labels = any(isinstance(label, str) for label in train_labels)
+    if string_labels and not all(isinstance(label, str) for label in train_labels):
+        mixed = sorted({type(label).__name__ for label in train_labels})
+        raise ValueError(
+            f"The training labels mix types {mixed}, e.g. "
+            f"{[v for v in train_labels if not isinstance(v, str)][0]!r} and "
+            f"{[v for v in train_labels if isinstance(v, str)][0]!r}. Give "
+            "every label as a string, or every label as an integer."
+        )
     if class_names is None:
-        distinct = sorted(set(train_labels))
-        if string_labels:
-            class_names = [str(label) for label in distinct]
-        else:
-            if distinct != list(range(len(distinct))):
-                raise ValueError(
-                    "Integer labels must be the class indices 0..n-1; the "
-                    f"training labels are {distinct[:20]}. Pass "
-                    "`class_names=` (a name per index), or string labels."
-                )
-            class_names = [str(label) for label in distinct]
+        class_names = sorted({_hashable(label) for label in train_labels})
     class_names = [str(name) for name in class_names]
-    index = (
-        {name: i for i, name in enumerate(class_names)}
-        if string_labels
-        else {i: i for i in range(len(class_names))}
-    )
+    if string_labels:
+        index = {name: i for i, name in enumerate(class_names)}
+    elif all(re.fullmatch(r"-?\d+", name) for name in class_names):
+        # Integer labels are their classes' names (1..5 stars, -1/+1), in
+        # numeric order; for 0..n-1 the name and the index agree.
+        index = {int(name): i for i, name in enumerate(class_names)}
+    else:
+        index = {i: i for i in range(len(class_names))}
     splits = {}
     for name in SPLIT_NAMES:
         if name not in raw:

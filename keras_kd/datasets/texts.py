@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from keras_kd.datasets.rated_sentences import load_movie_reviews
-from keras_kd.datasets.sources import _check_text
+from keras_kd.datasets.sources import _check_text, read_utf8
 from keras_kd.datasets.splitting import _split_by_text_hash
 from keras_kd.utils.validation import check_number
 
@@ -53,7 +53,7 @@ def load_texts(source="movie_reviews", *, test_fraction=0.1, seed=0):
             )
         texts = [
             line.strip()
-            for line in path.read_text(encoding="utf-8").splitlines()
+            for line in read_utf8(path).splitlines()
             if line.strip()
         ]
         where = str(path)

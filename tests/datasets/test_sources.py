@@ -75,25 +75,57 @@ def test_missing_column(review_files, suffix):
         datasets.load(str(folder / f"r.{suffix}"), label_column="sentiment")
 
 
-def test_empty_text_names_the_line(tmp_path):
-    path = tmp_path / "e.csv"
-    path.write_text("text,label\ngood,1\n   ,0\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"e\.csv:3 .*empty text"):
-        datasets.load(str(path))
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("e.csv", "text,label\ngood,1\n   ,0\n", r"e\.csv:3 .*empty text"),
+        ("m.tsv", "text\tlabel\ngood\t1\nbad\t\n", r"m\.tsv:3 has no label in column 'label'"),
+        (
+            "latin.csv",
+            "text,label\ngood,1\ncafé crème,0\n".encode("cp1252"),
+            r"latin\.csv' is not UTF-8 text: line 3 has byte 0xe9 .*Save it as UTF-8",
+        ),
+        (
+            "mixed.jsonl",
+            '{"text": "a", "label": 1}\n{"text": "b", "label": "pos"}\n',
+            r"mix types \['int', 'str'\], e\.g\. 1 and 'pos'",
+        ),
+        ("j.jsonl", '{"text": "a", "label": 0}\n[1, 2]\n', r"j\.jsonl:2 holds a JSON list"),
+        ("j.jsonl", '{"text": "a", "label": 0}\n{"text": \n', r"j\.jsonl:2 is not valid JSON"),
+        (
+            # Unquoted, "Bad; sadly" is two fields: the separator is ';'.
+            "excel.csv",
+            "text;label\nGood, truly;pos\nBad; sadly;neg\n",
+            r"excel\.csv:3 has 3 fields.*header has 2\. Quote texts that contain the separator .;.",
+        ),
+    ],
+)
+def test_bad_file_is_refused_with_what_and_where(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    with pytest.raises(ValueError, match=message):
+        datasets.load({"train": path})
 
 
-def test_missing_label_names_the_line(tmp_path):
-    path = tmp_path / "m.tsv"
-    path.write_text("text\tlabel\ngood\t1\nbad\t\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"m\.tsv:3 has no label in column 'label'"):
-        datasets.load(str(path))
+def test_star_ratings_name_their_classes_and_read_back_the_same(review_files):
+    folder, rows = review_files
+    path = folder / "r.csv"
+    data = datasets.load({"train": path}, text_column="review", label_column="stars")
+    assert data.class_names == ["1", "2", "3", "5"]
+    assert [data.class_names[i] for i in data.train.labels] == ["5", "1", "3", "2"]
+    # A model trained on it carries those names; its evaluation data maps
+    # the same stars to the same classes.
+    again = datasets.load(
+        {"train": path}, text_column="review", label_column="stars",
+        class_names=data.class_names,
+    )
+    assert again.train.labels.tolist() == data.train.labels.tolist() == [3, 0, 2, 1]
 
 
-def test_jsonl_line_that_is_not_an_object(tmp_path):
-    path = tmp_path / "j.jsonl"
-    path.write_text('{"text": "a", "label": 0}\n[1, 2]\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"j\.jsonl:2 holds a JSON list"):
-        datasets.load(str(path))
-    path.write_text('{"text": "a", "label": 0}\n{"text": \n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"j\.jsonl:2 is not valid JSON"):
-        datasets.load(str(path))
+def test_spreadsheet_csv_with_byte_order_mark_and_semicolons(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text('text;label\nGood, truly;pos\n"Bad; sadly";neg\n', encoding="utf-8-sig")
+    data = datasets.load({"train": path})
+    assert data.train.texts == ["Good, truly", "Bad; sadly"]
+    assert data.class_names == ["neg", "pos"]
+    assert data.train.labels.tolist() == [1, 0]
