@@ -137,17 +137,26 @@ def _write_metrics(folder, record):
 def _task_config(args, config_class):
     """The config of `demo --task generation` (`GenerationConfig`) or
     `--task speech` (`SpeechConfig`)."""
-    if (
-        args.few_labels is not None
-        or args.generated_texts is not None
-        or args.seeds != list(pipeline.PipelineConfig.seeds)
-    ):
+    given = [
+        option
+        for option, value, default in (
+            ("--seeds", args.seeds, list(pipeline.PipelineConfig.seeds)),
+            ("--few-labels", args.few_labels, None),
+            ("--generated-texts", args.generated_texts, None),
+            ("--validation-data", args.validation_data, None),
+            ("--test-data", args.test_data, None),
+            ("--label-column", args.label_column, pipeline.PipelineConfig.label_column),
+        )
+        if value != default
+    ]
+    if given:
         raise UsageError(
-            "keras-kd demo: --seeds, --few-labels and --generated-texts apply "
-            f"to --task classification only; remove them for --task {args.task}."
+            f"keras-kd demo: {', '.join(given)} apply to --task classification "
+            f"only; remove them for --task {args.task} (its texts need no "
+            "labels, and it holds out its own test texts)."
         )
     fields = {
-        "data": args.data, "output_dir": args.output_dir,
+        "data": args.data, "text_column": args.text_column, "output_dir": args.output_dir,
         "overwrite": args.overwrite, "resume": args.resume,
     }
     if args.teacher:

@@ -104,7 +104,8 @@ def _check_text(text, where):
 
 def _read_file(path, text_column, label_column):
     """Reads `text_column` and `label_column` of a `.csv`, `.tsv` or `.jsonl`
-    file. CSV/TSV labels that are all integers become ints. A `.csv` whose
+    file (`label_column=None`: the texts alone, labels None). CSV/TSV labels
+    that are all integers become ints. A `.csv` whose
     header has no comma but a semicolon is read as semicolon-separated (what
     spreadsheets save in locales with a decimal comma).
 
@@ -146,15 +147,19 @@ def _read_file(path, text_column, label_column):
                 "such as Python's `csv` or pandas does it)."
             )
         _check_text(row[text_column], f"{where} (column {text_column!r})")
+        texts.append(row[text_column])
+        if label_column is None:
+            continue
         if row[label_column] in (None, ""):
             raise ValueError(
                 f"{where} has no label in column {label_column!r}. "
                 "Label every example or remove the row."
             )
-        texts.append(row[text_column])
         labels.append(row[label_column])
     if not texts:
         raise ValueError(f"{str(path)!r} holds no examples.")
+    if label_column is None:
+        return texts, None
     if fmt != "jsonl" and all(re.fullmatch(r"-?\d+", v) for v in labels):
         # CSV has no types; integer labels keep their numeric order.
         labels = [int(v) for v in labels]
@@ -234,6 +239,8 @@ def _parse_json_line(line, where):
 
 def _check_columns(columns, where, text_column, label_column):
     for role, column in (("text", text_column), ("label", label_column)):
+        if column is None:
+            continue
         if column not in columns:
             raise ValueError(
                 f"{str(where)!r} has no {role} column {column!r}. Its "

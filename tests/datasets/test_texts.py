@@ -27,3 +27,23 @@ def test_bad_sources_are_refused_with_the_fix(tmp_path):
         load_texts(["fine", ""])
     with pytest.raises(ValueError, match="test_fraction=1.5"):
         load_texts(["fine"] * 20, test_fraction=1.5)
+    with pytest.raises(ValueError, match=r"mine\.csv' has no text column 'body'.*\['review', 'stars'\]"):
+        (tmp_path / "mine.csv").write_text("review,stars\ngood,5\n", encoding="utf-8")
+        load_texts(str(tmp_path / "mine.csv"), text_column="body")
+    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+        load_texts(str(tmp_path / "nope.jsonl"))
+
+
+def test_a_labelled_file_gives_its_text_column_split_as_the_list_would_be(tmp_path):
+    reviews = [f"review number {i}, with a comma" for i in range(30)]
+    path = tmp_path / "reviews.csv"
+    path.write_text("stars,review\n" + "".join(f'{i % 5 + 1},"{t}"\n' for i, t in enumerate(reviews)))
+    assert load_texts(str(path), text_column="review") == load_texts(reviews)
+    path = tmp_path / "reviews.jsonl"
+    path.write_text("".join(f'{{"review": "{t}"}}\n' for t in reviews))
+    assert load_texts(str(path), text_column="review") == load_texts(reviews)
+
+
+def test_the_offline_sets_of_sentences_give_their_splits():
+    train, test = load_texts("tweets")
+    assert (len(train), len(test)) == (3358, 419)

@@ -177,15 +177,21 @@ def test_an_existing_run_folder_is_refused_before_any_work(tiny_llama_preset, tm
 
 def test_the_cli_refuses_classification_options_and_bad_data(tmp_path, capsys):
     assert main(["demo", "--task", "generation", "--seeds", "0", "1",
-                 "--output-dir", str(tmp_path)]) == 2
-    assert "--seeds, --few-labels and --generated-texts apply to --task classification" in (
+                 "--test-data", "test.csv", "--output-dir", str(tmp_path)]) == 2
+    assert "--seeds, --test-data apply to --task classification only" in (
         capsys.readouterr().err
     )
-    assert main(["demo", "--task", "generation", "--data", "reviews.csv",
+    assert main(["demo", "--task", "generation", "--data", "reviews.xlsx",
                  "--output-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "'reviews.csv'" in err and ".txt file" in err
-    assert os.listdir(tmp_path) == []
+    assert err.count("\n") == 1 and "'reviews.xlsx'" in err and ".txt file" in err
+    (tmp_path / "reviews.csv").write_text("review,stars\ngood,5\n")
+    assert main(["demo", "--task", "generation", "--data", str(tmp_path / "reviews.csv"),
+                 "--output-dir", str(tmp_path / "runs")]) == 2
+    assert "has no text column 'text'. Its columns are ['review', 'stars']" in (
+        capsys.readouterr().err
+    )
+    assert os.listdir(tmp_path) == ["reviews.csv"]
 
 
 def test_bad_settings_are_refused_on_creation():
