@@ -16,18 +16,21 @@ from keras_kd.distillation.inputs import (
     with_checked_class_ids,
 )
 from keras_kd.distillation.non_finite import StopOnNonFiniteLoss
-from keras_kd.distillation.shapes import check_logits_shapes
+from keras_kd.distillation.shapes import check_logits_not_probabilities, check_logits_shapes
 from keras_kd.distillation.xla import xla_lowering_error
 
 
 def _check_each_teacher(distiller, x, y, y_pred):
     """Several teachers' logits are combined into one target; each is
-    checked first, so that a mismatch names its teacher."""
+    checked first (its shape, logits and not probabilities), so that a
+    mismatch names its teacher."""
     if len(distiller.teachers) == 1 or split_cached_teacher(y)[1] is not None:
         return
     for i, teacher in enumerate(distiller.teachers):
         try:
-            check_logits_shapes(teacher(x, training=False), y_pred)
+            logits = teacher(x, training=False)
+            check_logits_shapes(logits, y_pred)
+            check_logits_not_probabilities(logits, "teacher")
         except ValueError as error:
             raise ValueError(f"Teacher {i} ({teacher.name!r}): {error}") from None
 
@@ -45,11 +48,16 @@ def check_first_batch(distiller, batch):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
     student_logits = distiller.student(x, training=False)
     distiller._num_classes = student_logits.shape[-1]
+    check_logits_not_probabilities(student_logits, "student")
     if distiller._checks_class_ids(training=True):
         check_class_ids(distiller._num_classes, batch)
     if distiller._uses_teacher(training=True):
         _check_each_teacher(distiller, x, y, student_logits)
     teacher = distiller._teacher_outputs(x, y, training=True)
+    live = teacher[0] is not None and split_cached_teacher(y)[1] is None
+    if live and len(distiller.teachers) == 1:
+        # One teacher's outputs are its own logits (several: checked above).
+        check_logits_not_probabilities(teacher[0], "teacher")
     y_pred, features = distiller._student_outputs(x, False, teacher)
     distiller._loss_terms(x, y, sample_weight, y_pred, features, teacher, True)
     if not distiller._jit_auto:

@@ -1,8 +1,10 @@
 """Shape checks of distillation: teacher logits against student logits, and
 labels against the student loss. The one place both the `Distiller` and the
-losses compare shapes; `None` (an unknown dimension) matches any size."""
+losses compare shapes; `None` (an unknown dimension) matches any size. Also
+the check that outputs are logits, not a softmax's probabilities."""
 
 import keras
+import numpy as np
 
 
 def shape_of(tensor):
@@ -45,6 +47,43 @@ def check_logits_shapes(teacher_logits, student_logits):
             f"teacher logits of shape {t_shape}, student logits of shape "
             f"{s_shape}. Give the student the teacher's number of classes "
             "(or vocabulary size)."
+        )
+
+
+def check_logits_not_probabilities(outputs, who):
+    """Raises `ValueError` when `outputs` (a batch of a model's outputs,
+    classes or vocabulary last) are probabilities: every row non-negative
+    and summing to 1, as a model ending in a softmax gives. Distillation
+    softens logits with its temperature and takes their `log_softmax`;
+    probabilities taken for logits give a near-uniform target (or a student
+    that cannot fit one) without any error.
+
+    Args:
+        outputs: the outputs of `who` on a batch, with at least 2 classes.
+        who: `"teacher"`, `"student"` or a teacher's name, for the message.
+
+    Example:
+
+    >>> check_logits_not_probabilities(np.array([[2.0, -1.0], [0.5, 0.1]]), "teacher")
+    >>> check_logits_not_probabilities(np.array([[0.9, 0.1], [0.25, 0.75]]), "teacher")
+    Traceback (most recent call last):
+    ...
+    ValueError: The teacher's outputs are probabilities, not logits: every row of the first batch is non-negative and sums to 1 (row 0: [0.9, 0.1]). Distillation needs logits. Build the teacher without its final softmax (`activation=None` on its last layer); a trained one keeps its weights with `model.layers[-1].activation = keras.activations.linear`.
+    """
+    values = np.asarray(keras.ops.convert_to_numpy(outputs), dtype=np.float64)
+    if values.ndim < 2 or values.shape[-1] < 2 or values.size == 0:
+        return
+    # Half precision sums a large vocabulary's probabilities to within 1e-2.
+    if values.min() >= 0.0 and np.all(np.abs(values.sum(axis=-1) - 1.0) < 1e-2):
+        row = values.reshape(-1, values.shape[-1])[0]
+        raise ValueError(
+            f"The {who}'s outputs are probabilities, not logits: every row of "
+            "the first batch is non-negative and sums to 1 (row 0: "
+            f"{[round(float(v), 4) for v in row[:5]]}{' ...' if row.size > 5 else ''}). "
+            f"Distillation needs logits. Build the {who} without its final "
+            "softmax (`activation=None` on its last layer); a trained one "
+            "keeps its weights with `model.layers[-1].activation = "
+            "keras.activations.linear`."
         )
 
 

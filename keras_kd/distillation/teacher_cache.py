@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_kd import datasets as kd_datasets
 from keras_kd.distillation.losses import check_temperature
+from keras_kd.distillation.shapes import check_logits_not_probabilities
 from keras_kd.distillation.multi_teacher import (
     check_teacher_weights,
     combine_teacher_logits,
@@ -439,15 +440,22 @@ def _run_teacher(
             )
         return top_k_logits(logits, top_k)
 
+    def batch(start, stop):
+        if x_keys is None:
+            return arrays["x"][start:stop]
+        return {key: arrays[f"x.{key}"][start:stop] for key in x_keys}
+
+    # Before hours of caching, not after.
+    for i, teacher in enumerate(teachers):
+        check_logits_not_probabilities(
+            teacher(batch(0, batch_size), training=False),
+            "teacher" if len(teachers) == 1 else f"teacher {i}",
+        )
     outputs = []
     progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="example")
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        x = (
-            arrays["x"][start:stop]
-            if x_keys is None
-            else {key: arrays[f"x.{key}"][start:stop] for key in x_keys}
-        )
+        x = batch(start, stop)
         outputs.append(keras.tree.map_structure(np.asarray, forward(x)))
         progbar.update(stop)
     if top_k is None:

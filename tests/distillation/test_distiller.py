@@ -315,6 +315,25 @@ def test_output_shape_mismatch_before_training_for_subclassed_models():
         model.fit(x, y, verbose=0)
 
 
+@pytest.mark.parametrize("role", ["teacher", "student"])
+def test_probabilities_instead_of_logits_are_refused_before_training(role):
+    models = {"teacher": mlp(64, seed=2), "student": mlp(16, seed=1)}
+    models[role].layers[-1].activation = keras.activations.softmax
+    model = keras_kd.Distiller(**models)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), alpha=0.5)
+    before = weights(models["student"])
+    x, y = data(16)
+    with pytest.raises(ValueError, match=rf"The {role}'s outputs are probabilities, not logits.*activations\.linear"):
+        model.fit(x, y, verbose=0)
+    for a, b in zip(before, weights(models["student"])):
+        np.testing.assert_array_equal(a, b)
+    # The fix the message gives: the trained weights kept, logits out.
+    models[role].layers[-1].activation = keras.activations.linear
+    model = keras_kd.Distiller(**models)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), alpha=0.5)
+    assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
+
+
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan"), "0.5"])
 def test_bad_alpha(alpha):
     with pytest.raises(ValueError, match="alpha"):

@@ -330,6 +330,12 @@ def test_bad_arguments_fail_before_running_the_teacher(tmp_path):
     with pytest.raises(ValueError, match=r"`top_k`=20 exceeds the teacher's 3"):
         TeacherCache.build(mlp(4, 1), examples(), tmp_path / "c", top_k=20,
                            verbose=0)
+    softmax = mlp(4, 1)
+    softmax.layers[-1].activation = keras.activations.softmax
+    with pytest.raises(ValueError, match=r"teacher's outputs are probabilities, not logits"):
+        TeacherCache.build(softmax, examples(), tmp_path / "c", verbose=0)
+    with pytest.raises(ValueError, match=r"teacher 1's outputs are probabilities"):
+        TeacherCache.build([mlp(4, 1), softmax], examples(), tmp_path / "c", temperature=2.0, verbose=0)
     assert list(tmp_path.iterdir()) == []
 
 
