@@ -425,11 +425,20 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         if plain is not None and plain is not self.optimizer:
             # Saved as the plain optimizer; compile() re-applies the decay.
             config["optimizer"] = keras.saving.serialize_keras_object(plain)
+        if config:
+            # An optimizer that never stepped (the pipeline trains the
+            # token-id model) saves no moments; a loaded model builds its
+            # optimizer only to receive saved ones, else Keras warns that it
+            # skips loading them.
+            config["optimizer_built"] = bool(self.optimizer.built)
         return config
 
     def compile_from_config(self, config):
+        config = dict(config)
+        # Files saved before the flag existed held built optimizers.
+        built = config.pop("optimizer_built", True)
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
+        if self.built and built:
             self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
@@ -445,6 +454,10 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
                 "lora_rank": self.lora_rank,
                 "layerwise_lr_decay": self.layerwise_lr_decay,
                 "class_names": self.class_names,
+                # Built uncompiled: loading compiles it from its saved
+                # compile config, and a model saved uncompiled stays so
+                # (compiled, it would expect optimizer state the file lacks).
+                "compile": False,
             }
         )
         return config

@@ -1,6 +1,8 @@
 """FinetuneModel and build_finetune_model: argument checks before any
 weights load, training, saving and the token-id model."""
 
+import warnings
+
 import keras
 import keras_hub
 import numpy as np
@@ -115,6 +117,27 @@ def test_config_round_trip_keeps_outputs_and_freeze(tmp_path, tiny_backbone, tok
     assert isinstance(loaded.heads["a"], kd_heads.Head)
 
 
+def test_a_saved_optimizer_loads_back_without_warnings(tmp_path, tiny_backbone, token_batch):
+    model = transfer.build_finetune_model(tiny_backbone(), num_classes=2)
+    path = str(tmp_path / "unused.keras")
+    model.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = keras.saving.load_model(path)
+    assert not loaded.optimizer.built
+    # A model that trained keeps its optimizer's state.
+    model.compile(jit_compile=False)
+    model.fit(token_batch(), np.array([0, 1, 0, 1]), batch_size=2, epochs=1, verbose=0)
+    path = str(tmp_path / "trained.keras")
+    model.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = keras.saving.load_model(path)
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_class_names_are_saved_and_passed_to_students(tmp_path, tiny_backbone):
     names = ["sports", "science", "arts"]
     model = transfer.build_finetune_model(tiny_backbone(), class_names=names, compile=False)
@@ -122,7 +145,9 @@ def test_class_names_are_saved_and_passed_to_students(tmp_path, tiny_backbone):
     assert model.class_names == names
     path = str(tmp_path / "model.keras")
     model.save(path)
-    assert transfer.load_finetune_model(path).class_names == names
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert transfer.load_finetune_model(path).class_names == names
     assert transfer.student_like(model, num_layers=1).class_names == names
     # Without names, nothing is claimed.
     assert transfer.build_finetune_model(tiny_backbone(), num_classes=3).class_names is None
