@@ -105,7 +105,8 @@ def _check_text(text, where):
 def _read_file(path, text_column, label_column):
     """Reads `text_column` and `label_column` of a `.csv`, `.tsv` or `.jsonl`
     file (`label_column=None`: the texts alone, labels None). CSV/TSV labels
-    that are all integers become ints. A `.csv` whose
+    that are all integers become ints; spaces around column names and
+    string labels, and after a separator, are dropped. A `.csv` whose
     header has no comma but a semicolon is read as semicolon-separated (what
     spreadsheets save in locales with a decimal comma).
 
@@ -117,6 +118,9 @@ def _read_file(path, text_column, label_column):
     >>> _ = path.write_text("text;label\\ngood, really;1\\n", encoding="utf-8")
     >>> _read_file(path, "text", "label")
     (['good, really'], [1])
+    >>> _ = path.write_text("text, label \\ngood, pos \\nbad,neg\\n", encoding="utf-8")
+    >>> _read_file(path, "text", "label")
+    (['good', 'bad'], ['pos', 'neg'])
     """
     fmt = _check_file(path)
     # newline="": a quoted field may hold line breaks (the csv module's rule).
@@ -131,8 +135,10 @@ def _read_file(path, text_column, label_column):
             if line.strip()
         )
     else:
-        reader = csv.DictReader(lines, delimiter=_delimiter(fmt, header))
-        _check_columns(reader.fieldnames or [], path, text_column, label_column)
+        # Hand-written files put spaces after the separator ("text, label").
+        reader = csv.DictReader(lines, delimiter=_delimiter(fmt, header), skipinitialspace=True)
+        reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+        _check_columns(reader.fieldnames, path, text_column, label_column)
         # Line 1 is the header.
         rows = ((f"{path}:{n}", row) for n, row in enumerate(reader, 2))
     for where, row in rows:
@@ -150,12 +156,15 @@ def _read_file(path, text_column, label_column):
         texts.append(row[text_column])
         if label_column is None:
             continue
-        if row[label_column] in (None, ""):
+        label = row[label_column]
+        # "pos " and "pos" are one class.
+        label = label.strip() if isinstance(label, str) else label
+        if label in (None, ""):
             raise ValueError(
                 f"{where} has no label in column {label_column!r}. "
                 "Label every example or remove the row."
             )
-        labels.append(row[label_column])
+        labels.append(label)
     if not texts:
         raise ValueError(f"{str(path)!r} holds no examples.")
     if label_column is None:
