@@ -181,18 +181,33 @@ def peek_first_batch(x, y, sample_weight, batch_size):
     peeked batch again is returned in its place.
     """
     if isinstance(x, tf.data.Dataset):
-        return next(iter(x.take(1))), x
+        for first in x.take(1):
+            return first, x
+        raise _no_examples("the dataset")
     if isinstance(x, keras.utils.PyDataset):
         return x[0], x
     if _is_generator(x):
-        first = next(x)
+        try:
+            first = next(x)
+        except StopIteration:
+            raise _no_examples("the generator") from None
         return first, _replay(first, x)
+    leaves = keras.tree.flatten(x)
+    if not leaves or np.shape(leaves[0])[:1] == (0,):
+        raise _no_examples("`x`")
     size = batch_size or 32
     first = keras.tree.map_structure(
         lambda a: a[:size] if a is not None else None,
         (x, y, sample_weight),
     )
     return first, x
+
+
+def _no_examples(what):
+    return ValueError(
+        f"No examples to train or evaluate on: {what} is empty. Pass data "
+        "with at least one example."
+    )
 
 
 def assert_class_ids(labels, num_classes):

@@ -334,6 +334,18 @@ def test_probabilities_instead_of_logits_are_refused_before_training(role):
     assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
 
 
+def test_empty_data_is_refused_with_what_was_empty():
+    x, y = data(16)
+    for empty, what in [
+        (tf.data.Dataset.from_tensor_slices((x, y)).take(0), "the dataset"),
+        ((x[:0], y[:0]), "`x`"),
+        ((item for item in []), "the generator"),
+    ]:
+        args = empty if isinstance(empty, tuple) else (empty,)
+        with pytest.raises(ValueError, match=f"No examples to train or evaluate on: {what} is empty"):
+            distiller().fit(*args, verbose=0)
+
+
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan"), "0.5"])
 def test_bad_alpha(alpha):
     with pytest.raises(ValueError, match="alpha"):
