@@ -253,6 +253,6 @@ def _check_columns(columns, where, text_column, label_column):
         if column not in columns:
             raise ValueError(
                 f"{str(where)!r} has no {role} column {column!r}. Its "
-                f"columns are {list(columns)}; pass "
-                f"`{role}_column=` one of them."
+                f"columns are {list(columns)}; pass one of them as "
+                f"`{role}_column=` (on the command line, --{role}-column)."
             )
