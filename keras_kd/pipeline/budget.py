@@ -295,6 +295,7 @@ def fit_best_epoch(
         validation).
     """
     import keras
+    import tensorflow as tf
 
     from keras_kd.utils.backup import BackupAndRestore
 
@@ -308,6 +309,10 @@ def fit_best_epoch(
     if backup_dir is not None:
         # After the early stopping: it restores that callback's state.
         own.append(BackupAndRestore(backup_dir, save_freq=backup_every, early_stopping=stopping))
+    if isinstance(dataset, tf.data.Dataset):
+        # Shuffled in the pipeline (or not at all): Keras would warn on
+        # every fit that its own shuffle=True does not apply.
+        fit_kwargs.setdefault("shuffle", False)
     history = model.fit(
         dataset,
         validation_data=validation_data,

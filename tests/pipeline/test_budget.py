@@ -248,3 +248,18 @@ def test_a_student_with_new_layers_gets_1000_auto_steps(examples, epochs, steps)
     assert budget.resolve_budget(same, train, teacher_hidden_dim=384).config.epochs == (
         budget.auto_epochs(examples, 32)
     )
+
+
+def test_a_dataset_trains_without_keras_shuffle_warning():
+    import warnings
+
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.zeros((8, 8), "float32")
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros(8, "int32"))).batch(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = budget.fit_best_epoch(model, data, 2, verbose=0)
+    assert history.budget == {"epochs": 2, "trained_epochs": 2, "best_epoch": None}
