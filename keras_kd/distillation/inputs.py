@@ -229,7 +229,7 @@ def assert_class_ids(labels, num_classes):
     >>> assert_class_ids(np.array([0, 7]), 3)
     Traceback (most recent call last):
     ...
-    ValueError: Label (class id) 7 is out of range: the student has 3 classes, so class ids go from 0 to 2. Fix the labels, or give the student (and the teacher) as many outputs as classes.
+    ValueError: Label (class id) 7 is out of range: the model has 3 classes, so class ids go from 0 to 2. Fix the labels, or give the model (in distillation, the student and the teacher) as many outputs as classes.
     """
     labels = tf.convert_to_tensor(labels)
     ids = tf.reshape(tf.cast(labels, tf.int64), [-1])
@@ -238,10 +238,10 @@ def assert_class_ids(labels, num_classes):
     if tf.executing_eagerly() and bool(ok):
         return labels
     message = tf.strings.format(
-        "Label (class id) {} is out of range: the student has "
+        "Label (class id) {} is out of range: the model has "
         f"{num_classes} classes, so class ids go from 0 to {num_classes - 1}. "
-        "Fix the labels, or give the student (and the teacher) as many "
-        "outputs as classes.",
+        "Fix the labels, or give the model (in distillation, the student and "
+        "the teacher) as many outputs as classes.",
         tf.gather(ids, tf.argmax(tf.cast(bad, tf.int32))),
     )
     if tf.executing_eagerly():

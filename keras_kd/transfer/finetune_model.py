@@ -267,6 +267,7 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         are shuffled each epoch, as Keras does for a plain model. Datasets,
         generators and paired-segment tuples pass through unchanged.
         """
+        self._check_class_ids(y)
         size = _num_examples(x)
         if size and shuffle and not validation_split:
             data = tuple(v for v in (x, y, sample_weight) if v is not None)
@@ -275,7 +276,9 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
                 .shuffle(size, reshuffle_each_iteration=True)
                 .batch(batch_size or 32)
             )
+            # Shuffled above; Keras would warn that it cannot shuffle a dataset.
             y = sample_weight = batch_size = None
+            shuffle = False
         return super().fit(
             x,
             y,
@@ -290,6 +293,28 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             sample_weight=sample_weight,
             **kwargs,
         )
+
+    def _check_class_ids(self, y):
+        """In-memory labels of a model with one classification head are
+        class ids in range: Keras would train on an out-of-range id (a NaN
+        loss under XLA) and fail on names deep in the graph."""
+        heads = list(self.heads.values())
+        if y is None or isinstance(y, dict) or len(heads) != 1:
+            return
+        if getattr(heads[0], "kind", None) != "classification":
+            return
+        labels = np.asarray(y)
+        num_classes = heads[0].num_classes
+        if labels.dtype.kind in "USO":
+            raise ValueError(
+                f"Labels must be class ids 0 to {num_classes - 1} for this "
+                f"model's {num_classes} classes; received {str(labels.flat[0])!r} "
+                f"({labels.dtype}). Map names to ids in the order of "
+                "`class_names` (`keras_kd.datasets.load` does: `data.train.labels`)."
+            )
+        from keras_kd.distillation.inputs import assert_class_ids
+
+        assert_class_ids(labels, num_classes)
 
     def trim_vocabulary(self, corpus, keep_tokens=(), keep_characters=True):
         """Returns a copy whose vocabulary keeps only what `corpus` uses.

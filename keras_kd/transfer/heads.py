@@ -71,6 +71,12 @@ class Head(keras.layers.Layer):
             num_classes,
             example=f"build_finetune_model(preset, head={kind!r}, num_classes=2)",
         )
+        if kind in ("classification", "token_classification") and num_classes == 1:
+            raise ValueError(
+                f"head={kind!r} with num_classes=1 always predicts its one class "
+                "(a softmax over one logit). Pass num_classes=2 for two classes, "
+                "or head='multilabel' for independent yes/no outputs."
+            )
         check_number("dropout", dropout, 0, 1, high_open=True, example=0.1)
         super().__init__(**kwargs)
         self.kind = kind

@@ -191,7 +191,7 @@ def test_out_of_range_class_id_is_named_under_xla():
     labels[11] = 7
     model = keras_kd.Distiller(student=mlp(8, 1), teacher=mlp(8, 2))
     model.compile(optimizer="sgd")
-    message = r"Label \(class id\) 7 is out of range: the student has 3 classes"
+    message = r"Label \(class id\) 7 is out of range: the model has 3 classes"
     with pytest.raises(ValueError, match=message):
         model.fit(X, labels, batch_size=8, verbose=0)
     # In a dataset, the bad id is in the second batch: past the checks of

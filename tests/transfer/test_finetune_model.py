@@ -125,9 +125,12 @@ def test_a_saved_optimizer_loads_back_without_warnings(tmp_path, tiny_backbone, 
         warnings.simplefilter("error")
         loaded = keras.saving.load_model(path)
     assert not loaded.optimizer.built
-    # A model that trained keeps its optimizer's state.
+    # A model that trained keeps its optimizer's state (and trains without
+    # Keras's warning that it cannot shuffle the dataset fit shuffled).
     model.compile(jit_compile=False)
-    model.fit(token_batch(), np.array([0, 1, 0, 1]), batch_size=2, epochs=1, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(token_batch(), np.array([0, 1, 0, 1]), batch_size=2, epochs=1, verbose=0)
     path = str(tmp_path / "trained.keras")
     model.save(path)
     with warnings.catch_warnings():
@@ -161,3 +164,16 @@ def test_class_names_are_saved_and_passed_to_students(tmp_path, tiny_backbone):
         transfer.build_finetune_model(tiny_backbone(), class_names="ab")
     with pytest.raises(TypeError, match=r"class_names=3 must be a list"):
         transfer.build_finetune_model(tiny_backbone(), class_names=3)
+
+
+def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
+    model = transfer.build_finetune_model(tiny_backbone(), num_classes=2)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=r"Label \(class id\) 5 is out of range: the model has 2 classes"):
+        model.fit(token_batch(), np.array([0, 1, 5, 1]), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Labels must be class ids 0 to 1 .* received 'neg' \(<U3\)"):
+        model.fit(token_batch(), np.array(["neg", "pos", "neg", "pos"]), epochs=1, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"num_classes=1 always predicts its one class.*num_classes=2"):
+        transfer.build_finetune_model(tiny_backbone(), num_classes=1)
