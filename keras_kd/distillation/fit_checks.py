@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from keras_kd.distillation.inputs import (
     check_class_ids,
+    is_generator,
     peek_first_batch,
     split_cached_teacher,
     with_checked_class_ids,
@@ -118,8 +119,9 @@ def checked_fit_data(distiller, x, y, kwargs):
     `compile`, `check_first_batch`), the class ids of every batch of the
     training and validation data for a sparse cross-entropy, Keras's
     `BackupAndRestore` with a step frequency refused
-    (`check_backup_callbacks`), and a `StopOnNonFiniteLoss` among the
-    callbacks unless one is there.
+    (`check_backup_callbacks`), a `StopOnNonFiniteLoss` among the
+    callbacks unless one is there, and `shuffle=False` for a dataset or
+    generator, which Keras cannot shuffle.
 
     Returns:
         `(x, y, kwargs)` to pass on to `keras.Model.fit`.
@@ -143,6 +145,10 @@ def checked_fit_data(distiller, x, y, kwargs):
         kwargs["validation_data"] = with_checked_class_ids(
             kwargs["validation_data"], None, distiller._num_classes
         )[0]
+    if isinstance(x, tf.data.Dataset) or is_generator(x):
+        # Shuffled by their maker (or meant in order): Keras cannot shuffle
+        # them and would warn on every fit that its shuffle=True is ignored.
+        kwargs.setdefault("shuffle", False)
     return x, y, kwargs
 
 

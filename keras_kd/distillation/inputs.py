@@ -163,7 +163,8 @@ def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
     return x, y, kwargs
 
 
-def _is_generator(x):
+def is_generator(x):
+    """A Python iterator of batches (a generator), not a `tf.data.Dataset`."""
     return isinstance(x, types.GeneratorType) or (
         hasattr(x, "__next__") and not isinstance(x, (tf.data.Dataset,))
     )
@@ -186,7 +187,7 @@ def peek_first_batch(x, y, sample_weight, batch_size):
         raise _no_examples("the dataset")
     if isinstance(x, keras.utils.PyDataset):
         return x[0], x
-    if _is_generator(x):
+    if is_generator(x):
         try:
             first = next(x)
         except StopIteration:
@@ -305,7 +306,7 @@ def with_checked_class_ids(x, y, num_classes):
         return x.map(lambda *batch: check(batch if len(batch) > 1 else batch[0])), y
     if isinstance(x, keras.utils.PyDataset):
         return _CheckedPyDataset(x, num_classes), y
-    if _is_generator(x):
+    if is_generator(x):
         return (check(batch) for batch in x), y
     if y is not None:
         assert_class_ids(y, num_classes)

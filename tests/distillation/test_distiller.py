@@ -334,6 +334,21 @@ def test_probabilities_instead_of_logits_are_refused_before_training(role):
     assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
 
 
+def test_a_dataset_or_generator_trains_without_keras_shuffle_warning():
+    import warnings
+
+    x, y = data(16)
+    for batches in (
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(8),
+        ((x[i : i + 8], y[i : i + 8]) for i in (0, 8)),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            # A generator's length is unknown to Keras: given here.
+            history = distiller().fit(batches, steps_per_epoch=2, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+
+
 def test_empty_data_is_refused_with_what_was_empty():
     x, y = data(16)
     for empty, what in [
