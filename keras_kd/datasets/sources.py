@@ -79,7 +79,10 @@ def _read_source(source, text_column, label_column):
     texts = list(texts)
     for i, text in enumerate(texts):
         _check_text(text, f"example {i}")
-    return texts, list(np.asarray(labels).tolist())
+    labels = list(np.asarray(labels).tolist())
+    for i, label in enumerate(labels):
+        _check_label(label, f"example {i}")
+    return texts, labels
 
 
 def _check_text(text, where):
@@ -100,6 +103,25 @@ def _check_text(text, where):
             f"{where} has an empty text ({text!r}). Remove the row or fill "
             "in its text."
         )
+
+
+def _check_label(label, where):
+    """Raises `ValueError` naming `where` unless `label` names one class: a
+    string, an integer, or a float with an integer value.
+
+    >>> _check_label(["pos", "funny"], "example 2")
+    Traceback (most recent call last):
+    ...
+    ValueError: example 2 has the label ['pos', 'funny']: a label names one class, as a string or an integer. One-hot rows: pass `np.argmax(labels, axis=-1)`; multi-label lists and fractional numbers (regression targets) are not classes.
+    """
+    if isinstance(label, (str, int)) or (isinstance(label, float) and label.is_integer()):
+        return
+    raise ValueError(
+        f"{where} has the label {label!r:.80}: a label names one class, as a "
+        "string or an integer. One-hot rows: pass `np.argmax(labels, "
+        "axis=-1)`; multi-label lists and fractional numbers (regression "
+        "targets) are not classes."
+    )
 
 
 def _read_file(path, text_column, label_column):
@@ -164,6 +186,7 @@ def _read_file(path, text_column, label_column):
                 f"{where} has no label in column {label_column!r}. "
                 "Label every example or remove the row."
             )
+        _check_label(label, where)
         labels.append(label)
     if not texts:
         raise ValueError(f"{str(path)!r} holds no examples.")

@@ -91,6 +91,8 @@ def test_missing_column(review_files, suffix):
             r"mix types \['int', 'str'\], e\.g\. 1 and 'pos'",
         ),
         ("j.jsonl", '{"text": "a", "label": 0}\n[1, 2]\n', r"j\.jsonl:2 holds a JSON list"),
+        ("l.jsonl", '{"text": "a", "label": ["pos"]}\n', r"l\.jsonl:1 has the label \['pos'\]: a label names one class"),
+        ("f.jsonl", '{"text": "a", "label": 0}\n{"text": "b", "label": 1.5}\n', r"f\.jsonl:2 has the label 1\.5"),
         ("j.jsonl", '{"text": "a", "label": 0}\n{"text": \n', r"j\.jsonl:2 is not valid JSON"),
         (
             # Unquoted, "Bad; sadly" is two fields: the separator is ';'.
@@ -105,6 +107,14 @@ def test_bad_file_is_refused_with_what_and_where(tmp_path, name, content, messag
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     with pytest.raises(ValueError, match=message):
         datasets.load({"train": path})
+
+
+def test_one_hot_labels_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"example 0 has the label \[1, 0\].*np\.argmax\(labels, axis=-1\)"):
+        datasets.load((["a", "b"], [[1, 0], [0, 1]]))
+    # Floats of integer value are the integers.
+    data = datasets.load((["a", "b", "c", "d"], [0.0, 1.0, 1.0, 0.0]), splits=(1.0, 0.0, 0.0))
+    assert data.class_names == ["0", "1"] and data.train.labels.tolist() == [0, 1, 1, 0]
 
 
 def test_star_ratings_name_their_classes_and_read_back_the_same(review_files):
