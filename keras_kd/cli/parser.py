@@ -61,13 +61,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def _add_data(parser):
+def _add_data(parser, tasks=False):
     parser.add_argument(
         "--data",
         default=PipelineConfig.data,
         help="'movie_reviews' (default), 'product_reviews', "
         "'news_editorials', 'tweets', a .csv/.tsv/.jsonl file, or "
-        "'tfds:NAME' prepared offline",
+        "'tfds:NAME' prepared offline"
+        + (
+            "; for --task generation or speech, the texts of any of these but "
+            "tfds (labels unused), or a .txt file of one text per line"
+            if tasks else ""
+        ),
     )
     parser.add_argument(
         "--validation-data", default=None, metavar="FILE",
@@ -217,7 +222,7 @@ def build_parser():
         "synthetic speech, to .tflite (default: %(default)s)",
     )
     demo.add_argument("--quick", action="store_true", help="a small, fast run")
-    _add_data(demo)
+    _add_data(demo, tasks=True)
     demo.add_argument(
         "--teacher", default=None,
         help=f"default: {PipelineConfig.teacher} (classification), "

@@ -105,6 +105,11 @@ def test_defaults_are_the_pipeline_config_fields(capsys):
         main(["finetune", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "default: auto, the 95th percentile of the training texts' token lengths" in help_text
+    assert "--task generation" not in help_text
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "for --task generation or speech, the texts of any of these but tfds" in help_text
     assert {f.name for f in dataclasses.fields(PipelineConfig)} >= {
         "student_layers", "epochs", "learning_rate", "teacher_epochs"
     }
