@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from keras_kd.distillation.inputs import (
     check_class_ids,
-    is_generator,
+    no_keras_shuffle,
     peek_first_batch,
     split_cached_teacher,
     with_checked_class_ids,
@@ -145,10 +145,7 @@ def checked_fit_data(distiller, x, y, kwargs):
         kwargs["validation_data"] = with_checked_class_ids(
             kwargs["validation_data"], None, distiller._num_classes
         )[0]
-    if isinstance(x, tf.data.Dataset) or is_generator(x):
-        # Shuffled by their maker (or meant in order): Keras cannot shuffle
-        # them and would warn on every fit that its shuffle=True is ignored.
-        kwargs.setdefault("shuffle", False)
+    no_keras_shuffle(x, kwargs)
     return x, y, kwargs
 
 

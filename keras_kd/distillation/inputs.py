@@ -170,6 +170,27 @@ def is_generator(x):
     )
 
 
+def no_keras_shuffle(x, fit_kwargs):
+    """Sets `shuffle=False` in `fit_kwargs` (unless given) when `x` is a
+    `tf.data.Dataset` or a generator: Keras cannot shuffle those (they come
+    shuffled by their maker, or are meant in order), and with its default
+    `shuffle=True` it warns on every `fit` that the setting is ignored.
+
+    Example:
+
+    >>> kwargs = {}
+    >>> no_keras_shuffle(tf.data.Dataset.range(3), kwargs)
+    >>> kwargs
+    {'shuffle': False}
+    >>> kwargs = {}
+    >>> no_keras_shuffle(np.zeros(3), kwargs)
+    >>> kwargs
+    {}
+    """
+    if isinstance(x, tf.data.Dataset) or is_generator(x):
+        fit_kwargs.setdefault("shuffle", False)
+
+
 def _replay(first, rest):
     yield first
     yield from rest

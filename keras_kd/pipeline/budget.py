@@ -295,8 +295,8 @@ def fit_best_epoch(
         validation).
     """
     import keras
-    import tensorflow as tf
 
+    from keras_kd.distillation.inputs import no_keras_shuffle
     from keras_kd.utils.backup import BackupAndRestore
 
     stopping = None
@@ -309,10 +309,7 @@ def fit_best_epoch(
     if backup_dir is not None:
         # After the early stopping: it restores that callback's state.
         own.append(BackupAndRestore(backup_dir, save_freq=backup_every, early_stopping=stopping))
-    if isinstance(dataset, tf.data.Dataset):
-        # Shuffled in the pipeline (or not at all): Keras would warn on
-        # every fit that its own shuffle=True does not apply.
-        fit_kwargs.setdefault("shuffle", False)
+    no_keras_shuffle(dataset, fit_kwargs)
     history = model.fit(
         dataset,
         validation_data=validation_data,
