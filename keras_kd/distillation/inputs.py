@@ -164,7 +164,13 @@ def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
 
 
 def is_generator(x):
-    """A Python iterator of batches (a generator), not a `tf.data.Dataset`."""
+    """A Python iterator of batches (a generator), not a `tf.data.Dataset`.
+
+    Example:
+
+    >>> is_generator(batch for batch in []), is_generator(tf.data.Dataset.range(2))
+    (True, False)
+    """
     return isinstance(x, types.GeneratorType) or (
         hasattr(x, "__next__") and not isinstance(x, (tf.data.Dataset,))
     )
