@@ -15,6 +15,7 @@ from keras_kd.export import whisper_tflite_graph as graph
 from keras_kd.export.litert_lm import check_model_ops
 from keras_kd.export.serving import check_destination
 from keras_kd.export.shared_embedding import share_int8_embedding
+from keras_kd.speech.audio import batch_waveforms
 from keras_kd.utils.io import atomic_write
 from keras_kd.utils.validation import check_choice, check_int
 
@@ -69,7 +70,14 @@ class WhisperTFLiteTranscriber:
     def token_ids(self, audio):
         """The generated token ids for one 16 kHz waveform (prompt and
         `<|endoftext|>` excluded), and the decoding seconds."""
-        x = self.preprocessor.generate_preprocess(np.asarray(audio, np.float32)[None], 1)
+        batch, single = batch_waveforms(audio)
+        if not single:
+            raise ValueError(
+                f"`token_ids` and `transcribe` take one waveform (samples,); "
+                f"received a batch of shape {batch.shape}. Call them once per "
+                "waveform."
+            )
+        x = self.preprocessor.generate_preprocess(batch, 1)
         cross = self._encode(**{graph.FEATURES: np.asarray(x["encoder_features"])})
         caches = {n: np.zeros(s, np.float32) for n, s in self._self_shapes.items()}
         tokens = list(self.preprocessor.prompt_ids)
@@ -130,7 +138,7 @@ class WhisperTFLiteExport:
 
 def keras_token_ids(model, audio, max_length):
     """Keras's greedy token ids for one waveform (prompt and end excluded)."""
-    x = model.preprocessor.generate_preprocess(np.asarray(audio, np.float32)[None], max_length)
+    x = model.preprocessor.generate_preprocess(batch_waveforms(audio)[0], max_length)
     eos = model.preprocessor.tokenizer.eos_token_id
     out = model.make_generate_function()(x, stop_token_ids=[eos])
     ids = np.asarray(out["decoder_token_ids"])[0, len(model.preprocessor.prompt_ids) :].tolist()

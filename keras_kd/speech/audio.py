@@ -12,6 +12,11 @@ SAMPLING_RATE = 16000
 _SAMPLE_TYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
 # Outputs computed at once: bounds the (outputs, taps) index arrays.
 _CHUNK = 4096
+# Resampling and added noise overshoot 1 a little; integer PCM read as
+# floats peaks in the hundreds or thousands.
+_MAX_PEAK = 2.0
+# Columns of a 2-D array read as channels: WAV layouts go up to 7.1.
+_MAX_CHANNELS = 8
 
 
 def resample(audio, rate, target_rate=SAMPLING_RATE):
@@ -126,11 +131,53 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
     return resample(audio, rate, sampling_rate)
 
 
+def _check_waveform(row, where):
+    """Refuses a waveform that Whisper would hear as noise or silence,
+    before any feature is computed: integer PCM samples, samples far
+    outside [-1, 1], an empty or non-finite waveform."""
+    if row.dtype.kind in "iu":
+        scale = {1: "128", 2: "32768", 4: "2147483648"}.get(row.dtype.itemsize, "its full scale")
+        raise ValueError(
+            f"{where} holds {row.dtype} samples; Whisper takes float samples "
+            f"in [-1, 1]. Convert integer PCM first: "
+            f"`audio.astype('float32') / {scale}` (or read the file with "
+            "`keras_kd.speech.load_wav`)."
+        )
+    if row.dtype.kind not in "f":
+        raise ValueError(
+            f"{where} holds {row.dtype} values; pass float samples in [-1, 1]."
+        )
+    if row.size == 0:
+        raise ValueError(f"{where} has no samples. Pass at least one sample of 16 kHz audio.")
+    finite = np.isfinite(row)
+    if not finite.all():
+        at = np.unravel_index(int(np.flatnonzero(~finite)[0]), row.shape)
+        place = f"sample {at[-1]}" if row.ndim == 1 else f"waveform {at[0]}, sample {at[1]}"
+        raise ValueError(
+            f"{where} holds a non-finite sample ({row[at]} at {place}). Pass "
+            "waveforms of finite samples in [-1, 1]."
+        )
+    peak = float(np.abs(row).max())
+    if peak > _MAX_PEAK:
+        raise ValueError(
+            f"{where} peaks at {peak:g}; Whisper takes samples in [-1, 1]. "
+            "Integer PCM read as floats needs dividing by its full scale "
+            "(32768 for 16-bit): `audio / 32768`; other audio, "
+            "`audio / np.abs(audio).max()`."
+        )
+
+
 def batch_waveforms(audio, max_seconds=30.0):
     """16 kHz waveforms as one `(batch, samples)` float32 array: a list of
     waveforms of different lengths is zero-padded to the longest, which
     changes nothing Whisper hears (it pads every window to 30 s with
     zeros).
+
+    Each waveform is checked first: float samples within about [-1, 1]
+    (integer PCM, or PCM read as floats, is refused with the division that
+    fixes it), finite, at least one sample; a 2-D array with 8 or fewer
+    columns is taken for `(samples, channels)` and refused, since averaging
+    the channels is what it needs.
 
     Args:
         audio: a waveform `(samples,)`, a batch `(batch, samples)`, or a
@@ -145,20 +192,26 @@ def batch_waveforms(audio, max_seconds=30.0):
     >>> batch, single = batch_waveforms([np.ones(3), np.ones(5)])
     >>> batch.shape, single, batch[0].tolist()
     ((2, 5), False, [1.0, 1.0, 1.0, 0.0, 0.0])
+    >>> batch_waveforms(np.zeros((48000, 2), "float32"))
+    Traceback (most recent call last):
+    ...
+    ValueError: Audio of shape (48000, 2) looks like one recording of 2 channels (samples, channels); Whisper takes one channel. Average them: `audio.mean(axis=1)`. A batch of waveforms is (batch, samples).
     """
     if isinstance(audio, (list, tuple)):
-        rows = [np.asarray(row, dtype=np.float32) for row in audio]
+        rows = [np.asarray(row) for row in audio]
         if not rows or any(row.ndim != 1 for row in rows):
             raise ValueError(
                 "A list of waveforms must hold at least one 1-D array of "
                 f"samples. Received shapes: {[row.shape for row in rows]}"
             )
+        for i, row in enumerate(rows):
+            _check_waveform(row, f"Waveform {i} of the list")
         batch = np.zeros((len(rows), max(len(row) for row in rows)), np.float32)
         for i, row in enumerate(rows):
             batch[i, : len(row)] = row
         single = False
     else:
-        batch = np.asarray(audio, dtype=np.float32)
+        batch = np.asarray(audio)
         single = batch.ndim == 1
         if single:
             batch = batch[None]
@@ -167,6 +220,15 @@ def batch_waveforms(audio, max_seconds=30.0):
                 "Audio must be a waveform (samples,), a batch (batch, "
                 f"samples) or a list of waveforms. Received shape {batch.shape}."
             )
+        if not single and batch.shape[1] <= _MAX_CHANNELS and batch.shape[0] > batch.shape[1]:
+            raise ValueError(
+                f"Audio of shape {batch.shape} looks like one recording of "
+                f"{batch.shape[1]} channels (samples, channels); Whisper takes "
+                "one channel. Average them: `audio.mean(axis=1)`. A batch of "
+                "waveforms is (batch, samples)."
+            )
+        _check_waveform(batch[0] if single else batch, "The audio" if single else "The batch of audio")
+        batch = batch.astype(np.float32)
     if batch.shape[1] > max_seconds * SAMPLING_RATE:
         raise ValueError(
             f"Audio of {batch.shape[1] / SAMPLING_RATE:.1f} s is longer than "

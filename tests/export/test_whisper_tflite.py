@@ -43,6 +43,11 @@ def test_float32_file_generates_keras_tokens(exported, student, audio):
         ids, _ = transcriber.token_ids(waveform)
         assert ids == whisper_tflite.keras_token_ids(student, waveform, 10)
         assert ids and not set(ids) & {2, 7} and ids[0] not in (0, 39)
+    # The file checks its audio as `generate` does, one waveform at a time.
+    with pytest.raises(ValueError, match=r"int16 samples.*/ 32768"):
+        transcriber.transcribe((audio[0] * 32767).astype("int16"))
+    with pytest.raises(ValueError, match=r"one waveform \(samples,\); received a batch of shape \(2, 8000\)"):
+        transcriber.transcribe(np.stack([audio[0], audio[0]]))
 
 
 def test_file_has_two_signatures_and_builtin_ops_only(exported):

@@ -5,7 +5,8 @@ import wave
 import numpy as np
 import pytest
 
-from keras_kd.speech import load_wav, resample
+from keras_kd.speech import batch_waveforms, load_wav, resample
+from keras_kd.utils.testing import tiny_whisper_audio_to_text
 
 
 def _tone(rate, seconds=1.0, hz=440.0):
@@ -56,3 +57,36 @@ def test_files_that_are_not_wav_are_refused_with_their_name(tmp_path):
         load_wav(bad)
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         load_wav(tmp_path / "missing.wav")
+
+
+@pytest.mark.parametrize(
+    "audio, match",
+    [
+        # soundfile and scipy read stereo as (samples, channels)
+        (np.zeros((48000, 2), "float32"), r"shape \(48000, 2\) looks like one recording of 2 channels.*mean\(axis=1\)"),
+        # scipy.io.wavfile reads 16-bit PCM as int16
+        (np.full(1600, 1000, "int16"), r"The audio holds int16 samples.*astype\('float32'\) / 32768"),
+        (np.full(1600, 1000.0), r"The audio peaks at 1000; .*audio / 32768"),
+        ([np.zeros(1600), np.zeros(0)], r"Waveform 1 of the list has no samples"),
+        (np.stack([np.zeros(1600), np.r_[np.zeros(7), np.nan, np.zeros(1592)]]), r"non-finite sample \(nan at waveform 1, sample 7\)"),
+        (np.zeros(1600, bool), r"holds bool values"),
+    ],
+)
+def test_audio_whisper_would_mishear_is_refused_with_the_fix(audio, match):
+    with pytest.raises(ValueError, match=match):
+        batch_waveforms(audio)
+
+
+def test_generate_refuses_pcm_before_computing_features(monkeypatch):
+    model = tiny_whisper_audio_to_text(num_layers=1)
+    # Without the check, int16 samples come out as text: Whisper's features of
+    # audio 32,768 times too loud.
+    monkeypatch.setattr(model.preprocessor, "generate_preprocess", lambda *a, **k: pytest.fail("features computed"))
+    with pytest.raises(ValueError, match="int16 samples"):
+        model.generate(np.full(1600, 1000, "int16"))
+
+
+def test_audio_slightly_above_full_scale_is_accepted():
+    # Resampled full-scale audio overshoots 1 by a few percent.
+    batch, single = batch_waveforms(np.full(1600, 1.1))
+    assert single and batch.dtype == np.float32 and float(batch.max()) == pytest.approx(1.1)
