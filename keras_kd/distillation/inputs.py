@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_kd.utils.validation import check_texts
+
 
 def _is_string_leaf(value):
     if isinstance(value, (str, bytes)):
@@ -81,6 +83,9 @@ def preprocessed(
             lambda *element: preprocessor(*element),
             num_parallel_calls=tf.data.AUTOTUNE,
         ).prefetch(tf.data.AUTOTUNE)
+    # One string would be read as a list of characters.
+    if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
+        x = check_texts("x", x)
     # Arrays are tokenized eagerly, 1,024 texts at a time: tracing a
     # keras-hub tokenizer into a tf.data map costs seconds for every new
     # dataset.

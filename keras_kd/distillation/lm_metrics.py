@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_kd.transfer.causal_lm import generation_settings
-from keras_kd.utils.validation import check_choice, check_int
+from keras_kd.utils.validation import check_choice, check_int, check_texts
 
 
 def token_nll(labels, logits):
@@ -125,7 +125,7 @@ def evaluate_causal_lm(
     """
     check_int("batch_size", batch_size)
     check_int("sequence_length", sequence_length, minimum=2)
-    texts = list(texts)
+    texts = check_texts("texts", texts)
     teacher_predictions = None
     if teacher is not None and not hasattr(teacher, "preprocessor"):
         teacher_predictions = np.asarray(teacher)
@@ -177,6 +177,12 @@ def evaluate_causal_lm(
         count += float(batch_count)
         if return_predictions:
             predictions.append(predicted.numpy())
+    if not count:
+        raise ValueError(
+            f"No token to score: none of the {len(texts)} texts has a token "
+            "after its first (empty texts, or texts of one token). Pass "
+            "texts of at least two tokens."
+        )
     result = {"perplexity": math.exp(nll / count), "tokens": int(count)}
     if teacher is not None:
         result["top1_agreement"] = agree / count

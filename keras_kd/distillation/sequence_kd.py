@@ -7,7 +7,7 @@ labels."""
 import numpy as np
 import tensorflow as tf
 
-from keras_kd.utils.validation import check_int
+from keras_kd.utils.validation import check_int, check_texts
 
 
 def split_prompts(texts, prompt_words=4):
@@ -57,7 +57,7 @@ def generate_texts(model, prompts, max_length, batch_size=16):
     """
     check_int("max_length", max_length, minimum=2)
     check_int("batch_size", batch_size)
-    prompts = list(prompts)
+    prompts = check_texts("prompts", prompts)
     texts = []
     for start in range(0, len(prompts), batch_size):
         outputs = model.generate(prompts[start : start + batch_size], max_length=max_length)

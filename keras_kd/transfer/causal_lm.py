@@ -290,16 +290,14 @@ def finetune_causal_lm(
     from keras_kd.distillation.lm_metrics import Perplexity
     from keras_kd.transfer.freezing import resolve_freeze
     from keras_kd.transfer.schedules import warmup_cosine_adamw
-    from keras_kd.utils.validation import check_int
+    from keras_kd.utils.validation import check_int, check_texts
 
     check_int("batch_size", batch_size)
     check_int("sequence_length", sequence_length, minimum=2)
     check_int("steps", steps, allow_none=True, example=100)
     check_int("epochs", epochs)
     check_int("lora_rank", lora_rank, allow_none=True, example=8)
-    texts = list(texts)
-    if not texts:
-        raise ValueError("`texts` is empty: pass the domain text to fine-tune on.")
+    texts = check_texts("texts", texts)
     frozen = set(resolve_freeze(freeze, model.backbone))
     for layer in model.backbone.layers:
         if layer.name in frozen:

@@ -159,6 +159,16 @@ def test_top_k_cache_stores_at_most_4k_bytes_per_token(tiny_causal_lm, tmp_path)
     np.testing.assert_allclose(logits["values"].numpy(), shifted, atol=2e-3)
 
 
+def test_raw_text_that_is_not_a_list_of_texts_is_refused(tiny_causal_lm):
+    teacher = tiny_causal_lm(seed=0)
+    distiller = keras_kd.Distiller(student=keras_kd.transfer.student_like(teacher, num_layers=1), teacher=teacher)
+    distiller.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r"not one string. Wrap it in a list: x=\['the cat sat'\]"):
+        distiller.fit("the cat sat", epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="`x` must hold strings; item 6 is NoneType"):
+        distiller.fit(TEXTS + [None], batch_size=2, epochs=1, verbose=0)
+
+
 def test_a_different_vocabulary_is_refused(tiny_causal_lm):
     import keras_hub
 

@@ -73,6 +73,20 @@ def test_teacher_predictions_stand_in_for_the_teacher(tiny_causal_lm):
         )
 
 
+def test_scoring_and_generating_refuse_texts_that_are_not_a_list_of_texts(tiny_causal_lm):
+    model = tiny_causal_lm()
+    # One string used to be scored as one text per character.
+    with pytest.raises(ValueError, match=r"Wrap it in a list: texts=\['the cat sat'\]"):
+        lm_metrics.evaluate_causal_lm(model, "the cat sat", jit_compile=False)
+    with pytest.raises(ValueError, match="`texts` is empty"):
+        lm_metrics.evaluate_causal_lm(model, [], jit_compile=False)
+    # Was a ZeroDivisionError.
+    with pytest.raises(ValueError, match="No token to score: none of the 2 texts"):
+        lm_metrics.evaluate_causal_lm(model, ["", ""], jit_compile=False)
+    with pytest.raises(ValueError, match=r"Wrap it in a list: prompts=\['the cat'\]"):
+        sequence_kd.sequence_kd_dataset(model, "the cat", max_length=8)
+
+
 def test_split_prompts_keeps_the_text_whole():
     prompts, rest = sequence_kd.split_prompts(TEXTS + ["short"], prompt_words=3)
     assert len(prompts) == 4

@@ -130,3 +130,6 @@ def test_finetune_causal_lm_refuses_bad_input(tiny_causal_lm):
         transfer.finetune_causal_lm(model, TEXTS, batch_size=0)
     with pytest.raises(ValueError, match="`texts` is empty"):
         transfer.finetune_causal_lm(model, [])
+    # One string is not a corpus of its characters.
+    with pytest.raises(ValueError, match=r"not one string. Wrap it in a list: texts=\['the cat'\]"):
+        transfer.finetune_causal_lm(model, "the cat", steps=1)
