@@ -197,6 +197,16 @@ CLI_CASES = [
      ["--freeze:", "freeze=9", "has 6"]),
     ("finetune-freeze-negative", ["finetune", "--freeze=-1"],
      ["--freeze:", "freeze=-1"]),
+    # A preset of the wrong architecture, from its config, before a run
+    # folder or any weights (the GGUF's conversion included).
+    ("demo-teacher-decoder", ["demo", "--teacher", "smollm2_135m"],
+     ["--teacher:", "is a Llama3Backbone", "minilm_l6"]),
+    ("demo-speech-teacher-encoder", ["demo", "--task", "speech", "--teacher", "minilm_l6"],
+     ["is a BertBackbone", "Whisper", "whisper_tiny_en"]),
+    ("demo-generation-teacher-whisper", ["demo", "--task", "generation", "--teacher", "whisper_tiny_en"],
+     ["is a WhisperBackbone", "Llama-family", "smollm2_135m"]),
+    ("demo-generator-encoder", ["demo", "--generated-texts", "10", "--generator", "minilm_l6"],
+     ["--generator:", "is a BertBackbone", "causal LM"]),
     ("demo-teacher", ["demo", "--teacher", "bogus"],
      ["--teacher:", "preset='bogus'", "minilm_l6"]),
     ("finetune-batch-size", ["finetune", "--batch-size", "0"],

@@ -32,7 +32,7 @@ from keras_kd.pipeline.generation_config import GenerationConfig
 from keras_kd.pipeline.generation_report import bundle_label, build_generation_report
 from keras_kd.pipeline.report_card import write_report
 from keras_kd.pipeline.steps import check_run_dir
-from keras_kd.presets import check_preset
+from keras_kd.presets import check_preset_task
 from keras_kd.utils.io import atomic_folder, resumable_folder
 from keras_kd.utils.timing import Laps
 
@@ -87,8 +87,9 @@ def generation_texts(config):
 
 def check_generation_config(config):
     """Checks a generative run before any model loads: the run folder
-    (`check_run_dir`), the teacher's preset (`keras_kd.presets.check_preset`,
-    nothing downloaded) and the texts (`generation_texts`).
+    (`check_run_dir`), the teacher's preset (a Llama-family causal LM, the
+    run's export needs: `keras_kd.presets.check_preset_task`, nothing
+    downloaded) and the texts (`generation_texts`).
 
     Args:
         config: a `GenerationConfig`.
@@ -111,7 +112,8 @@ def check_generation_config(config):
     ValueError: Unknown preset: preset='bogus' is neither a keras-kd offline preset (minilm_l6, smollm2_135m, whisper_tiny_en), nor ...
     """
     check_run_dir(config)
-    check_preset(config.teacher)
+    # The run ends by exporting LiteRT-LM bundles: refused at once, not after training.
+    check_preset_task(config.teacher, "litert_lm")
     return generation_texts(config)
 
 

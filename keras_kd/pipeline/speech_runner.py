@@ -31,7 +31,7 @@ from keras_kd.pipeline.generation_report import bundle_label
 from keras_kd.pipeline.speech_config import SpeechConfig
 from keras_kd.pipeline.speech_report import speech_markdown
 from keras_kd.pipeline.steps import check_run_dir
-from keras_kd.presets import check_preset
+from keras_kd.presets import check_preset_task
 from keras_kd.utils.io import atomic_write, atomic_write_json, atomic_write_text, resumable_folder
 from keras_kd.utils.timing import Laps
 from keras_kd.utils.units import megabytes
@@ -100,7 +100,7 @@ def check_speech_config(config):
     from keras_kd.speech import speak
 
     check_run_dir(config)
-    check_preset(config.teacher)
+    check_preset_task(config.teacher, "speech")
     for voice in config.held_out_voices:
         speak("test", voice)
     if not training_voices(config):

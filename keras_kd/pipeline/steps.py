@@ -20,7 +20,7 @@ from keras_kd.distillation import in_domain_texts
 from keras_kd.export import QUANTIZATIONS
 from keras_kd.pipeline.budget import fit_best_epoch, resolve_budget
 from keras_kd.pipeline.step_curve import StepCurve
-from keras_kd.presets import check_preset
+from keras_kd.presets import check_preset_task
 from keras_kd.utils.io import atomic_write, check_resumable
 from keras_kd.utils.validation import check_choice
 
@@ -108,7 +108,7 @@ def check_config(config, teacher=True):
     check_choice("quantization", config.quantization, QUANTIZATIONS)
     if config.generated_texts is not None:
         try:
-            check_preset(config.generator)
+            check_preset_task(config.generator, "generation")
         except (ValueError, FileNotFoundError) as error:
             raise ValueError(f"generator={config.generator!r}: {error}") from None
     if teacher:

