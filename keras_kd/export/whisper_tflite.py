@@ -179,7 +179,7 @@ def _convert(model, max_length, quantization):
 
 
 def export_whisper_tflite(
-    model, path, max_length=64, quantization="none", verification_audio=(), overwrite=False
+    model, path, max_length=224, quantization="none", verification_audio=(), overwrite=False
 ):
     """Exports a Whisper speech-to-text model to one `.tflite` file.
 
@@ -188,7 +188,8 @@ def export_whisper_tflite(
             `whisper_student`).
         path: the `.tflite` file to write.
         max_length: the decoder's cache length: the longest transcript in
-            tokens, prompt included (at most the model's decoder positions).
+            tokens, prompt included (at most the model's decoder positions);
+            224, Whisper's limit for a 30 s window, by default.
         quantization: `"none"` (float32) or `"dynamic_int8"` (int8 weights;
             the tied token table stored once,
             `shared_embedding.share_int8_embedding`).
