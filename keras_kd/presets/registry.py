@@ -23,6 +23,7 @@ from keras_kd.presets import gguf_llama, whisper_ct2
 from keras_kd.utils.cache import cache_dir
 from keras_kd.utils.io import atomic_folder, atomic_write_json, file_lock
 from keras_kd.utils.packages import package_folder
+from keras_kd.utils.validation import check_choice
 
 # A named preset is a folder inside an installed Python package ("module"),
 # or a GGUF file ("gguf") or CTranslate2 folder ("ct2") in one, converted on
@@ -212,13 +213,21 @@ def preset_backbone_class(preset):
     return get_preset_loader(folder).check_backbone_class()
 
 
-def _task_classes(base, backbone_cls):
-    pending, found = list(base.__subclasses__()), []
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
+def subclasses_for(base, backbone_cls):
+    """The subclasses of `base` (a keras-hub task or preprocessor class)
+    built on `backbone_cls`, depth first in the order they were defined,
+    keras-hub's own ahead of later ones.
+
+    Example:
+
+    >>> [c.__name__ for c in subclasses_for(keras_hub.models.CausalLM, keras_hub.models.GPT2Backbone)]
+    ['GPT2CausalLM']
+    """
+    found = []
+    for cls in base.__subclasses__():
         if getattr(cls, "backbone_cls", None) is backbone_cls:
             found.append(cls)
+        found += subclasses_for(cls, backbone_cls)
     return found
 
 
@@ -246,19 +255,18 @@ def check_preset_task(preset, task):
     ...
     ValueError: preset='smollm2_135m' is a Llama3Backbone; text classification needs a text encoder with a keras-hub text classifier (BERT, RoBERTa, DistilBERT, ...), such as the offline preset 'minilm_l6'.
     """
-    if task not in _TASKS:
-        raise ValueError(f"`task` must be one of {sorted(_TASKS)}. Received: task={task!r}")
+    check_choice("task", task, tuple(_TASKS))
     backbone_cls = preset_backbone_class(preset)
     if backbone_cls is None:
         return
     if task == "classification":
-        fits = bool(_task_classes(keras_hub.models.TextClassifierPreprocessor, backbone_cls))
+        fits = bool(subclasses_for(keras_hub.models.TextClassifierPreprocessor, backbone_cls))
     elif task == "generation":
         # keras-hub's Seq2SeqLM (and keras-kd's WhisperAudioToText) are
         # CausalLMs too, conditioned on an encoder's input.
         fits = any(
             not issubclass(cls, keras_hub.models.Seq2SeqLM)
-            for cls in _task_classes(keras_hub.models.CausalLM, backbone_cls)
+            for cls in subclasses_for(keras_hub.models.CausalLM, backbone_cls)
         )
     elif task == "litert_lm":
         fits = issubclass(backbone_cls, keras_hub.models.LlamaBackbone)

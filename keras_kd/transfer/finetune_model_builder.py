@@ -9,6 +9,7 @@ and makes the heads.
 import keras_hub
 
 from keras_kd.presets import check_preset_task, preset_dimensions, resolve_preset
+from keras_kd.presets.registry import subclasses_for
 from keras_kd.transfer.finetune_model import FinetuneModel
 from keras_kd.transfer.finetune_model import check_arguments
 from keras_kd.transfer.finetune_model import check_class_names
@@ -72,14 +73,9 @@ def check_finetune_preset(
 
 
 def _preprocessor_class(backbone):
-    def subclasses(cls):
-        for sub in cls.__subclasses__():
-            yield sub
-            yield from subclasses(sub)
-
-    for cls in subclasses(keras_hub.models.TextClassifierPreprocessor):
-        if getattr(cls, "backbone_cls", None) is type(backbone):
-            return cls
+    found = subclasses_for(keras_hub.models.TextClassifierPreprocessor, type(backbone))
+    if found:
+        return found[0]
     raise ValueError(
         f"keras-hub has no TextClassifierPreprocessor for "
         f"{type(backbone).__name__}. Pass `preprocessor=` explicitly."

@@ -90,5 +90,5 @@ def test_presets_that_fit_their_task_pass(tiny_preset):
         for task in tasks:
             assert presets.check_preset_task(preset, task) is None
     assert presets.preset_backbone_class(tiny_preset).__name__ == "BertBackbone"
-    with pytest.raises(ValueError, match=r"`task` must be one of .*task='audio'"):
+    with pytest.raises(ValueError, match=r"`task` must be one of .*task=.audio."):
         presets.check_preset_task("minilm_l6", "audio")
