@@ -126,9 +126,15 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
     samples = np.frombuffer(frames, _SAMPLE_TYPES[width]).astype(np.float32)
     if width == 1:  # 8-bit WAV is unsigned
         samples = samples - 128.0
-    samples /= float(2 ** (8 * width - 1))
+    samples /= float(_pcm_scale(width))
     audio = samples.reshape(-1, channels).mean(axis=1)
     return resample(audio, rate, sampling_rate)
+
+
+def _pcm_scale(width):
+    """The full scale of `width`-byte integer PCM: what its samples are
+    divided by to lie in [-1, 1]."""
+    return 2 ** (8 * width - 1)
 
 
 def _check_waveform(row, where):
@@ -136,7 +142,8 @@ def _check_waveform(row, where):
     before any feature is computed: integer PCM samples, samples far
     outside [-1, 1], an empty or non-finite waveform."""
     if row.dtype.kind in "iu":
-        scale = {1: "128", 2: "32768", 4: "2147483648"}.get(row.dtype.itemsize, "its full scale")
+        width = row.dtype.itemsize
+        scale = _pcm_scale(width) if width in _SAMPLE_TYPES else "its full scale"
         raise ValueError(
             f"{where} holds {row.dtype} samples; Whisper takes float samples "
             f"in [-1, 1]. Convert integer PCM first: "
