@@ -24,7 +24,7 @@ held-out synthetic audio; TFLite decoding at least 1.5x the teacher's speed;
 student transcripts of the real recordings within 10% WER of the teacher's;
 under 45 minutes on the 2-core machine.
 
-    python bench/speech.py [--out bench/results/speech.json]
+    python bench/speech.py [--out bench/results/speech.json] [--run-dir DIR]
 """
 
 import argparse
@@ -54,15 +54,23 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument("--out", default="bench/results/speech.json")
+    parser.add_argument(
+        "--run-dir",
+        help="keep the run's folder (student.keras, the .tflite files, report) "
+        "here instead of a temporary folder; it must not exist yet",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     result = {"machine": machine_info(), "settings": vars(args)}
-    with tempfile.TemporaryDirectory() as output_dir:
+    with tempfile.TemporaryDirectory() as scratch:
+        output_dir, run_name = (
+            os.path.split(os.path.abspath(args.run_dir)) if args.run_dir else (scratch, "speech")
+        )
         report = run_speech(SpeechConfig(
             train_sentences=args.train_sentences, passage_words=args.passage_words,
             test_utterances=args.test_utterances,
             epochs=args.epochs, max_wer=args.max_wer, learning_rate=args.learning_rate,
-            seed=args.seed, verbose=args.verbose, output_dir=output_dir,
+            seed=args.seed, verbose=args.verbose, output_dir=output_dir, run_name=run_name,
         ))
     result["report"] = report
     scores = report["scores"]
