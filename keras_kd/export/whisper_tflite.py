@@ -16,6 +16,13 @@ from keras_kd.export.litert_lm import check_model_ops
 from keras_kd.export.serving import check_destination
 from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.speech.audio import batch_waveforms
+from keras_kd.speech.temperature_fallback import (
+    TEMPERATURES,
+    Attempt,
+    TemperatureFallback,
+    compression_ratio,
+    decode_with_fallback,
+)
 from keras_kd.utils.io import atomic_write
 from keras_kd.utils.validation import check_choice, check_int
 
@@ -23,12 +30,16 @@ QUANTIZATIONS = ("none", "dynamic_int8")
 
 
 class WhisperTFLiteTranscriber:
-    """Greedy transcription with an exported Whisper `.tflite`.
+    """Transcription with an exported Whisper `.tflite`.
 
     Features and text come from the model's preprocessor (the app computes
     the same log-mel features on a phone); the loop is Whisper's: the
     encoder once, the prompt's tokens one by one, then one token a step
     with the suppression of the Keras model, until `<|endoftext|>`.
+    `token_ids` decodes greedily; `transcribe` decodes again by sampling
+    when a transcript loops or is unsure, as Whisper's `transcribe` and
+    `WhisperAudioToText.transcribe` do
+    (`keras_kd.speech.temperature_fallback`).
 
     Args:
         path_or_buffer: the `.tflite` file, or its bytes.
@@ -44,8 +55,12 @@ class WhisperTFLiteTranscriber:
     >>> path = os.path.join(tempfile.mkdtemp(), "whisper.tflite")
     >>> _ = export_whisper_tflite(model, path, max_length=8)
     >>> audio = np.random.default_rng(0).uniform(-0.5, 0.5, 8000).astype("float32")
-    >>> WhisperTFLiteTranscriber(path, model).transcribe(audio) == model.generate(audio, max_length=8)
+    >>> transcriber = WhisperTFLiteTranscriber(path, model)
+    >>> transcriber.transcribe(audio, temperatures=0.0) == model.generate(audio, max_length=8)
     True
+    >>> result = transcriber.decode_with_fallback(audio, seed=0)
+    >>> [a.temperature for a in result.attempts]  # the tiny random model is unsure
+    [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     """
 
     def __init__(self, path_or_buffer, model, num_threads=None):
@@ -68,8 +83,53 @@ class WhisperTFLiteTranscriber:
         self._first = model.suppressed(first_step=True)
 
     def token_ids(self, audio):
-        """The generated token ids for one 16 kHz waveform (prompt and
+        """The greedy token ids for one 16 kHz waveform (prompt and
         `<|endoftext|>` excluded), and the decoding seconds."""
+        ids, _, _, seconds = self._decode_tokens(self._cross_caches(audio), 0.0, None)
+        return ids, seconds
+
+    def transcribe(
+        self,
+        audio,
+        temperatures=TEMPERATURES,
+        compression_ratio_threshold=2.4,
+        logprob_threshold=-1.0,
+        seed=None,
+    ):
+        """The text of one 16 kHz waveform, decoded as
+        `WhisperAudioToText.transcribe` does (Whisper's temperature
+        fallback; `temperatures=0.0`: greedy, as Keras's greedy)."""
+        fallback = TemperatureFallback(temperatures, compression_ratio_threshold, logprob_threshold)
+        return self.decode_with_fallback(audio, fallback, seed).text
+
+    def decode_with_fallback(self, audio, fallback=None, seed=None):
+        """`transcribe`, with its attempts: a
+        `keras_kd.speech.Transcription`. `fallback` is a
+        `keras_kd.speech.TemperatureFallback` (default: Whisper's). Sampled
+        attempts draw from NumPy (`seed`), so they differ from the Keras
+        model's draws."""
+        fallback = fallback or TemperatureFallback()
+        cross = self._cross_caches(audio)
+        rng = np.random.default_rng(seed)
+
+        def decode(indices, temperature):
+            ids, total, count, _ = self._decode_tokens(cross, temperature, rng)
+            text = self.text(ids)
+            return [Attempt(text, temperature, total / max(count, 1), compression_ratio(text))]
+
+        return decode_with_fallback(decode, 1, fallback)[0]
+
+    def text(self, ids):
+        """The text of generated token ids."""
+        return self.preprocessor.generate_postprocess(
+            {
+                "decoder_token_ids": np.array(ids, np.int32)[None],
+                "decoder_padding_mask": np.ones((1, len(ids)), bool),
+            }
+        )[0]
+
+    def _cross_caches(self, audio):
+        """The encoder's cross-attention caches for one waveform."""
         batch, single = batch_waveforms(audio)
         if not single:
             raise ValueError(
@@ -78,10 +138,22 @@ class WhisperTFLiteTranscriber:
                 "waveform."
             )
         x = self.preprocessor.generate_preprocess(batch, 1)
-        cross = self._encode(**{graph.FEATURES: np.asarray(x["encoder_features"])})
+        return self._encode(**{graph.FEATURES: np.asarray(x["encoder_features"])})
+
+    def _decode_tokens(self, cross, temperature, rng):
+        """Decodes from the cross-attention caches: greedily at temperature
+        0, else sampling from the suppressed logits divided by it.
+
+        Returns:
+            `(ids, sum_logprob, count, seconds)`: the generated ids (the
+            end token excluded), the sum of the log-probabilities of the
+            generated tokens and the end token (at temperature 1), their
+            count, and the decoding seconds.
+        """
         caches = {n: np.zeros(s, np.float32) for n, s in self._self_shapes.items()}
         tokens = list(self.preprocessor.prompt_ids)
         prompt_length = len(tokens)
+        total, count = 0.0, 0
         start = time.perf_counter()
         # Decoding the token at `position` predicts the one after it, which
         # must fit in the cache: as keras-hub's sampler, at most
@@ -99,22 +171,18 @@ class WhisperTFLiteTranscriber:
             if position + 1 < prompt_length:
                 continue
             banned = self._first if position + 1 == prompt_length else self._always
-            token = int(np.argmax(np.where(banned, -np.inf, outputs[graph.LOGITS][0])))
+            logits = np.where(banned, -np.inf, outputs[graph.LOGITS][0].astype(np.float64))
+            if temperature == 0:
+                token = int(np.argmax(logits))
+            else:  # Gumbel-max: a draw from softmax(logits / temperature)
+                token = int(np.argmax(logits / temperature + rng.gumbel(size=logits.shape)))
+            top = logits.max()
+            total += logits[token] - top - np.log(np.exp(logits - top).sum())
+            count += 1
             if token == self.eos:
                 break
             tokens.append(token)
-        generated = tokens[prompt_length:]
-        return generated, time.perf_counter() - start
-
-    def transcribe(self, audio):
-        """The text of one 16 kHz waveform."""
-        ids, _ = self.token_ids(audio)
-        return self.preprocessor.generate_postprocess(
-            {
-                "decoder_token_ids": np.array(ids, np.int32)[None],
-                "decoder_padding_mask": np.ones((1, len(ids)), bool),
-            }
-        )[0]
+        return tokens[prompt_length:], total, count, time.perf_counter() - start
 
 
 @dataclasses.dataclass
@@ -230,7 +298,7 @@ def export_whisper_tflite(
             expected = keras_token_ids(model, audio, max_length)
             got, _ = transcriber.token_ids(audio)
             agreements.append(_agreement(expected, got))
-            texts.append((model.generate(audio, max_length=max_length), transcriber.transcribe(audio)))
+            texts.append((model.generate(audio, max_length=max_length), transcriber.text(got)))
         if quantization == "none" and min(agreements) < 1.0:
             raise ValueError(
                 "The float32 TFLite model transcribes differently from Keras "

@@ -10,8 +10,9 @@ encoder outputs computed once), and `distil_whisper.py` holds the recipe
 (encode, pseudo-label, filter, distill). `audio.py` reads WAV files,
 resamples them to 16 kHz and batches waveforms, `recordings.py` finds the
 real recordings that the checks use, `error_rate.py` scores transcripts
-(WER, CER), and `speech_synthesis.py` makes training audio offline with
-eSpeak NG.
+(WER, CER), `temperature_fallback.py` holds Whisper's rule for decoding a
+looping or unsure transcript again (`WhisperAudioToText.transcribe`), and
+`speech_synthesis.py` makes training audio offline with eSpeak NG.
 """
 
 from keras_kd import _backend  # noqa: F401  (refuses other Keras backends)
@@ -41,6 +42,12 @@ from keras_kd.speech.speech_synthesis import (
     join_sentences,
     speak,
     synthesize,
+)
+from keras_kd.speech.temperature_fallback import (
+    Attempt,
+    TemperatureFallback,
+    Transcription,
+    compression_ratio,
 )
 from keras_kd.speech.whisper_audio_to_text import WhisperAudioToText
 from keras_kd.speech.whisper_audio_to_text_preprocessor import (
@@ -76,4 +83,8 @@ __all__ = [
     "TRANSCRIPTS",
     "WhisperAudioToText",
     "WhisperAudioToTextPreprocessor",
+    "Attempt",
+    "TemperatureFallback",
+    "Transcription",
+    "compression_ratio",
 ]

@@ -13,7 +13,7 @@ import tensorflow as tf
 from keras_kd.distillation import Distiller, TeacherCache
 from keras_kd.speech.audio import batch_waveforms
 from keras_kd.speech.error_rate import word_error_rate
-from keras_kd.speech.whisper_audio_to_text import WhisperAudioToText
+from keras_kd.speech.whisper_audio_to_text import WhisperAudioToText, compiled_encoder
 from keras_kd.speech.whisper_decoder_model import whisper_decoder_model
 from keras_kd.speech.whisper_student import whisper_student
 from keras_kd.transfer.schedules import warmup_cosine_adamw
@@ -42,24 +42,13 @@ def encode(model, audio, batch_size=8):
     (2, 1500, 16)
     """
     check_int("batch_size", batch_size, example=8)
-    encoder = _encoder_function(model)
+    encoder = compiled_encoder(model)
     chunks = []
     for start in range(0, len(audio), batch_size):
         batch, _ = batch_waveforms(list(audio[start : start + batch_size]))
         features = model.preprocessor.generate_preprocess(batch, 1)["encoder_features"]
         chunks.append(np.asarray(encoder(features), dtype=np.float16))
     return np.concatenate(chunks)
-
-
-def _encoder_function(model):
-    """`model.call_encoder`, traced once per model and `jit_compile`
-    setting (XLA when the model's `jit_compile` says so)."""
-    jit_compile = bool(model.jit_compile)
-    cached = getattr(model, "_kd_encoder_function", None)
-    if cached is None or cached[0] != jit_compile:
-        cached = (jit_compile, tf.function(model.call_encoder, jit_compile=jit_compile))
-        model._kd_encoder_function = cached
-    return cached[1]
 
 
 @dataclasses.dataclass

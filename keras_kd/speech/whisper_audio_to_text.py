@@ -4,10 +4,19 @@ task, with KV-cached generation (keras-hub 0.32 has none for Whisper)."""
 import keras
 import keras_hub
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_kd.speech import whisper_decoding
 from keras_kd.speech.audio import batch_waveforms
+from keras_kd.speech.temperature_fallback import (
+    TEMPERATURES,
+    Attempt,
+    TemperatureFallback,
+    Transcription,
+    compression_ratio,
+    decode_with_fallback,
+)
 from keras_kd.speech.whisper_audio_to_text_preprocessor import (
     WhisperAudioToTextPreprocessor,
 )
@@ -24,6 +33,17 @@ def encoder_output(backbone, encoder_features):
     for layer in b.encoder_transformer_layers:
         x = layer(x, training=False)
     return b.encoder_layer_norm(x)
+
+
+def compiled_encoder(model):
+    """`model.call_encoder`, traced once per model and `jit_compile`
+    setting (XLA when the model's `jit_compile` says so)."""
+    jit_compile = bool(model.jit_compile)
+    cached = getattr(model, "_kd_encoder_function", None)
+    if cached is None or cached[0] != jit_compile:
+        cached = (jit_compile, tf.function(model.call_encoder, jit_compile=jit_compile))
+        model._kd_encoder_function = cached
+    return cached[1]
 
 
 @keras.saving.register_keras_serializable(package="keras_kd")
@@ -147,8 +167,13 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
     def generate_step(self, inputs, stop_token_ids=None):
         """Generates the rest of `inputs["decoder_token_ids"]` (a prompt
         padded to the generation length) for a batch of audio features
-        (or of encoder outputs, `"encoder_hidden_states"`);
-        compiled by `generate` (keras-hub's `CausalLM` machinery)."""
+        (or of encoder outputs, `"encoder_hidden_states"`) with the
+        compiled sampler; compiled by `generate` (keras-hub's `CausalLM`
+        machinery)."""
+        return self._generate_with(self.sampler, inputs, stop_token_ids)
+
+    def _generate_with(self, sampler, inputs, stop_token_ids):
+        """`generate_step` with the given sampler."""
         token_ids = inputs["decoder_token_ids"]
         padding_mask = inputs["decoder_padding_mask"]
         if "encoder_hidden_states" in inputs:
@@ -179,7 +204,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             mask = ops.where(index == prompt_length, first, always)
             return logits[:, 0, :] + mask, hidden[:, 0, :], self_caches
 
-        token_ids = self.sampler(
+        token_ids = sampler(
             next=next,
             prompt=token_ids,
             cache=self_caches,
@@ -200,6 +225,175 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             padding_mask = ops.ones_like(token_ids, dtype="bool")
         return {"decoder_token_ids": token_ids, "decoder_padding_mask": padding_mask}
 
+    def _encoder_inputs(self, method, inputs):
+        """`inputs` of `generate` or `transcribe` as the preprocessor's
+        `(x, single)`, after checking that there is a preprocessor."""
+        if self.preprocessor is None:
+            raise ValueError(
+                f"`{method}` needs a preprocessor to turn audio into features "
+                "and tokens into text. Build the model with "
+                "`WhisperAudioToText.from_preset(...)` or pass "
+                "`preprocessor=WhisperAudioToTextPreprocessor(...)`."
+            )
+        if isinstance(inputs, dict) and "encoder_hidden_states" in inputs:
+            return {"encoder_hidden_states": inputs["encoder_hidden_states"]}, False
+        return batch_waveforms(inputs["audio"] if isinstance(inputs, dict) else inputs)
+
+    def transcribe(
+        self,
+        inputs,
+        max_length=None,
+        temperatures=TEMPERATURES,
+        compression_ratio_threshold=2.4,
+        logprob_threshold=-1.0,
+        seed=None,
+    ):
+        """Transcribes audio as Whisper's `transcribe` does: greedily, then,
+        for a transcript that compresses too well (a loop) or has a low
+        mean log-probability, by sampling at the next temperature
+        (`keras_kd.speech.temperature_fallback`).
+
+        Args:
+            inputs: as `generate`'s.
+            max_length: as `generate`'s.
+            temperatures: the temperatures tried in order; `0.0` alone
+                gives `generate`'s greedy transcripts.
+            compression_ratio_threshold: decode again above this
+                compression ratio (None: never).
+            logprob_threshold: decode again below this mean token
+                log-probability (None: never).
+            seed: seed of the sampling (None: a different draw each call).
+
+        Returns:
+            A string for one waveform, else a list of strings.
+
+        Example:
+
+        >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+        >>> model = tiny_whisper_audio_to_text()
+        >>> audio = np.zeros(16000, "float32")
+        >>> model.transcribe(audio, max_length=6, temperatures=0.0) == model.generate(audio, max_length=6)
+        True
+        """
+        fallback = TemperatureFallback(temperatures, compression_ratio_threshold, logprob_threshold)
+        results = self.decode_with_fallback(inputs, max_length, fallback, seed)
+        return results.text if isinstance(results, Transcription) else [r.text for r in results]
+
+    def decode_with_fallback(self, inputs, max_length=None, fallback=None, seed=None):
+        """`transcribe`, with each waveform's attempts.
+
+        Args:
+            inputs, max_length, seed: as `transcribe`'s.
+            fallback: a `keras_kd.speech.TemperatureFallback` (default:
+                Whisper's temperatures and thresholds).
+
+        Returns:
+            A `keras_kd.speech.Transcription` for one waveform (`.text`,
+            `.attempts`), else a list of them.
+
+        Example:
+
+        >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+        >>> model = tiny_whisper_audio_to_text()
+        >>> result = model.decode_with_fallback(np.zeros(16000, "float32"), max_length=6, seed=0)
+        >>> [a.temperature for a in result.attempts]  # the tiny random model is unsure
+        [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+        """
+        fallback = fallback or TemperatureFallback()
+        x, single = self._encoder_inputs("decode_with_fallback", inputs)
+        if "encoder_hidden_states" in x:
+            states = np.asarray(x["encoder_hidden_states"], np.float32)
+        else:
+            features = self.preprocessor.generate_preprocess(x, 1)["encoder_features"]
+            states = np.asarray(compiled_encoder(self)(features), np.float32)
+        if seed is not None:
+            self._decoding_function(1.0)  # builds the sampler
+            self._kd_sampling[1].seed_generator.state.assign(np.array([seed, 0], "uint32"))
+
+        def decode(indices, temperature):
+            x = self.preprocessor.generate_preprocess(
+                {"encoder_hidden_states": states[indices]}, sequence_length=max_length
+            )
+            x = self._decoding_function(temperature)(
+                x, stop_token_ids=[self.preprocessor.tokenizer.eos_token_id]
+            )
+            texts = self.preprocessor.generate_postprocess(x)
+            logprobs = self._mean_logprobs(states[indices], x)
+            return [
+                Attempt(text, temperature, float(logprob), compression_ratio(text))
+                for text, logprob in zip(texts, logprobs)
+            ]
+
+        results = decode_with_fallback(decode, len(states), fallback)
+        return results[0] if single else results
+
+    def _decoding_function(self, temperature):
+        """The compiled generation with a greedy sampler (temperature 0)
+        or a random one at `temperature`: one of each per model, the
+        temperature a variable, so no temperature compiles again."""
+        jit_compile = bool(self.jit_compile)
+        cached = getattr(self, "_kd_decoding", None)
+        if cached is None or cached[0] != jit_compile:
+            if getattr(self, "_kd_sampling", None) is None:
+                temperature_variable = keras.Variable(1.0, trainable=False, name="sampling_temperature")
+                # Set past Keras's attribute tracking: the sampler's
+                # variables are no weights of the model (nor saved with it).
+                object.__setattr__(self, "_kd_sampling", (
+                    temperature_variable,
+                    keras_hub.samplers.RandomSampler(temperature=temperature_variable),
+                ))
+            functions = {}
+            for name, sampler in (
+                ("greedy", keras_hub.samplers.GreedySampler()),
+                ("random", self._kd_sampling[1]),
+            ):
+                functions[name] = tf.function(
+                    lambda x, stop_token_ids, sampler=sampler: self._generate_with(sampler, x, stop_token_ids),
+                    jit_compile=jit_compile,
+                )
+            cached = (jit_compile, functions)
+            object.__setattr__(self, "_kd_decoding", cached)
+        if temperature == 0:
+            return cached[1]["greedy"]
+        self._kd_sampling[0].assign(temperature)
+        return cached[1]["random"]
+
+    def _mean_logprobs(self, states, generated, rows=8):
+        """Each row's mean log-probability of its generated tokens (the end
+        token included) under the model at temperature 1, with the
+        suppression of generation; scored `rows` at a time, up to the
+        longest transcript."""
+        token_ids = np.asarray(generated["decoder_token_ids"])
+        kept = np.asarray(generated["decoder_padding_mask"]).astype(bool)
+        prompt_length = len(self.preprocessor.prompt_ids)
+        length = int(kept.sum(axis=1).max())
+        token_ids, kept = token_ids[:, :length], kept[:, :length]
+        scored = kept.copy()
+        scored[:, :prompt_length] = False
+        # Position p's logits predict token p + 1: the first generated
+        # token under the first step's suppression, the others under the
+        # rest.
+        masks = np.where(
+            (np.arange(length - 1) == prompt_length - 1)[:, None],
+            self.suppressed(first_step=True)[None],
+            self.suppressed(first_step=False)[None],
+        )
+        masks = np.where(masks, -np.inf, 0.0).astype("float32")
+        means = []
+        for start in range(0, len(token_ids), rows):
+            chunk = token_ids[start : start + rows]
+            cross = self.cross_attention_caches(ops.convert_to_tensor(states[start : start + rows]))
+            empty = whisper_decoding.empty_self_caches(self.backbone, len(chunk), length)
+            logits, _, _ = self.call_decoder_with_cache(ops.convert_to_tensor(chunk), 0, empty, cross)
+            logprobs = ops.log_softmax(ops.cast(logits[:, :-1], "float32") + masks[None], axis=-1)
+            picked = ops.take_along_axis(logprobs, ops.convert_to_tensor(chunk[:, 1:, None]), axis=-1)[..., 0]
+            weight = scored[start : start + rows, 1:]
+            means.append(
+                ops.convert_to_numpy(ops.sum(ops.where(weight, picked, 0.0), axis=1))
+                / np.maximum(weight.sum(axis=1), 1)
+            )
+        return np.concatenate(means)
+
     def generate(self, inputs, max_length=None, stop_token_ids="auto", strip_prompt=False):
         """Transcribes audio.
 
@@ -219,17 +413,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         Returns:
             A string for one waveform, else a list of strings.
         """
-        if self.preprocessor is None:
-            raise ValueError(
-                "`generate` needs a preprocessor to turn audio into features "
-                "and tokens into text. Build the model with "
-                "`WhisperAudioToText.from_preset(...)` or pass "
-                "`preprocessor=WhisperAudioToTextPreprocessor(...)`."
-            )
-        if isinstance(inputs, dict) and "encoder_hidden_states" in inputs:
-            x, single = {"encoder_hidden_states": inputs["encoder_hidden_states"]}, False
-        else:
-            x, single = batch_waveforms(inputs["audio"] if isinstance(inputs, dict) else inputs)
+        x, single = self._encoder_inputs("generate", inputs)
         if stop_token_ids == "auto":
             stop_token_ids = [self.preprocessor.tokenizer.eos_token_id]
         x = self.preprocessor.generate_preprocess(x, sequence_length=max_length)
