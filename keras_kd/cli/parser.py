@@ -200,8 +200,10 @@ def build_parser():
     """
     parser = _Parser(
         prog="keras-kd",
-        description="Fine-tune, distill, export and evaluate Keras text "
-        "classifiers for on-device use.",
+        description="Distill Keras models into small ones for on-device use: "
+        "text classifiers (every command), causal LMs exported as LiteRT-LM "
+        "bundles and Whisper speech recognition (demo --task generation, "
+        "demo --task speech).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
