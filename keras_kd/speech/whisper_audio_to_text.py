@@ -311,17 +311,21 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             self._kd_sampling[1].seed_generator.state.assign(np.array([seed, 0], "uint32"))
 
         def decode(indices, temperature):
+            # The rows left are padded to a power of two (repeating the
+            # last), so that the compiled decoding sees a few batch sizes,
+            # not one per count of transcripts that fell back.
+            rows = list(indices) + [indices[-1]] * ((1 << (len(indices) - 1).bit_length()) - len(indices))
             x = self.preprocessor.generate_preprocess(
-                {"encoder_hidden_states": states[indices]}, sequence_length=max_length
+                {"encoder_hidden_states": states[rows]}, sequence_length=max_length
             )
             x = self._decoding_function(temperature)(
                 x, stop_token_ids=[self.preprocessor.tokenizer.eos_token_id]
             )
             texts = self.preprocessor.generate_postprocess(x)
-            logprobs = self._mean_logprobs(states[indices], x)
+            logprobs = self._mean_logprobs(states[rows], x)
             return [
                 Attempt(text, temperature, float(logprob), compression_ratio(text))
-                for text, logprob in zip(texts, logprobs)
+                for text, logprob in zip(texts[: len(indices)], logprobs)
             ]
 
         results = decode_with_fallback(decode, len(states), fallback)
