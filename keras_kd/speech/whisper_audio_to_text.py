@@ -20,6 +20,7 @@ from keras_kd.speech.temperature_fallback import (
 from keras_kd.speech.whisper_audio_to_text_preprocessor import (
     WhisperAudioToTextPreprocessor,
 )
+from keras_kd.utils.compile_config import compile_saved, with_optimizer_state
 
 
 def encoder_output(backbone, encoder_features):
@@ -111,6 +112,14 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             sampler=sampler,
             **kwargs,
         )
+
+    def get_compile_config(self):
+        return with_optimizer_state(self, super().get_compile_config())
+
+    def compile_from_config(self, config):
+        """Compiles a loaded model as saved (Keras skips a custom `compile`,
+        with a warning); the sampler is `compile`'s default, greedy."""
+        compile_saved(self, config)
 
     def call_encoder(self, encoder_features):
         """The encoder's output sequence, `(batch, frames / 2, hidden_dim)`."""

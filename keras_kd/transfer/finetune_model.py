@@ -22,6 +22,7 @@ from keras_kd.transfer.schedules import without_layerwise_decay
 from keras_kd.transfer.vocabulary import trim_vocabulary
 from keras_kd.utils.validation import check_choice
 from keras_kd.utils.validation import check_int
+from keras_kd.utils.compile_config import compile_saved, with_optimizer_state
 from keras_kd.utils.multi_worker import MultiWorkerFit
 from keras_kd.utils.multi_worker import MultiWorkerModel
 from keras_kd.utils.validation import check_number
@@ -450,21 +451,11 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         if plain is not None and plain is not self.optimizer:
             # Saved as the plain optimizer; compile() re-applies the decay.
             config["optimizer"] = keras.saving.serialize_keras_object(plain)
-        if config:
-            # An optimizer that never stepped (the pipeline trains the
-            # token-id model) saves no moments; a loaded model builds its
-            # optimizer only to receive saved ones, else Keras warns that it
-            # skips loading them.
-            config["optimizer_built"] = bool(self.optimizer.built)
-        return config
+        # The pipeline trains the token-id model: this optimizer never steps.
+        return with_optimizer_state(self, config)
 
     def compile_from_config(self, config):
-        config = dict(config)
-        # Files saved before the flag existed held built optimizers.
-        built = config.pop("optimizer_built", True)
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built and built:
-            self.optimizer.build(self.trainable_variables)
+        compile_saved(self, config)
 
     def get_config(self):
         config = super().get_config()

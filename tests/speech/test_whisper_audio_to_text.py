@@ -3,6 +3,7 @@ generation against a full recomputation, training targets, serialization,
 and the real Whisper tiny.en on a real recording."""
 
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -100,6 +101,22 @@ def test_saved_model_and_preset_give_the_same_logits(tmp_path):
     np.testing.assert_allclose(np.asarray(reloaded(inputs)), expected, atol=1e-6)
     assert reloaded.suppress_token_ids == [7]
     assert reloaded.preprocessor.decoder_sequence_length == 8
+
+
+def test_loaded_model_is_compiled_as_saved_without_warning(tmp_path):
+    model = tiny_whisper_audio_to_text(num_layers=1)
+    model.save(tmp_path / "untrained.keras")
+    x, y, weight = model.preprocessor({"audio": np.zeros((2, 8000), "float32"), "text": ["re", "an"]})
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    keras.Model.fit(model, x, y, sample_weight=weight, epochs=2, verbose=0)
+    model.save(tmp_path / "trained.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when it skips compile or optimizer state
+        untrained = keras.saving.load_model(tmp_path / "untrained.keras")
+        trained = keras.saving.load_model(tmp_path / "trained.keras")
+    assert type(untrained.sampler).__name__ == "GreedySampler"
+    assert int(trained.optimizer.iterations) == 2
+    assert trained.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
 
 
 def test_generate_without_preprocessor_says_how_to_get_one():
