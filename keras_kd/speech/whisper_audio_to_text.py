@@ -119,7 +119,9 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
     def compile_from_config(self, config):
         """Compiles a loaded model as saved (Keras skips a custom `compile`,
         with a warning); the sampler is `compile`'s default, greedy."""
-        compile_saved(self, config)
+        # Older files are mostly students distilled through their decoder
+        # (`distil_whisper`): their own optimizer never stepped.
+        compile_saved(self, config, built_if_unknown=False)
 
     def call_encoder(self, encoder_features):
         """The encoder's output sequence, `(batch, frames / 2, hidden_dim)`."""

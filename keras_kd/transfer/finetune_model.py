@@ -455,7 +455,8 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         return with_optimizer_state(self, config)
 
     def compile_from_config(self, config):
-        compile_saved(self, config)
+        # Files saved before the flag existed held built optimizers.
+        compile_saved(self, config, built_if_unknown=True)
 
     def get_config(self):
         config = super().get_config()

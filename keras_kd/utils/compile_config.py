@@ -16,9 +16,10 @@ def with_optimizer_state(model, config):
     return config
 
 
-def compile_saved(model, config):
+def compile_saved(model, config, built_if_unknown=True):
     """Compiles a loaded `model` with the settings `with_optimizer_state`
-    saved.
+    saved; `built_if_unknown` stands for the flag in files saved before it
+    existed.
 
     Example:
 
@@ -31,8 +32,7 @@ def compile_saved(model, config):
     'GreedySampler'
     """
     config = dict(config)
-    # Files saved before the flag existed held built optimizers.
-    built = config.pop("optimizer_built", True)
+    built = config.pop("optimizer_built", built_if_unknown)
     model.compile(**keras.saving.deserialize_keras_object(config))
     if model.built and built:
         model.optimizer.build(model.trainable_variables)

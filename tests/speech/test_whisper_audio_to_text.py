@@ -119,6 +119,18 @@ def test_loaded_model_is_compiled_as_saved_without_warning(tmp_path):
     assert trained.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
 
 
+def test_files_saved_before_the_optimizer_flag_load_without_warning(tmp_path, monkeypatch):
+    model = tiny_whisper_audio_to_text(num_layers=1)
+    # As saved by keras-kd before the flag: Keras's own compile settings.
+    monkeypatch.setattr(WhisperAudioToText, "get_compile_config", keras.Model.get_compile_config)
+    model.save(tmp_path / "older.keras")
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = keras.saving.load_model(tmp_path / "older.keras")
+    assert not loaded.optimizer.built
+
+
 def test_generate_without_preprocessor_says_how_to_get_one():
     model = tiny_whisper_audio_to_text(num_layers=1)
     bare = WhisperAudioToText(model.backbone)
