@@ -85,7 +85,7 @@ class WhisperTFLiteTranscriber:
     def token_ids(self, audio):
         """The greedy token ids for one 16 kHz waveform (prompt and
         `<|endoftext|>` excluded), and the decoding seconds."""
-        ids, _, _, seconds = self._decode_tokens(self._cross_caches(audio), 0.0, None)
+        ids, _, _, seconds = self._decode_tokens(self._cross_caches(audio), 0.0, None, score=False)
         return ids, seconds
 
     def transcribe(
@@ -140,14 +140,15 @@ class WhisperTFLiteTranscriber:
         x = self.preprocessor.generate_preprocess(batch, 1)
         return self._encode(**{graph.FEATURES: np.asarray(x["encoder_features"])})
 
-    def _decode_tokens(self, cross, temperature, rng):
+    def _decode_tokens(self, cross, temperature, rng, score=True):
         """Decodes from the cross-attention caches: greedily at temperature
         0, else sampling from the suppressed logits divided by it.
 
         Returns:
             `(ids, sum_logprob, count, seconds)`: the generated ids (the
             end token excluded), the sum of the log-probabilities of the
-            generated tokens and the end token (at temperature 1), their
+            generated tokens and the end token (at temperature 1; 0 without
+            `score`, which `token_ids` leaves out of its timing), their
             count, and the decoding seconds.
         """
         caches = {n: np.zeros(s, np.float32) for n, s in self._self_shapes.items()}
@@ -171,13 +172,15 @@ class WhisperTFLiteTranscriber:
             if position + 1 < prompt_length:
                 continue
             banned = self._first if position + 1 == prompt_length else self._always
-            logits = np.where(banned, -np.inf, outputs[graph.LOGITS][0].astype(np.float64))
+            logits = np.where(banned, -np.inf, outputs[graph.LOGITS][0])
             if temperature == 0:
                 token = int(np.argmax(logits))
             else:  # Gumbel-max: a draw from softmax(logits / temperature)
                 token = int(np.argmax(logits / temperature + rng.gumbel(size=logits.shape)))
-            top = logits.max()
-            total += logits[token] - top - np.log(np.exp(logits - top).sum())
+            if score:
+                logits = logits.astype(np.float64)
+                top = logits.max()
+                total += logits[token] - top - np.log(np.exp(logits - top).sum())
             count += 1
             if token == self.eos:
                 break
