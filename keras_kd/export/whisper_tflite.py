@@ -20,6 +20,7 @@ from keras_kd.speech.temperature_fallback import (
     TEMPERATURES,
     Attempt,
     TemperatureFallback,
+    check_fallback,
     compression_ratio,
     decode_with_fallback,
 )
@@ -108,7 +109,7 @@ class WhisperTFLiteTranscriber:
         `keras_kd.speech.TemperatureFallback` (default: Whisper's). Sampled
         attempts draw from NumPy (`seed`), so they differ from the Keras
         model's draws."""
-        fallback = fallback or TemperatureFallback()
+        fallback = check_fallback(fallback)
         cross = self._cross_caches(audio)
         rng = np.random.default_rng(seed)
 

@@ -134,6 +134,29 @@ class TemperatureFallback:
         return not (too_repetitive or too_unsure)
 
 
+def check_fallback(fallback):
+    """`fallback`, or Whisper's rule for None; anything else is refused.
+
+    Example:
+
+    >>> check_fallback(None) == TemperatureFallback()
+    True
+    >>> check_fallback({"temperatures": 0.0})
+    Traceback (most recent call last):
+    ...
+    TypeError: `fallback` must be a keras_kd.speech.TemperatureFallback, e.g. TemperatureFallback(temperatures=0.0), or None for Whisper's. Received: {'temperatures': 0.0}
+    """
+    if fallback is None:
+        return TemperatureFallback()
+    if not isinstance(fallback, TemperatureFallback):
+        raise TypeError(
+            "`fallback` must be a keras_kd.speech.TemperatureFallback, e.g. "
+            "TemperatureFallback(temperatures=0.0), or None for Whisper's. "
+            f"Received: {fallback!r}"
+        )
+    return fallback
+
+
 def decode_with_fallback(decode, count, fallback):
     """Decodes `count` waveforms, each again at the next temperature while
     its transcript fails `fallback`'s tests; after the last temperature

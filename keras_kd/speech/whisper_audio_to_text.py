@@ -13,6 +13,7 @@ from keras_kd.speech.temperature_fallback import (
     TEMPERATURES,
     Attempt,
     TemperatureFallback,
+    check_fallback,
     Transcription,
     compression_ratio,
     decode_with_fallback,
@@ -310,7 +311,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         >>> [a.temperature for a in result.attempts]  # the tiny random model is unsure
         [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
         """
-        fallback = fallback or TemperatureFallback()
+        fallback = check_fallback(fallback)
         x, single = self._encoder_inputs("decode_with_fallback", inputs)
         if "encoder_hidden_states" in x:
             states = np.asarray(x["encoder_hidden_states"], np.float32)

@@ -124,6 +124,13 @@ def test_bad_settings_refused_before_decoding(model, transcriber, audio, kwargs,
         transcriber.transcribe(audio[0], **kwargs)
 
 
+def test_a_rule_that_is_not_a_temperature_fallback_is_refused(model, transcriber, audio):
+    with pytest.raises(TypeError, match=r"Received: \(0.0, 0.2\)"):
+        model.decode_with_fallback(audio[0], fallback=(0.0, 0.2))
+    with pytest.raises(TypeError, match=r"Received: 0.0"):
+        transcriber.decode_with_fallback(audio[0], fallback=0.0)
+
+
 def test_keras_mean_logprob_equals_numpy_reference(model, audio):
     results = model.decode_with_fallback(audio, max_length=MAX_LENGTH, fallback=GREEDY)
     for waveform, result in zip(audio, results):
