@@ -90,8 +90,8 @@ def main(argv=None):
         metrics=["accuracy"],
         jit_compile=True,
     )
-    teacher.token_id_model.fit(
-        train_ds, epochs=args.teacher_epochs, verbose=args.verbose
+    teacher.token_id_model.fit(  # train_ds shuffles itself; Keras would warn
+        train_ds, epochs=args.teacher_epochs, shuffle=False, verbose=args.verbose
     )
 
     print(f"[2/4] Building a {args.student_layers}-layer student from the teacher")

@@ -105,7 +105,8 @@ def main(argv=None):
         )
     train_ds = train.tokenize(teacher.preprocessor, global_batch, shuffle=True, seed=0)
     print(f"[1/3] Fine-tuning the teacher ({args.teacher}) on {len(train)} texts")
-    teacher.token_id_model.fit(train_ds, epochs=1, verbose=args.verbose)
+    # train_ds shuffles itself; Keras would warn that it cannot.
+    teacher.token_id_model.fit(train_ds, epochs=1, shuffle=False, verbose=args.verbose)
 
     with strategy.scope():
         student = transfer.student_like(teacher, num_layers=args.student_layers)
