@@ -133,7 +133,7 @@ def main(argv=None):
             },
             "seconds": {d: seconds[name, d] for d in ("greedy", "fallback", "tflite fallback")},
             "real texts, greedy": texts[name, "greedy", "real"],
-            "real texts, fallback seed 0": texts[name, f"fallback seed {seeds[0]}", "real"],
+            f"real texts, fallback seed {seeds[0]}": texts[name, f"fallback seed {seeds[0]}", "real"],
         }
     greedy_real = 100 * word_error_rate(texts["teacher", "greedy", "real"], texts["student", "greedy", "real"])
     fallback_real = {

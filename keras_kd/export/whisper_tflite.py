@@ -21,7 +21,6 @@ from keras_kd.speech.temperature_fallback import (
     Attempt,
     TemperatureFallback,
     check_fallback,
-    compression_ratio,
     decode_with_fallback,
 )
 from keras_kd.utils.io import atomic_write
@@ -116,7 +115,7 @@ class WhisperTFLiteTranscriber:
         def decode(indices, temperature):
             ids, total, count, _ = self._decode_tokens(cross, temperature, rng)
             text = self.text(ids)
-            return [Attempt(text, temperature, total / max(count, 1), compression_ratio(text))]
+            return [Attempt(text, temperature, total / max(count, 1))]
 
         return decode_with_fallback(decode, 1, fallback)[0]
 

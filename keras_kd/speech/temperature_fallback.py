@@ -47,13 +47,16 @@ class Attempt:
         avg_logprob: the mean log-probability of its tokens, the end token
             included, under the model's distribution at temperature 1 with
             its token suppression.
-        compression_ratio: `compression_ratio(text)`.
     """
 
     text: str
     temperature: float
     avg_logprob: float
-    compression_ratio: float
+
+    @property
+    def compression_ratio(self):
+        """`compression_ratio(text)`."""
+        return compression_ratio(self.text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,9 +95,9 @@ class TemperatureFallback:
     Example:
 
     >>> rule = TemperatureFallback()
-    >>> rule.accepts(Attempt("It was the spring of hope. " * 5, 0.0, -0.2, 4.1))
+    >>> rule.accepts(Attempt("It was the spring of hope. " * 5, 0.0, -0.2))
     False
-    >>> rule.accepts(Attempt("Ever tried. Ever failed.", 0.0, -0.2, 1.2))
+    >>> rule.accepts(Attempt("Ever tried. Ever failed.", 0.0, -0.2))
     True
     >>> TemperatureFallback(temperatures=[0.0, -0.2])
     Traceback (most recent call last):
@@ -175,7 +178,7 @@ def decode_with_fallback(decode, count, fallback):
 
     >>> def decode(indices, temperature):
     ...     text = "no no no no no no no no no no no" if temperature == 0 else "no"
-    ...     return [Attempt(text, temperature, -0.1, compression_ratio(text)) for _ in indices]
+    ...     return [Attempt(text, temperature, -0.1) for _ in indices]
     >>> [t.text for t in decode_with_fallback(decode, 2, TemperatureFallback())]
     ['no', 'no']
     """

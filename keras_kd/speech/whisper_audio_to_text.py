@@ -15,7 +15,6 @@ from keras_kd.speech.temperature_fallback import (
     TemperatureFallback,
     check_fallback,
     Transcription,
-    compression_ratio,
     decode_with_fallback,
 )
 from keras_kd.speech.whisper_audio_to_text_preprocessor import (
@@ -319,8 +318,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             features = self.preprocessor.generate_preprocess(x, 1)["encoder_features"]
             states = np.asarray(compiled_encoder(self)(features), np.float32)
         if seed is not None:
-            self._decoding_function(1.0)  # builds the sampler
-            self._kd_sampling[1].seed_generator.state.assign(np.array([seed, 0], "uint32"))
+            self._random_sampler()[1].seed_generator.state.assign(np.array([seed, 0], "uint32"))
 
         def decode(indices, temperature):
             # The rows left are padded to a power of two (repeating the
@@ -336,7 +334,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             texts = self.preprocessor.generate_postprocess(x)
             logprobs = self._mean_logprobs(states[rows], x)
             return [
-                Attempt(text, temperature, float(logprob), compression_ratio(text))
+                Attempt(text, temperature, float(logprob))
                 for text, logprob in zip(texts[: len(indices)], logprobs)
             ]
 
@@ -350,18 +348,10 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         jit_compile = bool(self.jit_compile)
         cached = getattr(self, "_kd_decoding", None)
         if cached is None or cached[0] != jit_compile:
-            if getattr(self, "_kd_sampling", None) is None:
-                temperature_variable = keras.Variable(1.0, trainable=False, name="sampling_temperature")
-                # Set past Keras's attribute tracking: the sampler's
-                # variables are no weights of the model (nor saved with it).
-                object.__setattr__(self, "_kd_sampling", (
-                    temperature_variable,
-                    keras_hub.samplers.RandomSampler(temperature=temperature_variable),
-                ))
             functions = {}
             for name, sampler in (
                 ("greedy", keras_hub.samplers.GreedySampler()),
-                ("random", self._kd_sampling[1]),
+                ("random", self._random_sampler()[1]),
             ):
                 functions[name] = tf.function(
                     lambda x, stop_token_ids, sampler=sampler: self._generate_with(sampler, x, stop_token_ids),
@@ -371,8 +361,21 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             object.__setattr__(self, "_kd_decoding", cached)
         if temperature == 0:
             return cached[1]["greedy"]
-        self._kd_sampling[0].assign(temperature)
+        self._random_sampler()[0].assign(temperature)
         return cached[1]["random"]
+
+    def _random_sampler(self):
+        """`(temperature, sampler)`: the model's one random sampler and the
+        variable it divides the logits by, made on first use."""
+        if getattr(self, "_kd_sampling", None) is None:
+            temperature = keras.Variable(1.0, trainable=False, name="sampling_temperature")
+            # Set past Keras's attribute tracking: the sampler's variables
+            # are no weights of the model (nor saved with it).
+            object.__setattr__(self, "_kd_sampling", (
+                temperature,
+                keras_hub.samplers.RandomSampler(temperature=temperature),
+            ))
+        return self._kd_sampling
 
     def _mean_logprobs(self, states, generated, rows=8):
         """Each row's mean log-probability of its generated tokens (the end

@@ -82,7 +82,7 @@ def test_only_failing_transcripts_are_decoded_again():
     def decode(indices, temperature):
         calls.append((temperature, list(indices)))
         return [
-            Attempt(f"{i}@{temperature}", temperature, 0.0 if temperature >= accepted_at[i] else -5.0, 1.0)
+            Attempt(f"{i}@{temperature}", temperature, 0.0 if temperature >= accepted_at[i] else -5.0)
             for i in indices
         ]
 
@@ -93,14 +93,18 @@ def test_only_failing_transcripts_are_decoded_again():
     assert results[2].text == "2@1.0"  # the last attempt stands
 
 
+LOOP = "It was the spring of hope. " * 5
+
+
 @pytest.mark.parametrize(
     "attempt, rule, accepted",
     [
-        (Attempt("x", 0.0, -0.5, 2.5), TemperatureFallback(), False),  # loops
-        (Attempt("x", 0.0, -1.5, 1.0), TemperatureFallback(), False),  # unsure
-        (Attempt("x", 0.0, -0.5, 2.4), TemperatureFallback(), True),  # at the thresholds
-        (Attempt("x", 0.0, -1.0, 1.0), TemperatureFallback(), True),
-        (Attempt("x", 0.0, -9.0, 9.0), TemperatureFallback(compression_ratio_threshold=None, logprob_threshold=None), True),
+        (Attempt(LOOP, 0.0, -0.5), TemperatureFallback(), False),  # loops
+        (Attempt("x", 0.0, -1.5), TemperatureFallback(), False),  # unsure
+        # At the thresholds.
+        (Attempt(LOOP, 0.0, -0.5), TemperatureFallback(compression_ratio_threshold=compression_ratio(LOOP)), True),
+        (Attempt("x", 0.0, -1.0), TemperatureFallback(), True),
+        (Attempt(LOOP, 0.0, -9.0), TemperatureFallback(compression_ratio_threshold=None, logprob_threshold=None), True),
     ],
 )
 def test_rule(attempt, rule, accepted):
