@@ -58,6 +58,9 @@ class WhisperTFLiteTranscriber:
     >>> transcriber = WhisperTFLiteTranscriber(path, model)
     >>> transcriber.transcribe(audio, temperatures=0.0) == model.generate(audio, max_length=8)
     True
+    >>> ids, seconds = transcriber.token_ids(audio)
+    >>> transcriber.text(ids) == model.generate(audio, max_length=8)
+    True
     >>> result = transcriber.decode_with_fallback(audio, seed=0)
     >>> [a.temperature for a in result.attempts]  # the tiny random model is unsure
     [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
@@ -109,6 +112,7 @@ class WhisperTFLiteTranscriber:
         attempts draw from NumPy (`seed`), so they differ from the Keras
         model's draws."""
         fallback = check_fallback(fallback)
+        check_int("seed", seed, minimum=0, allow_none=True, example=0)
         cross = self._cross_caches(audio)
         rng = np.random.default_rng(seed)
 

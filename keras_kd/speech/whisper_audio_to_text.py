@@ -21,6 +21,7 @@ from keras_kd.speech.whisper_audio_to_text_preprocessor import (
     WhisperAudioToTextPreprocessor,
 )
 from keras_kd.utils.compile_config import compile_saved, with_optimizer_state
+from keras_kd.utils.validation import check_int
 
 
 def encoder_output(backbone, encoder_features):
@@ -38,7 +39,16 @@ def encoder_output(backbone, encoder_features):
 
 def compiled_encoder(model):
     """`model.call_encoder`, traced once per model and `jit_compile`
-    setting (XLA when the model's `jit_compile` says so)."""
+    setting (XLA when the model's `jit_compile` says so).
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+    >>> model = tiny_whisper_audio_to_text()
+    >>> features = np.zeros((1, 3000, 80), "float32")
+    >>> compiled_encoder(model) is compiled_encoder(model), tuple(compiled_encoder(model)(features).shape)
+    (True, (1, 1500, 16))
+    """
     jit_compile = bool(model.jit_compile)
     cached = getattr(model, "_kd_encoder_function", None)
     if cached is None or cached[0] != jit_compile:
@@ -311,6 +321,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
         """
         fallback = check_fallback(fallback)
+        check_int("seed", seed, minimum=0, maximum=2**32 - 1, allow_none=True, example=0)
         x, single = self._encoder_inputs("decode_with_fallback", inputs)
         if "encoder_hidden_states" in x:
             states = np.asarray(x["encoder_hidden_states"], np.float32)

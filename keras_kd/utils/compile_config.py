@@ -10,7 +10,15 @@ def with_optimizer_state(model, config):
     """`config`, a `get_compile_config()`, noting whether the optimizer had
     been built: one that never stepped saves no moments, and a loaded model
     builds its optimizer only to receive saved ones (else Keras warns that
-    it skips loading them)."""
+    it skips loading them).
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+    >>> model = tiny_whisper_audio_to_text(num_layers=1)
+    >>> with_optimizer_state(model, model.get_compile_config())["optimizer_built"]
+    False
+    """
     if config:
         config["optimizer_built"] = bool(model.optimizer.built)
     return config

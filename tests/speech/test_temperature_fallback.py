@@ -135,6 +135,14 @@ def test_a_rule_that_is_not_a_temperature_fallback_is_refused(model, transcriber
         transcriber.decode_with_fallback(audio[0], fallback=0.0)
 
 
+@pytest.mark.parametrize("seed, message", [(-1, "seed=-1"), ("0", "seed='0'"), (1.5, "seed=1.5")])
+def test_a_bad_seed_is_refused_before_decoding(model, transcriber, audio, seed, message):
+    with pytest.raises(ValueError, match=message):
+        model.transcribe(audio[0], seed=seed)
+    with pytest.raises(ValueError, match=message):
+        transcriber.transcribe(audio[0], seed=seed)
+
+
 def test_keras_mean_logprob_equals_numpy_reference(model, audio):
     results = model.decode_with_fallback(audio, max_length=MAX_LENGTH, fallback=GREEDY)
     for waveform, result in zip(audio, results):
