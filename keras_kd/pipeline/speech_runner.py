@@ -206,6 +206,7 @@ def _tflite_speed(transcriber, windows):
 def _run_steps(config, progress, teacher, train_texts, test_texts):
     """Steps 1 to 5 of `run_speech`, writing into the folder of `progress`."""
     import keras
+    import numpy as np
 
     from keras_kd.export.whisper_tflite import WhisperTFLiteTranscriber, export_whisper_tflite
     from keras_kd.speech import character_error_rate, join_sentences, synthesize, word_error_rate
@@ -260,9 +261,10 @@ def _run_steps(config, progress, teacher, train_texts, test_texts):
     _say(4, f"Scoring on {len(test)} test utterances of held-out voices and on real recordings")
     windows = speech_windows()
     models = {"teacher": teacher, "student": student}
+    by_duration = np.argsort([len(u.audio) for u in test], kind="stable")
     scores = {}
     for name, model in models.items():
-        texts = transcribe_encoded(model, test_states, 16, config.max_length)
+        texts = transcribe_encoded(model, test_states, 16, config.max_length, by_duration)
         real = model.generate([audio for _, audio in windows], max_length=config.max_length)
         scores[name] = {
             "synthetic_wer": word_error_rate(truths, texts),

@@ -22,6 +22,7 @@ from keras_kd.speech.distil_whisper import (
     PseudoLabels,
     distil_whisper,
     encode,
+    length_grouped_batches,
     pseudo_label,
     transcribe_encoded,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "batch_waveforms",
     "distil_whisper",
     "encode",
+    "length_grouped_batches",
     "pseudo_label",
     "speech_windows",
     "transcribe_encoded",

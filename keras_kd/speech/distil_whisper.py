@@ -1,7 +1,8 @@
 """The Distil-Whisper recipe: encode the training audio once with the
 frozen encoder, pseudo-label it with the teacher, drop the pseudo-labels
 that stray from what was said, and distill a shallow-decoder student on the
-rest (`encode`, `pseudo_label`, `PseudoLabels`, `distil_whisper`)."""
+rest (`encode`, `transcribe_encoded`, `pseudo_label`, `PseudoLabels`,
+`length_grouped_batches`, `distil_whisper`)."""
 
 import dataclasses
 import math
@@ -82,8 +83,23 @@ class PseudoLabels:
         }
 
 
-def transcribe_encoded(model, states, batch_size=16, max_length=None):
+def transcribe_encoded(model, states, batch_size=16, max_length=None, order=None):
     """`model.generate` on encoder outputs (`encode`), in batches.
+
+    Args:
+        model: a `WhisperAudioToText`.
+        states: its encoder's outputs (`encode`).
+        batch_size: utterances decoded at once.
+        max_length: decoder length of the transcripts (default: the
+            preprocessor's).
+        order: the order in which utterances are batched, a permutation
+            of their indices (default: as given). A batch decodes until
+            its longest transcript ends, so batching utterances of
+            similar length (by what was said, or by audio duration)
+            saves decoding steps.
+
+    Returns:
+        The transcripts, in the order of `states`.
 
     Example:
 
@@ -92,18 +108,33 @@ def transcribe_encoded(model, states, batch_size=16, max_length=None):
     >>> audio = [np.zeros(800, "float32"), np.ones(1600, "float32") / 4]
     >>> transcribe_encoded(model, encode(model, audio), max_length=6) == model.generate(audio, max_length=6)
     True
+    >>> transcribe_encoded(model, encode(model, audio), 1, 6, order=[1, 0]) == model.generate(audio, max_length=6)
+    True
     """
-    texts = []
-    for start in range(0, len(states), batch_size):
-        chunk = np.asarray(states[start : start + batch_size], dtype=np.float32)
-        texts += model.generate({"encoder_hidden_states": chunk}, max_length=max_length)
+    check_int("batch_size", batch_size, example=16)
+    if order is None:
+        order = np.arange(len(states))
+    order = np.asarray(order)
+    if order.shape != (len(states),) or not np.array_equal(np.sort(order), np.arange(len(states))):
+        raise ValueError(
+            f"`order` must be a permutation of the indices of the {len(states)} "
+            f"utterances, such as np.argsort(durations). Received: order="
+            f"{order.tolist()[:10]!r}{' ...' if order.size > 10 else ''} (shape {order.shape})"
+        )
+    texts = [None] * len(states)
+    for start in range(0, len(order), batch_size):
+        rows = np.sort(order[start : start + batch_size])
+        chunk = np.asarray(states[rows], dtype=np.float32)
+        for row, text in zip(rows, model.generate({"encoder_hidden_states": chunk}, max_length=max_length)):
+            texts[row] = text
     return texts
 
 
 def pseudo_label(teacher, states, truths, max_wer=0.5, batch_size=16, max_length=None):
     """Transcribes encoded utterances with `teacher` and keeps those whose
     transcript's word error rate against the truth is at most `max_wer`,
-    as Distil-Whisper filters its pseudo-labels.
+    as Distil-Whisper filters its pseudo-labels. Utterances are decoded
+    in batches of similar truth length (`transcribe_encoded`'s `order`).
 
     Args:
         teacher: a `WhisperAudioToText`.
@@ -132,7 +163,9 @@ def pseudo_label(teacher, states, truths, max_wer=0.5, batch_size=16, max_length
             f"{len(truths)} truths for {len(states)} encoded utterances: "
             "pass one truth (what was said) per utterance."
         )
-    texts = transcribe_encoded(teacher, states, batch_size, max_length)
+    # Batched by the length of what was said: a batch's rows end together.
+    order = np.argsort([len(truth.split()) for truth in truths], kind="stable")
+    texts = transcribe_encoded(teacher, states, batch_size, max_length, order)
     error_rates = np.array([word_error_rate([t], [h]) for t, h in zip(truths, texts)])
     kept = np.flatnonzero((error_rates <= max_wer) & np.array([bool(t.strip()) for t in texts]))
     return PseudoLabels(texts, list(truths), error_rates, kept)
@@ -155,6 +188,77 @@ def _training_arrays(model, states, texts):
     x = {k: np.asarray(v) for k, v in x.items()}
     x["encoder_hidden_states"] = states
     return x, np.asarray(y), np.asarray(weight)
+
+
+def length_grouped_batches(x, y, sample_weight, batch_size, seed=0, multiple=16):
+    """Training batches of transcripts of similar length, each cut to its
+    longest, regrouped every epoch, as a `tf.data.Dataset`.
+
+    A decoder step costs in proportion to the padded length, and padding
+    every batch to the longest transcript of the data wastes most of it:
+    on 1,959 movie-review passages (37 tokens on average, 87 at most)
+    random batches of 16 pad to 71 tokens on average, batches of similar
+    length to 42. Rows are shuffled, then stably sorted by length, so rows
+    of equal length meet in a new order every epoch; the batches then come
+    in a shuffled order. Positions past a transcript's end carry no weight
+    and the decoder is causal, so cutting them changes no loss. Lengths
+    are rounded up to a multiple of `multiple` so that XLA compiles a few
+    shapes, not one per length.
+
+    Args:
+        x: `_training_arrays`'s inputs: `decoder_token_ids` and
+            `decoder_padding_mask` `(n, length)`, `encoder_hidden_states`.
+        y, sample_weight: `(n, length)` labels and weights.
+        batch_size: rows per batch.
+        seed: seed of the shuffling.
+        multiple: batch lengths are rounded up to a multiple of this (and
+            cut at `length`).
+
+    Returns:
+        A dataset of `(x, y, sample_weight)` batches, every row once per
+        epoch, in `ceil(n / batch_size)` batches.
+
+    Example:
+
+    >>> x = {"decoder_token_ids": np.ones((3, 40), "int32"),
+    ...      "decoder_padding_mask": np.array([[1] * 5 + [0] * 35, [1] * 20 + [0] * 20, [1] * 6 + [0] * 34]),
+    ...      "encoder_hidden_states": np.zeros((3, 1500, 4), "float16")}
+    >>> data = length_grouped_batches(x, x["decoder_token_ids"], x["decoder_padding_mask"], batch_size=2)
+    >>> sorted((len(b[1]), b[1].shape[1]) for b in data.as_numpy_iterator())
+    [(1, 32), (2, 16)]
+    """
+    check_int("batch_size", batch_size, example=16)
+    check_int("multiple", multiple, example=16)
+    lengths = np.asarray(x["decoder_padding_mask"]).sum(axis=1)
+    full = y.shape[1]
+    rng = np.random.default_rng(seed)
+    sequences = ("decoder_token_ids", "decoder_padding_mask")
+
+    def batches():
+        rows = rng.permutation(len(y))
+        rows = rows[np.argsort(lengths[rows], kind="stable")]
+        groups = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+        for group in rng.permutation(len(groups)):
+            index = np.sort(groups[group])
+            length = min(full, multiple * math.ceil(lengths[index].max() / multiple))
+            inputs = {k: v[index, :length] if k in sequences else v[index] for k, v in x.items()}
+            yield inputs, y[index, :length], sample_weight[index, :length]
+
+    def spec(array, sequence):
+        shape = (None, None) + array.shape[2:] if sequence else (None,) + array.shape[1:]
+        return tf.TensorSpec(shape, tf.as_dtype(array.dtype))
+
+    signature = (
+        {k: spec(v, k in sequences) for k, v in x.items()},
+        spec(y, True),
+        spec(sample_weight, True),
+    )
+    count = math.ceil(len(y) / batch_size)
+    return (
+        tf.data.Dataset.from_generator(batches, output_signature=signature)
+        .apply(tf.data.experimental.assert_cardinality(count))
+        .prefetch(2)
+    )
 
 
 def distil_whisper(
@@ -185,7 +289,9 @@ def distil_whisper(
     once: the loss is `(1 - alpha)` times the cross-entropy on the kept
     pseudo-labels plus `alpha * T^2` times the KL divergence from the live
     teacher's next-token distribution, at every transcript position
-    (`keras_kd.Distiller`).
+    (`keras_kd.Distiller`). Batches hold transcripts of similar length,
+    cut to their longest (`length_grouped_batches`); from a teacher cache
+    they are padded to the longest transcript of all.
 
     Args:
         teacher: a `WhisperAudioToText`.
@@ -272,9 +378,9 @@ def distil_whisper(
         jit_compile=bool(teacher.jit_compile),
     )
     if teacher_cache is None:
-        history = distiller.fit(
-            x, y, sample_weight=weight, validation_data=validation_data, epochs=epochs,
-            batch_size=batch_size, shuffle=True, verbose=verbose,
+        history = distiller.fit(  # the batches shuffle themselves
+            length_grouped_batches(x, y, weight, batch_size, seed=seed),
+            validation_data=validation_data, epochs=epochs, shuffle=False, verbose=verbose,
         )
     else:
         cache = TeacherCache.build(

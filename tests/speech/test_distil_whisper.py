@@ -13,9 +13,12 @@ from keras_kd.speech.distil_whisper import (
     PseudoLabels,
     distil_whisper,
     encode,
+    length_grouped_batches,
     pseudo_label,
     transcribe_encoded,
 )
+from keras_kd.distillation import Distiller
+from keras_kd.speech.whisper_student import whisper_student
 from keras_kd.speech.whisper_decoder_model import whisper_decoder_model
 from keras_kd.utils.testing import tiny_whisper_audio_to_text
 
@@ -79,6 +82,70 @@ def test_pseudo_labels_keep_transcripts_near_the_truth(teacher, states):
     assert labels.error_rates[[0, 2]].tolist() == [0.0, 0.0]
     summary = labels.summary()
     assert (summary["utterances"], summary["kept"], summary["kept_teacher_wer"]) == (4, 2, 0.0)
+
+
+def test_transcripts_come_back_in_the_order_of_the_states(teacher, states):
+    alone = [transcribe_encoded(teacher, states[i : i + 1])[0] for i in range(4)]
+    assert transcribe_encoded(teacher, states, batch_size=2, order=[3, 1, 0, 2]) == alone
+    with pytest.raises(ValueError, match=r"permutation of the indices of the 4 utterances.*\[0, 0, 1, 2\]"):
+        transcribe_encoded(teacher, states, order=[0, 0, 1, 2])
+
+
+def _rows(lengths, full=32, seed=0):
+    """Training arrays whose row i holds the token i + 1 up to its length."""
+    n = len(lengths)
+    mask = (np.arange(full)[None] < np.array(lengths)[:, None]).astype("int32")
+    ids = mask * (np.arange(n)[:, None] + 1)
+    states = np.random.default_rng(seed).normal(size=(n, 1500, 16)).astype("float16")
+    x = {"encoder_hidden_states": states, "decoder_token_ids": ids, "decoder_padding_mask": mask}
+    return x, ids.copy(), mask.astype("float32")
+
+
+def test_length_grouped_batches_hold_every_row_once_cut_to_their_longest():
+    lengths = np.random.default_rng(1).integers(1, 33, 37)
+    x, y, weight = _rows(lengths)
+    data = length_grouped_batches(x, y, weight, batch_size=4, seed=3)
+    assert data.cardinality() == 10
+    epochs = []
+    for _ in range(2):
+        seen, groups = [], []
+        for inputs, labels, w in data.as_numpy_iterator():
+            rows = labels[:, 0] - 1
+            longest = lengths[rows].max()
+            assert labels.shape[1] == min(32, 16 * -(-longest // 16))
+            np.testing.assert_array_equal(labels, y[rows, : labels.shape[1]])
+            np.testing.assert_array_equal(inputs["decoder_padding_mask"], x["decoder_padding_mask"][rows, : labels.shape[1]])
+            np.testing.assert_array_equal(inputs["encoder_hidden_states"], x["encoder_hidden_states"][rows])
+            np.testing.assert_array_equal(w, weight[rows, : labels.shape[1]])
+            seen += rows.tolist()
+            groups.append((lengths[rows].min(), lengths[rows].max(), tuple(sorted(rows))))
+        assert sorted(seen) == list(range(37))
+        # Batches of similar length: no batch's range overlaps another's.
+        groups.sort()
+        assert all(a[1] <= b[0] for a, b in zip(groups, groups[1:]))
+        epochs.append({g[2] for g in groups})
+    assert epochs[0] != epochs[1]  # regrouped: equal lengths meet in a new order
+
+
+def test_cutting_a_batch_to_its_longest_row_changes_no_training_step():
+    teacher = tiny_whisper_audio_to_text(num_layers=2, decoder_sequence_length=32)
+    teacher.jit_compile = False
+    x, y, weight = _rows([5, 12, 9])
+    cut = ({k: v[:, :16] if v.ndim == 2 else v for k, v in x.items()}, y[:, :16], weight[:, :16])
+    students = []
+    for inputs, labels, w in ((x, y, weight), cut):
+        keras.utils.set_random_seed(0)
+        student = whisper_student(teacher, decoder_layers=[1])
+        before = [np.asarray(v) for v in student.trainable_weights]
+        distiller = Distiller(student=whisper_decoder_model(student), teacher=whisper_decoder_model(teacher))
+        distiller.compile(optimizer=keras.optimizers.SGD(0.5), alpha=0.5, temperature=2.0, jit_compile=False)
+        loss = distiller.train_on_batch(inputs, labels, sample_weight=w)
+        students.append((loss, [np.asarray(v) for v in student.trainable_weights]))
+    (full_loss, full), (cut_loss, cut_weights) = students
+    np.testing.assert_allclose(cut_loss, full_loss, rtol=1e-5)
+    assert any(not np.allclose(a, b, atol=1e-3) for a, b in zip(full, before))  # the step moved it
+    for a, b in zip(full, cut_weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_pseudo_label_checks_its_arguments(teacher, states):
