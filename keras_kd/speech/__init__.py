@@ -39,6 +39,7 @@ from keras_kd.speech.recordings import (
 )
 from keras_kd.speech.speech_synthesis import (
     ENGLISH_VOICES,
+    FLITE_VOICES,
     Utterance,
     join_sentences,
     speak,
@@ -69,6 +70,7 @@ __all__ = [
     "transcribe_encoded",
     "whisper_decoder_model",
     "ENGLISH_VOICES",
+    "FLITE_VOICES",
     "Utterance",
     "join_sentences",
     "speak",

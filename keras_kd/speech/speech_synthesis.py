@@ -1,14 +1,19 @@
-"""Training audio made offline: eSpeak NG speaks sentences with varied
-voices, speeds and pitches, then noise and a round trip through another
-sampling rate vary the recording."""
+"""Training audio made offline: eSpeak NG (or flite) speaks sentences with
+varied voices, speeds and pitches, then noise and a round trip through
+another sampling rate vary the recording."""
 
 import ctypes
 import dataclasses
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 
 import numpy as np
 
-from keras_kd.speech.audio import SAMPLING_RATE, resample
+from keras_kd.speech.audio import SAMPLING_RATE, load_wav, resample
 from keras_kd.utils.validation import check_int, check_texts
 
 _PIP = "pip install espeakng-loader"
@@ -29,6 +34,14 @@ ENGLISH_VOICES = (
     "en", "en+f2", "en+m2", "en+klatt", "en-gb-scotland",
     "en-gb-x-rp+f5", "en-029", "en-gb-x-gbclan+m5", "en-us+klatt2",
 )
+
+
+# flite's built-in voices at 16 kHz: CMU's statistical US female (slt), US
+# male (rms) and Scottish male (awb) voices, and a US male diphone voice
+# (kal16). They are built from recordings of people, where eSpeak NG's are
+# formant synthesis.
+FLITE_VOICES = ("flite:slt", "flite:rms", "flite:awb", "flite:kal16")
+_FLITE = "flite:"
 
 
 class _Espeak:
@@ -88,14 +101,56 @@ class _Espeak:
         return audio.astype(np.float32) / 32768.0, self.rate
 
 
+@functools.lru_cache(maxsize=None)
+def _flite_voices(program):
+    """The voices the flite program has built in (`flite -lv`)."""
+    listing = subprocess.run([program, "-lv"], capture_output=True, text=True, check=True).stdout
+    return tuple(listing.split(":", 1)[-1].split())
+
+
+def _flite_speak(text, voice, words_per_minute):
+    """`speak` with one of flite's voices (`"flite:<name>"`)."""
+    program = shutil.which("flite")
+    if program is None:
+        raise ImportError(
+            f"voice={voice!r} needs the flite program, which is not on the "
+            "PATH. Install it (Debian: `apt-get install flite`) or use an "
+            "eSpeak NG voice (keras_kd.speech.ENGLISH_VOICES)."
+        )
+    name = voice[len(_FLITE):]
+    if name not in _flite_voices(program):
+        raise ValueError(
+            f"flite has no voice {name!r} (voice={voice!r}). Its voices: "
+            f"{', '.join(_FLITE + v for v in _flite_voices(program))}; "
+            f"keras_kd.speech.FLITE_VOICES lists those at 16 kHz."
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        # The text goes in a file: on the command line, a text starting
+        # with "-" would read as an option.
+        text_file, wav_file = os.path.join(folder, "text.txt"), os.path.join(folder, "speech.wav")
+        with open(text_file, "w", encoding="utf-8") as f:
+            f.write(text)
+        subprocess.run(
+            [program, "-voice", name, "--setf", f"duration_stretch={175 / words_per_minute:.4f}",
+             "-f", text_file, "-o", wav_file],
+            capture_output=True, check=True,
+        )
+        return load_wav(wav_file)
+
+
 def speak(text, voice="en-us", words_per_minute=175, pitch=50):
-    """One sentence spoken by eSpeak NG, as a 16 kHz float waveform.
+    """One sentence spoken by eSpeak NG or flite, as a 16 kHz float
+    waveform.
 
     Args:
         text: what to say.
-        voice: an eSpeak NG voice, optionally with a variant (`"en-us+f3"`).
-        words_per_minute: speaking rate (eSpeak's default is 175).
-        pitch: base pitch, 0 to 100 (default 50).
+        voice: an eSpeak NG voice, optionally with a variant (`"en-us+f3"`),
+            or one of flite's as `"flite:<name>"` (`FLITE_VOICES`; flite
+            is a program, Debian's package `flite`).
+        words_per_minute: speaking rate (eSpeak's default is 175; flite's
+            voices speak at their own rate times words_per_minute / 175).
+        pitch: base pitch, 0 to 100 (default 50); eSpeak NG's voices only,
+            flite's keep their own.
 
     Returns:
         A float32 array at 16 kHz.
@@ -108,6 +163,10 @@ def speak(text, voice="en-us", words_per_minute=175, pitch=50):
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"`text` must be a non-empty string. Received: text={text!r}")
+    if not isinstance(voice, str):
+        raise ValueError(f"`voice` must be a string, such as 'en-us' or 'flite:slt'. Received: voice={voice!r}")
+    if voice.startswith(_FLITE):
+        return _flite_speak(text, voice, words_per_minute)
     audio, rate = _Espeak.get().speak(text, voice, words_per_minute, pitch)
     return resample(audio, rate)
 

@@ -1,9 +1,14 @@
 """keras_kd.speech.speech_synthesis: eSpeak NG audio, reproducible and
 varied, and the real teacher hears it."""
 
+import shutil
+
+import numpy as np
 import pytest
 
-from keras_kd.speech import ENGLISH_VOICES, speak, synthesize
+from keras_kd.speech import ENGLISH_VOICES, FLITE_VOICES, speak, synthesize
+
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
 
 
 def test_every_listed_voice_speaks():
@@ -18,6 +23,27 @@ def test_slower_speech_is_longer_and_a_bad_voice_is_named():
     )
     with pytest.raises(ValueError, match="no voice 'zz-bogus'"):
         speak("hello", voice="zz-bogus")
+
+
+@needs_flite
+def test_flite_voices_speak_at_16_khz_and_follow_the_rate():
+    lengths = [len(speak("Try again.", voice)) for voice in FLITE_VOICES]
+    assert all(8000 < n < 48000 for n in lengths)  # 0.5 to 3 seconds
+    assert len(set(lengths)) == len(FLITE_VOICES)  # voices differ
+    slow, fast = (speak("Fail better.", "flite:slt", rate) for rate in (100, 200))
+    assert 1.6 < len(slow) / len(fast) < 2.4  # duration stretched by 175 / rate
+    audio = speak("-t is not an option", "flite:rms")  # the text is read, not parsed
+    assert audio.dtype == np.float32 and len(audio) > 16000
+    with pytest.raises(ValueError, match=r"flite has no voice 'bogus' \(voice='flite:bogus'\).*flite:slt"):
+        speak("hello", voice="flite:bogus")
+
+
+def test_flite_voices_name_the_missing_program(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ImportError, match=r"voice='flite:slt' needs the flite program.*apt-get install flite"):
+        speak("hello", voice="flite:slt")
+    with pytest.raises(ValueError, match=r"`voice` must be a string.*Received: voice=3"):
+        speak("hello", voice=3)
 
 
 def test_synthesis_draws_are_reproducible_and_varied():
