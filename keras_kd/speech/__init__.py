@@ -22,9 +22,9 @@ from keras_kd.speech.distil_whisper import (
     PseudoLabels,
     distil_whisper,
     encode,
-    length_grouped_batches,
     pseudo_label,
     transcribe_encoded,
+    trimmed_batches,
 )
 from keras_kd.speech.error_rate import (
     character_error_rate,
@@ -64,10 +64,10 @@ __all__ = [
     "batch_waveforms",
     "distil_whisper",
     "encode",
-    "length_grouped_batches",
     "pseudo_label",
     "speech_windows",
     "transcribe_encoded",
+    "trimmed_batches",
     "whisper_decoder_model",
     "ENGLISH_VOICES",
     "FLITE_VOICES",

@@ -13,9 +13,9 @@ from keras_kd.speech.distil_whisper import (
     PseudoLabels,
     distil_whisper,
     encode,
-    length_grouped_batches,
     pseudo_label,
     transcribe_encoded,
+    trimmed_batches,
 )
 from keras_kd.distillation import Distiller
 from keras_kd.speech.whisper_student import whisper_student
@@ -101,30 +101,27 @@ def _rows(lengths, full=32, seed=0):
     return x, ids.copy(), mask.astype("float32")
 
 
-def test_length_grouped_batches_hold_every_row_once_cut_to_their_longest():
+def test_trimmed_batches_hold_every_row_once_cut_to_their_longest():
     lengths = np.random.default_rng(1).integers(1, 33, 37)
     x, y, weight = _rows(lengths)
-    data = length_grouped_batches(x, y, weight, batch_size=4, seed=3)
+    data = trimmed_batches(x, y, weight, batch_size=4, seed=3)
     assert data.cardinality() == 10
     epochs = []
     for _ in range(2):
-        seen, groups = [], []
+        seen, batches = [], []
         for inputs, labels, w in data.as_numpy_iterator():
             rows = labels[:, 0] - 1
-            longest = lengths[rows].max()
-            assert labels.shape[1] == min(32, 16 * -(-longest // 16))
+            assert labels.shape[1] == min(32, 16 * -(-lengths[rows].max() // 16))
             np.testing.assert_array_equal(labels, y[rows, : labels.shape[1]])
             np.testing.assert_array_equal(inputs["decoder_padding_mask"], x["decoder_padding_mask"][rows, : labels.shape[1]])
             np.testing.assert_array_equal(inputs["encoder_hidden_states"], x["encoder_hidden_states"][rows])
             np.testing.assert_array_equal(w, weight[rows, : labels.shape[1]])
             seen += rows.tolist()
-            groups.append((lengths[rows].min(), lengths[rows].max(), tuple(sorted(rows))))
+            batches.append(tuple(rows))
         assert sorted(seen) == list(range(37))
-        # Batches of similar length: no batch's range overlaps another's.
-        groups.sort()
-        assert all(a[1] <= b[0] for a, b in zip(groups, groups[1:]))
-        epochs.append({g[2] for g in groups})
-    assert epochs[0] != epochs[1]  # regrouped: equal lengths meet in a new order
+        epochs.append(batches)
+    assert epochs[0] != epochs[1]  # drawn again every epoch
+    assert {b[1].shape[1] for b in data.as_numpy_iterator()} <= {16, 32}
 
 
 def test_cutting_a_batch_to_its_longest_row_changes_no_training_step():
