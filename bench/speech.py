@@ -24,7 +24,7 @@ held-out synthetic audio; TFLite decoding at least 1.5x the teacher's speed;
 student transcripts of the real recordings within 10% WER of the teacher's;
 under 45 minutes on the 2-core machine.
 
-    python bench/speech.py [--out bench/results/speech.json] [--run-dir DIR]
+    python bench/speech.py [--out bench/results/speech.json] [--run-dir DIR] [--flite]
 """
 
 import argparse
@@ -38,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from keras_kd.pipeline import SpeechConfig, run_speech  # noqa: E402
+from keras_kd.speech import FLITE_VOICES  # noqa: E402
 from keras_kd.utils.io import atomic_write_json  # noqa: E402
 from _machine import machine_info  # noqa: E402
 
@@ -51,6 +52,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--max-wer", type=float, default=defaults.max_wer)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument(
+        "--flite", action="store_true",
+        help="train on flite's voices (keras_kd.speech.FLITE_VOICES) beside eSpeak NG's",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument("--out", default="bench/results/speech.json")
@@ -70,6 +75,7 @@ def main(argv=None):
             train_sentences=args.train_sentences, passage_words=args.passage_words,
             test_utterances=args.test_utterances,
             epochs=args.epochs, max_wer=args.max_wer, learning_rate=args.learning_rate,
+            extra_voices=FLITE_VOICES if args.flite else (),
             seed=args.seed, verbose=args.verbose, output_dir=output_dir, run_name=run_name,
         ))
     result["report"] = report

@@ -39,6 +39,10 @@ class SpeechConfig(RunConfig):
         test_utterances: synthetic test utterances, spoken by
             `held_out_voices` only.
         held_out_voices: eSpeak NG voices kept out of training.
+        extra_voices: voices heard in training beside eSpeak NG's (its
+            `ENGLISH_VOICES` less the held-out ones), such as
+            `keras_kd.speech.FLITE_VOICES` (`("flite:slt", ...)`, which
+            needs Debian's `flite`); each is tried before any model loads.
         noise_snr_db: `(low, high)` signal-to-noise ratio of the added
             noise, in dB (`keras_kd.speech.synthesize`).
         max_wer: pseudo-labels whose word error rate against what was said
@@ -82,6 +86,7 @@ class SpeechConfig(RunConfig):
     passage_words: int = 60
     test_utterances: int = 100
     held_out_voices: tuple = HELD_OUT_VOICES
+    extra_voices: tuple = ()
     noise_snr_db: tuple = (20.0, 40.0)
     max_wer: float = 0.5
     decoder_layers: object = None
@@ -119,6 +124,13 @@ class SpeechConfig(RunConfig):
                 f"such as ('en-us+f4',). Received: held_out_voices={voices!r}"
             )
         self.held_out_voices = tuple(voices)
+        extra = self.extra_voices
+        if not isinstance(extra, (list, tuple)) or not all(isinstance(v, str) and v for v in extra):
+            raise ValueError(
+                "`extra_voices` must be a tuple of voice names, such as "
+                f"('flite:slt', 'flite:rms'), or (). Received: extra_voices={extra!r}"
+            )
+        self.extra_voices = tuple(extra)
         snr = self.noise_snr_db
         if snr is not None:
             if not isinstance(snr, (list, tuple)) or len(snr) != 2:

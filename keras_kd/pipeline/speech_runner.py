@@ -46,15 +46,19 @@ def _say(step, text):
 
 
 def training_voices(config):
-    """The eSpeak NG voices of the training utterances: every English voice
-    (`keras_kd.speech.ENGLISH_VOICES`) but the held-out ones.
+    """The voices of the training utterances: every English voice of eSpeak
+    NG (`keras_kd.speech.ENGLISH_VOICES`) and the config's `extra_voices`,
+    but the held-out ones.
 
     >>> len(training_voices(SpeechConfig())), training_voices(SpeechConfig())[:3]
     (11, ('en-us', 'en-us+f3', 'en-us+m3'))
+    >>> training_voices(SpeechConfig(extra_voices=("flite:slt",)))[-2:]
+    ('en-us+klatt2', 'flite:slt')
     """
     from keras_kd.speech import ENGLISH_VOICES
 
-    return tuple(v for v in ENGLISH_VOICES if v not in config.held_out_voices)
+    voices = dict.fromkeys(ENGLISH_VOICES + config.extra_voices)
+    return tuple(v for v in voices if v not in config.held_out_voices)
 
 
 def speech_sentences(config):
@@ -84,7 +88,8 @@ def speech_sentences(config):
 
 def check_speech_config(config):
     """Checks a speech run before any model loads: the run folder, the
-    teacher's preset, the voices (each speaks a word) and the sentences.
+    teacher's preset, the held-out and extra voices (each speaks a word)
+    and the sentences.
 
     Returns:
         `speech_sentences(config)`.
@@ -101,7 +106,7 @@ def check_speech_config(config):
 
     check_run_dir(config)
     check_preset_task(config.teacher, "speech")
-    for voice in config.held_out_voices:
+    for voice in config.held_out_voices + config.extra_voices:
         speak("test", voice)
     if not training_voices(config):
         raise ValueError(

@@ -8,6 +8,7 @@ import dataclasses
 import importlib
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -153,6 +154,7 @@ def test_the_cli_refuses_classification_options_and_bad_voices(tmp_path, capsys)
         ({"max_length": 2}, "max_length=2"),
         ({"label_length": 0}, "label_length=0"),
         ({"passage_words": 0}, "passage_words=0"),
+        ({"extra_voices": "flite:slt"}, r"`extra_voices` must be a tuple.*Received: extra_voices='flite:slt'"),
     ],
 )
 def test_bad_settings_are_refused_on_creation(settings, match):
@@ -170,6 +172,15 @@ def test_a_label_length_past_the_teachers_positions_is_refused_before_encoding(t
         patch.setattr(distil_whisper, "encode", encoded)
         with pytest.raises(ValueError, match=r"`label_length` must be an int in \[1, 32\] \(the 32 decoder.*Received: label_length=33"):
             run_speech(config)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
+def test_an_extra_voice_that_cannot_speak_is_refused_before_any_model_loads(tmp_path):
+    from keras_kd.pipeline import check_speech_config
+
+    with pytest.raises(ValueError, match=r"flite has no voice 'nobody'"):
+        check_speech_config(SpeechConfig(extra_voices=("flite:nobody",), output_dir=str(tmp_path)))
     assert os.listdir(tmp_path) == []
 
 
