@@ -5,7 +5,8 @@ One `keras_kd.pipeline.run_speech` run (the recipe of `keras-kd demo --task
 speech`, with more training sentences and test utterances):
 
 1. eSpeak NG speaks movie-review training sentences, joined into passages
-   of up to `--passage-words` words, with 11 of its 14 English voices, and
+   of up to `--passage-words` words, with 11 of its 14 English voices
+   (and flite's four with `--flite`), and
    held-out sentences one by one with the other 3, with noise and
    telephone-band augmentation;
 2. the teacher's encoder encodes every utterance once (the student shares
