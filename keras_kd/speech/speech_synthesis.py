@@ -251,7 +251,9 @@ def synthesize(texts, voices=ENGLISH_VOICES, seed=0, noise_snr_db=(10.0, 40.0), 
     Args:
         texts: the sentences.
         voices: the voices drawn from (hold some out to test on voices not
-            heard in training).
+            heard in training): eSpeak NG's, or flite's as `"flite:<name>"`
+            (`FLITE_VOICES`), which keep their own pitch whatever the
+            `Utterance`'s `pitch` draw says.
         seed: the seed of the draws (voice, speed, pitch, noise level); the
             same arguments draw the same. eSpeak NG's own output may differ
             by a few samples from call to call.
