@@ -122,6 +122,10 @@ def test_trimmed_batches_hold_every_row_once_cut_to_their_longest():
         epochs.append(batches)
     assert epochs[0] != epochs[1]  # drawn again every epoch
     assert {b[1].shape[1] for b in data.as_numpy_iterator()} <= {16, 32}
+    with pytest.raises(ValueError, match=r"multiple=0"):
+        trimmed_batches(x, y, weight, batch_size=4, multiple=0)
+    with pytest.raises(ValueError, match=r"batch_size=0"):
+        trimmed_batches(x, y, weight, batch_size=0)
 
 
 def test_cutting_a_batch_to_its_longest_row_changes_no_training_step():
