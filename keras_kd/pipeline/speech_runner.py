@@ -69,7 +69,9 @@ def speech_sentences(config):
 
     Returns:
         `(train, test)`: up to `train_sentences` training sentences and up
-        to `test_utterances` held-out ones, each a seeded sample.
+        to `test_utterances` held-out ones, each a seeded sample. The two
+        draws are independent, so runs that train on more or fewer
+        sentences are scored on the same test sentences.
 
     Example:
 
@@ -77,12 +79,13 @@ def speech_sentences(config):
     >>> train, test = speech_sentences(SpeechConfig(data=texts, train_sentences=20, test_utterances=5))
     >>> len(train), len(test)
     (20, 5)
+    >>> test == speech_sentences(SpeechConfig(data=texts, train_sentences=30, test_utterances=5))[1]
+    True
     """
     train, test = load_texts(config.data, text_column=config.text_column, seed=config.seed)
-    rng = random.Random(config.seed)
     return (
-        rng.sample(train, min(len(train), config.train_sentences)),
-        rng.sample(test, min(len(test), config.test_utterances)),
+        random.Random(f"train-{config.seed}").sample(train, min(len(train), config.train_sentences)),
+        random.Random(f"test-{config.seed}").sample(test, min(len(test), config.test_utterances)),
     )
 
 
@@ -317,6 +320,7 @@ def _run_steps(config, progress, teacher, train_texts, test_texts):
         "train_sentences": len(train_texts),
         "train_utterances": len(train),
         "test_utterances": len(test),
+        "test_sentences": truths,
         "training_voices": list(training_voices(config)),
         "held_out_voices": list(config.held_out_voices),
         "distillation": distillation,

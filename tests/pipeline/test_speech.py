@@ -96,6 +96,7 @@ def test_the_report_counts_and_scores(finished_run):
     passages = join_sentences(speech_sentences(config)[0], config.passage_words, seed=config.seed)
     assert (report["train_sentences"], report["train_utterances"], report["test_utterances"]) == (
         8, len(passages), 4)
+    assert report["test_sentences"] == speech_sentences(config)[1]
     assert not set(report["held_out_voices"]) & set(report["training_voices"])
     for name in ("teacher", "student"):
         scores = report["scores"][name]
