@@ -76,7 +76,7 @@ class SpeechConfig(RunConfig):
     >>> SpeechConfig(held_out_voices=())
     Traceback (most recent call last):
     ...
-    ValueError: `held_out_voices` must name at least one eSpeak NG voice, such as ('en-us+f4',). Received: held_out_voices=()
+    ValueError: `held_out_voices` must be a tuple of at least one voice name, such as ('en-us+f4',). Received: held_out_voices=()
     """
 
     data: object = "movie_reviews"
@@ -113,24 +113,8 @@ class SpeechConfig(RunConfig):
         check_int("max_length", self.max_length, minimum=3, example=224)
         check_int("label_length", self.label_length, minimum=3, example=128)
         check_int("seed", self.seed, minimum=0)
-        voices = self.held_out_voices
-        if (
-            not isinstance(voices, (list, tuple))
-            or not voices
-            or not all(isinstance(v, str) and v for v in voices)
-        ):
-            raise ValueError(
-                "`held_out_voices` must name at least one eSpeak NG voice, "
-                f"such as ('en-us+f4',). Received: held_out_voices={voices!r}"
-            )
-        self.held_out_voices = tuple(voices)
-        extra = self.extra_voices
-        if not isinstance(extra, (list, tuple)) or not all(isinstance(v, str) and v for v in extra):
-            raise ValueError(
-                "`extra_voices` must be a tuple of voice names, such as "
-                f"('flite:slt', 'flite:rms'), or (). Received: extra_voices={extra!r}"
-            )
-        self.extra_voices = tuple(extra)
+        self.held_out_voices = _voices("held_out_voices", self.held_out_voices, ("en-us+f4",))
+        self.extra_voices = _voices("extra_voices", self.extra_voices, ("flite:slt", "flite:rms"), empty=True)
         snr = self.noise_snr_db
         if snr is not None:
             if not isinstance(snr, (list, tuple)) or len(snr) != 2:
@@ -156,3 +140,19 @@ class SpeechConfig(RunConfig):
         batch_size=8,
         run_name="speech_quick",
     )
+
+
+def _voices(name, voices, example, empty=False):
+    """`voices` as a tuple of non-empty names, or a ValueError naming
+    `name`; `empty` allows ()."""
+    if (
+        not isinstance(voices, (list, tuple))
+        or not (voices or empty)
+        or not all(isinstance(v, str) and v for v in voices)
+    ):
+        raise ValueError(
+            f"`{name}` must be a tuple of {'' if empty else 'at least one '}voice "
+            f"name{'s' if empty else ''}, such as {example!r}{', or ()' if empty else ''}. "
+            f"Received: {name}={voices!r}"
+        )
+    return tuple(voices)

@@ -147,7 +147,9 @@ def test_the_cli_refuses_classification_options_and_bad_voices(tmp_path, capsys)
 @pytest.mark.parametrize(
     "settings, match",
     [
-        ({"held_out_voices": ("en-us", "")}, "held_out_voices"),
+        ({"held_out_voices": ("en-us", "")}, r"`held_out_voices` must be a tuple.*Received: held_out_voices=\('en-us', ''\)"),
+        ({"held_out_voices": ()}, r"at least one voice name.*Received: held_out_voices=\(\)"),
+        ({"extra_voices": ("flite:slt", 3)}, r"Received: extra_voices=\('flite:slt', 3\)"),
         ({"noise_snr_db": (40, 20)}, r"noise_snr_db\[1\]"),
         ({"noise_snr_db": 30}, r"\(low, high\) pair"),
         ({"max_wer": -0.1}, "max_wer=-0.1"),
