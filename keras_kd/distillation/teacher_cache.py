@@ -310,19 +310,16 @@ class TeacherCache:
                 per_position += array.dtype.itemsize * array.shape[-1]
         return per_position
 
-    def dataset(self, batch_size=32, *, shuffle=False, seed=None):
-        """The cached examples with their teacher logits, batched.
-
-        Args:
-            batch_size: examples per batch.
-            shuffle: reshuffle every epoch (each example keeps its logits).
-            seed: shuffle seed.
+    def arrays(self):
+        """The cached examples and their teacher logits as NumPy arrays, for
+        batching of one's own (such as `keras_kd.speech.trimmed_batches`).
 
         Returns:
-            A `tf.data.Dataset` of `(x, {"labels": y, "teacher_logits":
-            logits})`, or `(x, {...}, sample_weight)`; `logits` is the dict
-            `{"values", "indices"}` for a top-k cache. The arrays are read
-            into memory once, when the dataset is created.
+            `(x, target, sample_weight)`: `target` is `{"labels": y,
+            "teacher_logits": logits}`, `logits` the dict `{"values",
+            "indices"}` (float32 and int32) for a top-k cache;
+            `sample_weight` is None if the data had none. Dense arrays are
+            memory-mapped from the cache folder.
         """
         arrays = {
             name: np.load(self.directory / f"{name}.npy", mmap_mode="r")
@@ -337,17 +334,32 @@ class TeacherCache:
         logits = (
             arrays["teacher_logits"]
             if self.top_k is None
+            # Widened from their compact storage, as the losses read them.
             else {
-                "values": arrays["teacher_logits.values"],
-                "indices": arrays["teacher_logits.indices"],
+                "values": np.asarray(arrays["teacher_logits.values"], np.float32),
+                "indices": np.asarray(arrays["teacher_logits.indices"], np.int32),
             }
         )
-        element = (x, {"labels": arrays["labels"], "teacher_logits": logits})
-        if "sample_weight" in arrays:
-            element += (arrays["sample_weight"],)
+        target = {"labels": arrays["labels"], "teacher_logits": logits}
+        return x, target, arrays.get("sample_weight")
+
+    def dataset(self, batch_size=32, *, shuffle=False, seed=None):
+        """The cached examples with their teacher logits, batched.
+
+        Args:
+            batch_size: examples per batch.
+            shuffle: reshuffle every epoch (each example keeps its logits).
+            seed: shuffle seed.
+
+        Returns:
+            A `tf.data.Dataset` of `(x, {"labels": y, "teacher_logits":
+            logits})`, or `(x, {...}, sample_weight)`, as `arrays()`
+            returns them. The arrays are read into memory once, when the
+            dataset is created.
+        """
+        x, target, sample_weight = self.arrays()
+        element = (x, target) if sample_weight is None else (x, target, sample_weight)
         ds = tf.data.Dataset.from_tensor_slices(element)
-        if self.top_k is not None:
-            ds = ds.map(_widen_top_k)
         if shuffle:
             ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -471,15 +483,3 @@ def _run_teacher(
         if indices.size and int(indices.max()) < 2**16:
             indices = indices.astype(np.uint16)
     return {"teacher_logits.values": values, "teacher_logits.indices": indices}
-
-
-def _widen_top_k(x, target, *sample_weight):
-    logits = target["teacher_logits"]
-    target = dict(
-        target,
-        teacher_logits={
-            "values": tf.cast(logits["values"], tf.float32),
-            "indices": tf.cast(logits["indices"], tf.int32),
-        },
-    )
-    return (x, target, *sample_weight)

@@ -211,7 +211,10 @@ def trimmed_batches(x, y, sample_weight, batch_size, seed=0, multiple=16):
     Args:
         x: `_training_arrays`'s inputs: `decoder_token_ids` and
             `decoder_padding_mask` `(n, length)`, `encoder_hidden_states`.
-        y, sample_weight: `(n, length)` labels and weights.
+        y: `(n, length)` labels, or a nested structure of arrays of
+            `(n, length, ...)` (a teacher cache's `{"labels",
+            "teacher_logits"}`, `TeacherCache.arrays()`), each cut alike.
+        sample_weight: `(n, length)` weights.
         batch_size: rows per batch.
         seed: seed of the shuffling.
         multiple: batch lengths are rounded up to a multiple of this (and
@@ -233,17 +236,18 @@ def trimmed_batches(x, y, sample_weight, batch_size, seed=0, multiple=16):
     check_int("batch_size", batch_size, example=16)
     check_int("multiple", multiple, example=16)
     lengths = np.asarray(x["decoder_padding_mask"]).sum(axis=1)
-    full = y.shape[1]
+    full = x["decoder_padding_mask"].shape[1]
     rng = np.random.default_rng(seed)
     sequences = ("decoder_token_ids", "decoder_padding_mask")
 
     def batches():
-        rows = rng.permutation(len(y))
+        rows = rng.permutation(len(lengths))
         for start in range(0, len(rows), batch_size):
             index = np.sort(rows[start : start + batch_size])
             length = min(full, multiple * math.ceil(lengths[index].max() / multiple))
             inputs = {k: v[index, :length] if k in sequences else v[index] for k, v in x.items()}
-            yield inputs, y[index, :length], sample_weight[index, :length]
+            cut = keras.tree.map_structure(lambda v: v[index, :length], y)
+            yield inputs, cut, sample_weight[index, :length]
 
     def spec(array, sequence):
         shape = (None, None) + array.shape[2:] if sequence else (None,) + array.shape[1:]
@@ -251,10 +255,10 @@ def trimmed_batches(x, y, sample_weight, batch_size, seed=0, multiple=16):
 
     signature = (
         {k: spec(v, k in sequences) for k, v in x.items()},
-        spec(y, True),
+        keras.tree.map_structure(lambda v: spec(v, True), y),
         spec(sample_weight, True),
     )
-    count = math.ceil(len(y) / batch_size)
+    count = math.ceil(len(lengths) / batch_size)
     return (
         tf.data.Dataset.from_generator(batches, output_signature=signature)
         .apply(tf.data.experimental.assert_cardinality(count))
@@ -290,9 +294,9 @@ def distil_whisper(
     once: the loss is `(1 - alpha)` times the cross-entropy on the kept
     pseudo-labels plus `alpha * T^2` times the KL divergence from the live
     teacher's next-token distribution, at every transcript position
-    (`keras_kd.Distiller`). Batches are cut to their longest transcript
-    (`trimmed_batches`); from a teacher cache they are padded to the
-    longest transcript of all.
+    (`keras_kd.Distiller`). Batches, drawn at random every epoch, are cut
+    to their longest transcript (`trimmed_batches`), from the live teacher
+    and from a teacher cache alike.
 
     Args:
         teacher: a `WhisperAudioToText`.
@@ -389,8 +393,9 @@ def distil_whisper(
             teacher_cache, batch_size=batch_size, top_k=top_k,
             jit_compile=bool(teacher.jit_compile), verbose=verbose,
         )
-        history = distiller.fit(  # the cache's dataset shuffles itself
-            cache.dataset(batch_size, shuffle=True, seed=seed),
+        cached_x, target, cached_weight = cache.arrays()
+        history = distiller.fit(  # the batches shuffle themselves
+            trimmed_batches(cached_x, target, cached_weight, batch_size, seed=seed),
             validation_data=validation_data, epochs=epochs, shuffle=False, verbose=verbose,
         )
     return student, history

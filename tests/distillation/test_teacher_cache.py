@@ -304,6 +304,16 @@ def test_top_k_cache_distills_like_the_dense_cache(tmp_path):
     for a, b in zip(trained[0], trained[1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(trained[0][0], trained[2][0])
+    # arrays(): the same examples and targets, the top k widened as the
+    # losses read them; no sample weight in this data.
+    x, target, weight = small.arrays()
+    assert weight is None
+    np.testing.assert_array_equal(x, TOKENS)
+    np.testing.assert_array_equal(target["labels"], NEXT)
+    top_k = target["teacher_logits"]
+    assert top_k["values"].dtype == np.float32 and top_k["indices"].dtype == np.int32
+    np.testing.assert_array_equal(top_k["values"], values.astype(np.float32))
+    np.testing.assert_array_equal(top_k["indices"], indices.astype(np.int32))
 
 
 # Bad input.

@@ -128,6 +128,25 @@ def test_trimmed_batches_hold_every_row_once_cut_to_their_longest():
         trimmed_batches(x, y, weight, batch_size=0)
 
 
+def test_trimmed_batches_cut_a_teacher_caches_targets_alike():
+    lengths = np.array([3, 20, 7, 30, 12])
+    x, y, weight = _rows(lengths)
+    values = np.random.default_rng(0).normal(size=(5, 32, 4)).astype("float32")
+    indices = np.random.default_rng(1).integers(0, 40, (5, 32, 4)).astype("int32")
+    target = {"labels": y, "teacher_logits": {"values": values, "indices": indices}}
+    seen = []
+    for _, cut, w in trimmed_batches(x, target, weight, batch_size=2, seed=0).as_numpy_iterator():
+        rows = cut["labels"][:, 0] - 1
+        length = cut["labels"].shape[1]
+        assert length == min(32, 16 * -(-lengths[rows].max() // 16))
+        np.testing.assert_array_equal(cut["labels"], y[rows, :length])
+        np.testing.assert_array_equal(cut["teacher_logits"]["values"], values[rows, :length])
+        np.testing.assert_array_equal(cut["teacher_logits"]["indices"], indices[rows, :length])
+        np.testing.assert_array_equal(w, weight[rows, :length])
+        seen += rows.tolist()
+    assert sorted(seen) == [0, 1, 2, 3, 4]
+
+
 def test_cutting_a_batch_to_its_longest_row_changes_no_training_step():
     teacher = tiny_whisper_audio_to_text(num_layers=2, decoder_sequence_length=32)
     teacher.jit_compile = False
