@@ -320,6 +320,18 @@ class TeacherCache:
             "indices"}` (float32 and int32) for a top-k cache;
             `sample_weight` is None if the data had none. Dense arrays are
             memory-mapped from the cache folder.
+
+        Example:
+
+        >>> import tempfile
+        >>> import keras, numpy as np, tensorflow as tf
+        >>> teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        >>> data = tf.data.Dataset.from_tensor_slices((np.ones((5, 4), "float32"), np.arange(5) % 3))
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> x, target, weight = TeacherCache.build(teacher, data, f"{folder.name}/c", verbose=0).arrays()
+        >>> x.shape, target["labels"].tolist(), target["teacher_logits"].shape, weight
+        ((5, 4), [0, 1, 2, 0, 1], (5, 3), None)
+        >>> folder.cleanup()
         """
         arrays = {
             name: np.load(self.directory / f"{name}.npy", mmap_mode="r")
