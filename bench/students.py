@@ -14,7 +14,11 @@ warm-up and cosine decay, best validation epoch, early stopping) by:
      `AttentionRelationLoss`, and `AttentionRelationLoss` alone by
      validation accuracy on the 2x128 student, one seed each);
   d  c on the training texts plus `--generated` texts written by SmolLM2
-     from prompts cut from them and labelled by the teacher.
+     from prompts cut from them and labelled by the teacher;
+  e  c on the training texts plus the sentences of the three other rated
+     sets (product reviews, news editorials, tweets: 12,678 texts of other
+     domains as `keras_kd.datasets.load` gives them, their people's
+     ratings unused), labelled by the teacher.
 
 Every student of a shape starts from the same weights for a seed (the
 narrower ones: new layers, the teacher's embeddings projected; hidden 384:
@@ -33,7 +37,7 @@ next to it. Targets (issue 15): a student of at most 4 MB keeps at least
 c beats b by at least 1 point.
 
     python bench/students.py [--teacher model.keras] [--shapes 2x128,2x256]
-        [--methods abcd] [--seeds 0,1,2] [--two-teachers]
+        [--methods abcde] [--seeds 0,1,2] [--two-teachers]
         [--out bench/results/students.json]
 
 `--train-size 256 --epochs 1` runs every path in a few minutes (a smoke
@@ -68,7 +72,9 @@ METHODS = {
     "b": "logits KD",
     "c": "logits + intermediate KD",
     "d": "c + generated text",
+    "e": "c + other rated text",
 }
+OTHER_RATED_SETS = ("product_reviews", "news_editorials", "tweets")
 
 
 def _shape(text):
@@ -102,6 +108,17 @@ def _generated(config, data, teacher, work, count):
         atomic_write_json(path, texts, overwrite=True)
     with open(path) as f:
         return steps.teacher_labelled(teacher, json.load(f), config.batch_size)
+
+
+def _other_rated(config, teacher):
+    """Every sentence of `OTHER_RATED_SETS` (all splits), labelled by
+    `teacher`."""
+    texts = []
+    for name in OTHER_RATED_SETS:
+        data = kd_datasets.load(name)
+        for split in (data.train, data.validation, data.test):
+            texts += list(split.texts)
+    return steps.teacher_labelled(teacher, texts, config.batch_size)
 
 
 def _summary(rows, teacher_accuracy, sizes):
@@ -217,7 +234,7 @@ def main(argv=None):
     seeds = [int(seed) for seed in args.seeds.split(",")]
     unknown = set(args.methods) - set(METHODS)
     if unknown:
-        raise SystemExit(f"--methods={args.methods!r}: unknown {sorted(unknown)}; use letters of 'abcd'.")
+        raise SystemExit(f"--methods={args.methods!r}: unknown {sorted(unknown)}; use letters of {''.join(METHODS)!r}.")
     started = time.perf_counter()
     work = args.work_dir or tempfile.mkdtemp(prefix="keras_kd_students_")
     os.makedirs(work, exist_ok=True)
@@ -250,6 +267,12 @@ def main(argv=None):
         extra = _generated(base, data, teacher, work, args.generated)
         extended = steps.teacher_cache(
             base, teacher, data.train.extended(extra), os.path.join(work, f"cache_{args.generated}")
+        )
+    other = None
+    if "e" in args.methods:
+        other = steps.teacher_cache(
+            base, teacher, data.train.extended(_other_rated(base, teacher)),
+            os.path.join(work, "cache_other_rated"),
         )
     result = {"machine": machine_info(), "settings": vars(args), "teacher": teacher_row, "rows": []}
     if args.resume:
@@ -295,7 +318,7 @@ def main(argv=None):
         )
 
     runs = {"a": (cache, None), "b": (cache, None), "c": (cache, feature_losses),
-            "d": (extended, feature_losses)}
+            "d": (extended, feature_losses), "e": (other, feature_losses)}
     for shape in shapes:
         for seed in seeds:
             for method in args.methods:
