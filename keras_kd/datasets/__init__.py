@@ -37,9 +37,9 @@ Modules: `load` (the entry point, `check_source`), `text_split` (the containers)
 (pairs and CSV/TSV/JSON Lines files), `tfds` (prepared TensorFlow Datasets,
 `prepare_tfds`), `rated_sentences` (the offline datasets and their fetch),
 `splitting` (the text-hash split, labels to class indices), `tokenization`
-(`tokenize`, `tokenized_examples`), `texts` (`load_texts`: unlabelled text
-for language models), `packing` (`pack_texts`: causal-LM training rows
-without padding).
+(`tokenize`, `tokenized_examples`), `texts` (`read_texts`, `load_texts`:
+unlabelled text, for language models and for distilling on more text),
+`packing` (`pack_texts`: causal-LM training rows without padding).
 """
 
 from keras_kd.datasets.load import check_source
@@ -52,6 +52,7 @@ from keras_kd.datasets.rated_sentences import load_movie_reviews
 from keras_kd.datasets.rated_sentences import load_rated_sentences
 from keras_kd.datasets.packing import pack_texts
 from keras_kd.datasets.texts import load_texts
+from keras_kd.datasets.texts import read_texts
 from keras_kd.datasets.text_split import TextClassificationData
 from keras_kd.datasets.text_split import TextSplit
 from keras_kd.datasets.tfds import prepare_tfds

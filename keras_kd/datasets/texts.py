@@ -1,5 +1,5 @@
-"""`load_texts`: unlabelled text for language models, as training and
-held-out lists of strings."""
+"""`read_texts` and `load_texts`: unlabelled text, for language models and
+for distilling a classifier on more of its domain."""
 
 import os
 from pathlib import Path
@@ -8,6 +8,79 @@ from keras_kd.datasets.rated_sentences import RATED_SENTENCES, load_rated_senten
 from keras_kd.datasets.sources import _FILE_FORMATS, _check_text, _read_file, read_utf8
 from keras_kd.datasets.splitting import _split_by_text_hash
 from keras_kd.utils.validation import check_number
+
+
+def read_texts(source, *, text_column="text"):
+    """Reads texts without labels: a list of strings.
+
+    Args:
+        source: an offline set of rated sentences (`"movie_reviews"`,
+            `"product_reviews"`, `"news_editorials"`, `"tweets"`: all its
+            splits, the labels dropped), a path to a `.txt` file (one text
+            per line; blank lines are skipped), a `.csv`, `.tsv` or
+            `.jsonl` file (its `text_column`; other columns, labels among
+            them, are ignored), or a list of strings.
+        text_column: the column (or JSON key) of the texts in a `.csv`,
+            `.tsv` or `.jsonl` file.
+
+    Returns:
+        A list of strings, in the source's order.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: an unknown source, a missing column, an empty or
+            non-string text, or no texts at all.
+
+    Example:
+
+    >>> read_texts(["a fine film", "dull"])
+    ['a fine film', 'dull']
+    >>> read_texts("reviews.xlsx")
+    Traceback (most recent call last):
+    ...
+    ValueError: A text source must be 'movie_reviews', 'product_reviews', 'news_editorials', 'tweets', a .txt file (one text per line), a .csv, .jsonl or .tsv file (its text_column) or a list of strings. Received: 'reviews.xlsx'
+    """
+    return _read(source, text_column)[0]
+
+
+def _read(source, text_column):
+    """`(texts, where)`: `read_texts`'s texts and where they came from."""
+    if isinstance(source, str) and source in RATED_SENTENCES:
+        data = load_rated_sentences(source)
+        return [text for split in data.splits.values() for text in split.texts], repr(source)
+    suffix = Path(source).suffix.lower() if isinstance(source, (str, os.PathLike)) else None
+    if suffix == ".txt":
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No text file at {str(path)!r}. Check the path (relative "
+                f"paths start from {os.getcwd()!r})."
+            )
+        texts = [
+            line.strip()
+            for line in read_utf8(path).splitlines()
+            if line.strip()
+        ]
+        where = str(path)
+    elif suffix in _FILE_FORMATS:
+        texts, _ = _read_file(Path(source), text_column, None)
+        where = str(source)
+    elif isinstance(source, (list, tuple)):
+        texts = list(source)
+        for i, text in enumerate(texts):
+            _check_text(text, f"text {i}")
+        where = "the list"
+    else:
+        raise ValueError(
+            "A text source must be "
+            + ", ".join(repr(name) for name in RATED_SENTENCES)
+            + ", a .txt file (one text per line), a "
+            + ", ".join(sorted(_FILE_FORMATS)[:-1]) + " or " + sorted(_FILE_FORMATS)[-1]
+            + f" file (its text_column) or a list of strings. Received: {source!r:.200}"
+        )
+    if not texts:
+        raise ValueError(f"{where} holds no texts. Pass a source with at least one.")
+    return texts, where
 
 
 def load_texts(source="movie_reviews", *, text_column="text", test_fraction=0.1, seed=0):
@@ -49,36 +122,7 @@ def load_texts(source="movie_reviews", *, text_column="text", test_fraction=0.1,
     if isinstance(source, str) and source in RATED_SENTENCES:
         data = load_rated_sentences(source)
         return list(data.train.texts), list(data.test.texts)
-    suffix = Path(source).suffix.lower() if isinstance(source, (str, os.PathLike)) else None
-    if suffix == ".txt":
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"No text file at {str(path)!r}. Check the path (relative "
-                f"paths start from {os.getcwd()!r})."
-            )
-        texts = [
-            line.strip()
-            for line in read_utf8(path).splitlines()
-            if line.strip()
-        ]
-        where = str(path)
-    elif suffix in _FILE_FORMATS:
-        texts, _ = _read_file(Path(source), text_column, None)
-        where = str(source)
-    elif isinstance(source, (list, tuple)):
-        texts = list(source)
-        for i, text in enumerate(texts):
-            _check_text(text, f"text {i}")
-        where = "the list"
-    else:
-        raise ValueError(
-            "A text source must be "
-            + ", ".join(repr(name) for name in RATED_SENTENCES)
-            + ", a .txt file (one text per line), a "
-            + ", ".join(sorted(_FILE_FORMATS)[:-1]) + " or " + sorted(_FILE_FORMATS)[-1]
-            + f" file (its text_column) or a list of strings. Received: {source!r:.200}"
-        )
+    texts, where = _read(source, text_column)
     raw = _split_by_text_hash(texts, texts, (1 - test_fraction, 0.0, test_fraction), seed)
     if "test" not in raw:
         raise ValueError(

@@ -1,8 +1,8 @@
-"""`load_texts`: unlabelled text for language models."""
+"""`read_texts` and `load_texts`: unlabelled text."""
 
 import pytest
 
-from keras_kd.datasets import load_texts
+from keras_kd.datasets import load_texts, read_texts
 
 
 def test_a_text_file_is_read_line_by_line_and_split_by_hash(tmp_path):
@@ -47,3 +47,27 @@ def test_a_labelled_file_gives_its_text_column_split_as_the_list_would_be(tmp_pa
 def test_the_offline_sets_of_sentences_give_their_splits():
     train, test = load_texts("tweets")
     assert (len(train), len(test)) == (3358, 419)
+
+
+def test_read_texts_gives_every_text_in_order(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("first text\n\n  second text  \nthird\n", encoding="utf-8")
+    assert read_texts(str(path)) == ["first text", "second text", "third"]
+    path = tmp_path / "mine.csv"
+    path.write_text("stars,review\n5,great\n1,awful\n", encoding="utf-8")
+    assert read_texts(str(path), text_column="review") == ["great", "awful"]
+    # An offline set: all three splits (tweets: 3,358 + 419 held out above,
+    # and the validation split between them).
+    tweets = read_texts("tweets")
+    assert len(tweets) == 4196 and set(load_texts("tweets")[1]) <= set(tweets)
+
+
+def test_read_texts_refuses_an_empty_source(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty.txt holds no texts"):
+        read_texts(str(path))
+    with pytest.raises(ValueError, match="the list holds no texts"):
+        read_texts([])
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        read_texts(str(tmp_path / "nope.txt"))
