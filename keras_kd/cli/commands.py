@@ -143,6 +143,7 @@ def _task_config(args, config_class):
             ("--seeds", args.seeds, list(pipeline.PipelineConfig.seeds)),
             ("--few-labels", args.few_labels, None),
             ("--generated-texts", args.generated_texts, None),
+            ("--unlabelled-data", args.unlabelled_data, None),
             ("--validation-data", args.validation_data, None),
             ("--test-data", args.test_data, None),
             ("--label-column", args.label_column, pipeline.PipelineConfig.label_column),
@@ -207,6 +208,7 @@ def demo(args):
         few_labels=args.few_labels,
         generated_texts=args.generated_texts,
         generator=args.generator,
+        unlabelled_data=args.unlabelled_data,
     )
     data = _load_data(args)
     try:
@@ -319,6 +321,7 @@ def distill(args):
         learning_rate=args.learning_rate,
         generated_texts=args.generated_texts,
         generator=args.generator,
+        unlabelled_data=args.unlabelled_data,
     )
     teacher = _load_model(args, "--teacher", args.teacher)
     _check_within(
@@ -364,7 +367,12 @@ def distill(args):
             )
             run_config = budget.config
 
-        extra = generated_once(progress, run_config, teacher, data.train)
+        generated = generated_once(progress, run_config, teacher, data.train)
+        unlabelled, unlabelled_counts = pipeline.unlabelled_texts(
+            run_config, teacher,
+            [t for split in data.splits.values() for t in split.texts],
+        )
+        extra = pipeline.joined(generated, unlabelled)
 
         def train():
             students, histories, _ = pipeline.distill_students(
@@ -396,8 +404,10 @@ def distill(args):
         }
         if searching:
             record["search"] = found["rows"]
-        if extra is not None:
-            record["generated_texts"] = len(extra)
+        if generated is not None:
+            record["generated_texts"] = len(generated)
+        if unlabelled_counts is not None:
+            record["unlabelled_texts"] = unlabelled_counts
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(student, data.test)
         _write_metrics(progress.path, record)

@@ -138,8 +138,8 @@ def _int_or_auto(text):
         ) from None
 
 
-def _add_generated(parser):
-    """--generated-texts and --generator."""
+def _add_extra_texts(parser):
+    """--generated-texts, --generator and --unlabelled-data."""
     parser.add_argument(
         "--generated-texts", type=int, default=PipelineConfig.generated_texts, metavar="N",
         help="also distill the student on N new texts that --generator writes "
@@ -149,6 +149,14 @@ def _add_generated(parser):
     parser.add_argument(
         "--generator", default=PipelineConfig.generator,
         help="the causal LM of --generated-texts; default: %(default)s",
+    )
+    parser.add_argument(
+        "--unlabelled-data", default=PipelineConfig.unlabelled_data, metavar="PATH",
+        help="also distill the student on these texts without labels, "
+        "labelled by the teacher: a .txt file (one text per line), a .csv, "
+        ".tsv or .jsonl file (its --text-column) or an offline set such as "
+        "product_reviews; copies of the data's texts are dropped "
+        "(classification)",
     )
 
 
@@ -240,7 +248,7 @@ def build_parser():
         help="also distill with only N labelled training texts (the rest "
         "unlabelled) against a student trained on the N labels alone",
     )
-    _add_generated(demo)
+    _add_extra_texts(demo)
     demo.add_argument(
         "--strategy", choices=["default", "mirrored", "multi_worker"], default="default",
         help="train on several devices (classification): mirrored (every "
@@ -304,7 +312,7 @@ def build_parser():
         ".tflite on this machine",
     )
     _add_training(distill, "epochs", "learning_rate")
-    _add_generated(distill)
+    _add_extra_texts(distill)
     distill.add_argument(
         "--alpha", type=float, default=PipelineConfig.alpha,
         help="weight of the teacher's soft targets; default: %(default)s",

@@ -145,6 +145,15 @@ class PipelineConfig(RunConfig):
         generator: the causal LM that writes them: a keras-kd offline
             preset (`smollm2_135m`), a keras-hub preset or a Hugging Face
             folder.
+        unlabelled_data: if set, texts without labels that the teacher
+            labels for the distilled student to train on with the training
+            texts (the baseline on the training texts alone), after any
+            generated ones: a `.txt` file (one text per line), a `.csv`,
+            `.tsv` or `.jsonl` file (its `text_column`), an offline set
+            of rated sentences, or a list of strings
+            (`keras_kd.datasets.read_texts`). Texts that are also training,
+            validation or test texts, and repeats, are dropped
+            (`keras_kd.pipeline.unlabelled_texts`).
         output_dir, run_name: the run writes to `output_dir/run_name/`.
         overwrite: replace an existing run folder; without `resume`, also
             discard a partial run of it.
@@ -201,6 +210,7 @@ class PipelineConfig(RunConfig):
     few_label_teacher_epochs: int = 4
     generated_texts: int = None
     generator: str = "smollm2_135m"
+    unlabelled_data: object = None
     output_dir: str = "saved_models"
     run_name: str = "demo"
     overwrite: bool = False

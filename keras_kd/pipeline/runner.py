@@ -8,11 +8,12 @@
    epoch;
 2. builds a smaller student from it (every k-th transformer layer);
    with `generated_texts`, a causal LM first writes new texts from prompts
-   cut from the training texts, and the teacher labels them;
+   cut from the training texts, and the teacher labels them, as it labels
+   the texts of `unlabelled_data`;
 3. caches the teacher's logits once and distills the student from the cache
-   (with the generated texts), and trains the same student without
-   distillation on the training texts' batches (the baseline that shows
-   what distillation bought);
+   (with the generated and unlabelled texts), and trains the same student
+   without distillation on the training texts' batches (the baseline that
+   shows what distillation bought);
 4. trims the student's vocabulary to the training texts and exports it to
    TFLite (dynamic-range int8 by default), and the teacher to TFLite float32;
 5. checks each `.tflite` against its Keras model on the test texts (parity,
@@ -42,7 +43,9 @@ from keras_kd.pipeline.steps import (
     few_label_experiment,
     finetune_teacher,
     generated_once,
+    joined,
     trained_once,
+    unlabelled_texts,
 )
 from keras_kd.utils.io import atomic_write, resumable_folder
 from keras_kd.utils.timing import Laps
@@ -170,7 +173,7 @@ def _train(
     of the first seed (both also saved) and the results of the trainings
     (`accuracies`, `trained`: each training's accuracy, curve and epochs;
     `generated`: the count and first examples of the generated texts, or
-    None)."""
+    None; `unlabelled`: `unlabelled_texts`'s counts, or None)."""
     seed = config.seeds[0]
 
     if progress.done("teacher"):
@@ -201,7 +204,12 @@ def _train(
     cache_dir = os.path.join(str(progress.path), "teacher_cache")
     if config.generated_texts is not None and not progress.done("generated"):
         _say(2, f"Generating {config.generated_texts} texts with {config.generator!r}")
-    extra = generated_once(progress, config, teacher, train)
+    generated = generated_once(progress, config, teacher, train)
+    unlabelled, unlabelled_counts = unlabelled_texts(
+        config, teacher,
+        [t for split in (train, validation, test) if split is not None for t in split.texts],
+    )
+    extra = joined(generated, unlabelled)
     shipped = None
     for student_seed in config.seeds:
         step = f"students_seed{student_seed}"
@@ -245,13 +253,14 @@ def _train(
     return teacher, shipped, {
         "accuracies": {"teacher": result["accuracy"], **per_seed, "few_labels": few_labels},
         "trained": trained,
-        "generated": None if extra is None else {
-            "texts": len(extra),
+        "generated": None if generated is None else {
+            "texts": len(generated),
             "examples": [
                 {"text": text, "teacher_label": labels[label]}
-                for text, label in zip(extra.texts[:5], extra.labels[:5].tolist())
+                for text, label in zip(generated.texts[:5], generated.labels[:5].tolist())
             ],
         },
+        "unlabelled": unlabelled_counts,
     }
 
 
@@ -312,5 +321,7 @@ def _export_and_report(
     )
     if results["generated"] is not None:
         report["generated_texts"] = results["generated"]
+    if results["unlabelled"] is not None:
+        report["unlabelled_texts"] = results["unlabelled"]
     report["seconds_by_step"] = laps.seconds
     return report

@@ -7,6 +7,7 @@ distill` run one each.
 """
 
 import dataclasses
+import functools
 import math
 import os
 
@@ -111,6 +112,13 @@ def check_config(config, teacher=True):
             check_preset_task(config.generator, "generation")
         except (ValueError, FileNotFoundError) as error:
             raise ValueError(f"generator={config.generator!r}: {error}") from None
+    if config.unlabelled_data is not None:
+        try:
+            kd_datasets.read_texts(config.unlabelled_data, text_column=config.text_column)
+        except (ValueError, FileNotFoundError) as error:
+            raise ValueError(
+                f"unlabelled_data={config.unlabelled_data!r:.200}: {error}"
+            ) from None
     if teacher:
         transfer.check_finetune_preset(
             config.teacher, config.freeze, config.sequence_length
@@ -341,6 +349,90 @@ def generated_once(progress, config, teacher, train):
     if not progress.done("generated"):
         progress.complete("generated", {"texts": generated_texts(config, train)})
     return teacher_labelled(teacher, progress.result("generated")["texts"], config.batch_size)
+
+
+def new_texts(texts, known):
+    """The texts of `texts` that are not in `known` and not repeats, in
+    order, with what was dropped (texts compared with runs of white space
+    made one space).
+
+    A copy of a validation or test text would train the student on a text
+    it is scored on; a copy of a training text, or a repeat, would count
+    twice.
+
+    Args:
+        texts: a list of strings.
+        known: the texts the run already has.
+
+    Returns:
+        `(kept, counts)`: a list of strings and `{"texts": kept count,
+        "dropped_known": ..., "dropped_repeats": ...}`.
+
+    Example:
+
+    >>> new_texts(["a fine film", "dull", "a  fine film ", "dull"], known=["a fine film"])
+    (['dull'], {'texts': 1, 'dropped_known': 2, 'dropped_repeats': 1})
+    """
+    known_keys = {" ".join(text.split()) for text in known}
+    kept, kept_keys = [], set()
+    dropped_known = dropped_repeats = 0
+    for text in texts:
+        key = " ".join(text.split())
+        if key in known_keys:
+            dropped_known += 1
+        elif key in kept_keys:
+            dropped_repeats += 1
+        else:
+            kept.append(text)
+            kept_keys.add(key)
+    return kept, {
+        "texts": len(kept), "dropped_known": dropped_known, "dropped_repeats": dropped_repeats,
+    }
+
+
+def unlabelled_texts(config, teacher, known):
+    """`config.unlabelled_data`'s texts labelled by `teacher`, less copies
+    of the run's own texts and repeats (`new_texts`).
+
+    Args:
+        config: a `PipelineConfig`.
+        teacher: a `FinetuneModel` with a preprocessor.
+        known: the run's training, validation and test texts.
+
+    Returns:
+        `(split, counts)`: a `keras_kd.datasets.TextSplit` of the kept
+        texts and the teacher's top classes (`teacher_labelled`), and
+        `new_texts`'s counts; `(None, None)` when `unlabelled_data` is
+        None.
+
+    Raises:
+        ValueError: every text was dropped; the message gives the counts.
+    """
+    if config.unlabelled_data is None:
+        return None, None
+    texts = kd_datasets.read_texts(config.unlabelled_data, text_column=config.text_column)
+    kept, counts = new_texts(texts, known)
+    if not kept:
+        raise ValueError(
+            f"unlabelled_data={config.unlabelled_data!r:.200}: all {len(texts)} "
+            f"texts are copies of the run's own texts or repeats ({counts}). "
+            "Pass texts the training data does not hold."
+        )
+    return teacher_labelled(teacher, kept, config.batch_size), counts
+
+
+def joined(*splits):
+    """The `TextSplit`s given, None ones skipped, one after another; None
+    when all are None.
+
+    >>> from keras_kd.datasets import TextSplit
+    >>> joined(None, TextSplit(["dull"], np.array([0], "int32")), None).texts
+    ['dull']
+    """
+    present = [split for split in splits if split is not None]
+    if not present:
+        return None
+    return functools.reduce(lambda a, b: a.extended(b), present)
 
 
 def baseline_cache_dir(cache_dir):

@@ -256,7 +256,8 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     monkeypatch.setattr(student_search, "NUM_LAYERS", (1,))
     monkeypatch.setattr(student_search, "WIDTH_FRACTIONS", (0.5,))
     # With 6 texts written by a tiny causal LM, labelled by the teacher:
-    # the distilled student's cache holds them after the training texts.
+    # the distilled student's cache holds them after the training texts,
+    # then the unlabelled texts.
     caches = []
     distill_students = pipeline.distill_students
 
@@ -266,10 +267,16 @@ def test_finetune_distill_export_evaluate_on_a_csv(
         return students, histories, cache
 
     monkeypatch.setattr(pipeline, "distill_students", recorded)
+    # And unlabelled texts of the user's: 4 new ones, a copy of a training
+    # text and a repeat (both dropped).
+    unlabelled = tmp_path.parent / "unlabelled.txt"
+    new = reviews.train.texts[200:204]
+    unlabelled.write_text("\n".join([*new, reviews.train.texts[0], new[0]]), encoding="utf-8")
     keras_kd_command(
         "distill", *data, *out, "--teacher", str(tmp_path / "teacher" / "model.keras"),
         "--max-size-mb", "1000", "--epochs", "1", "--run-name", "student",
         "--generated-texts", "6", "--generator", tiny_llama_preset,
+        "--unlabelled-data", str(unlabelled),
     )
     student_metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
     # Seeded: the same 6 prompts give the same texts again (repeats dropped).
@@ -277,7 +284,10 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     data_split = datasets.load(str(path), text_column="review", label_column="sentiment")
     generated = pipeline.generated_texts(config, data_split.train)
     assert 1 <= student_metrics["generated_texts"] == len(generated) <= 6
-    assert caches == [len(data_split.train) + len(generated)]
+    assert student_metrics["unlabelled_texts"] == {
+        "texts": 4, "dropped_known": 1, "dropped_repeats": 1,
+    }
+    assert caches == [len(data_split.train) + len(generated) + 4]
     assert sorted(os.listdir(tmp_path / "student")) == ["metrics.json", "model.keras"]
     assert student_metrics["teacher"] == str(tmp_path / "teacher" / "model.keras")
     [row] = student_metrics["search"]

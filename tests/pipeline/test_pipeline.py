@@ -69,6 +69,12 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
         # 4 texts written by a tiny causal LM for the distilled student.
         generated_texts=4,
         generator=tiny_llama_preset,
+        # And texts of the user's: a copy of a training text (dropped), two new.
+        unlabelled_data=[
+            movie_reviews.train.sample(96, seed=0).texts[0],
+            "a film of two halves, neither finished",
+            "the score outlasts the story",
+        ],
         # A tiny model compiles longer under XLA than it trains.
         jit_compile=False,
         output_dir=str(tmp_path),
@@ -97,6 +103,7 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
         assert (run_dir / name).is_file()
     assert not (run_dir / "teacher_cache").exists()
     assert not (run_dir / "teacher_cache_labelled").exists()
+    assert report["unlabelled_texts"] == {"texts": 2, "dropped_known": 1, "dropped_repeats": 0}
     generated = report["generated_texts"]
     assert 1 <= generated["texts"] <= 4
     assert len(generated["examples"]) == min(5, generated["texts"])

@@ -1,8 +1,10 @@
-"""`keras_kd.pipeline.steps.distill_student` with feature losses: the live
-teacher on the cache's batches (on the session's tiny BERT)."""
+"""`keras_kd.pipeline.steps`: `distill_student` with feature losses (the
+live teacher on the cache's batches) and `unlabelled_texts`, on the
+session's tiny BERT."""
 
 import keras
 import numpy as np
+import pytest
 
 from keras_kd import TeacherCache, pipeline, transfer
 from keras_kd.distillation import HiddenStateLoss
@@ -39,3 +41,22 @@ def test_feature_losses_train_on_the_cache_batches(tiny_preset, movie_reviews, t
         np.testing.assert_allclose(live, cached, atol=2e-5)
     weighted, _ = trained([HiddenStateLoss(weight=1.0)])
     assert max(np.abs(w - c).max() for w, c in zip(weighted, from_cache)) > 1e-3
+
+
+def test_unlabelled_texts_are_new_texts_with_the_teachers_top_class(tiny_preset, tmp_path):
+    keras.utils.set_random_seed(0)
+    teacher = transfer.build_finetune_model(tiny_preset, num_classes=3, sequence_length=16)
+    known = ["a fine film", "a dull plot"]
+    path = tmp_path / "more.txt"
+    # A copy of a known text (white space aside), a repeat, two new texts.
+    path.write_text("the acting\n a  fine film\nthe acting\nsome plot\n", encoding="utf-8")
+    config = pipeline.PipelineConfig(unlabelled_data=str(path), batch_size=2)
+    split, counts = pipeline.unlabelled_texts(config, teacher, known)
+    assert counts == {"texts": 2, "dropped_known": 1, "dropped_repeats": 1}
+    assert split.texts == ["the acting", "some plot"]
+    expected = np.argmax(teacher.predict(np.array(split.texts), verbose=0), axis=-1)
+    assert split.labels.tolist() == expected.tolist()
+    assert pipeline.unlabelled_texts(pipeline.PipelineConfig(), teacher, known) == (None, None)
+    path.write_text("a fine film\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"more\.txt.*all 1 texts are copies"):
+        pipeline.unlabelled_texts(config, teacher, known)
