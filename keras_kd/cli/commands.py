@@ -350,11 +350,20 @@ def distill(args):
         run_config = budget.config
         if searching:
             if not progress.done("search"):
+                # The search ranks shapes on the training texts alone; a
+                # student that also trains on extra texts gets a cache of
+                # its own, not a rebuild of this one.
+                extra_texts = (
+                    config.generated_texts is not None or config.unlabelled_data is not None
+                )
+                search_cache = os.path.join(progress.path, "search_cache") if extra_texts else cache_dir
                 found = pipeline.search_student(
                     run_config, teacher, data.train, data.validation,
-                    teacher_cache(run_config, teacher, data.train, cache_dir),
+                    teacher_cache(run_config, teacher, data.train, search_cache),
                     max_size_mb=args.max_size_mb, max_latency_ms=args.max_latency_ms,
                 )
+                if search_cache != cache_dir:
+                    shutil.rmtree(search_cache)
                 progress.complete("search", dataclasses.asdict(found))
             found = progress.result("search")
             # Auto epochs depend on the shape found (new layers train longer).

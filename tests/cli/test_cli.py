@@ -206,7 +206,8 @@ def without_xla(monkeypatch):
 
 @pytest.mark.large
 def test_finetune_distill_export_evaluate_on_a_csv(
-    tmp_path, tiny_preset, tiny_llama_preset, capsys, movie_reviews, without_xla, monkeypatch
+    tmp_path, tiny_preset, tiny_llama_preset, capsys, movie_reviews, without_xla, monkeypatch,
+    recwarn,
 ):
     reviews = movie_reviews
 
@@ -279,6 +280,9 @@ def test_finetune_distill_export_evaluate_on_a_csv(
         "--unlabelled-data", str(unlabelled),
     )
     student_metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    # The search's cache (training texts) and the student's (with the
+    # extra texts) are two: neither was built over the other.
+    assert not [w for w in recwarn if "teacher cache" in str(w.message)]
     # Seeded: the same 6 prompts give the same texts again (repeats dropped).
     config = PipelineConfig(generated_texts=6, generator=tiny_llama_preset)
     data_split = datasets.load(str(path), text_column="review", label_column="sentiment")
