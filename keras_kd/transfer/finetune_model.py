@@ -266,7 +266,8 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         keras-hub batches in-memory inputs (a list of strings, arrays, a dict
         of token arrays) into a dataset and then ignores `shuffle`; here they
         are shuffled each epoch, as Keras does for a plain model. Datasets,
-        generators and paired-segment tuples pass through unchanged.
+        generators and paired-segment tuples pass through unchanged (in
+        their own order: Keras cannot shuffle them, and is not asked to).
         """
         self._check_class_ids(y)
         size = _num_examples(x)
@@ -280,6 +281,14 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             # Shuffled above; Keras would warn that it cannot shuffle a dataset.
             y = sample_weight = batch_size = None
             shuffle = False
+        else:
+            from keras_kd.distillation.inputs import no_keras_shuffle
+
+            # A dataset or generator comes in its maker's order; Keras
+            # ignores `shuffle` for it, with a warning on every `fit`.
+            settings = {}
+            no_keras_shuffle(x, settings)
+            shuffle = settings.get("shuffle", shuffle)
         return super().fit(
             x,
             y,

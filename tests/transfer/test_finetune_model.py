@@ -7,6 +7,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_kd import transfer
 from keras_kd.transfer import heads as kd_heads
@@ -126,17 +127,20 @@ def test_a_saved_optimizer_loads_back_without_warnings(tmp_path, tiny_backbone, 
         loaded = keras.saving.load_model(path)
     assert not loaded.optimizer.built
     # A model that trained keeps its optimizer's state (and trains without
-    # Keras's warning that it cannot shuffle the dataset fit shuffled).
+    # Keras's warning that it cannot shuffle a dataset: neither the one fit
+    # shuffled nor one given).
     model.compile(jit_compile=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.fit(token_batch(), np.array([0, 1, 0, 1]), batch_size=2, epochs=1, verbose=0)
+        given = tf.data.Dataset.from_tensor_slices((token_batch(), np.array([0, 1, 0, 1])))
+        model.fit(given.batch(2), epochs=1, verbose=0)
     path = str(tmp_path / "trained.keras")
     model.save(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loaded = keras.saving.load_model(path)
-    assert int(loaded.optimizer.iterations.numpy()) == 2
+    assert int(loaded.optimizer.iterations.numpy()) == 4
     for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
