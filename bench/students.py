@@ -113,11 +113,7 @@ def _generated(config, data, teacher, work, count):
 def _other_rated(config, teacher):
     """Every sentence of `OTHER_RATED_SETS` (all splits), labelled by
     `teacher`."""
-    texts = []
-    for name in OTHER_RATED_SETS:
-        data = kd_datasets.load(name)
-        for split in (data.train, data.validation, data.test):
-            texts += list(split.texts)
+    texts = [text for name in OTHER_RATED_SETS for text in kd_datasets.read_texts(name)]
     return steps.teacher_labelled(teacher, texts, config.batch_size)
 
 
