@@ -407,6 +407,23 @@ def unlabelled_texts(config, teacher, known):
 
     Raises:
         ValueError: every text was dropped; the message gives the counts.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.pipeline import PipelineConfig
+    >>> from keras_kd.transfer import build_finetune_model
+    >>> tokenizer = keras_hub.models.BertTokenizer(vocabulary=[
+    ...     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film", "dull", "plot"])
+    >>> backbone = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
+    ...     intermediate_dim=16, max_sequence_length=8)
+    >>> teacher = build_finetune_model(
+    ...     backbone, num_classes=2, tokenizer=tokenizer, sequence_length=8)
+    >>> config = PipelineConfig(unlabelled_data=["a dull plot", "a fine film", "a dull plot"])
+    >>> split, counts = unlabelled_texts(config, teacher, known=["a fine film"])
+    >>> split.texts, counts
+    (['a dull plot'], {'texts': 1, 'dropped_known': 1, 'dropped_repeats': 1})
     """
     if config.unlabelled_data is None:
         return None, None
