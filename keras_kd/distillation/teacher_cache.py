@@ -317,8 +317,9 @@ class TeacherCache:
         Returns:
             `(x, target, sample_weight)`: `target` is `{"labels": y,
             "teacher_logits": logits}`, `logits` the dict `{"values",
-            "indices"}` (float32 and int32) for a top-k cache;
-            `sample_weight` is None if the data had none. Dense arrays are
+            "indices"}` for a top-k cache, in their stored dtypes (float16
+            and uint16 by default; the losses widen them);
+            `sample_weight` is None if the data had none. Every array is
             memory-mapped from the cache folder.
 
         Example:
@@ -346,10 +347,11 @@ class TeacherCache:
         logits = (
             arrays["teacher_logits"]
             if self.top_k is None
-            # Widened from their compact storage, as the losses read them.
+            # Kept as stored: the losses widen each batch, so the whole
+            # cache never takes twice its bytes in memory.
             else {
-                "values": np.asarray(arrays["teacher_logits.values"], np.float32),
-                "indices": np.asarray(arrays["teacher_logits.indices"], np.int32),
+                "values": arrays["teacher_logits.values"],
+                "indices": arrays["teacher_logits.indices"],
             }
         )
         target = {"labels": arrays["labels"], "teacher_logits": logits}

@@ -79,6 +79,8 @@ def gather_top_k(top_k, student_logits):
             f"student_logits.shape={s_shape}"
         )
     # Keras casts every target leaf to the loss dtype; token ids below 2**24
-    # survive float32 exactly.
+    # survive float32 exactly. A cache's compact float16 values widen here
+    # when a loss is called directly.
     indices = ops.cast(indices, "int32")
+    values = ops.cast(values, ops.dtype(student_logits))
     return values, ops.take_along_axis(student_logits, indices, axis=-1)

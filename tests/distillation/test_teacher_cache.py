@@ -304,16 +304,25 @@ def test_top_k_cache_distills_like_the_dense_cache(tmp_path):
     for a, b in zip(trained[0], trained[1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(trained[0][0], trained[2][0])
-    # arrays(): the same examples and targets, the top k widened as the
-    # losses read them; no sample weight in this data.
+    # arrays(): the same examples and targets, the top k as stored (memory-
+    # mapped, compact), which trains as the same values widened beforehand.
     x, target, weight = small.arrays()
     assert weight is None
     np.testing.assert_array_equal(x, TOKENS)
     np.testing.assert_array_equal(target["labels"], NEXT)
     top_k = target["teacher_logits"]
-    assert top_k["values"].dtype == np.float32 and top_k["indices"].dtype == np.int32
-    np.testing.assert_array_equal(top_k["values"], values.astype(np.float32))
-    np.testing.assert_array_equal(top_k["indices"], indices.astype(np.int32))
+    assert isinstance(top_k["values"], np.memmap)
+    assert top_k["values"].dtype == np.float16 and top_k["indices"].dtype == np.uint16
+    np.testing.assert_array_equal(top_k["values"], values)
+    np.testing.assert_array_equal(top_k["indices"], indices)
+    widened = {"labels": target["labels"], "teacher_logits": {
+        "values": top_k["values"].astype(np.float32), "indices": top_k["indices"].astype(np.int32)}}
+    student = sequence_model(4, seed=2)
+    distiller = keras_kd.Distiller(student=student, teacher=RaisingTeacher())
+    distiller.compile(optimizer=keras.optimizers.SGD(0.5), alpha=0.8)
+    distiller.fit(tf.data.Dataset.from_tensor_slices((x, widened)).batch(8), epochs=2, verbose=0)
+    for a, b in zip(trained[2], student.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 # Bad input.
