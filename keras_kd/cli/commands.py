@@ -26,7 +26,7 @@ from keras_kd import pipeline, transfer
 from keras_kd.cli.parser import UsageError
 from keras_kd.pipeline.config import PipelineConfig
 from keras_kd.pipeline import student_search
-from keras_kd.pipeline.steps import generated_once, teacher_cache, trained_once
+from keras_kd.pipeline.steps import extra_texts, teacher_cache, trained_once
 from keras_kd.utils.devices import make_strategy
 from keras_kd.utils.io import atomic_write_json, resumable_folder
 
@@ -353,10 +353,10 @@ def distill(args):
                 # The search ranks shapes on the training texts alone; a
                 # student that also trains on extra texts gets a cache of
                 # its own, not a rebuild of this one.
-                extra_texts = (
+                has_extra = (
                     config.generated_texts is not None or config.unlabelled_data is not None
                 )
-                search_cache = os.path.join(progress.path, "search_cache") if extra_texts else cache_dir
+                search_cache = os.path.join(progress.path, "search_cache") if has_extra else cache_dir
                 found = pipeline.search_student(
                     run_config, teacher, data.train, data.validation,
                     teacher_cache(run_config, teacher, data.train, search_cache),
@@ -376,12 +376,10 @@ def distill(args):
             )
             run_config = budget.config
 
-        generated = generated_once(progress, run_config, teacher, data.train)
-        unlabelled, unlabelled_counts = pipeline.unlabelled_texts(
-            run_config, teacher,
+        extra, generated, unlabelled_counts = extra_texts(
+            progress, run_config, teacher, data.train,
             [t for split in data.splits.values() for t in split.texts],
         )
-        extra = pipeline.joined(generated, unlabelled)
 
         def train():
             students, histories, _ = pipeline.distill_students(

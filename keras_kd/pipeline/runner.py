@@ -42,10 +42,8 @@ from keras_kd.pipeline.steps import (
     baseline_cache_dir,
     few_label_experiment,
     finetune_teacher,
-    generated_once,
-    joined,
+    extra_texts,
     trained_once,
-    unlabelled_texts,
 )
 from keras_kd.utils.io import atomic_write, resumable_folder
 from keras_kd.utils.timing import Laps
@@ -204,12 +202,10 @@ def _train(
     cache_dir = os.path.join(str(progress.path), "teacher_cache")
     if config.generated_texts is not None and not progress.done("generated"):
         _say(2, f"Generating {config.generated_texts} texts with {config.generator!r}")
-    generated = generated_once(progress, config, teacher, train)
-    unlabelled, unlabelled_counts = unlabelled_texts(
-        config, teacher,
+    extra, generated, unlabelled_counts = extra_texts(
+        progress, config, teacher, train,
         [t for split in (train, validation, test) if split is not None for t in split.texts],
     )
-    extra = joined(generated, unlabelled)
     shipped = None
     for student_seed in config.seeds:
         step = f"students_seed{student_seed}"

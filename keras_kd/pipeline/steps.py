@@ -452,6 +452,28 @@ def joined(*splits):
     return functools.reduce(lambda a, b: a.extended(b), present)
 
 
+def extra_texts(progress, config, teacher, train, known):
+    """The teacher-labelled texts a run's distilled student trains on
+    beside `train`: the generated ones (`generated_once`), then those of
+    `config.unlabelled_data` (`unlabelled_texts`).
+
+    Args:
+        progress: the run's `keras_kd.utils.io.RunProgress`.
+        config: a `PipelineConfig`.
+        teacher: the run's teacher.
+        train: the training split.
+        known: the run's training, validation and test texts.
+
+    Returns:
+        `(extra, generated, unlabelled_counts)`: both `joined` (None when
+        neither is set), the generated split or None, and
+        `unlabelled_texts`'s counts or None.
+    """
+    generated = generated_once(progress, config, teacher, train)
+    unlabelled, counts = unlabelled_texts(config, teacher, known)
+    return joined(generated, unlabelled), generated, counts
+
+
 def baseline_cache_dir(cache_dir):
     """Where `distill_students` caches the baseline's logits when the
     distilled student trains on extra examples.
