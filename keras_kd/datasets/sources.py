@@ -158,9 +158,10 @@ def _read_file(path, text_column, label_column):
         )
     else:
         # Hand-written files put spaces after the separator ("text, label").
-        reader = csv.DictReader(lines, delimiter=_delimiter(fmt, header), skipinitialspace=True)
+        delimiter = _delimiter(fmt, header)
+        reader = csv.DictReader(lines, delimiter=delimiter, skipinitialspace=True)
         reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-        _check_columns(reader.fieldnames, path, text_column, label_column)
+        _check_columns(reader.fieldnames, path, text_column, label_column, delimiter)
         # Line 1 is the header.
         rows = ((f"{path}:{n}", row) for n, row in enumerate(reader, 2))
     for where, row in rows:
@@ -269,13 +270,31 @@ def _parse_json_line(line, where):
     return row
 
 
-def _check_columns(columns, where, text_column, label_column):
+def _check_columns(columns, where, text_column, label_column, delimiter=None):
+    """Refuses a missing column, naming those there are. With the
+    `delimiter` of a CSV/TSV file whose header names none of the columns
+    asked for, the message says its first line may be data: the reader
+    takes the first line for the header."""
+    asked = [c for c in (text_column, label_column) if c is not None]
+    folded = {str(c).casefold(): c for c in columns}
     for role, column in (("text", text_column), ("label", label_column)):
         if column is None:
             continue
         if column not in columns:
+            hint = ""
+            if str(column).casefold() in folded:
+                hint = (
+                    f" Column names are case-sensitive: {role}_column="
+                    f"{folded[str(column).casefold()]!r}."
+                )
+            elif delimiter is not None and not {str(c).casefold() for c in asked} & set(folded):
+                hint = (
+                    " If that first line is data, not a header, add a "
+                    f"header line: {delimiter.join(asked)!r}."
+                )
             raise ValueError(
                 f"{str(where)!r} has no {role} column {column!r}. Its "
                 f"columns are {list(columns)}; pass one of them as "
                 f"`{role}_column=` (on the command line, --{role}-column)."
+                + hint
             )

@@ -95,6 +95,17 @@ def test_missing_column(review_files, suffix):
         ("f.jsonl", '{"text": "a", "label": 0}\n{"text": "b", "label": 1.5}\n', r"f\.jsonl:2 has the label 1\.5"),
         ("j.jsonl", '{"text": "a", "label": 0}\n{"text": \n', r"j\.jsonl:2 is not valid JSON"),
         (
+            # The first line is read as the header: a file without one.
+            "nohead.tsv",
+            "good film\t1\nbad film\t0\n",
+            r"no text column 'text'\. Its columns are \['good film', '1'\].*add a header line: 'text\\tlabel'",
+        ),
+        (
+            "cased.csv",
+            "Text,Label\ngood,1\n",
+            r"no text column 'text'.*case-sensitive: text_column='Text'\.$",
+        ),
+        (
             # Unquoted, "Bad; sadly" is two fields: the separator is ';'.
             "excel.csv",
             "text;label\nGood, truly;pos\nBad; sadly;neg\n",
