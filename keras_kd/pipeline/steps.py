@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import math
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -339,16 +340,28 @@ def generated_texts(config, train):
     )
 
 
-def generated_once(progress, config, teacher, train):
+def generated_once(progress, config, teacher, train, known=()):
     """The teacher-labelled generated texts of a run (`generated_texts`,
-    then `teacher_labelled`), or None when `config.generated_texts` is
-    None. The texts are written once per run: a resumed run reuses those
-    its `progress` (a `keras_kd.utils.io.RunProgress`) recorded."""
+    less copies of `known` texts, as `new_texts` drops them, then
+    `teacher_labelled`), or None when `config.generated_texts` is None or
+    no new text is left. The texts are written once per run: a resumed
+    run reuses those its `progress` (a `keras_kd.utils.io.RunProgress`)
+    recorded."""
     if config.generated_texts is None:
         return None
     if not progress.done("generated"):
         progress.complete("generated", {"texts": generated_texts(config, train)})
-    return teacher_labelled(teacher, progress.result("generated")["texts"], config.batch_size)
+    # A generated copy of a validation or test text would train the
+    # student on a text it is scored on.
+    texts, counts = new_texts(progress.result("generated")["texts"], known)
+    if not texts:
+        warnings.warn(
+            f"None of the generated texts is new ({counts}); the student "
+            "trains without them.",
+            stacklevel=2,
+        )
+        return None
+    return teacher_labelled(teacher, texts, config.batch_size)
 
 
 def new_texts(texts, known):
@@ -455,7 +468,8 @@ def joined(*splits):
 def extra_texts(progress, config, teacher, train, known):
     """The teacher-labelled texts a run's distilled student trains on
     beside `train`: the generated ones (`generated_once`), then those of
-    `config.unlabelled_data` (`unlabelled_texts`).
+    `config.unlabelled_data` (`unlabelled_texts`), each less copies of
+    `known` texts and repeats (`new_texts`).
 
     Args:
         progress: the run's `keras_kd.utils.io.RunProgress`.
@@ -469,7 +483,7 @@ def extra_texts(progress, config, teacher, train, known):
         neither is set), the generated split or None, and
         `unlabelled_texts`'s counts or None.
     """
-    generated = generated_once(progress, config, teacher, train)
+    generated = generated_once(progress, config, teacher, train, known)
     unlabelled, counts = unlabelled_texts(config, teacher, known)
     return joined(generated, unlabelled), generated, counts
 

@@ -1,5 +1,5 @@
 """`keras_kd.pipeline.steps`: `distill_student` with feature losses (the
-live teacher on the cache's batches) and `unlabelled_texts`, on the
+live teacher on the cache's batches), `unlabelled_texts` and `extra_texts`, on the
 session's tiny BERT."""
 
 import keras
@@ -9,6 +9,7 @@ import pytest
 from keras_kd import TeacherCache, pipeline, transfer
 from keras_kd.distillation import HiddenStateLoss
 from keras_kd.pipeline import steps
+from keras_kd.utils.io import RunProgress
 
 
 def test_feature_losses_train_on_the_cache_batches(tiny_preset, movie_reviews, tmp_path):
@@ -60,3 +61,27 @@ def test_unlabelled_texts_are_new_texts_with_the_teachers_top_class(tiny_preset,
     path.write_text("a fine film\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"more\.txt.*all 1 texts are copies"):
         pipeline.unlabelled_texts(config, teacher, known)
+
+
+def test_extra_texts_drop_generated_and_unlabelled_copies_of_the_runs_texts(tiny_preset, tmp_path):
+    keras.utils.set_random_seed(0)
+    teacher = transfer.build_finetune_model(tiny_preset, num_classes=2, sequence_length=16)
+    known = ["a fine film", "a dull plot"]
+    # A run whose texts were generated before it was killed: no generator loads.
+    progress = RunProgress(tmp_path / "run", {})
+    progress.complete("generated", {"texts": ["a  dull plot", "new words", "new words", "more words"]})
+    path = tmp_path / "more.txt"
+    path.write_text("some plot\na fine film\n", encoding="utf-8")
+    config = pipeline.PipelineConfig(generated_texts=4, unlabelled_data=str(path), batch_size=2)
+    extra, generated, counts = steps.extra_texts(progress, config, teacher, None, known)
+    # The generated copy of a scored text and the repeat are gone.
+    assert generated.texts == ["new words", "more words"]
+    assert extra.texts == ["new words", "more words", "some plot"]
+    assert counts == {"texts": 1, "dropped_known": 1, "dropped_repeats": 0}
+    expected = np.argmax(teacher.predict(np.array(extra.texts), verbose=0), axis=-1)
+    assert extra.labels.tolist() == expected.tolist()
+    progress.complete("generated", {"texts": ["a fine film"]})
+    with pytest.warns(UserWarning, match=r"None of the generated texts is new \({'texts': 0, 'dropped_known': 1"):
+        extra, generated, _ = steps.extra_texts(progress, config, teacher, None, known)
+    assert generated is None and extra.texts == ["some plot"]
+    assert steps.extra_texts(progress, pipeline.PipelineConfig(), teacher, None, known) == (None, None, None)
