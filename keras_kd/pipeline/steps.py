@@ -423,16 +423,9 @@ def unlabelled_texts(config, teacher, known):
 
     Example:
 
-    >>> import keras_hub
     >>> from keras_kd.pipeline import PipelineConfig
-    >>> from keras_kd.transfer import build_finetune_model
-    >>> tokenizer = keras_hub.models.BertTokenizer(vocabulary=[
-    ...     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film", "dull", "plot"])
-    >>> backbone = keras_hub.models.BertBackbone(
-    ...     vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
-    ...     intermediate_dim=16, max_sequence_length=8)
-    >>> teacher = build_finetune_model(
-    ...     backbone, num_classes=2, tokenizer=tokenizer, sequence_length=8)
+    >>> from keras_kd.utils.testing import tiny_bert_text_classifier
+    >>> teacher = tiny_bert_text_classifier()
     >>> config = PipelineConfig(unlabelled_data=["a dull plot", "a fine film", "a dull plot"])
     >>> split, counts = unlabelled_texts(config, teacher, known=["a fine film"])
     >>> split.texts, counts
@@ -638,15 +631,8 @@ def teacher_labelled(teacher, texts, batch_size=32):
 
     Example:
 
-    >>> import keras_hub
-    >>> from keras_kd.transfer import build_finetune_model
-    >>> tokenizer = keras_hub.models.BertTokenizer(vocabulary=[
-    ...     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film", "dull", "plot"])
-    >>> backbone = keras_hub.models.BertBackbone(
-    ...     vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
-    ...     intermediate_dim=16, max_sequence_length=8)
-    >>> teacher = build_finetune_model(
-    ...     backbone, num_classes=2, tokenizer=tokenizer, sequence_length=8)
+    >>> from keras_kd.utils.testing import tiny_bert_text_classifier
+    >>> teacher = tiny_bert_text_classifier()
     >>> split = teacher_labelled(teacher, ["a fine film", "a dull plot"])
     >>> split.labels.tolist() == teacher.predict(split.texts, verbose=0).argmax(-1).tolist()
     True

@@ -3,9 +3,9 @@ causal-LM tests (keras-hub's real `Llama3Tokenizer` class on 42 byte-level
 BPE tokens, `tiny_llama3_tokenizer`, and a random `Llama3CausalLM` on it,
 `tiny_llama3_causal_lm`), the seeded Dense classifier and token model of
 the Distiller's tests, a tiny random BERT classifier and its inputs
-(feature distillation), and a tiny Whisper (keras-hub's real
-`WhisperTokenizer` on the same byte-level BPE tokens, the preprocessor and
-the speech-to-text task)."""
+(feature distillation) and one that reads raw text (the pipeline steps),
+and a tiny Whisper (keras-hub's real `WhisperTokenizer` on the same
+byte-level BPE tokens, the preprocessor and the speech-to-text task)."""
 
 LETTERS = list("abcdefghijklmnopqrstuvwxyz.,")
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -227,6 +227,33 @@ def tiny_bert_classifier(num_layers=2, hidden_dim=8, num_heads=2, seed=0, num_cl
     )
     return build_finetune_model(
         backbone, num_classes=num_classes, dropout=0.0, compile=False
+    )
+
+
+def tiny_bert_text_classifier(num_classes=2, seed=0):
+    """A seeded 1-layer `FinetuneModel` that reads raw text: keras-hub's
+    `BertTokenizer` on the 10 tokens of "a fine film", "a dull plot",
+    sequence length 8; for the pipeline steps that label texts.
+
+    Example:
+
+    >>> model = tiny_bert_text_classifier()
+    >>> model.predict(["a fine film", "a dull plot"], verbose=0).shape
+    (2, 2)
+    """
+    import keras
+    import keras_hub
+
+    from keras_kd.transfer import build_finetune_model
+
+    keras.utils.set_random_seed(seed)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=[
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film", "dull", "plot"])
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=8)
+    return build_finetune_model(
+        backbone, num_classes=num_classes, tokenizer=tokenizer, sequence_length=8
     )
 
 
