@@ -376,7 +376,7 @@ def distill(args):
             )
             run_config = budget.config
 
-        extra, generated, unlabelled_counts = extra_texts(
+        extra, extra_counts = extra_texts(
             progress, run_config, teacher, data.train,
             [t for split in data.splits.values() for t in split.texts],
         )
@@ -411,10 +411,9 @@ def distill(args):
         }
         if searching:
             record["search"] = found["rows"]
-        if generated is not None:
-            record["generated_texts"] = len(generated)
-        if unlabelled_counts is not None:
-            record["unlabelled_texts"] = unlabelled_counts
+        for source in ("generated", "unlabelled"):
+            if extra_counts[source] is not None:
+                record[f"{source}_texts"] = extra_counts[source]
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(student, data.test)
         _write_metrics(progress.path, record)

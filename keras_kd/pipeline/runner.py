@@ -170,8 +170,8 @@ def _train(
     """Steps 1 and 2 of `run`: returns the teacher, the distilled student
     of the first seed (both also saved) and the results of the trainings
     (`accuracies`, `trained`: each training's accuracy, curve and epochs;
-    `generated`: the count and first examples of the generated texts, or
-    None; `unlabelled`: `unlabelled_texts`'s counts, or None)."""
+    `generated`: `_generated_record`; `unlabelled`: `unlabelled_texts`'s
+    counts, or None)."""
     seed = config.seeds[0]
 
     if progress.done("teacher"):
@@ -202,7 +202,7 @@ def _train(
     cache_dir = os.path.join(str(progress.path), "teacher_cache")
     if config.generated_texts is not None and not progress.done("generated"):
         _say(2, f"Generating {config.generated_texts} texts with {config.generator!r}")
-    extra, generated, unlabelled_counts = extra_texts(
+    extra, extra_counts = extra_texts(
         progress, config, teacher, train,
         [t for split in (train, validation, test) if split is not None for t in split.texts],
     )
@@ -249,15 +249,22 @@ def _train(
     return teacher, shipped, {
         "accuracies": {"teacher": result["accuracy"], **per_seed, "few_labels": few_labels},
         "trained": trained,
-        "generated": None if generated is None else {
-            "texts": len(generated),
-            "examples": [
-                {"text": text, "teacher_label": labels[label]}
-                for text, label in zip(generated.texts[:5], generated.labels[:5].tolist())
-            ],
-        },
-        "unlabelled": unlabelled_counts,
+        "generated": _generated_record(extra, extra_counts["generated"], labels),
+        "unlabelled": extra_counts["unlabelled"],
     }
+
+
+def _generated_record(extra, counts, labels):
+    """The report's `generated_texts`: `new_texts`'s counts and the first
+    five kept texts (`extra` holds the generated ones first) with the
+    teacher's labels; None when no texts were generated."""
+    if counts is None:
+        return None
+    first = min(5, counts["texts"])
+    return {**counts, "examples": [
+        {"text": text, "teacher_label": labels[label]}
+        for text, label in zip(extra.texts[:first], extra.labels[:first].tolist())
+    ] if first else []}
 
 
 def _export_and_report(

@@ -342,13 +342,18 @@ def generated_texts(config, train):
 
 def generated_once(progress, config, teacher, train, known=()):
     """The teacher-labelled generated texts of a run (`generated_texts`,
-    less copies of `known` texts, as `new_texts` drops them, then
-    `teacher_labelled`), or None when `config.generated_texts` is None or
-    no new text is left. The texts are written once per run: a resumed
-    run reuses those its `progress` (a `keras_kd.utils.io.RunProgress`)
-    recorded."""
+    less copies of `known` texts and repeats, as `new_texts` drops them,
+    then `teacher_labelled`). The texts are written once per run: a
+    resumed run reuses those its `progress` (a
+    `keras_kd.utils.io.RunProgress`) recorded.
+
+    Returns:
+        `(split, counts)`: the labelled texts (None, with a warning, when
+        none is new) and `new_texts`'s counts; `(None, None)` when
+        `config.generated_texts` is None.
+    """
     if config.generated_texts is None:
-        return None
+        return None, None
     if not progress.done("generated"):
         progress.complete("generated", {"texts": generated_texts(config, train)})
     # A generated copy of a validation or test text would train the
@@ -360,8 +365,8 @@ def generated_once(progress, config, teacher, train, known=()):
             "trains without them.",
             stacklevel=2,
         )
-        return None
-    return teacher_labelled(teacher, texts, config.batch_size)
+        return None, counts
+    return teacher_labelled(teacher, texts, config.batch_size), counts
 
 
 def new_texts(texts, known):
@@ -462,7 +467,9 @@ def extra_texts(progress, config, teacher, train, known):
     """The teacher-labelled texts a run's distilled student trains on
     beside `train`: the generated ones (`generated_once`), then those of
     `config.unlabelled_data` (`unlabelled_texts`), each less copies of
-    `known` texts and repeats (`new_texts`).
+    `known` texts and repeats (`new_texts`). They are labelled once per
+    run: a resumed run takes the texts, labels and counts its `progress`
+    recorded, without reading, generating or labelling again.
 
     Args:
         progress: the run's `keras_kd.utils.io.RunProgress`.
@@ -472,13 +479,24 @@ def extra_texts(progress, config, teacher, train, known):
         known: the run's training, validation and test texts.
 
     Returns:
-        `(extra, generated, unlabelled_counts)`: both `joined` (None when
-        neither is set), the generated split or None, and
-        `unlabelled_texts`'s counts or None.
+        `(extra, counts)`: the texts `joined` (None when neither source
+        is set or no text is new) and `{"generated": ..., "unlabelled":
+        ...}`, each `new_texts`'s counts, or None for a source not set.
     """
-    generated = generated_once(progress, config, teacher, train, known)
-    unlabelled, counts = unlabelled_texts(config, teacher, known)
-    return joined(generated, unlabelled), generated, counts
+    if not progress.done("extra_texts"):
+        generated, generated_counts = generated_once(progress, config, teacher, train, known)
+        unlabelled, unlabelled_counts = unlabelled_texts(config, teacher, known)
+        extra = joined(generated, unlabelled)
+        progress.complete("extra_texts", {
+            "texts": None if extra is None else extra.texts,
+            "labels": None if extra is None else extra.labels.tolist(),
+            "counts": {"generated": generated_counts, "unlabelled": unlabelled_counts},
+        })
+    record = progress.result("extra_texts")
+    extra = None if record["texts"] is None else kd_datasets.TextSplit(
+        record["texts"], np.array(record["labels"], "int32")
+    )
+    return extra, record["counts"]
 
 
 def baseline_cache_dir(cache_dir):

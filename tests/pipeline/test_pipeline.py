@@ -39,7 +39,7 @@ def _interrupted_after_the_teacher(config, tmp_path, monkeypatch):
     teacher_file = partial / "teacher.keras"
     teacher_bytes, teacher_mtime = teacher_file.read_bytes(), teacher_file.stat().st_mtime_ns
     recorded = json.loads((partial / "progress.json").read_text())
-    assert list(recorded["steps"]) == ["teacher", "generated"]
+    assert list(recorded["steps"]) == ["teacher", "generated", "extra_texts"]
     # Neither a new run nor a resumed one with other settings touches it.
     with pytest.raises(FileExistsError, match=r"resume=True \(--resume\).*overwrite=True"):
         pipeline.run(config)
@@ -90,7 +90,11 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
         raise AssertionError("the resumed run generated its texts again")
 
     monkeypatch.setattr(runner, "finetune_teacher", finetuned_again)
+    def labelled_again(*args, **kwargs):
+        raise AssertionError("the resumed run labelled its extra texts again")
+
     monkeypatch.setattr(steps, "generated_texts", generated_again)
+    monkeypatch.setattr(steps, "teacher_labelled", labelled_again)
     report = pipeline.run(dataclasses.replace(config, resume=True))
     monkeypatch.undo()
     run_dir = tmp_path / "run"
@@ -106,6 +110,7 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     assert report["unlabelled_texts"] == {"texts": 2, "dropped_known": 1, "dropped_repeats": 0}
     generated = report["generated_texts"]
     assert 1 <= generated["texts"] <= 4
+    assert generated["dropped_known"] == generated["dropped_repeats"] == 0
     assert len(generated["examples"]) == min(5, generated["texts"])
     assert {e["teacher_label"] for e in generated["examples"]} <= set(movie_reviews.class_names)
     assert json.loads((run_dir / "report.json").read_text())["models"] == report["models"]

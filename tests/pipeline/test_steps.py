@@ -63,7 +63,9 @@ def test_unlabelled_texts_are_new_texts_with_the_teachers_top_class(tiny_preset,
         pipeline.unlabelled_texts(config, teacher, known)
 
 
-def test_extra_texts_drop_generated_and_unlabelled_copies_of_the_runs_texts(tiny_preset, tmp_path):
+def test_extra_texts_drop_generated_and_unlabelled_copies_of_the_runs_texts(
+    tiny_preset, tmp_path, monkeypatch
+):
     keras.utils.set_random_seed(0)
     teacher = transfer.build_finetune_model(tiny_preset, num_classes=2, sequence_length=16)
     known = ["a fine film", "a dull plot"]
@@ -73,15 +75,37 @@ def test_extra_texts_drop_generated_and_unlabelled_copies_of_the_runs_texts(tiny
     path = tmp_path / "more.txt"
     path.write_text("some plot\na fine film\n", encoding="utf-8")
     config = pipeline.PipelineConfig(generated_texts=4, unlabelled_data=str(path), batch_size=2)
-    extra, generated, counts = steps.extra_texts(progress, config, teacher, None, known)
+    extra, counts = steps.extra_texts(progress, config, teacher, None, known)
     # The generated copy of a scored text and the repeat are gone.
-    assert generated.texts == ["new words", "more words"]
     assert extra.texts == ["new words", "more words", "some plot"]
-    assert counts == {"texts": 1, "dropped_known": 1, "dropped_repeats": 0}
+    assert counts == {
+        "generated": {"texts": 2, "dropped_known": 1, "dropped_repeats": 1},
+        "unlabelled": {"texts": 1, "dropped_known": 1, "dropped_repeats": 0},
+    }
     expected = np.argmax(teacher.predict(np.array(extra.texts), verbose=0), axis=-1)
     assert extra.labels.tolist() == expected.tolist()
+
+    # Resumed, the run takes the recorded texts and labels: the teacher
+    # labels nothing again and the file is not read again.
+    def labelled_again(*args, **kwargs):
+        raise AssertionError("the resumed run labelled its extra texts again")
+
+    monkeypatch.setattr(steps, "teacher_labelled", labelled_again)
+    path.unlink()
+    resumed, resumed_counts = steps.extra_texts(
+        RunProgress(tmp_path / "run", {}), config, teacher, None, known
+    )
+    assert resumed.texts == extra.texts and resumed.labels.tolist() == expected.tolist()
+    assert resumed.labels.dtype == np.int32 and resumed_counts == counts
+    monkeypatch.undo()
+
+    progress = RunProgress(tmp_path / "run2", {})
     progress.complete("generated", {"texts": ["a fine film"]})
+    path.write_text("some plot\n", encoding="utf-8")
     with pytest.warns(UserWarning, match=r"None of the generated texts is new \({'texts': 0, 'dropped_known': 1"):
-        extra, generated, _ = steps.extra_texts(progress, config, teacher, None, known)
-    assert generated is None and extra.texts == ["some plot"]
-    assert steps.extra_texts(progress, pipeline.PipelineConfig(), teacher, None, known) == (None, None, None)
+        extra, counts = steps.extra_texts(progress, config, teacher, None, known)
+    assert extra.texts == ["some plot"]
+    assert counts["generated"] == {"texts": 0, "dropped_known": 1, "dropped_repeats": 0}
+    assert steps.extra_texts(
+        RunProgress(tmp_path / "run3", {}), pipeline.PipelineConfig(), teacher, None, known
+    ) == (None, {"generated": None, "unlabelled": None})
