@@ -348,19 +348,23 @@ def distill(args):
         # A resumed run reuses the logits cached by the killed one.
         cache_dir = os.path.join(progress.path, "teacher_cache")
         run_config = budget.config
+        extra, extra_counts = extra_texts(
+            progress, run_config, teacher, data.train,
+            [t for split in data.splits.values() for t in split.texts],
+        )
         if searching:
             if not progress.done("search"):
                 # The search ranks shapes on the training texts alone; a
                 # student that also trains on extra texts gets a cache of
                 # its own, not a rebuild of this one.
-                has_extra = (
-                    config.generated_texts is not None or config.unlabelled_data is not None
+                search_cache = (
+                    cache_dir if extra is None else os.path.join(progress.path, "search_cache")
                 )
-                search_cache = os.path.join(progress.path, "search_cache") if has_extra else cache_dir
                 found = pipeline.search_student(
                     run_config, teacher, data.train, data.validation,
                     teacher_cache(run_config, teacher, data.train, search_cache),
                     max_size_mb=args.max_size_mb, max_latency_ms=args.max_latency_ms,
+                    extra=extra,
                 )
                 if search_cache != cache_dir:
                     shutil.rmtree(search_cache)
@@ -376,11 +380,6 @@ def distill(args):
             )
             run_config = budget.config
 
-        extra, extra_counts = extra_texts(
-            progress, run_config, teacher, data.train,
-            [t for split in data.splits.values() for t in split.texts],
-        )
-
         def train():
             students, histories, _ = pipeline.distill_students(
                 run_config, teacher, data.train, data.validation, cache_dir,
@@ -392,7 +391,7 @@ def distill(args):
                 # Measured trimmed, so shipped trimmed: `keras-kd export`
                 # of this file then fits the budget.
                 student = student.trim_vocabulary(
-                    data.train.texts + data.validation.texts
+                    pipeline.vocabulary_texts(data.train, data.validation, extra)
                 )
             return student, _trained(histories["distilled"])
 

@@ -46,6 +46,7 @@ _OBJECTS = {
     "new_texts": "keras_kd.pipeline.steps",
     "teacher_labelled": "keras_kd.pipeline.steps",
     "unlabelled_texts": "keras_kd.pipeline.steps",
+    "vocabulary_texts": "keras_kd.pipeline.steps",
     "run": "keras_kd.pipeline.runner",
     "run_generation": "keras_kd.pipeline.generation_runner",
     "run_speech": "keras_kd.pipeline.speech_runner",

@@ -14,7 +14,8 @@
    (with the generated and unlabelled texts), and trains the same student
    without distillation on the training texts' batches (the baseline that
    shows what distillation bought);
-4. trims the student's vocabulary to the training texts and exports it to
+4. trims the student's vocabulary to the texts it trained and was validated
+   on (`keras_kd.pipeline.vocabulary_texts`) and exports it to
    TFLite (dynamic-range int8 by default), and the teacher to TFLite float32;
 5. checks each `.tflite` against its Keras model on the test texts (parity,
    accuracy, single-example latency);
@@ -44,6 +45,7 @@ from keras_kd.pipeline.steps import (
     finetune_teacher,
     extra_texts,
     trained_once,
+    vocabulary_texts,
 )
 from keras_kd.utils.io import atomic_write, resumable_folder
 from keras_kd.utils.timing import Laps
@@ -171,7 +173,7 @@ def _train(
     of the first seed (both also saved) and the results of the trainings
     (`accuracies`, `trained`: each training's accuracy, curve and epochs;
     `generated`: `_generated_record`; `unlabelled`: `unlabelled_texts`'s
-    counts, or None)."""
+    counts, or None; `extra`: `extra_texts`'s split, or None)."""
     seed = config.seeds[0]
 
     if progress.done("teacher"):
@@ -251,6 +253,7 @@ def _train(
         "trained": trained,
         "generated": _generated_record(extra, extra_counts["generated"], labels),
         "unlabelled": extra_counts["unlabelled"],
+        "extra": extra,
     }
 
 
@@ -278,7 +281,7 @@ def _export_and_report(
     distilled = shipped
     if config.trim_vocabulary:
         shipped = shipped.trim_vocabulary(
-            train.texts + (validation.texts if validation else [])
+            vocabulary_texts(train, validation, results["extra"])
         )
     _say(4, "Checking the TFLite files against Keras on the test texts")
     files = {

@@ -499,6 +499,24 @@ def extra_texts(progress, config, teacher, train, known):
     return extra, record["counts"]
 
 
+def vocabulary_texts(train, validation=None, extra=None):
+    """The texts a shipped student's vocabulary is trimmed to: those it
+    trained on (`train`, then `extra`) and the `validation` texts that
+    chose its epoch, each split optional. `search_student` measures each
+    shape's size on the same texts, so a student shipped after a search
+    has the size it was measured at.
+
+    Example:
+
+    >>> from keras_kd.datasets import TextSplit
+    >>> def split(*texts):
+    ...     return TextSplit(list(texts), np.zeros(len(texts), "int32"))
+    >>> vocabulary_texts(split("a fine film"), split("dull"), extra=split("a new plot"))
+    ['a fine film', 'a new plot', 'dull']
+    """
+    return [text for split in (train, extra, validation) if split is not None for text in split.texts]
+
+
 def baseline_cache_dir(cache_dir):
     """Where `distill_students` caches the baseline's logits when the
     distilled student trains on extra examples.

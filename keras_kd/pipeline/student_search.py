@@ -11,7 +11,7 @@ import keras
 
 from keras_kd import export as kd_export
 from keras_kd import transfer
-from keras_kd.pipeline.steps import distill_student, validation_dataset
+from keras_kd.pipeline.steps import distill_student, validation_dataset, vocabulary_texts
 from keras_kd.utils.units import megabytes
 from keras_kd.utils.validation import check_int, check_number
 
@@ -88,7 +88,9 @@ def measure_students(
     Args:
         teacher: a `keras_kd.transfer.FinetuneModel`.
         shapes: `(num_layers, hidden_dim)` pairs (`student_shapes`).
-        texts: the training texts (vocabulary, calibration and timing).
+        texts: the texts each vocabulary is trimmed to
+            (`vocabulary_texts`); the first 200 calibrate the
+            quantization and the first 50 are timed.
         sequence_length: tokens per example.
         quantization: the `.tflite` quantization.
         trim_vocabulary: trim each student's vocabulary to `texts`.
@@ -181,6 +183,7 @@ def search_student(
     max_latency_ms=None,
     candidates=3,
     shapes=None,
+    extra=None,
 ):
     """Chooses the student shape that fits a budget and learns best.
 
@@ -204,6 +207,9 @@ def search_student(
         candidates: how many of the shapes that fit are distilled briefly.
         shapes: `(num_layers, hidden_dim)` pairs; default `student_shapes`
             of the teacher.
+        extra: the `TextSplit` of further texts the chosen student will
+            train on (`extra_texts`), or None: the sizes are measured with
+            the vocabulary the student ships with (`vocabulary_texts`).
 
     Returns:
         A `StudentSearch`.
@@ -228,7 +234,7 @@ def search_student(
     shapes = list(shapes or student_shapes(teacher.backbone))
     seed = config.seeds[0]
     rows = measure_students(
-        teacher, shapes, train.texts,
+        teacher, shapes, vocabulary_texts(train, validation, extra),
         config.sequence_length or teacher.preprocessor.sequence_length,
         quantization=config.quantization, trim_vocabulary=config.trim_vocabulary,
         seed=seed,

@@ -6,9 +6,11 @@ that fit, and the refusals (on the session's tiny BERT: 2 layers, hidden
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from keras_kd import TeacherCache, pipeline, transfer
+from keras_kd.datasets import TextSplit
 from keras_kd.pipeline import student_search
 from keras_kd.utils.units import megabytes
 
@@ -51,9 +53,11 @@ def test_search_measures_filters_and_ranks(setting, monkeypatch):
         return result
 
     monkeypatch.setattr(student_search.kd_export, "export_tflite", recorded)
+    # Texts the student will also train on, with words the others lack.
+    extra = TextSplit(["zeppelin marmalade", "quartz"], np.zeros(2, "int32"))
     found = pipeline.search_student(
         config, teacher, train, validation, cache,
-        max_size_mb=1000, candidates=1, shapes=SHAPES,
+        max_size_mb=1000, candidates=1, shapes=SHAPES, extra=extra,
     )
     monkeypatch.undo()
     rows = found.rows
@@ -64,9 +68,15 @@ def test_search_measures_filters_and_ranks(setting, monkeypatch):
         assert row["size_mb"] == megabytes(size_bytes)
         assert row["parameters"] == parameters
         assert row["latency_ms"] > 0 and row["fits"]
-    # The vocabulary is trimmed to the training texts, as shipped: far
-    # below MiniLM's 30,522 tokens of 8 floats each.
-    assert rows[0]["parameters"] < 30522 * 8
+    # The vocabulary is trimmed as the student ships (the training, extra
+    # and validation texts): far below MiniLM's 30,522 tokens of 8 floats
+    # each, above the training texts' alone.
+    def trimmed(texts):
+        student = student_search._build(teacher, SHAPES[0], 0).trim_vocabulary(texts)
+        return student.token_id_model.count_params()
+
+    assert rows[0]["parameters"] == trimmed(pipeline.vocabulary_texts(train, validation, extra))
+    assert trimmed(train.texts) < rows[0]["parameters"] < 30522 * 8
     assert rows[0]["size_mb"] < rows[1]["size_mb"]
     # Only the largest that fits is distilled (candidates=1), and wins.
     assert (found.num_layers, found.hidden_dim) == (1, 16)
