@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 
@@ -48,6 +49,8 @@ def files(tmp_path_factory, tiny_preset):
         "existing": root / "existing.tflite",
         "classifier": root / "classifier.keras",
         "partial_runs": root / "partial_runs",
+        "roberta_preset": root / "roberta_preset",
+        "roberta_classifier": root / "roberta.keras",
     }
     paths["not_model"].write_text("not a model")
     paths["text_file"].write_text("good\n")
@@ -65,7 +68,27 @@ def files(tmp_path_factory, tiny_preset):
         [keras.Input((2,)), keras.layers.Lambda(lambda x: x * 2)]
     ).save(paths["lambda_model"])
     _interrupted_distill(paths["classifier"], paths["partial_runs"])
+    _tiny_roberta_classifier().save_to_preset(str(paths["roberta_preset"]))
+    transfer.build_finetune_model(
+        str(paths["roberta_preset"]), class_names=["negative", "positive"], sequence_length=16
+    ).save(paths["roberta_classifier"])
     return {name: str(path) for name, path in paths.items()}
+
+
+def _tiny_roberta_classifier():
+    """A RoBERTa classifier (byte-level BPE, not WordPiece; no segment ids)
+    of random weights: a text classifier keras-kd trains but cannot export."""
+    vocabulary = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4, "Ġ": 5,
+                  "f": 6, "i": 7, "n": 8, "e": 9, "Ġf": 10, "in": 11, "Ġfin": 12, "Ġfine": 13}
+    tokenizer = keras_hub.models.RobertaTokenizer(
+        vocabulary=vocabulary, merges=["Ġ f", "i n", "Ġf in", "Ġfin e"]
+    )
+    backbone = keras_hub.models.RobertaBackbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=32,
+    )
+    preprocessor = keras_hub.models.RobertaTextClassifierPreprocessor(tokenizer, sequence_length=16)
+    return keras_hub.models.RobertaTextClassifier(backbone, num_classes=2, preprocessor=preprocessor)
 
 
 def _interrupted_distill(teacher, output_dir):
@@ -207,6 +230,13 @@ CLI_CASES = [
      ["is a WhisperBackbone", "Llama-family", "smollm2_135m"]),
     ("demo-generator-encoder", ["demo", "--generated-texts", "10", "--generator", "minilm_l6"],
      ["--generator:", "is a BertBackbone", "causal LM"]),
+    ("demo-teacher-not-bert", ["demo", "--teacher", "{roberta_preset}"],
+     ["--teacher", "RobertaBackbone", "BERT text encoder", "keras-kd finetune"]),
+    ("distill-size-budget-teacher-not-bert",
+     ["distill", "--teacher", "{roberta_classifier}", "--max-size-mb", "4"],
+     ["--max-size-mb", "RobertaBackbone with a RobertaTokenizer", "WordPiece"]),
+    ("export-not-bert", ["export", "--model", "{roberta_classifier}"],
+     ["--model", "RobertaBackbone with a RobertaTokenizer", "BERT's inputs"]),
     ("demo-teacher", ["demo", "--teacher", "bogus"],
      ["--teacher:", "preset='bogus'", "minilm_l6"]),
     ("finetune-batch-size", ["finetune", "--batch-size", "0"],

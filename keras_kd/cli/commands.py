@@ -91,9 +91,10 @@ def _flag(args, field):
     }.get(field, "--" + field.replace("_", "-"))
 
 
-def _config(args, quick=False, check_teacher=False, **settings):
+def _config(args, quick=False, check_teacher=False, export=True, **settings):
     """The `PipelineConfig` of a command, checked with
-    `pipeline.check_config` (the teacher's preset too with `check_teacher`); a bad
+    `pipeline.check_config` (the teacher's preset too with `check_teacher`,
+    and whether its students export, with `export`); a bad
     setting is a `UsageError` that names the option of the field that the
     message names first (`freeze=9`, `` `batch_size` ``)."""
     fields = {
@@ -113,7 +114,7 @@ def _config(args, quick=False, check_teacher=False, **settings):
             config = pipeline.PipelineConfig.quick(**fields)
         else:
             config = pipeline.PipelineConfig(**fields)
-        pipeline.check_config(config, teacher=check_teacher)
+        pipeline.check_config(config, teacher=check_teacher, export=export)
     except (ValueError, TypeError, OSError, ImportError) as error:
         message = str(error)
         named = {"preset": "teacher", **{field: field for field in settings}}
@@ -228,6 +229,7 @@ def finetune(args):
     config = _config(
         args,
         check_teacher=True,
+        export=False,
         teacher=args.preset,
         freeze=int(freeze) if re.fullmatch(r"-?\d+", freeze) else freeze,
         teacher_epochs=args.epochs,
@@ -324,6 +326,14 @@ def distill(args):
         unlabelled_data=args.unlabelled_data,
     )
     teacher = _load_model(args, "--teacher", args.teacher)
+    if searching:
+        # The search measures each shape's .tflite file.
+        try:
+            kd_export.check_tflite_text_classifier(teacher)
+        except ValueError as error:
+            raise UsageError(
+                f"keras-kd distill: --max-size-mb and --max-latency-ms: {error}"
+            ) from None
     _check_within(
         args, "--student-layers", args.student_layers,
         getattr(teacher.backbone, "num_layers", None), "the teacher's transformer layers",
@@ -427,6 +437,10 @@ def export(args):
         )
     config = _config(args)
     model = _load_model(args, "--model", args.model)
+    try:
+        kd_export.check_tflite_text_classifier(model)
+    except ValueError as error:
+        raise UsageError(f"keras-kd export: --model {args.model!r}: {error}") from None
     _check_within(
         args, "--sequence-length", args.sequence_length,
         getattr(model.backbone, "max_sequence_length", None), "the model's positions",

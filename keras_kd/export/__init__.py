@@ -22,6 +22,8 @@ speech recognizers (TFLite).
   student) to one `.tflite` with `encode` and cached `decode` signatures,
   verified token for token against Keras; `WhisperTFLiteTranscriber` runs
   it.
+- `check_tflite_text_classifier`: refuses, before any work, a classifier
+  that a `.tflite` file cannot carry (not BERT's inputs and WordPiece).
 - `share_int8_embedding`: a dynamic-int8 `.tflite` rewritten so that a tied
   embedding table is stored once (both exporters above apply it).
 
@@ -56,6 +58,7 @@ from keras_kd.export.litert_lm_verify import (
     LiteRTLMVerification,
     verify_litert_lm,
 )
+from keras_kd.export.serving import check_tflite_text_classifier
 from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.export.text_classifier import TFLiteTextClassifier
 from keras_kd.export.tflite import QUANTIZATIONS, TFLiteExport, export_tflite

@@ -182,6 +182,42 @@ def serving_model(model, sequence_length, from_logits, truncate_to=None):
     return keras.Model(inputs, outputs, name=f"{model.name}_serving")
 
 
+def check_tflite_text_classifier(model):
+    """Refuses, before any work, a `keras_kd.transfer.FinetuneModel` that a
+    `.tflite` text classifier cannot carry: the file takes BERT's three
+    token inputs and carries a WordPiece vocabulary for on-device
+    tokenizers (MediaPipe's, `TFLiteTextClassifier`). RoBERTa, DistilBERT
+    or DeBERTa models train, distill and predict in Keras, but do not
+    export.
+
+    Raises:
+        ValueError: the backbone lacks one of BERT's inputs or the
+            tokenizer is not WordPiece; the message names both classes.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_bert_text_classifier
+    >>> check_tflite_text_classifier(tiny_bert_text_classifier())
+    """
+    import keras_hub
+
+    inputs = model.backbone.input
+    tokenizer = model.preprocessor.tokenizer
+    if not (
+        isinstance(inputs, dict)
+        and set(KERAS_HUB_NAMES) <= set(inputs)
+        and isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer)
+    ):
+        raise ValueError(
+            f"The model is a {type(model.backbone).__name__} with a "
+            f"{type(tokenizer).__name__}; a .tflite text classifier takes "
+            f"BERT's inputs {list(KERAS_HUB_NAMES)} and carries a WordPiece "
+            "vocabulary for on-device tokenizers. Train from a BERT teacher "
+            "(BERT, MiniLM, ...), such as the offline preset 'minilm_l6'; "
+            "this model still works in Keras."
+        )
+
+
 def resolve_vocabulary(vocabulary, model):
     """Returns the WordPiece vocabulary as a list of tokens.
 

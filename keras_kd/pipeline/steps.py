@@ -78,19 +78,26 @@ def _steps_per_epoch(dataset):
     return cardinality if cardinality > 0 else 250
 
 
-def check_config(config, teacher=True):
+def check_config(config, teacher=True, export=True):
     """Checks what `PipelineConfig` cannot check alone, before any data or
     model loads and before the run folder is touched: the run folder
     (`check_run_dir`), the data sources (`keras_kd.datasets.check_source`),
     the quantization, the generator's preset when texts are generated, and
     with `teacher` the teacher's preset with its
     freeze spec and sequence length
-    (`keras_kd.transfer.check_finetune_preset`: no weights load).
+    (`keras_kd.transfer.check_finetune_preset`: no weights load) and,
+    with `export` as well, its architecture: the run's `.tflite` files take
+    BERT's inputs and carry a WordPiece vocabulary
+    (`keras_kd.presets.check_preset_task`'s `"tflite_classification"`), so
+    a RoBERTa teacher, say, is refused here rather than after its
+    training.
 
     Args:
         config: a `PipelineConfig`.
         teacher: also check the teacher's settings (False for steps that
             take a saved teacher).
+        export: the run exports the teacher's students to TFLite (`run`
+            does; `keras-kd finetune` does not).
 
     Example:
 
@@ -124,6 +131,14 @@ def check_config(config, teacher=True):
         transfer.check_finetune_preset(
             config.teacher, config.freeze, config.sequence_length
         )
+        if export:
+            try:
+                check_preset_task(config.teacher, "tflite_classification")
+            except ValueError as error:
+                raise ValueError(
+                    f"{error} Or train the teacher alone: `keras-kd finetune` "
+                    "(`keras_kd.transfer.build_finetune_model`) does not export."
+                ) from None
 
 
 def check_run_dir(config):

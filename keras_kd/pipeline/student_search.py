@@ -65,6 +65,7 @@ def _build(teacher, shape, seed):
     return transfer.student_like(teacher, **transfer.student_config(teacher.backbone, *shape))
 
 
+
 def measure_students(
     teacher,
     shapes,
@@ -216,10 +217,12 @@ def search_student(
 
     Raises:
         ValueError: before any work when no limit is given or one is not
-            positive; after measuring when no shape fits, naming the
+            positive, or when the teacher's students cannot be exported
+            (`keras_kd.export.check_tflite_text_classifier`); after measuring when no shape fits, naming the
             smallest and fastest measured.
     """
     check_limits(max_size_mb, max_latency_ms)
+    kd_export.check_tflite_text_classifier(teacher)
     if max_size_mb is None and max_latency_ms is None:
         raise ValueError(
             "search_student needs a budget: pass max_size_mb or "

@@ -170,6 +170,12 @@ _TASKS = {
         "a text encoder with a keras-hub text classifier (BERT, RoBERTa, DistilBERT, ...)",
         "minilm_l6",
     ),
+    "tflite_classification": (
+        "text classification exported to TFLite",
+        "a BERT text encoder (BERT, MiniLM, ...): the .tflite file takes BERT's "
+        "inputs and carries a WordPiece vocabulary for on-device tokenizers",
+        "minilm_l6",
+    ),
     "generation": (
         "text generation", "a keras-hub causal LM (Llama, Gemma, Qwen, GPT-2, ...)", "smollm2_135m",
     ),
@@ -240,6 +246,8 @@ def check_preset_task(preset, task):
     Args:
         preset: as for `resolve_preset`.
         task: `"classification"` (a text classifier's teacher),
+            `"tflite_classification"` (one whose students export to
+            TFLite: a BERT encoder),
             `"generation"` (a causal LM), `"litert_lm"` (a causal LM that
             `export_litert_lm` exports) or `"speech"` (Whisper).
 
@@ -259,8 +267,10 @@ def check_preset_task(preset, task):
     backbone_cls = preset_backbone_class(preset)
     if backbone_cls is None:
         return
-    if task == "classification":
+    if task in ("classification", "tflite_classification"):
         fits = bool(subclasses_for(keras_hub.models.TextClassifierPreprocessor, backbone_cls))
+        if task == "tflite_classification":
+            fits = fits and issubclass(backbone_cls, keras_hub.models.BertBackbone)
     elif task == "generation":
         # keras-hub's Seq2SeqLM (and keras-kd's WhisperAudioToText) are
         # CausalLMs too, conditioned on an encoder's input.

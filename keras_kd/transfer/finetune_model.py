@@ -185,6 +185,10 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         frozen = resolve_freeze(freeze, backbone, extra_names=list(self.heads))
         inputs = backbone.input
         features = backbone(inputs)
+        if not isinstance(features, dict):
+            # RoBERTa, DistilBERT, DeBERTa and others return their token
+            # features alone, without a pooler.
+            features = {"sequence_output": features}
         sequence = features["sequence_output"]
         uses_pooler = False
         outputs = {}

@@ -123,7 +123,9 @@ def build_finetune_model(
             layer names.
         pooling: `"mean"` (mean of the non-padding token features, as
             sentence-transformers checkpoints such as MiniLM were trained)
-            or `"cls"` (the backbone's pooled [CLS] output, as BERT).
+            or `"cls"` (the backbone's pooled [CLS] output, as BERT; the
+            first token's features for backbones without a pooler, such
+            as RoBERTa and DistilBERT, as their keras-hub classifiers).
         dropout: dropout rate of the heads made from a kind.
         sequence_length: tokens per example for string inputs.
         preprocessor: a keras-hub `TextClassifierPreprocessor` to use

@@ -181,3 +181,30 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match=r"num_classes=1 always predicts its one class.*num_classes=2"):
         transfer.build_finetune_model(tiny_backbone(), num_classes=1)
+
+
+@pytest.mark.parametrize("family", ["DistilBert", "Roberta"])
+def test_backbones_without_a_pooler_train_save_and_give_students(tmp_path, family, token_batch):
+    # DistilBERT and RoBERTa return their token features alone (a tensor,
+    # not BERT's dict): the head reads their mean over the tokens (the
+    # default pooling); the model saves, loads and gives students as a BERT
+    # one does.
+    backbone = getattr(keras_hub.models, f"{family}Backbone")(
+        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=16,
+    )
+    model = transfer.build_finetune_model(backbone, num_classes=3, compile=False)
+    x = {k: v for k, v in token_batch().items() if k in backbone.input}
+    head = model.heads["logits"]
+    mask = x["padding_mask"][..., None]
+    mean = (np.asarray(backbone(x)) * mask).sum(1) / mask.sum(1)
+    np.testing.assert_allclose(model(x), head(mean), atol=1e-6)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path)(x), model(x), atol=1e-6)
+    student = transfer.student_like(model, num_layers=1)
+    assert student.backbone.num_layers == 1
+    np.testing.assert_array_equal(
+        student.backbone.transformer_layers[0].get_weights()[0],
+        backbone.transformer_layers[-1].get_weights()[0],
+    )
