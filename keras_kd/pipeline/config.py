@@ -118,8 +118,9 @@ class PipelineConfig(RunConfig):
             seed: 0.800 test accuracy at 1e-4, 0.822 at 3e-4, 0.830 at 6e-4).
         warmup: fraction of the training steps spent warming up, in [0, 1).
         quantization: quantization of the student's `.tflite`.
-        trim_vocabulary: keep only the tokens of the training texts (and
-            the single-character pieces) in the student's vocabulary before
+        trim_vocabulary: keep only the tokens of the texts the student
+            trained and was validated on (`vocabulary_texts`; and the
+            single-character pieces) in the student's vocabulary before
             export.
         latency_runs: timed single-example runs of each `.tflite`, teacher
             and student side by side (`keras_kd.export.compare_latency`).

@@ -116,3 +116,30 @@ def test_refused_before_any_work(setting, monkeypatch):
         pipeline.search_student(config, teacher, train, validation, cache, max_latency_ms=-1)
     with pytest.raises(ValueError, match="validation split; `validation` is None"):
         pipeline.search_student(config, teacher, train, None, cache, max_size_mb=4)
+
+
+def test_sizes_are_those_of_trained_students(setting, tmp_path):
+    # The converter stores identical constants once: an untrained
+    # student's zero biases and unit norm scales make its file smaller
+    # than the trained student's, which the search must not report.
+    config, teacher, train, validation, cache = setting
+    [row] = student_search.measure_students(teacher, [SHAPES[1]], train.texts, 16, latency_runs=1)
+    student = student_search._build(teacher, SHAPES[1], 0).trim_vocabulary(train.texts)
+
+    def size_bytes(name):
+        return student_search.kd_export.export_tflite(
+            student.token_id_model, str(tmp_path / name), quantization="dynamic_int8",
+            representative_data=train.texts[:200], sequence_length=16,
+            vocabulary=student.preprocessor.tokenizer.get_vocabulary(), verify=False,
+        ).size_bytes
+
+    untrained = size_bytes("untrained.tflite")
+    student.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
+    student.fit(train.texts, train.labels, batch_size=16, epochs=1, verbose=0)
+    trained = size_bytes("trained.tflite")
+    assert untrained < trained
+    assert abs(row["size_mb"] * 1e6 - trained) < 0.1 * (trained - untrained)
