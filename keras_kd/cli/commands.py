@@ -324,6 +324,7 @@ def distill(args):
         generated_texts=args.generated_texts,
         generator=args.generator,
         unlabelled_data=args.unlabelled_data,
+        trim_vocabulary=args.trim_vocabulary,
     )
     teacher = _load_model(args, "--teacher", args.teacher)
     if searching:
@@ -397,9 +398,9 @@ def distill(args):
             )
             shutil.rmtree(cache_dir)
             student = students["distilled"]
-            if searching and run_config.trim_vocabulary:
-                # Measured trimmed, so shipped trimmed: `keras-kd export`
-                # of this file then fits the budget.
+            if run_config.trim_vocabulary and _exportable(student):
+                # As the demo ships it, and as a search measured it:
+                # `keras-kd export` of this file then fits the budget.
                 student = student.trim_vocabulary(
                     pipeline.vocabulary_texts(data.train, data.validation, extra)
                 )
@@ -426,6 +427,16 @@ def distill(args):
         if data.test is not None:
             record["test_accuracy"] = pipeline.evaluate_accuracy(student, data.test)
         _write_metrics(progress.path, record)
+
+
+def _exportable(model):
+    """Whether `model` exports to a `.tflite` text classifier (a BERT
+    student, whose vocabulary trims)."""
+    try:
+        kd_export.check_tflite_text_classifier(model)
+    except ValueError:
+        return False
+    return True
 
 
 def export(args):

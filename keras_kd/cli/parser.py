@@ -314,6 +314,13 @@ def build_parser():
     _add_training(distill, "epochs", "learning_rate")
     _add_extra_texts(distill)
     distill.add_argument(
+        "--no-trim-vocabulary", dest="trim_vocabulary", action="store_false",
+        help="save the student with the teacher's whole vocabulary; by "
+        "default a BERT student keeps the tokens of the texts it trained and "
+        "was validated on, and the single characters, as the demo ships it "
+        "(PipelineConfig.trim_vocabulary)",
+    )
+    distill.add_argument(
         "--alpha", type=float, default=PipelineConfig.alpha,
         help="weight of the teacher's soft targets; default: %(default)s",
     )

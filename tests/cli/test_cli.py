@@ -75,8 +75,11 @@ def test_defaults_are_the_pipeline_config_fields(capsys):
     # unless a size or latency budget chooses them.
     assert (
         distill.student_layers, distill.epochs, distill.patience, distill.learning_rate,
-        distill.alpha, distill.temperature, distill.batch_size,
-    ) == (None, None, 2, 6e-4, 0.5, 2.0, 32)
+        distill.alpha, distill.temperature, distill.batch_size, distill.trim_vocabulary,
+    ) == (None, None, 2, 6e-4, 0.5, 2.0, 32, PipelineConfig.trim_vocabulary)
+    assert not parser.parse_args(
+        ["distill", "--teacher", "t.keras", "--no-trim-vocabulary"]
+    ).trim_vocabulary
     finetune = parser.parse_args(["finetune"])
     assert (
         finetune.preset, finetune.freeze, finetune.epochs, finetune.patience,
@@ -310,6 +313,18 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     assert student.preprocessor.tokenizer.vocabulary_size() < 30522
     # The sequence length is the teacher's: only the epochs are decided.
     assert sorted(student_metrics["budget"]) == ["epochs", "teacher_epochs"]
+    # Without a budget, the student is saved trimmed as well, unless told.
+    for name, flags in (("plain", ()), ("whole", ("--no-trim-vocabulary",))):
+        keras_kd_command(
+            "distill", *data, *out, "--teacher", str(tmp_path / "teacher" / "model.keras"),
+            "--epochs", "1", "--student-layers", "1", "--run-name", name, *flags,
+        )
+    vocabulary_sizes = [
+        transfer.load_finetune_model(str(tmp_path / name / "model.keras"))
+        .preprocessor.tokenizer.vocabulary_size()
+        for name in ("plain", "whole")
+    ]
+    assert vocabulary_sizes[0] < vocabulary_sizes[1] == 30522
 
     keras_kd_command(
         "export", *data, "--output-dir", str(tmp_path / "exports"),
@@ -332,7 +347,7 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     tflite_accuracy = json.loads(tflite_eval)["accuracy"]
     assert keras_accuracy == pytest.approx(student_metrics["test_accuracy"])
     assert tflite_accuracy == pytest.approx(keras_accuracy)
-    assert sorted(os.listdir(tmp_path)) == ["exports", "student", "teacher"]
+    assert sorted(os.listdir(tmp_path)) == ["exports", "plain", "student", "teacher", "whole"]
 
     # The whole of the user's test file, scored by both files alike.
     whole = [
