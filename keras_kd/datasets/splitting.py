@@ -5,6 +5,7 @@ every split can be learned)."""
 
 import hashlib
 import re
+import warnings
 
 import numpy as np
 
@@ -162,9 +163,41 @@ def _build(raw, class_names, description):
                     "the training split, so the model cannot learn them. "
                     "Add training examples of those classes or remove them."
                 )
+    _warn_of_training_copies(splits)
     return TextClassificationData(
         class_names=class_names, name=description, **splits
     )
+
+
+def _warn_of_training_copies(splits):
+    """Warns when validation or test texts are also training texts (runs of
+    white space made one), as a user's own files can have them: a split
+    hashed from one file has none, identical texts landing together.
+
+    Example:
+
+    >>> import warnings
+    >>> splits = {"train": TextSplit(["a fine film", "dull"], np.array([1, 0])),
+    ...           "test": TextSplit(["a  fine film", "new"], np.array([1, 0]))}
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _warn_of_training_copies(splits)
+    >>> print(caught[0].message)
+    1 of the 2 test texts are also training texts (e.g. 'a  fine film'): the test accuracy then counts texts the model trained on. Remove them from one of the files.
+    """
+    training = {" ".join(text.split()) for text in splits["train"].texts}
+    for name in ("validation", "test"):
+        if name not in splits:
+            continue
+        copies = [text for text in splits[name].texts if " ".join(text.split()) in training]
+        if copies:
+            warnings.warn(
+                f"{len(copies)} of the {len(splits[name])} {name} texts are "
+                f"also training texts (e.g. {copies[0]!r:.80}): the {name} "
+                "accuracy then counts texts the model trained on. Remove "
+                "them from one of the files.",
+                stacklevel=4,
+            )
 
 
 def _hashable(label):

@@ -2,6 +2,7 @@
 in-memory pairs and dicts of pairs), with the checks on labels and splits."""
 
 import random
+import warnings
 
 import pytest
 
@@ -80,3 +81,18 @@ def test_single_class():
 def test_bad_split_fractions():
     with pytest.raises(ValueError, match=r"splits=\(0\.5, 0\.1, 0\.1\)"):
         datasets.load((["a", "b"], [0, 1]), splits=(0.5, 0.1, 0.1))
+
+
+def test_copies_of_training_texts_in_a_users_test_file_are_counted():
+    texts = [f"review {i}" for i in range(20)]
+    labels = [i % 2 for i in range(20)]
+    with pytest.warns(UserWarning, match=r"^2 of the 3 test texts are also training texts"):
+        datasets.load(
+            (texts, labels), validation_data=(["other"], [0]),
+            test_data=(["review 3", "review  5", "new"], [1, 1, 0]),
+        )
+    # One source split by text: identical texts land in the same split.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = datasets.load((texts * 2, labels * 2))
+    assert not set(data.test.texts) & set(data.train.texts)
