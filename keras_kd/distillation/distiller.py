@@ -117,6 +117,12 @@ class Distiller(MultiWorkerFit, keras.Model):
         self.teacher_weights = weights
         for t in teachers:
             t.trainable = False
+            # Each variable too: in a teacher loaded from a file (a saved
+            # Distiller), the layer flag does not reach every variable, and
+            # trainable teacher variables would join the optimizer (whose
+            # saved state would then not load).
+            for variable in t.variables:
+                variable.trainable = False
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
         self.feature_losses = []

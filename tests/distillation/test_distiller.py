@@ -290,6 +290,16 @@ def test_save_and_load_round_trip(tmp_path):
     # Training goes on from the restored optimizer state.
     loaded.fit(x, y, batch_size=16, verbose=0)
 
+    # Loading keeps what was frozen: the teacher, and a student's own
+    # frozen layer.
+    frozen = keras_kd.Distiller(student=mlp(16, seed=1), teacher=mlp(64, seed=2))
+    frozen.student.layers[0].trainable = False
+    frozen.save(tmp_path / "frozen.keras")
+    reloaded = keras.models.load_model(tmp_path / "frozen.keras")
+    assert not reloaded.student.layers[0].trainable
+    assert reloaded.student.layers[-1].trainable
+    assert not any(v.trainable for v in reloaded.teacher.variables)
+
     student_path = tmp_path / "student.keras"
     model.student.save(student_path)
     student = keras.models.load_model(student_path)
