@@ -30,6 +30,10 @@ from keras_kd.distillation.xla import keras_jit_compile
 from keras_kd.utils.validation import check_number
 
 
+def _preprocessor(model):
+    return getattr(model, "preprocessor", None)
+
+
 @keras.saving.register_keras_serializable(package="keras_kd")
 class Distiller(MultiWorkerFit, keras.Model):
     """Knowledge distillation of a `teacher` model into a `student` model.
@@ -492,6 +496,11 @@ class Distiller(MultiWorkerFit, keras.Model):
                 self.teachers if several else self.teacher
             ),
             "teacher_weights": self.teacher_weights if several else None,
+            "shared_preprocessor": [
+                i for i, t in enumerate(self.teachers)
+                if _preprocessor(t) is not None
+                and _preprocessor(t) is _preprocessor(self.student)
+            ],
         }
 
     @classmethod
@@ -499,10 +508,18 @@ class Distiller(MultiWorkerFit, keras.Model):
         # "teacher" is a list of configs for several teachers.
         config = dict(config)
         trainable = config.pop("trainable", True)
+        shared = config.pop("shared_preprocessor", [])
         for role in ("student", "teacher"):
             config[role] = keras.saving.deserialize_keras_object(
                 config[role], custom_objects=custom_objects
             )
+        teachers = config["teacher"] if isinstance(config["teacher"], list) else [config["teacher"]]
+        # A preprocessor the student shared with a teacher (as
+        # `student_like` makes them) is saved once, its vocabulary with it:
+        # shared again, it loads that vocabulary; two copies would leave
+        # the second without one.
+        for i in shared:
+            teachers[i].preprocessor = config["student"].preprocessor
         distiller = cls(**config)
         distiller.trainable = trainable
         return distiller

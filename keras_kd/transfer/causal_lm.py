@@ -221,7 +221,7 @@ def check_same_tokenizer(teacher, student):
         getattr(getattr(m, "preprocessor", None), "tokenizer", None)
         for m in (teacher, student)
     ]
-    if all(t is not None for t in tokenizers):
+    if all(t is not None and _has_vocabulary(t) for t in tokenizers):
         vocabularies = [t.get_vocabulary() for t in tokenizers]
         if vocabularies[0] != vocabularies[1]:
             first = next(
@@ -235,6 +235,17 @@ def check_same_tokenizer(teacher, student):
                 "teacher (`keras_kd.transfer.student_like`)."
             )
 
+
+
+def _has_vocabulary(tokenizer):
+    """Whether a keras-hub tokenizer holds its vocabulary yet: one loaded
+    from a `.keras` file (a saved Distiller's) gets it from the file's
+    assets after the models are built, and the Distiller was checked when
+    it was first built."""
+    return (
+        getattr(tokenizer, "vocabulary", None) is not None
+        or getattr(tokenizer, "proto", None) is not None
+    )
 
 
 def finetune_causal_lm(

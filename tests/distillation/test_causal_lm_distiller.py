@@ -113,6 +113,34 @@ def test_distillation_on_raw_texts_lowers_the_kl_to_the_teacher(tiny_causal_lm):
     assert agreement["top1_agreement"] > 0.5
 
 
+def test_a_saved_distiller_of_student_like_loads_and_trains_on(tiny_causal_lm, tmp_path):
+    # `student_like` shares the teacher's preprocessor, which the file
+    # holds once: the loaded pair shares it again, with its vocabulary.
+    teacher = tiny_causal_lm(seed=0)
+    distiller = keras_kd.Distiller(
+        student=keras_kd.transfer.student_like(teacher, num_layers=2), teacher=teacher
+    )
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    distiller.fit(TEXTS, batch_size=3, epochs=1, verbose=0)
+    distiller.save(tmp_path / "d.keras")
+    # keras-hub's CausalLM overrides `compile()` and compiles itself, so
+    # Keras says it left each model's saved compile settings unused.
+    with pytest.warns(UserWarning, match=r"`compile\(\)` was not called"):
+        loaded = keras.models.load_model(tmp_path / "d.keras")
+    assert loaded.student.preprocessor is loaded.teacher.preprocessor
+    tokenizer = loaded.student.preprocessor.tokenizer
+    assert tokenizer.get_vocabulary() == teacher.preprocessor.tokenizer.get_vocabulary()
+    x, _, _ = teacher.preprocessor(TEXTS)
+    for role in ("student", "teacher"):
+        np.testing.assert_allclose(
+            getattr(loaded, role)(x), getattr(distiller, role)(x), atol=1e-6
+        )
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    assert not any(v.trainable for v in loaded.teacher.variables)
+    loaded.fit(TEXTS, batch_size=3, epochs=1, verbose=0)
+    assert int(loaded.optimizer.iterations.numpy()) == 4
+
+
 def test_top_k_cache_with_the_whole_vocabulary_equals_the_dense_loss(tiny_causal_lm, tmp_path):
     teacher, student = tiny_causal_lm(seed=0), tiny_causal_lm(num_layers=2, seed=1)
     vocabulary = teacher.backbone.vocabulary_size

@@ -6,6 +6,8 @@ import tensorflow as tf
 
 import keras_kd
 from keras_kd.distillation import losses
+from keras_kd import transfer
+from keras_kd.utils.testing import tiny_bert_text_classifier
 from keras_kd.utils.testing import tiny_mlp as mlp
 from keras_kd.utils.testing import tiny_token_model
 
@@ -299,6 +301,22 @@ def test_save_and_load_round_trip(tmp_path):
     assert not reloaded.student.layers[0].trainable
     assert reloaded.student.layers[-1].trainable
     assert not any(v.trainable for v in reloaded.teacher.variables)
+
+    # A keras-hub classifier and its `student_like` student, which shares
+    # its preprocessor, on raw texts.
+    text_teacher = tiny_bert_text_classifier()
+    texts = ["a fine film", "a dull plot", "a film", "dull"] * 2
+    text_distiller = keras_kd.Distiller(
+        student=transfer.student_like(text_teacher, num_layers=1), teacher=text_teacher
+    )
+    text_distiller.compile(optimizer="adam", jit_compile=False)
+    text_distiller.fit(texts, np.array([1, 0, 1, 0] * 2), batch_size=4, verbose=0)
+    text_distiller.save(tmp_path / "texts.keras")
+    loaded_texts = keras.models.load_model(tmp_path / "texts.keras")
+    assert loaded_texts.student.preprocessor is loaded_texts.teacher.preprocessor
+    np.testing.assert_allclose(
+        loaded_texts.predict(texts, verbose=0), text_distiller.predict(texts, verbose=0), atol=1e-6
+    )
 
     student_path = tmp_path / "student.keras"
     model.student.save(student_path)
