@@ -236,7 +236,6 @@ def check_same_tokenizer(teacher, student):
             )
 
 
-
 def _has_vocabulary(tokenizer):
     """Whether a keras-hub tokenizer holds its vocabulary yet: one loaded
     from a `.keras` file (a saved Distiller's) gets it from the file's
