@@ -24,9 +24,10 @@ from keras_kd.distillation.multi_teacher import (
     combine_teacher_logits,
     teacher_temperature,
 )
-from keras_kd.utils.multi_worker import MultiWorkerFit
 from keras_kd.distillation.shapes import is_sparse
 from keras_kd.distillation.xla import keras_jit_compile
+from keras_kd.utils.compile_config import compile_saved, with_optimizer_state
+from keras_kd.utils.multi_worker import MultiWorkerFit
 from keras_kd.utils.validation import check_number
 
 
@@ -289,16 +290,14 @@ class Distiller(MultiWorkerFit, keras.Model):
     def get_compile_config(self):
         if not self.compiled:
             return None
-        return {
+        return with_optimizer_state(self, {
             key: keras.saving.serialize_keras_object(value)
             for key, value in self._compile_args.items()
-        }
+        })
 
     def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        # Files saved before the flag existed held built optimizers.
+        compile_saved(self, config, built_if_unknown=True)
 
     def _uses_labels(self, training):
         return self.alpha < 1.0 or not training

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import keras_hub
 import numpy as np
@@ -296,8 +298,13 @@ def test_save_and_load_round_trip(tmp_path):
     # frozen layer.
     frozen = keras_kd.Distiller(student=mlp(16, seed=1), teacher=mlp(64, seed=2))
     frozen.student.layers[0].trainable = False
+    # Compiled, never trained: no optimizer state to save, none expected.
+    frozen.compile(optimizer="adam")
     frozen.save(tmp_path / "frozen.keras")
-    reloaded = keras.models.load_model(tmp_path / "frozen.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reloaded = keras.models.load_model(tmp_path / "frozen.keras")
+    assert not reloaded.optimizer.built
     assert not reloaded.student.layers[0].trainable
     assert reloaded.student.layers[-1].trainable
     assert not any(v.trainable for v in reloaded.teacher.variables)
