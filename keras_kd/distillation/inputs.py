@@ -6,6 +6,7 @@ checks class ids as batches are read (XLA cannot), splits the targets of a
 and tokenizes them with the student's preprocessor in `tf.data`."""
 
 import functools
+import math
 import types
 
 import keras
@@ -138,7 +139,9 @@ def split_cached_teacher(y):
 
 def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
     """Maps a keras-hub `preprocessor` over raw-text inputs `x` (and the
-    `validation_data` in `fit`'s `kwargs`), as keras-hub tasks do.
+    `validation_data` in `fit`'s `kwargs`), as keras-hub tasks do; a
+    `validation_split` of texts holds out their last fraction before
+    tokenizing, as Keras does with arrays.
 
     Returns:
         `(x, y, kwargs)`, unchanged where they hold no texts; tokenized
@@ -149,6 +152,18 @@ def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
         return x, y, kwargs
     kwargs = dict(kwargs)
     if holds_strings(x):
+        # Labels and weights as arrays: the preprocessor's outputs are
+        # joined chunk by chunk, and a list would be read as a structure.
+        y = np.asarray(y) if isinstance(y, (list, tuple)) else y
+        if isinstance(kwargs.get("sample_weight"), (list, tuple)):
+            kwargs["sample_weight"] = np.asarray(kwargs["sample_weight"])
+        split = kwargs.pop("validation_split", None)
+        if split and kwargs.get("validation_data") is None and not isinstance(x, tf.data.Dataset):
+            # As Keras splits arrays: the last fraction, before shuffling.
+            at = int(math.floor(len(x) * (1.0 - split)))
+            arrays = (x, y, kwargs.get("sample_weight"))
+            kwargs["validation_data"] = tuple(None if a is None else a[at:] for a in arrays)
+            x, y, kwargs["sample_weight"] = (None if a is None else a[:at] for a in arrays)
         x = preprocessed(
             preprocessor,
             x,

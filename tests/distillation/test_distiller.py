@@ -481,3 +481,32 @@ def test_a_non_finite_student_loss_stops_training_at_its_step():
         distiller.fit(x, labels, batch_size=4, shuffle=False, verbose=0, callbacks=[guard])
     # The user's own guard is used, not a second one.
     assert guard.step == 3
+
+
+def test_raw_texts_take_label_lists_and_validation_split_as_arrays_do():
+    # As keras-hub tasks: labels as a list train as the array does, and
+    # `validation_split` holds out the last texts before tokenizing.
+    texts = ["a fine film", "a dull plot", "a film", "dull", "fine", "a plot", "film", "a dull film"]
+    labels = [1, 0, 1, 0, 1, 0, 1, 0]
+
+    def trained(x, y, **kwargs):
+        teacher = tiny_bert_text_classifier(seed=0)
+        keras.utils.set_random_seed(1)
+        model = keras_kd.Distiller(
+            student=transfer.student_like(teacher, num_layers=1), teacher=teacher
+        )
+        model.compile(optimizer="adam", jit_compile=False)
+        history = model.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0, **kwargs)
+        return [w.numpy() for w in model.student.weights], history.history
+
+    from_array, _ = trained(texts, np.array(labels))
+    from_list, _ = trained(texts, labels)
+    for a, b in zip(from_array, from_list):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    split, split_logs = trained(texts, labels, validation_split=0.25)
+    given, given_logs = trained(
+        texts[:6], np.array(labels[:6]), validation_data=(texts[6:], np.array(labels[6:]))
+    )
+    for a, b in zip(split, given):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(split_logs["val_loss"], given_logs["val_loss"], atol=1e-6)
