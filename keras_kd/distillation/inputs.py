@@ -174,6 +174,15 @@ def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
         )
         y = None
     validation = kwargs.get("validation_data")
+    if isinstance(validation, (list, tuple)) and validation and all(
+        isinstance(v, str) for v in validation
+    ):
+        raise ValueError(
+            f"validation_data is {len(validation)} texts in a "
+            f"{type(validation).__name__}, which Keras reads as (x, y, ...). "
+            "Pass the texts as one element: validation_data=(texts,) for a "
+            "causal LM, (texts, labels) for a classifier."
+        )
     if validation is not None:
         if isinstance(validation, tf.data.Dataset):
             if holds_strings(validation):

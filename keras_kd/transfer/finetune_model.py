@@ -272,8 +272,12 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         are shuffled each epoch, as Keras does for a plain model. Datasets,
         generators and paired-segment tuples pass through unchanged (in
         their own order: Keras cannot shuffle them, and is not asked to).
+        A list of texts takes `validation_split` as an array does.
         """
         self._check_class_ids(y)
+        if validation_split and isinstance(x, (list, tuple)) and x and isinstance(x[0], str):
+            # Keras splits arrays, not lists: a list of texts is one.
+            x = np.asarray(x)
         size = _num_examples(x)
         if size and shuffle and not validation_split:
             data = tuple(v for v in (x, y, sample_weight) if v is not None)

@@ -210,3 +210,14 @@ def test_a_different_vocabulary_is_refused(tiny_causal_lm):
     student = keras_hub.models.Llama3CausalLM(backbone=other, preprocessor=None)
     with pytest.raises(ValueError, match="share the tokenizer.*42 tokens.*45"):
         keras_kd.Distiller(student=student, teacher=teacher)
+
+
+def test_validation_texts_go_in_a_tuple(tiny_causal_lm):
+    teacher = tiny_causal_lm(seed=0)
+    distiller = _distiller(teacher, keras_kd.transfer.student_like(teacher, num_layers=2))
+    # A bare list of texts would be read as (x, y): refused, with the fix.
+    with pytest.raises(ValueError, match=r"validation_data is 2 texts in a list.*\(texts,\)"):
+        distiller.fit(TEXTS, validation_data=TEXTS[:2], batch_size=3, verbose=0)
+    logs = distiller.fit(TEXTS, validation_data=(TEXTS[:2],), batch_size=3, verbose=0).history
+    scored = distiller.evaluate(TEXTS[:2], batch_size=3, return_dict=True, verbose=0)
+    assert logs["val_student_loss"][0] == pytest.approx(scored["student_loss"], rel=1e-5)

@@ -208,3 +208,19 @@ def test_backbones_without_a_pooler_train_save_and_give_students(tmp_path, famil
         student.backbone.transformer_layers[0].get_weights()[0],
         backbone.transformer_layers[-1].get_weights()[0],
     )
+
+
+def test_a_list_of_texts_takes_validation_split_as_an_array_does():
+    from keras_kd.utils.testing import tiny_bert_text_classifier
+
+    texts = ["a fine film", "a dull plot", "a film", "dull"] * 2
+    labels = np.array([1, 0, 1, 0] * 2)
+    logs = []
+    for x in (texts, np.asarray(texts)):
+        model = tiny_bert_text_classifier(seed=0)
+        model.compile(jit_compile=False)
+        keras.utils.set_random_seed(1)
+        logs.append(model.fit(
+            x, labels, validation_split=0.25, batch_size=2, shuffle=False, verbose=0
+        ).history)
+    assert logs[0]["val_loss"] == pytest.approx(logs[1]["val_loss"], rel=1e-6)
