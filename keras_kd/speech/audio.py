@@ -83,7 +83,7 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
     Channels are averaged; another rate is resampled to `sampling_rate`.
 
     Args:
-        path: the `.wav` file (8-, 16- or 32-bit integer PCM).
+        path: the `.wav` file (8-, 16-, 24- or 32-bit integer PCM).
         sampling_rate: the rate to return, in Hz (Whisper's 16000 by
             default).
 
@@ -117,13 +117,19 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
             f"{path!r} is not a PCM WAV file ({error}). Convert it first, "
             "for example `ffmpeg -i input -ar 16000 -ac 1 output.wav`."
         ) from error
-    if width not in _SAMPLE_TYPES:
+    if width not in _SAMPLE_TYPES and width != 3:
         raise ValueError(
-            f"{path!r} has {8 * width}-bit samples; this reader takes 8-, 16- "
-            "or 32-bit PCM. Convert it, for example `ffmpeg -i input "
+            f"{path!r} has {8 * width}-bit samples; this reader takes 8-, 16-, "
+            "24- or 32-bit PCM. Convert it, for example `ffmpeg -i input "
             "-sample_fmt s16 output.wav`."
         )
-    samples = np.frombuffer(frames, _SAMPLE_TYPES[width]).astype(np.float32)
+    if width == 3:
+        # Little-endian 3-byte integers, widened to int32 and sign-extended.
+        raw = np.frombuffer(frames, np.uint8).reshape(-1, 3).astype(np.int32)
+        samples = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
+        samples = np.where(samples >= 1 << 23, samples - (1 << 24), samples).astype(np.float32)
+    else:
+        samples = np.frombuffer(frames, _SAMPLE_TYPES[width]).astype(np.float32)
     if width == 1:  # 8-bit WAV is unsigned
         samples = samples - 128.0
     samples /= float(_pcm_scale(width))

@@ -50,6 +50,18 @@ def test_stereo_48_khz_file_reads_as_mono_16_khz(tmp_path):
     np.testing.assert_allclose(audio[800:-800], expected[800:-800], atol=2e-3)
 
 
+def test_24_bit_file_reads_as_its_samples(tmp_path):
+    # 24-bit PCM, as audio recorders write it: 3-byte little-endian ints.
+    ints = np.round(_tone(16000) * 0.5 * 2**23).astype(np.int64)
+    ints[:3] = [-(2**23), 2**23 - 1, -1]
+    with wave.open(str(tmp_path / "a.wav"), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(3)
+        f.setframerate(16000)
+        f.writeframes(b"".join(int(v).to_bytes(3, "little", signed=True) for v in ints))
+    np.testing.assert_array_equal(load_wav(tmp_path / "a.wav"), (ints / 2**23).astype("float32"))
+
+
 def test_files_that_are_not_wav_are_refused_with_their_name(tmp_path):
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")
