@@ -91,6 +91,9 @@ def _sample(split, size, seed):
 def minilm(movie_reviews):
     keras.utils.set_random_seed(0)
     backbone = keras_hub.models.BertBackbone.from_preset(PRESET)
+    # The head reads the token features, not the pooler: frozen, it gets
+    # no gradient and Keras no reason to warn.
+    backbone.get_layer("pooled_dense").trainable = False
     model = _classifier(backbone, seed=0)
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
         PRESET, sequence_length=TRAIN_LENGTH
