@@ -28,6 +28,8 @@ import shutil
 import time
 import types
 
+import numpy as np
+
 from keras_kd import datasets as kd_datasets
 from keras_kd import export as kd_export
 from keras_kd import transfer
@@ -324,6 +326,11 @@ def _export_and_report(
             for name, run in results["trained"].items()
         },
         budget.chosen,
+    )
+    # On unbalanced classes an accuracy means little without this floor.
+    counts = np.bincount(test.labels, minlength=len(labels))
+    report["summary"]["accuracy of always answering the most common test class"] = float(
+        counts.max() / counts.sum()
     )
     if results["generated"] is not None:
         report["generated_texts"] = results["generated"]

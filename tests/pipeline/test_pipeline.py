@@ -108,6 +108,13 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     assert not (run_dir / "teacher_cache").exists()
     assert not (run_dir / "teacher_cache_labelled").exists()
     assert report["unlabelled_texts"] == {"texts": 2, "dropped_known": 1, "dropped_repeats": 0}
+    # The floor an accuracy is read against: the run's test split, as it
+    # samples it, answered with its most common class.
+    test = pipeline.load_data(config).test.sample(config.max_test, config.seeds[0])
+    counts = np.bincount(test.labels)
+    assert report["summary"]["accuracy of always answering the most common test class"] == (
+        counts.max() / counts.sum()
+    )
     generated = report["generated_texts"]
     assert 1 <= generated["texts"] <= 4
     assert generated["dropped_known"] == generated["dropped_repeats"] == 0
