@@ -122,6 +122,16 @@ def _build(raw, class_names, description):
         )
     if class_names is None:
         class_names = sorted({_hashable(label) for label in train_labels})
+        if len(train_labels) >= 20 and len(class_names) > len(train_labels) / 2:
+            raise ValueError(
+                f"The training split of {description!r} has {len(class_names)} "
+                f"classes for {len(train_labels)} texts (labels such as "
+                f"{[str(v) for v in class_names[:3]]}): most classes would have "
+                "one example, as when the label column holds ids or scores. "
+                "Pass the column of class labels (`label_column=`, "
+                "--label-column), bin scores into classes, or pass "
+                "`class_names=` if these are the classes."
+            )
     class_names = [str(name) for name in class_names]
     if string_labels:
         index = {name: i for i, name in enumerate(class_names)}

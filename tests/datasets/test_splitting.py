@@ -96,3 +96,16 @@ def test_copies_of_training_texts_in_a_users_test_file_are_counted():
         warnings.simplefilter("error")
         data = datasets.load((texts * 2, labels * 2))
     assert not set(data.test.texts) & set(data.train.texts)
+
+
+def test_a_label_column_of_ids_or_scores_is_refused():
+    texts = [f"review {i}" for i in range(40)]
+    with pytest.raises(ValueError, match=r"has 32 classes for 32 texts \(labels such as \[.*--label-column"):
+        datasets.load((texts, list(range(40))))
+    scores = [str(round(0.025 * i, 3)) for i in range(40)]  # as a CSV file gives them
+    with pytest.raises(ValueError, match=r"classes for 32 texts.*bin scores into classes"):
+        datasets.load((texts, scores))
+    # Named classes are taken as given.
+    data = datasets.load((texts, [str(i) for i in range(40)]), class_names=[str(i) for i in range(40)],
+                         splits=(1.0, 0.0, 0.0))
+    assert len(data.class_names) == 40
