@@ -173,6 +173,17 @@ def _build(raw, class_names, description):
                     "the training split, so the model cannot learn them. "
                     "Add training examples of those classes or remove them."
                 )
+    counts = np.bincount(splits["train"].labels, minlength=len(class_names))
+    rare = {class_names[i]: int(counts[i]) for i in np.flatnonzero(counts < 2)}
+    # Below 20 texts (examples, smoke runs) every class is rare.
+    if rare and len(splits["train"]) >= 20:
+        warnings.warn(
+            f"{len(rare)} of the {len(class_names)} classes have fewer than two "
+            f"training examples ({dict(list(rare.items())[:5])}): a model can "
+            "hardly learn a class from one text, and scores on it say little. "
+            "Add examples, or merge the class into another.",
+            stacklevel=3,
+        )
     _warn_of_training_copies(splits)
     return TextClassificationData(
         class_names=class_names, name=description, **splits

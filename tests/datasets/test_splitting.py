@@ -105,7 +105,17 @@ def test_a_label_column_of_ids_or_scores_is_refused():
     scores = [str(round(0.025 * i, 3)) for i in range(40)]  # as a CSV file gives them
     with pytest.raises(ValueError, match=r"classes for 32 texts.*bin scores into classes"):
         datasets.load((texts, scores))
-    # Named classes are taken as given.
-    data = datasets.load((texts, [str(i) for i in range(40)]), class_names=[str(i) for i in range(40)],
-                         splits=(1.0, 0.0, 0.0))
+    # Named classes are taken as given, each of one example named.
+    with pytest.warns(UserWarning, match=r"^40 of the 40 classes have fewer than two"):
+        data = datasets.load(
+            (texts, [str(i) for i in range(40)]), class_names=[str(i) for i in range(40)],
+            splits=(1.0, 0.0, 0.0),
+        )
     assert len(data.class_names) == 40
+
+
+def test_a_class_with_one_training_example_is_named_in_a_warning():
+    texts = [f"review {i}" for i in range(21)]
+    labels = ["pos", "neg"] * 10 + ["rare"]
+    with pytest.warns(UserWarning, match=r"^1 of the 3 classes have fewer than two training examples \(\{'rare': 1\}\)"):
+        datasets.load((texts, labels), splits=(1.0, 0.0, 0.0))
