@@ -190,10 +190,24 @@ def _build(raw, class_names, description):
     )
 
 
+def text_key(text):
+    """What two texts share when they are the same text: their words, runs
+    of white space made one space (`new_texts` and the copies
+    `_build` warns about compare texts by it).
+
+    Example:
+
+    >>> text_key("  a  fine\tfilm ")
+    'a fine film'
+    """
+    return " ".join(text.split())
+
+
 def _warn_of_training_copies(splits):
-    """Warns when validation or test texts are also training texts (runs of
-    white space made one), as a user's own files can have them: a split
-    hashed from one file has none, identical texts landing together.
+    """Warns when validation or test texts are also training texts
+    (`text_key`), as a user's own files can have them: a split hashed from
+    one file keeps identical texts together (texts that differ in white
+    space alone may still fall apart).
 
     Example:
 
@@ -206,11 +220,11 @@ def _warn_of_training_copies(splits):
     >>> print(caught[0].message)
     1 of the 2 test texts are also training texts (e.g. 'a  fine film'): the test accuracy then counts texts the model trained on. Remove them from one of the files.
     """
-    training = {" ".join(text.split()) for text in splits["train"].texts}
+    training = {text_key(text) for text in splits["train"].texts}
     for name in ("validation", "test"):
         if name not in splits:
             continue
-        copies = [text for text in splits[name].texts if " ".join(text.split()) in training]
+        copies = [text for text in splits[name].texts if text_key(text) in training]
         if copies:
             warnings.warn(
                 f"{len(copies)} of the {len(splits[name])} {name} texts are "

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from keras_kd import datasets as kd_datasets
+from keras_kd.datasets.splitting import text_key
 from keras_kd import transfer
 from keras_kd.distillation import Distiller, TeacherCache
 from keras_kd.distillation import in_domain_texts
@@ -386,8 +387,8 @@ def generated_once(progress, config, teacher, train, known=()):
 
 def new_texts(texts, known):
     """The texts of `texts` that are not in `known` and not repeats, in
-    order, with what was dropped (texts compared with runs of white space
-    made one space).
+    order, with what was dropped (texts compared by
+    `keras_kd.datasets.splitting.text_key`: runs of white space made one).
 
     A copy of a validation or test text would train the student on a text
     it is scored on; a copy of a training text, or a repeat, would count
@@ -406,11 +407,11 @@ def new_texts(texts, known):
     >>> new_texts(["a fine film", "dull", "a  fine film ", "dull"], known=["a fine film"])
     (['dull'], {'texts': 1, 'dropped_known': 2, 'dropped_repeats': 1})
     """
-    known_keys = {" ".join(text.split()) for text in known}
+    known_keys = {text_key(text) for text in known}
     kept, kept_keys = [], set()
     dropped_known = dropped_repeats = 0
     for text in texts:
-        key = " ".join(text.split())
+        key = text_key(text)
         if key in known_keys:
             dropped_known += 1
         elif key in kept_keys:
