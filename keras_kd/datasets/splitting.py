@@ -84,6 +84,11 @@ def _check_splits(fractions):
     return fractions
 
 
+# Training splits of fewer texts (examples, smoke runs) have classes of
+# one example by nature: the checks on classes per text skip them.
+_CHECKED_SIZE = 20
+
+
 def _build(raw, class_names, description):
     """Maps raw labels to class indices and validates the splits.
 
@@ -122,7 +127,7 @@ def _build(raw, class_names, description):
         )
     if class_names is None:
         class_names = sorted({_hashable(label) for label in train_labels})
-        if len(train_labels) >= 20 and len(class_names) > len(train_labels) / 2:
+        if len(train_labels) >= _CHECKED_SIZE and len(class_names) > len(train_labels) / 2:
             raise ValueError(
                 f"The training split of {description!r} has {len(class_names)} "
                 f"classes for {len(train_labels)} texts (labels such as "
@@ -175,8 +180,7 @@ def _build(raw, class_names, description):
                 )
     counts = np.bincount(splits["train"].labels, minlength=len(class_names))
     rare = {class_names[i]: int(counts[i]) for i in np.flatnonzero(counts < 2)}
-    # Below 20 texts (examples, smoke runs) every class is rare.
-    if rare and len(splits["train"]) >= 20:
+    if rare and len(splits["train"]) >= _CHECKED_SIZE:
         warnings.warn(
             f"{len(rare)} of the {len(class_names)} classes have fewer than two "
             f"training examples ({dict(list(rare.items())[:5])}): a model can "
