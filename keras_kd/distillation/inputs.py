@@ -50,6 +50,38 @@ def holds_strings(x):
     return _is_string_leaf(x)
 
 
+def check_no_targets(preprocessor, given):
+    """Refuses targets or weights for a preprocessor that makes its own.
+
+    A keras-hub `CausalLMPreprocessor` takes the next tokens as targets
+    and the padding mask as weights, and ignores any `y` or
+    `sample_weight` it is handed without a word: labels a user meant to
+    train on would be dropped silently.
+
+    Args:
+        preprocessor: a keras-hub preprocessor.
+        given: what was passed besides the texts, for the message.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> check_no_targets(tiny_llama3_causal_lm().preprocessor, "`y`")
+    Traceback (most recent call last):
+    ...
+    ValueError: A causal LM learns from its texts alone: its Llama3CausalLMPreprocessor makes the targets (each next token) and their weights (the padding mask) itself and would ignore `y`. Pass the texts alone: fit(texts), or a dataset of strings, not of (text, label) pairs.
+    """
+    import keras_hub
+
+    if isinstance(preprocessor, keras_hub.models.CausalLMPreprocessor):
+        raise ValueError(
+            "A causal LM learns from its texts alone: its "
+            f"{type(preprocessor).__name__} makes the targets (each next "
+            "token) and their weights (the padding mask) itself and would "
+            f"ignore {given}. Pass the texts alone: fit(texts), or a dataset "
+            "of strings, not of (text, label) pairs."
+        )
+
+
 def preprocessed(
     preprocessor, x, y=None, sample_weight=None, batch_size=None, shuffle=False
 ):
@@ -77,6 +109,8 @@ def preprocessed(
                 "dataset, not as `y` or `sample_weight`."
             )
         spec = x.element_spec
+        if isinstance(spec, tuple) and len(spec) > 1:
+            check_no_targets(preprocessor, "the dataset's elements beyond the texts")
         first = spec[0] if isinstance(spec, tuple) else spec
         if tf.nest.flatten(first)[0].shape.rank == 0:
             x = x.batch(batch_size or 32)
@@ -84,6 +118,9 @@ def preprocessed(
             lambda *element: preprocessor(*element),
             num_parallel_calls=tf.data.AUTOTUNE,
         ).prefetch(tf.data.AUTOTUNE)
+    given = [n for n, a in (("y", y), ("sample_weight", sample_weight)) if a is not None]
+    if given:
+        check_no_targets(preprocessor, " and ".join(f"`{n}`" for n in given))
     # One string would be read as a list of characters.
     if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
         x = check_texts("x", x)

@@ -221,3 +221,19 @@ def test_validation_texts_go_in_a_tuple(tiny_causal_lm):
     logs = distiller.fit(TEXTS, validation_data=(TEXTS[:2],), batch_size=3, verbose=0).history
     scored = distiller.evaluate(TEXTS[:2], batch_size=3, return_dict=True, verbose=0)
     assert logs["val_student_loss"][0] == pytest.approx(scored["student_loss"], rel=1e-5)
+
+
+def test_labels_or_weights_beside_texts_are_refused(tiny_causal_lm):
+    # keras-hub's CausalLMPreprocessor ignores `y` and `sample_weight`
+    # silently: a user's labels or weights would never reach the loss.
+    teacher = tiny_causal_lm(seed=0)
+    distiller = _distiller(teacher, keras_kd.transfer.student_like(teacher, num_layers=1))
+    weights = np.linspace(0.1, 1.0, len(TEXTS))
+    with pytest.raises(ValueError, match="would ignore `y`. Pass the texts alone"):
+        distiller.fit(TEXTS, np.zeros(len(TEXTS)), batch_size=3, verbose=0)
+    with pytest.raises(ValueError, match="would ignore `sample_weight`"):
+        distiller.fit(TEXTS, sample_weight=weights, batch_size=3, verbose=0)
+    with pytest.raises(ValueError, match="would ignore `y`"):
+        distiller.fit(TEXTS, validation_data=(TEXTS[:2], [0, 1]), batch_size=3, verbose=0)
+    with pytest.raises(ValueError, match="would ignore the dataset's elements beyond the texts"):
+        distiller.evaluate(tf.data.Dataset.from_tensor_slices((TEXTS, weights)).batch(3), verbose=0)
