@@ -29,7 +29,7 @@ from keras_kd.distillation.multi_teacher import (
 )
 from keras_kd.distillation.top_k import top_k_logits
 from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json
-from keras_kd.utils.validation import check_choice, check_int
+from keras_kd.utils.validation import check_choice, check_int, check_texts
 
 _FORMAT = "keras_kd.TeacherCache/1"
 _MANIFEST = "manifest.json"
@@ -185,8 +185,9 @@ class TeacherCache:
                 is stored.
             data: the examples, in a fixed order: an unbatched
                 `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`, or,
-                with `preprocessor`, a `keras_kd.datasets.TextSplit` or an
-                unbatched dataset of `(text, label)`.
+                with `preprocessor`, a `keras_kd.datasets.TextSplit`, an
+                unbatched dataset of `(text, label)`, or (for a causal LM,
+                whose preprocessor makes the targets) a list of texts.
             directory: folder of the cache; created if missing. An existing
                 folder that is not a teacher cache is never touched.
             preprocessor: optional keras-hub preprocessor that tokenizes
@@ -231,8 +232,12 @@ class TeacherCache:
         _check_cache_destination(directory)
         if isinstance(data, kd_datasets.TextSplit):
             data = data.as_dataset()
+        elif preprocessor is not None and not isinstance(data, tf.data.Dataset):
+            # A causal LM's texts: its preprocessor makes the targets.
+            data = tf.data.Dataset.from_tensor_slices(check_texts("data", data))
         if preprocessor is not None:
             data = kd_datasets.tokenized_examples(data, preprocessor)
+        _check_unbatched(teachers[0], data)
         arrays, x_keys = _materialize(data)
         fingerprints = {
             "teacher_fingerprint": _fingerprint_teachers(teachers, weights, temperature),
@@ -404,6 +409,27 @@ def _read_manifest(directory):
     return manifest if manifest.get("format") == _FORMAT else None
 
 
+def _check_unbatched(teacher, data):
+    """Refuses a batched dataset, whose examples have one axis more than
+    the teacher's inputs: `_materialize` would join its batches into
+    one example each (or fail in the teacher's first call)."""
+    if not isinstance(data, tf.data.Dataset) or not isinstance(data.element_spec, tuple):
+        return
+    # A subclassed teacher has no symbolic inputs to compare with.
+    inputs = getattr(teacher, "inputs", None) or []
+    x_spec = keras.tree.flatten(data.element_spec[0])
+    if len(inputs) != len(x_spec):
+        return
+    if all(spec.shape.rank == len(tensor.shape) for spec, tensor in zip(x_spec, inputs)):
+        raise ValueError(
+            "`data` looks batched: its examples' inputs have shape "
+            f"{tuple(x_spec[0].shape)}, as many axes as the teacher's "
+            f"inputs {tuple(inputs[0].shape)}, batch axis included. Pass "
+            "one example per element: `data.unbatch()`. (TeacherCache.build "
+            "batches by `batch_size`.)"
+        )
+
+
 def _materialize(data):
     """Reads an unbatched `(x, y[, sample_weight])` dataset into arrays."""
     if not isinstance(data, tf.data.Dataset):
@@ -459,11 +485,6 @@ def _run_teacher(
         )
         if top_k is None:
             return logits
-        if top_k > logits.shape[-1]:
-            raise ValueError(
-                f"`top_k`={top_k} exceeds the teacher's "
-                f"{logits.shape[-1]} logits per position."
-            )
         return top_k_logits(logits, top_k)
 
     def batch(start, stop):
@@ -473,10 +494,15 @@ def _run_teacher(
 
     # Before hours of caching, not after.
     for i, teacher in enumerate(teachers):
-        check_logits_not_probabilities(
-            teacher(batch(0, batch_size), training=False),
-            "teacher" if len(teachers) == 1 else f"teacher {i}",
-        )
+        who = "teacher" if len(teachers) == 1 else f"teacher {i}"
+        first = teacher(batch(0, batch_size), training=False)
+        check_logits_not_probabilities(first, who)
+        if top_k is not None and top_k > first.shape[-1]:
+            raise ValueError(
+                f"top_k={top_k} exceeds the {who}'s {first.shape[-1]} logits "
+                f"per position. Pass top_k <= {first.shape[-1]}, or "
+                "top_k=None to store every logit."
+            )
     outputs = []
     progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="example")
     for start in range(0, n, batch_size):

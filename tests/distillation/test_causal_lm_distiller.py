@@ -153,6 +153,12 @@ def test_top_k_cache_with_the_whole_vocabulary_equals_the_dense_loss(tiny_causal
         teacher, data, tmp_path / "dense", preprocessor=teacher.preprocessor,
         verbose=0, jit_compile=False,
     )
+    # A list of texts is the same data as their dataset.
+    listed = keras_kd.TeacherCache.build(
+        teacher, TEXTS, tmp_path / "listed", preprocessor=teacher.preprocessor,
+        verbose=0, jit_compile=False,
+    )
+    assert listed.manifest["data_fingerprint"] == dense.manifest["data_fingerprint"]
     results = []
     for cache in (sparse, dense):
         distiller = _distiller(teacher, student, alpha=0.5, temperature=2.0)

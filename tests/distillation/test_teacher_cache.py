@@ -346,9 +346,12 @@ def test_bad_arguments_fail_before_running_the_teacher(tmp_path):
         TeacherCache.build(RaisingTeacher(),
                            tf.data.Dataset.from_tensor_slices(X),
                            tmp_path / "c")
-    with pytest.raises(ValueError, match=r"`top_k`=20 exceeds the teacher's 3"):
+    with pytest.raises(ValueError, match=r"top_k=20 exceeds the teacher's 3 logits per position. Pass top_k <= 3"):
         TeacherCache.build(mlp(4, 1), examples(), tmp_path / "c", top_k=20,
                            verbose=0)
+    # A batched dataset would join its batches into one example each.
+    with pytest.raises(ValueError, match=r"looks batched: .*shape \(None, 8\).*data.unbatch\(\)"):
+        TeacherCache.build(mlp(4, 1), examples().batch(16), tmp_path / "c", verbose=0)
     softmax = mlp(4, 1)
     softmax.layers[-1].activation = keras.activations.softmax
     with pytest.raises(ValueError, match=r"teacher's outputs are probabilities, not logits"):
