@@ -284,7 +284,7 @@ CLI_CASES = [
      ["--unlabelled-data:", "notes.xlsx", ".txt file (one text per line)"]),
     ("demo-speech-unlabelled-data",
      ["demo", "--task", "speech", "--unlabelled-data", "more.txt"],
-     ["--unlabelled-data apply to --task classification only"]),
+     ["--unlabelled-data applies to --task classification only; remove it"]),
     ("distill-generator-unknown",
      ["distill", "--teacher", "{classifier}", "--generated-texts", "100", "--generator", "bogus"],
      ["--generator:", "generator='bogus'", "smollm2_135m"]),

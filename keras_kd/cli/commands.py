@@ -152,9 +152,10 @@ def _task_config(args, config_class):
         if value != default
     ]
     if given:
+        verb, pronoun = ("applies", "it") if len(given) == 1 else ("apply", "them")
         raise UsageError(
-            f"keras-kd demo: {', '.join(given)} apply to --task classification "
-            f"only; remove them for --task {args.task} (its texts need no "
+            f"keras-kd demo: {', '.join(given)} {verb} to --task classification "
+            f"only; remove {pronoun} for --task {args.task} (its texts need no "
             "labels, and it holds out its own test texts)."
         )
     fields = {

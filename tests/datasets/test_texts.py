@@ -23,6 +23,8 @@ def test_bad_sources_are_refused_with_the_fix(tmp_path):
         load_texts(str(tmp_path / "nope.txt"))
     with pytest.raises(ValueError, match="holds 5 texts: too few to hold 10% out"):
         load_texts([f"text {i}" for i in range(5)])
+    with pytest.raises(ValueError, match="holds 1 text: too few"):
+        load_texts(["alone"])
     with pytest.raises(ValueError, match="text 1"):
         load_texts(["fine", ""])
     with pytest.raises(ValueError, match="test_fraction=1.5"):

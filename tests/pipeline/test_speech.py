@@ -138,7 +138,7 @@ def test_an_existing_run_folder_is_refused_before_any_work(tiny_teacher_preset, 
 
 def test_the_cli_refuses_classification_options_and_bad_voices(tmp_path, capsys):
     assert main(["demo", "--task", "speech", "--seeds", "0", "1", "--output-dir", str(tmp_path)]) == 2
-    assert "remove them for --task speech" in capsys.readouterr().err
+    assert "--seeds applies to --task classification only; remove it for --task speech" in capsys.readouterr().err
     assert main(["demo", "--task", "speech", "--data", "reviews.csv", "--output-dir", str(tmp_path)]) == 2
     assert "'reviews.csv'" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
