@@ -16,6 +16,7 @@ from keras_kd.export.litert_lm import check_model_ops
 from keras_kd.export.serving import check_destination
 from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.speech.audio import batch_waveforms
+from keras_kd.speech.whisper_audio_to_text import check_decoder_length
 from keras_kd.speech.temperature_fallback import (
     TEMPERATURES,
     Attempt,
@@ -290,12 +291,7 @@ def export_whisper_tflite(
     """
     path = check_destination(path, overwrite)
     check_choice("quantization", quantization, QUANTIZATIONS)
-    positions = model.backbone.max_decoder_sequence_length
-    prompt = len(model.preprocessor.prompt_ids)
-    check_int(
-        "max_length", max_length, prompt + 1, maximum=positions,
-        why=f"the prompt's {prompt} tokens, up to the decoder's positions",
-    )
+    check_decoder_length(model, max_length, allow_none=False)
     buffer = _convert(model, max_length, quantization)
     check_model_ops(buffer)
     texts, agreements = [], []

@@ -205,17 +205,25 @@ def batch_waveforms(audio, max_seconds=30.0):
     >>> batch, single = batch_waveforms([np.ones(3), np.ones(5)])
     >>> batch.shape, single, batch[0].tolist()
     ((2, 5), False, [1.0, 1.0, 1.0, 0.0, 0.0])
+    >>> batch, single = batch_waveforms([0.5, -0.5, 0.25])  # numbers: one waveform
+    >>> batch.tolist(), single
+    ([[0.5, -0.5, 0.25]], True)
     >>> batch_waveforms(np.zeros((48000, 2), "float32"))
     Traceback (most recent call last):
     ...
     ValueError: Audio of shape (48000, 2) looks like one recording of 2 channels (samples, channels); Whisper takes one channel. Average them: `audio.mean(axis=1)`. A batch of waveforms is (batch, samples).
     """
+    if isinstance(audio, (list, tuple)) and audio and all(np.ndim(v) == 0 for v in audio):
+        # A list of numbers is one waveform's samples.
+        audio = np.asarray(audio)
     if isinstance(audio, (list, tuple)):
         rows = [np.asarray(row) for row in audio]
         if not rows or any(row.ndim != 1 for row in rows):
+            shapes = [row.shape for row in rows]
             raise ValueError(
                 "A list of waveforms must hold at least one 1-D array of "
-                f"samples. Received shapes: {[row.shape for row in rows]}"
+                f"samples. Received shapes: {shapes[:5]}"
+                f"{f' ... ({len(shapes)} items)' if len(shapes) > 5 else ''}"
             )
         for i, row in enumerate(rows):
             _check_waveform(row, f"Waveform {i} of the list")

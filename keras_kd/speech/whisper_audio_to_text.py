@@ -37,6 +37,27 @@ def encoder_output(backbone, encoder_features):
     return b.encoder_layer_norm(x)
 
 
+def check_decoder_length(model, max_length, allow_none=True):
+    """Checks the `max_length` of a decoding by `model` (a
+    `WhisperAudioToText`): the prompt's tokens and one more at least, up to
+    the decoder's positions; returns it.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_whisper_audio_to_text
+    >>> check_decoder_length(tiny_whisper_audio_to_text(), 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: `max_length` must be None or an int in [3, 32] (the prompt's 2 tokens, up to the decoder's positions), e.g. 32. Received: max_length=0
+    """
+    prompt = len(model.preprocessor.prompt_ids)
+    return check_int(
+        "max_length", max_length, prompt + 1, allow_none=allow_none,
+        maximum=model.backbone.max_decoder_sequence_length,
+        why=f"the prompt's {prompt} tokens, up to the decoder's positions",
+    )
+
+
 def compiled_encoder(model):
     """`model.call_encoder`, traced once per model and `jit_compile`
     setting (XLA when the model's `jit_compile` says so).
@@ -321,6 +342,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
         """
         fallback = check_fallback(fallback)
+        check_decoder_length(self, max_length)
         check_int("seed", seed, minimum=0, maximum=2**32 - 1, allow_none=True, example=0)
         x, single = self._encoder_inputs("decode_with_fallback", inputs)
         if "encoder_hidden_states" in x:
@@ -443,6 +465,7 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         Returns:
             A string for one waveform, else a list of strings.
         """
+        check_decoder_length(self, max_length)
         x, single = self._encoder_inputs("generate", inputs)
         if stop_token_ids == "auto":
             stop_token_ids = [self.preprocessor.tokenizer.eos_token_id]

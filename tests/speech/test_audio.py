@@ -102,3 +102,23 @@ def test_audio_slightly_above_full_scale_is_accepted():
     # Resampled full-scale audio overshoots 1 by a few percent.
     batch, single = batch_waveforms(np.full(1600, 1.1))
     assert single and batch.dtype == np.float32 and float(batch.max()) == pytest.approx(1.1)
+
+
+def test_a_list_of_numbers_is_one_waveform():
+    samples = [0.1 * np.sin(i / 5.0) for i in range(3200)]
+    model = tiny_whisper_audio_to_text(num_layers=1)
+    assert model.generate(samples, max_length=6) == model.generate(np.asarray(samples, "float32"), max_length=6)
+    # A list mixing arrays and numbers is refused, its shapes cut short.
+    with pytest.raises(ValueError, match=r"Received shapes: \[\(3,\), \(\), \(\), \(\), \(\)\] ... \(7 items\)"):
+        batch_waveforms([np.zeros(3)] + [0.0] * 6)
+
+
+@pytest.mark.parametrize("max_length", [0, 2, 33, 6.0])
+def test_a_decoding_length_outside_the_decoder_is_refused(max_length):
+    # 0 used to mean the default length, and 33 the decoder's positions.
+    model = tiny_whisper_audio_to_text(num_layers=1)
+    message = rf"`max_length` must be None or an int in \[3, 32\].*max_length={max_length}"
+    with pytest.raises(ValueError, match=message):
+        model.generate(np.zeros(1600, "float32"), max_length=max_length)
+    with pytest.raises(ValueError, match=message):
+        model.transcribe(np.zeros(1600, "float32"), max_length=max_length)
