@@ -356,6 +356,16 @@ def distill(args):
     budget = pipeline.resolve_budget(
         config, data.train, sequence_length=False, teacher_hidden_dim=teacher_width
     )
+    if searching and not args.resume:
+        # A budget no shape meets is refused in a minute, not after the
+        # teacher's logits are cached and texts generated.
+        try:
+            student_search.check_budget_reachable(
+                budget.config, teacher, data.train, data.validation,
+                max_size_mb=args.max_size_mb, max_latency_ms=args.max_latency_ms,
+            )
+        except ValueError as error:
+            raise UsageError(f"keras-kd distill: {error}") from None
     with _run_folder(config) as progress:
         # A resumed run reuses the logits cached by the killed one.
         cache_dir = os.path.join(progress.path, "teacher_cache")

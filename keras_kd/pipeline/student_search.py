@@ -170,6 +170,73 @@ def _describe(row):
     )
 
 
+def _mark_fits(rows, max_size_mb, max_latency_ms):
+    """Sets each measured row's `fits`; returns the rows that fit."""
+    for row in rows:
+        row["fits"] = (max_size_mb is None or row["size_mb"] <= max_size_mb) and (
+            max_latency_ms is None or row["latency_ms"] <= max_latency_ms
+        )
+    return [row for row in rows if row["fits"]]
+
+
+def _fitting(rows, max_size_mb, max_latency_ms):
+    """`_mark_fits`, raising ValueError, naming the smallest and fastest
+    measured, when no row fits."""
+    fitting = _mark_fits(rows, max_size_mb, max_latency_ms)
+    if not fitting:
+        smallest = min(rows, key=lambda row: row["size_mb"])
+        fastest = min(rows, key=lambda row: row["latency_ms"])
+        raise ValueError(
+            f"No student shape fits max_size_mb={max_size_mb}, "
+            f"max_latency_ms={max_latency_ms}: the smallest measured is "
+            f"{_describe(smallest)}; the fastest is {_describe(fastest)}. "
+            "Raise the budget."
+        )
+    return fitting
+
+
+def check_budget_reachable(
+    config, teacher, train, validation, *, max_size_mb=None, max_latency_ms=None, shapes=None,
+):
+    """Refuses a budget no student shape can meet, before the teacher's
+    logits are cached or any text is generated.
+
+    The narrowest, shallowest shape is measured as `search_student`
+    measures it, with the vocabulary of `train` and `validation`; if it
+    misses the budget, every shape is. Texts a run adds later only add
+    tokens, so a shape that misses here misses in the search too.
+
+    Args:
+        config, teacher, train, validation, max_size_mb, max_latency_ms,
+            shapes: as `search_student`'s.
+
+    Returns:
+        The rows measured (`measure_students`), with `fits`.
+
+    Raises:
+        ValueError: when no shape fits, naming the smallest and fastest
+            measured.
+    """
+    check_limits(max_size_mb, max_latency_ms)
+    shapes = list(shapes or student_shapes(teacher.backbone))
+
+    def measured(chosen):
+        return measure_students(
+            teacher, chosen, vocabulary_texts(train, validation),
+            config.sequence_length or teacher.preprocessor.sequence_length,
+            quantization=config.quantization, trim_vocabulary=config.trim_vocabulary,
+            seed=config.seeds[0],
+        )
+
+    # Embeddings make most of a small student's bytes: the narrowest first.
+    rows = measured([min(shapes, key=lambda shape: (shape[1], shape[0]))])
+    if _mark_fits(rows, max_size_mb, max_latency_ms):
+        return rows
+    rows = measured(shapes)
+    _fitting(rows, max_size_mb, max_latency_ms)
+    return rows
+
+
 def check_limits(max_size_mb=None, max_latency_ms=None):
     """Refuses a budget that is not a finite positive number (None: no
     limit), before any work.
@@ -257,20 +324,7 @@ def search_student(
         quantization=config.quantization, trim_vocabulary=config.trim_vocabulary,
         seed=seed,
     )
-    for row in rows:
-        row["fits"] = (max_size_mb is None or row["size_mb"] <= max_size_mb) and (
-            max_latency_ms is None or row["latency_ms"] <= max_latency_ms
-        )
-    fitting = [row for row in rows if row["fits"]]
-    if not fitting:
-        smallest = min(rows, key=lambda row: row["size_mb"])
-        fastest = min(rows, key=lambda row: row["latency_ms"])
-        raise ValueError(
-            f"No student shape fits max_size_mb={max_size_mb}, "
-            f"max_latency_ms={max_latency_ms}: the smallest measured is "
-            f"{_describe(smallest)}; the fastest is {_describe(fastest)}. "
-            "Raise the budget."
-        )
+    fitting = _fitting(rows, max_size_mb, max_latency_ms)
     fitting.sort(key=lambda row: row["parameters"], reverse=True)
     brief = dataclasses.replace(config, epochs=1)
     validation_ds = validation_dataset(config, teacher, validation)

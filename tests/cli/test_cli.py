@@ -259,6 +259,15 @@ def test_finetune_distill_export_evaluate_on_a_csv(
     # search itself is tested in tests/pipeline/test_student_search.py.
     monkeypatch.setattr(student_search, "NUM_LAYERS", (1,))
     monkeypatch.setattr(student_search, "WIDTH_FRACTIONS", (0.5,))
+    # A budget no shape meets is refused before the run folder, the
+    # teacher's cache or the generated texts.
+    assert_one_line_error(
+        main(["distill", *data, *out, "--teacher", str(tmp_path / "teacher" / "model.keras"),
+              "--max-size-mb", "0.0001", "--run-name", "student",
+              "--generated-texts", "6", "--generator", tiny_llama_preset]),
+        capsys, "No student shape fits max_size_mb=0.0001", "at hidden 8", "Raise the budget.",
+    )
+    assert not (tmp_path / "student").exists()
     # With 6 texts written by a tiny causal LM, labelled by the teacher:
     # the distilled student's cache holds them after the training texts,
     # then the unlabelled texts.

@@ -118,6 +118,32 @@ def test_refused_before_any_work(setting, monkeypatch):
         pipeline.search_student(config, teacher, train, None, cache, max_size_mb=4)
 
 
+def test_an_unreachable_budget_is_refused_before_the_search(setting, monkeypatch):
+    config, teacher, train, validation, _ = setting
+    calls = []
+    measure_students = student_search.measure_students
+
+    def recorded(teacher, shapes, *args, **kwargs):
+        calls.append(list(shapes))
+        return measure_students(teacher, shapes, *args, **kwargs)
+
+    monkeypatch.setattr(student_search, "measure_students", recorded)
+    # The narrowest, shallowest shape is measured alone; it fits.
+    rows = student_search.check_budget_reachable(
+        config, teacher, train, validation, max_size_mb=1000, shapes=[(1, 16), (1, 8)],
+    )
+    assert calls == [[(1, 8)]] and rows[0]["fits"]
+    # It misses: every shape is measured, and none fits.
+    calls.clear()
+    with pytest.raises(ValueError, match=r"No student shape fits max_size_mb=0.0001.*1 layer\(s\) at hidden 8"):
+        student_search.check_budget_reachable(
+            config, teacher, train, validation, max_size_mb=0.0001, shapes=SHAPES,
+        )
+    assert calls == [[(1, 8)], SHAPES]
+    with pytest.raises(ValueError, match=r"`max_size_mb` must be a finite number > 0"):
+        student_search.check_budget_reachable(config, teacher, train, validation, max_size_mb=0)
+
+
 def test_sizes_are_those_of_trained_students(setting, tmp_path):
     # The converter stores identical constants once: an untrained
     # student's zero biases and unit norm scales make its file smaller
