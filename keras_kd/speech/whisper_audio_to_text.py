@@ -342,9 +342,9 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
         """
         fallback = check_fallback(fallback)
-        check_decoder_length(self, max_length)
         check_int("seed", seed, minimum=0, maximum=2**32 - 1, allow_none=True, example=0)
         x, single = self._encoder_inputs("decode_with_fallback", inputs)
+        check_decoder_length(self, max_length)
         if "encoder_hidden_states" in x:
             states = np.asarray(x["encoder_hidden_states"], np.float32)
         else:
@@ -465,8 +465,8 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         Returns:
             A string for one waveform, else a list of strings.
         """
-        check_decoder_length(self, max_length)
         x, single = self._encoder_inputs("generate", inputs)
+        check_decoder_length(self, max_length)
         if stop_token_ids == "auto":
             stop_token_ids = [self.preprocessor.tokenizer.eos_token_id]
         x = self.preprocessor.generate_preprocess(x, sequence_length=max_length)
