@@ -157,9 +157,31 @@ def _is_causal_lm(model):
     return isinstance(model, CausalLM)
 
 
+def _check_same_vocabulary(teacher, student, role):
+    """Refuses a teacher whose tokenizer differs from the student's: the
+    Distiller tokenizes raw texts with the student's preprocessor and hands
+    the same token ids to the teacher, which would read other words."""
+    from keras_kd.transfer.vocabulary import vocabulary_difference
+
+    difference = vocabulary_difference(teacher, student)
+    if difference is not None:
+        index, theirs, ours = difference
+        raise ValueError(
+            f"The {role}'s tokenizer differs from the student's (token id "
+            f"{index} is {theirs!r} for the {role}, {ours!r} for the "
+            "student). The Distiller tokenizes texts with the student's "
+            f"preprocessor and gives the {role} the same token ids, so it "
+            "would read other words. Build the student from the teacher "
+            "(`keras_kd.transfer.student_like` keeps its tokenizer) and trim "
+            "the student's vocabulary after distilling "
+            "(`FinetuneModel.trim_vocabulary`)."
+        )
+
+
 def check_teachers(student, teacher, teacher_weights):
     """The `Distiller`'s checks of its models: each a `keras.Model`, the
-    student none of the teachers, the same tokenizer for causal LMs, and
+    student none of the teachers, the same tokenizer (the vocabulary size
+    as well for causal LMs), and
     the same output shapes (where the models have symbolic outputs).
 
     Returns:
@@ -184,10 +206,12 @@ def check_teachers(student, teacher, teacher_weights):
             "(for example smaller) student model."
         )
     weights = check_teacher_weights(teacher_weights, len(teachers))
-    for t in teachers:
+    for i, t in enumerate(teachers):
         if _is_causal_lm(t) and _is_causal_lm(student):
             from keras_kd.transfer.causal_lm import check_same_tokenizer
 
             check_same_tokenizer(t, student)
+        else:
+            _check_same_vocabulary(t, student, roles[i + 1][0])
         check_model_output_shapes(t, student)
     return teachers, weights

@@ -21,6 +21,7 @@ import keras_hub
 
 from keras_kd.presets import resolve_preset
 from keras_kd.transfer import keras_hub_fixes  # noqa: F401 (patches on import)
+from keras_kd.transfer.vocabulary import vocabulary_difference
 
 
 
@@ -217,34 +218,15 @@ def check_same_tokenizer(teacher, student):
             "student from the teacher (`keras_kd.transfer.student_like`) or "
             "give it the teacher's tokenizer."
         )
-    tokenizers = [
-        getattr(getattr(m, "preprocessor", None), "tokenizer", None)
-        for m in (teacher, student)
-    ]
-    if all(t is not None and _has_vocabulary(t) for t in tokenizers):
-        vocabularies = [t.get_vocabulary() for t in tokenizers]
-        if vocabularies[0] != vocabularies[1]:
-            first = next(
-                i for i, (a, b) in enumerate(zip(*vocabularies)) if a != b
-            )
-            raise ValueError(
-                "Teacher and student must share the tokenizer for token-level "
-                f"distillation. Received: vocabularies that differ at token "
-                f"id {first} ({vocabularies[0][first]!r} vs "
-                f"{vocabularies[1][first]!r}). Build the student from the "
-                "teacher (`keras_kd.transfer.student_like`)."
-            )
-
-
-def _has_vocabulary(tokenizer):
-    """Whether a keras-hub tokenizer holds its vocabulary yet: one loaded
-    from a `.keras` file (a saved Distiller's) gets it from the file's
-    assets after the models are built, and the Distiller was checked when
-    it was first built."""
-    return (
-        getattr(tokenizer, "vocabulary", None) is not None
-        or getattr(tokenizer, "proto", None) is not None
-    )
+    difference = vocabulary_difference(teacher, student)
+    if difference is not None:
+        first, theirs, ours = difference
+        raise ValueError(
+            "Teacher and student must share the tokenizer for token-level "
+            f"distillation. Received: vocabularies that differ at token "
+            f"id {first} ({theirs!r} vs {ours!r}). Build the student from the "
+            "teacher (`keras_kd.transfer.student_like`)."
+        )
 
 
 def finetune_causal_lm(

@@ -21,6 +21,45 @@ def is_character_piece(token):
     return len(token) == 1 or (len(token) == 3 and token.startswith("##"))
 
 
+def has_vocabulary(tokenizer):
+    """Whether a keras-hub tokenizer holds its vocabulary yet: one loaded
+    from a `.keras` file (a saved Distiller's) gets it from the file's
+    assets after the models are built, and the Distiller was checked when
+    it was first built."""
+    return (
+        getattr(tokenizer, "vocabulary", None) is not None
+        or getattr(tokenizer, "proto", None) is not None
+    )
+
+
+def vocabulary_difference(first, second):
+    """Where the tokenizers of two keras-hub tasks (their preprocessors')
+    differ: `(token_id, first_token, second_token)` at the first id whose
+    tokens differ (a token is None past the end of the shorter
+    vocabulary), or None when the vocabularies are equal or either model
+    has no tokenizer holding one.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_bert_text_classifier
+    >>> teacher = tiny_bert_text_classifier()
+    >>> vocabulary_difference(teacher, teacher.trim_vocabulary(["a dull plot"], keep_characters=False))
+    (6, 'fine', 'dull')
+    """
+    tokenizers = [
+        getattr(getattr(m, "preprocessor", None), "tokenizer", None) for m in (first, second)
+    ]
+    if not all(t is not None and has_vocabulary(t) for t in tokenizers):
+        return None
+    vocabularies = [list(t.get_vocabulary()) for t in tokenizers]
+    if vocabularies[0] == vocabularies[1]:
+        return None
+    length = max(len(v) for v in vocabularies)
+    padded = [v + [None] * (length - len(v)) for v in vocabularies]
+    index = next(i for i, (a, b) in enumerate(zip(*padded)) if a != b)
+    return index, padded[0][index], padded[1][index]
+
+
 def used_token_ids(tokenizer, corpus):
     """The set of token ids `tokenizer` produces on the strings `corpus`."""
     used = set()

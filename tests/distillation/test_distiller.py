@@ -510,3 +510,20 @@ def test_raw_texts_take_label_lists_and_validation_split_as_arrays_do():
     for a, b in zip(split, given):
         np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(split_logs["val_loss"], given_logs["val_loss"], atol=1e-6)
+
+
+def test_a_teacher_reading_another_vocabulary_is_refused():
+    # Raw texts are tokenized by the student's preprocessor and the same
+    # ids go to the teacher: with another vocabulary, the teacher would
+    # read "a fine film" where the student reads "a dull plot".
+    teacher = tiny_bert_text_classifier(seed=0)
+    student = transfer.student_like(teacher, num_layers=1)
+    trimmed = student.trim_vocabulary(["a dull plot"], keep_characters=False)
+    with pytest.raises(ValueError, match=(
+        r"The teacher's tokenizer differs from the student's \(token id 6 is 'fine' for "
+        r"the teacher, 'dull' for the student\).*FinetuneModel.trim_vocabulary")):
+        keras_kd.Distiller(student=trimmed, teacher=teacher)
+    with pytest.raises(ValueError, match=r"The teacher\[1\]'s tokenizer differs"):
+        keras_kd.Distiller(student=trimmed, teacher=[trimmed.__class__.from_config(trimmed.get_config()), teacher])
+    # The same vocabulary in another object is accepted.
+    keras_kd.Distiller(student=student, teacher=teacher)
