@@ -174,6 +174,38 @@ def split_cached_teacher(y):
     return y, None
 
 
+def _length(value):
+    if isinstance(value, dict):
+        value = next(iter(value.values()), None)
+    if isinstance(value, (list, np.ndarray)):
+        return len(value)
+    return None
+
+
+def check_same_length(x, y=None, sample_weight=None):
+    """Refuses in-memory inputs whose labels or weights are not one per
+    example (Keras, slicing them into a dataset, fails with "Dimensions 8
+    and 2 are not compatible").
+
+    Example:
+
+    >>> check_same_length(["a fine film", "a dull plot"], [1])
+    Traceback (most recent call last):
+    ...
+    ValueError: `x` holds 2 examples but `y` holds 1: give one per example.
+    """
+    examples = _length(x)
+    if examples is None:
+        return
+    for name, value in (("y", y), ("sample_weight", sample_weight)):
+        count = _length(value)
+        if count is not None and count != examples:
+            raise ValueError(
+                f"`x` holds {examples} examples but `{name}` holds {count}: "
+                "give one per example."
+            )
+
+
 def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
     """Maps a keras-hub `preprocessor` over raw-text inputs `x` (and the
     `validation_data` in `fit`'s `kwargs`), as keras-hub tasks do; a
@@ -188,7 +220,11 @@ def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
     if preprocessor is None:
         return x, y, kwargs
     kwargs = dict(kwargs)
+    if isinstance(x, (list, tuple)) and not x:
+        # Keras fails on an empty list with a KeyError.
+        check_texts("x", x)
     if holds_strings(x):
+        check_same_length(x, y, kwargs.get("sample_weight"))
         # Labels and weights as arrays: the preprocessor's outputs are
         # joined chunk by chunk, and a list would be read as a structure.
         y = np.asarray(y) if isinstance(y, (list, tuple)) else y
@@ -225,6 +261,7 @@ def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
             if holds_strings(validation):
                 kwargs["validation_data"] = preprocessed(preprocessor, validation)
         elif holds_strings(validation[0]):
+            check_same_length(*validation)
             kwargs["validation_data"] = preprocessed(preprocessor, *validation)
     return x, y, kwargs
 

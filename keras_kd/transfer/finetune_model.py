@@ -274,6 +274,9 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         their own order: Keras cannot shuffle them, and is not asked to).
         A list of texts takes `validation_split` as an array does.
         """
+        from keras_kd.distillation.inputs import check_same_length
+
+        check_same_length(x, y, sample_weight)
         self._check_class_ids(y)
         if validation_split and isinstance(x, (list, tuple)) and x and isinstance(x[0], str):
             # Keras splits arrays, not lists: a list of texts is one.
@@ -329,6 +332,13 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
                 f"model's {num_classes} classes; received {str(labels.flat[0])!r} "
                 f"({labels.dtype}). Map names to ids in the order of "
                 "`class_names` (`keras_kd.datasets.load` does: `data.train.labels`)."
+            )
+        if labels.ndim == 2 and labels.shape[1] == num_classes:
+            raise ValueError(
+                f"The labels have shape {labels.shape}, one row of "
+                f"{num_classes} values per example (one-hot?); this model's "
+                f"classification head trains on class ids, shape "
+                f"({labels.shape[0]},). Pass `labels.argmax(axis=-1)`."
             )
         from keras_kd.distillation.inputs import assert_class_ids
 

@@ -527,3 +527,20 @@ def test_a_teacher_reading_another_vocabulary_is_refused():
         keras_kd.Distiller(student=trimmed, teacher=[trimmed.__class__.from_config(trimmed.get_config()), teacher])
     # The same vocabulary in another object is accepted.
     keras_kd.Distiller(student=student, teacher=teacher)
+
+
+def test_raw_texts_with_labels_or_weights_of_another_count_are_refused():
+    teacher = tiny_bert_text_classifier(seed=0)
+    distiller = keras_kd.Distiller(student=transfer.student_like(teacher, num_layers=1), teacher=teacher)
+    distiller.compile(optimizer="adam", jit_compile=False)
+    texts = ["a fine film", "a dull plot"] * 4
+    # Keras: "Dimensions 8 and 2 are not compatible".
+    with pytest.raises(ValueError, match="`x` holds 8 examples but `y` holds 2: give one per example"):
+        distiller.fit(texts, [1, 0], verbose=0)
+    with pytest.raises(ValueError, match="`x` holds 8 examples but `sample_weight` holds 1"):
+        distiller.fit(texts, [1, 0] * 4, sample_weight=[1.0], verbose=0)
+    with pytest.raises(ValueError, match="`x` holds 2 examples but `y` holds 3"):
+        distiller.fit(texts, [1, 0] * 4, validation_data=(texts[:2], [1, 0, 1]), verbose=0)
+    # Keras: KeyError 'pop from an empty set'.
+    with pytest.raises(ValueError, match="`x` is empty: pass at least one text"):
+        distiller.predict([], verbose=0)

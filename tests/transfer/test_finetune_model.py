@@ -177,6 +177,15 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
         model.fit(token_batch(), np.array([0, 1, 5, 1]), epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"Labels must be class ids 0 to 1 .* received 'neg' \(<U3\)"):
         model.fit(token_batch(), np.array(["neg", "pos", "neg", "pos"]), epochs=1, verbose=0)
+    # One-hot rows, as categorical_crossentropy takes (Keras: "Argument
+    # `output` must have rank (ndim) `target.ndim - 1`").
+    with pytest.raises(ValueError, match=r"shape \(4, 2\), one row of 2 values .* Pass `labels.argmax\(axis=-1\)`"):
+        model.fit(token_batch(), np.eye(2)[[0, 1, 0, 1]], epochs=1, verbose=0)
+    # Fewer labels than examples (Keras: "Dimensions 4 and 2 are not compatible").
+    with pytest.raises(ValueError, match="`x` holds 4 examples but `y` holds 2: give one per example"):
+        model.fit(token_batch(), np.array([0, 1]), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="`x` holds 4 examples but `sample_weight` holds 3"):
+        model.fit(token_batch(), np.array([0, 1, 0, 1]), sample_weight=np.ones(3), epochs=1, verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match=r"num_classes=1 always predicts its one class.*num_classes=2"):
