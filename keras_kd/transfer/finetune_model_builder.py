@@ -19,6 +19,14 @@ from keras_kd.transfer.heads import make_heads
 from keras_kd.utils.validation import check_int
 
 
+def _check_positions(sequence_length, limit, owner):
+    if None not in (limit, sequence_length) and sequence_length > limit:
+        raise ValueError(
+            f"sequence_length={sequence_length} is longer than the {limit} "
+            f"positions of {owner}. Pass sequence_length <= {limit}."
+        )
+
+
 def check_finetune_preset(
     preset, freeze="none", sequence_length=128, head="classification", download=False
 ):
@@ -56,12 +64,7 @@ def check_finetune_preset(
     check_int("sequence_length", sequence_length, allow_none=True, example=128)
     check_preset_task(preset, "classification")
     dimensions = preset_dimensions(preset)
-    limit = dimensions.get("max_sequence_length")
-    if None not in (limit, sequence_length) and sequence_length > limit:
-        raise ValueError(
-            f"sequence_length={sequence_length} is longer than the {limit} "
-            f"positions of preset {preset!r}. Pass sequence_length <= {limit}."
-        )
+    _check_positions(sequence_length, dimensions.get("max_sequence_length"), f"preset {preset!r}")
     needs_layer_names = check_freeze(freeze, dimensions.get("num_layers"))
     if needs_layer_names and (dimensions or download):
         # Layer names need the architecture alone: a random init costs far
@@ -178,6 +181,10 @@ def build_finetune_model(
         backbone = preset
         resolve_freeze(freeze, backbone, extra_names=head_names(head))
         if preprocessor is None and tokenizer is not None:
+            _check_positions(
+                sequence_length, getattr(backbone, "max_sequence_length", None),
+                f"the {type(backbone).__name__}",
+            )
             preprocessor = _preprocessor_class(backbone)(
                 tokenizer, sequence_length=sequence_length
             )

@@ -190,6 +190,11 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match=r"num_classes=1 always predicts its one class.*num_classes=2"):
         transfer.build_finetune_model(tiny_backbone(), num_classes=1)
+    # A backbone object's positions bound the length, as a preset's do
+    # (else the first long text fails deep in the position embedding).
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"])
+    with pytest.raises(ValueError, match=r"sequence_length=32 is longer than the 16 positions of the BertBackbone. Pass sequence_length <= 16"):
+        transfer.build_finetune_model(tiny_backbone(), num_classes=2, tokenizer=tokenizer, sequence_length=32)
 
 
 @pytest.mark.parametrize("family", ["DistilBert", "Roberta"])
