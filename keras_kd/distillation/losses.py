@@ -20,6 +20,7 @@ per-token) losses are averaged, and a `sample_weight` of shape
 only.
 """
 
+import inspect
 import math
 
 import keras
@@ -354,6 +355,28 @@ class LogitsMSE(DistillationLoss):
         return config
 
 
+def _refuse_keras_probability_loss(identifier):
+    """Refuses Keras's KL divergence and cross-entropies (instances or
+    functions) as distillation losses: they read `y_true`, here the
+    teacher's logits, as probabilities, and give a number that is not the
+    divergence of the two distributions, without any error."""
+    fn = getattr(identifier, "fn", identifier)
+    if not callable(fn) or not (getattr(fn, "__module__", None) or "").startswith("keras."):
+        return
+    if fn is keras.losses.kl_divergence or "from_logits" in inspect.signature(fn).parameters:
+        name = type(identifier).__name__ if hasattr(identifier, "fn") else fn.__name__
+        raise ValueError(
+            f"distillation_loss_fn is Keras's {name}, which reads the "
+            "teacher's outputs as probabilities; the Distiller passes it the "
+            "teacher's logits, so the loss would not be the divergence of the "
+            "two distributions (a cross-entropy can even turn negative) and "
+            "the student would learn a wrong target. Use a "
+            "keras_kd.losses loss, which takes logits: "
+            "KLDivergence(temperature=2.0) (or 'kl_divergence'), "
+            "ReverseKLDivergence, JensenShannonDivergence or LogitsMSE."
+        )
+
+
 def get(identifier, temperature=1.0):
     """Returns a distillation loss from an instance, a name or a config.
 
@@ -372,6 +395,7 @@ def get(identifier, temperature=1.0):
     >>> get("reverse_kl_divergence", temperature=2.0).temperature
     2.0
     """
+    _refuse_keras_probability_loss(identifier)
     if callable(identifier):
         return identifier
     if isinstance(identifier, dict):

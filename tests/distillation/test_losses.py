@@ -215,6 +215,35 @@ def test_get_by_name_and_unknown_name():
         losses.get("kl")
 
 
+@pytest.mark.parametrize("loss, name", [
+    (keras.losses.KLDivergence(), "KLDivergence"),
+    (keras.losses.kl_divergence, "kl_divergence"),
+    (keras.losses.CategoricalCrossentropy(), "CategoricalCrossentropy"),
+    (keras.losses.CategoricalCrossentropy(from_logits=True), "CategoricalCrossentropy"),
+    (keras.losses.categorical_crossentropy, "categorical_crossentropy"),
+])
+def test_keras_losses_that_read_probabilities_are_refused(loss, name):
+    # On logits, Keras's KL divergence is far from the KL of the two
+    # softmaxes, which keras_kd's computes.
+    teacher = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]], "float32")
+    student = np.array([[0.0, 1.0, 0.5], [1.0, 0.2, -3.0]], "float32")
+
+    def log_softmax(z):
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    reference = (np.exp(log_softmax(teacher)) * (log_softmax(teacher) - log_softmax(student))).sum(-1)
+    np.testing.assert_allclose(float(losses.KLDivergence(temperature=1.0)(teacher, student)), reference.mean(), rtol=1e-5)
+    assert np.all(np.abs(np.asarray(keras.losses.kl_divergence(teacher, student)) - reference) > 1.0)
+    with pytest.raises(ValueError, match=rf"Keras's {name}, which reads the teacher's outputs as probabilities.*KLDivergence\(temperature=2.0\)"):
+        losses.get(loss)
+    distiller = keras_kd.Distiller(student=keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)]),
+                                   teacher=keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)]))
+    with pytest.raises(ValueError, match=rf"Keras's {name}"):
+        distiller.compile(optimizer="adam", distillation_loss_fn=loss)
+    # Keras's mean squared error of logits is a fair target.
+    assert callable(losses.get(keras.losses.MeanSquaredError()))
+
+
 def test_public_paths():
     assert keras_kd.losses is losses
     assert keras_kd.losses.top_k_logits is keras_kd.distillation.top_k_logits
