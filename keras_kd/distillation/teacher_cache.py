@@ -376,6 +376,7 @@ class TeacherCache:
             returns them. The arrays are read into memory once, when the
             dataset is created.
         """
+        check_int("batch_size", batch_size, example=32)
         x, target, sample_weight = self.arrays()
         element = (x, target) if sample_weight is None else (x, target, sample_weight)
         ds = tf.data.Dataset.from_tensor_slices(element)

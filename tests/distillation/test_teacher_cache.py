@@ -361,6 +361,14 @@ def test_bad_arguments_fail_before_running_the_teacher(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_bad_batch_size_is_refused_with_the_fix(tmp_path):
+    cache = TeacherCache.build(mlp(4, 1), examples(), tmp_path / "c", verbose=0)
+    # TensorFlow: "Batch size must be greater than zero. [Op:BatchDatasetV2]".
+    with pytest.raises(ValueError, match="`batch_size` must be an int >= 1, e.g. 32. Received: batch_size=0"):
+        cache.dataset(batch_size=0)
+    assert len(list(cache.dataset(batch_size=16))) == 3
+
+
 def test_a_folder_with_other_files_is_never_touched(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="holds files but no teacher cache"):
