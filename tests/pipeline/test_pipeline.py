@@ -115,6 +115,12 @@ def test_pipeline_killed_after_its_teacher_resumes_to_the_end(
     assert report["summary"]["accuracy of always answering the most common test class"] == (
         counts.max() / counts.sum()
     )
+    # What trimming the shipped student's vocabulary cost on the test split.
+    shipped = transfer.load_finetune_model(str(run_dir / "student.keras"))
+    trimmed_accuracy = steps.evaluate_accuracy(shipped, test, jit_compile=False)
+    assert report["summary"]["vocabulary trimming: shipped Keras student vs the same untrimmed (points)"] == (
+        pytest.approx(100 * (trimmed_accuracy - report["seeds"]["distilled"][0]), abs=1e-3)
+    )
     generated = report["generated_texts"]
     assert 1 <= generated["texts"] <= 4
     assert generated["dropped_known"] == generated["dropped_repeats"] == 0

@@ -70,6 +70,8 @@ def test_three_seeds_give_means_spreads_and_gains():
     assert summary["TFLite size compression (teacher / student)"] == 4.0
     assert summary["TFLite latency speed-up (teacher / student)"] == 3.0
     assert summary["TFLite student vs its Keras model (points)"] == pytest.approx(1.0)
+    # The shipped (trimmed) Keras student, 0.80, against seed 0's 0.80.
+    assert summary["vocabulary trimming: shipped Keras student vs the same untrimmed (points)"] == pytest.approx(0.0)
     few_gains = [10.0, 8.0, 3.0]
     assert summary["few labels: KD gain (points, mean of 3 seeds)"] == pytest.approx(7.0)
     assert summary["few labels: KD gain std over 3 seeds (points)"] == pytest.approx(np.std(few_gains))
