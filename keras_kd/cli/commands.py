@@ -70,8 +70,9 @@ def _load_model(args, flag, path):
         raise UsageError(f"keras-kd {args.command}: {flag}: {error}") from None
 
 
-def _check_classes(args, model, class_names):
-    outputs = int(model.token_id_model.outputs[0].shape[-1])
+def _check_classes(args, outputs, class_names):
+    """Refuses data of another number of classes than the model's
+    `outputs`: its labels would be scored against other classes' ids."""
     if len(class_names) != outputs:
         raise UsageError(
             f"keras-kd {args.command}: --data {args.data!r} has "
@@ -79,6 +80,10 @@ def _check_classes(args, model, class_names):
             f"{args.model!r} predicts {outputs}. Pass the data the model was "
             "trained on, with all its classes."
         )
+
+
+def _outputs(model):
+    return int(model.token_id_model.outputs[0].shape[-1])
 
 
 def _flag(args, field):
@@ -468,7 +473,7 @@ def export(args):
         getattr(model.backbone, "max_sequence_length", None), "the model's positions",
     )
     data = _load_data(args, class_names=model.class_names)
-    _check_classes(args, model, data.class_names)
+    _check_classes(args, _outputs(model), data.class_names)
     sequence_length = args.sequence_length or model.preprocessor.sequence_length
     # export_bundle wants the run folder's parent to exist; the other
     # commands' atomic_folder creates it.
@@ -513,12 +518,13 @@ def evaluate(args):
         # The file's labels, in its output order, give the data's classes:
         # a label the file does not know is refused, not miscounted.
         data = _load_data(args, class_names=classifier.labels, **whole)
+        _check_classes(args, len(classifier.labels), data.class_names)
     else:
         model = _load_model(args, "--model", args.model)
         # As for a .tflite file: the model's class names, when it has
         # them, give the data's classes.
         data = _load_data(args, class_names=model.class_names, **whole)
-        _check_classes(args, model, data.class_names)
+        _check_classes(args, _outputs(model), data.class_names)
     split = _whole(data) if args.split == "all" else data.splits.get(args.split)
     if split is None:
         raise UsageError(

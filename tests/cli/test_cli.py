@@ -192,6 +192,25 @@ def test_unreadable_data_and_missing_model(tmp_path, capsys):
     assert_one_line_error(status, capsys, "--teacher", "missing.keras")
 
 
+def test_a_tflite_file_of_other_classes_than_the_data_is_refused(tmp_path, capsys):
+    # The offline rated sets keep their own two classes: scored by a
+    # 3-class file, their labels would be compared with other classes' ids.
+    from keras_kd.export import export_tflite
+    from keras_kd.utils.testing import tiny_bert_text_classifier
+
+    model = tiny_bert_text_classifier(num_classes=3)
+    path = tmp_path / "three.tflite"
+    export_tflite(
+        model.token_id_model, path, sequence_length=8, labels=["a", "b", "c"],
+        vocabulary=model.preprocessor.tokenizer.get_vocabulary(), verify=False,
+    )
+    status = main(["evaluate", "--model", str(path), "--data", "movie_reviews"])
+    assert_one_line_error(
+        status, capsys, "--data 'movie_reviews' has 2 classes ['negative', 'positive']",
+        "three.tflite' predicts 3",
+    )
+
+
 @pytest.fixture
 def without_xla(monkeypatch):
     """The commands train and evaluate without XLA: on the tiny BERT, XLA
