@@ -39,7 +39,9 @@ class Generation:
 
     Attributes:
         text: the generated text (the prompt excluded).
-        token_ids: the generated token ids, the stop token excluded.
+        token_ids: the generated token ids, the stop token excluded
+            (`LiteRTLMGenerator`: None for a token the runtime streamed as
+            U+FFFD, part of a UTF-8 character).
         prompt_token_ids: the prompt's ids as the model saw them (start
             token included when the bundle has one).
         prefill_tokens_per_second, decode_tokens_per_second: speeds of this
@@ -108,6 +110,10 @@ def read_bundle(path, include_model=True):
     if include_model and result["tflite"] is None:
         raise ValueError(f"{path!r} holds no TFLite model section.")
     return result
+
+
+# What the runtime streams for bytes that are not (yet) a UTF-8 character.
+UNDECODED = "\ufffd"
 
 
 def _token_union_ids(union):
@@ -187,6 +193,12 @@ class LiteRTLMGenerator:
         return list(self.engine.tokenize(text))
 
     def _token_id(self, piece):
+        if piece and set(piece) == {UNDECODED}:
+            # The runtime streams a token that is part of a UTF-8 character
+            # (a byte-level piece such as 'âĢ') as U+FFFD: its id cannot
+            # be read back, and the vocabulary's own U+FFFD token would be
+            # the wrong one.
+            return [None]
         if self._lookup is None:
             self._lookup = _vocabulary_lookup(
                 read_bundle(self.path, include_model=False)["tokenizer_json"]
@@ -199,7 +211,9 @@ class LiteRTLMGenerator:
 
         Token ids are read from the streamed pieces (one per decode step):
         exact, except that a piece the runtime holds back until it completes
-        a UTF-8 character covers several tokens, and is re-tokenized.
+        a UTF-8 character covers several tokens, and is re-tokenized, and
+        that a token the runtime shows as U+FFFD (part of a character) has
+        the id None.
         """
         litert_lm = self._litert_lm
         session = self.engine.create_session(

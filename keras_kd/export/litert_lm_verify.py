@@ -14,7 +14,7 @@ import statistics
 
 import numpy as np
 
-from keras_kd.export.litert_lm_runtime import LiteRTLMGenerator
+from keras_kd.export.litert_lm_runtime import UNDECODED, LiteRTLMGenerator
 from keras_kd.transfer.causal_lm import generation_settings
 from keras_kd.utils.validation import check_int
 
@@ -169,10 +169,28 @@ def keras_greedy_tokens(causal_lm, prompts, max_new_tokens):
     return prompt_ids, generated
 
 
-def _compare(prompt, keras_prompt, keras_tokens, generation):
+def _byte_fragments(causal_lm):
+    """Whether a token id is shown as U+FFFD alone: a byte-level piece of a
+    UTF-8 character (or the U+FFFD token itself), which the runtime streams
+    as that character, so its id comes back as None."""
+    tokenizer = causal_lm.preprocessor.tokenizer
+
+    def is_fragment(token_id):
+        return set(str(tokenizer.detokenize([int(token_id)]))) == {UNDECODED}
+
+    return is_fragment
+
+
+def _same_token(keras_token, litert_token, is_fragment):
+    if litert_token is None:
+        return is_fragment(keras_token)
+    return keras_token == litert_token
+
+
+def _compare(prompt, keras_prompt, keras_tokens, generation, is_fragment):
     first = None
     for i, (a, b) in enumerate(zip(keras_tokens, generation.token_ids)):
-        if a != b:
+        if not _same_token(a, b, is_fragment):
             first = i
             break
     if first is None and len(keras_tokens) != len(generation.token_ids):
@@ -225,10 +243,11 @@ def verify_litert_lm(
         causal_lm, prompts, max_new_tokens
     )
     comparisons, prefill, decode = [], [], []
+    is_fragment = _byte_fragments(causal_lm)
     with LiteRTLMGenerator(path, num_threads=num_threads) as generator:
         for prompt, ids, tokens in zip(prompts, keras_prompts, keras_tokens):
             generation = generator.generate(prompt, max_new_tokens=max_new_tokens)
-            comparisons.append(_compare(prompt, ids, tokens, generation))
+            comparisons.append(_compare(prompt, ids, tokens, generation, is_fragment))
             if generation.prefill_tokens_per_second:
                 prefill.append(generation.prefill_tokens_per_second)
             if generation.decode_tokens_per_second:
@@ -237,7 +256,9 @@ def verify_litert_lm(
     for c in comparisons:
         length = max(len(c.keras_tokens), len(c.litert_tokens))
         total += length
-        agree += sum(a == b for a, b in zip(c.keras_tokens, c.litert_tokens))
+        agree += sum(
+            _same_token(a, b, is_fragment) for a, b in zip(c.keras_tokens, c.litert_tokens)
+        )
     firsts = [c.first_difference for c in comparisons if not c.identical]
     return LiteRTLMVerification(
         path=os.fspath(path),
