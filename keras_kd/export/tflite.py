@@ -84,6 +84,12 @@ def _convert(saved_model_dir, quantization, representative_inputs):
     return converter.convert()
 
 
+# Below this share of identical top classes, a quantized file is written
+# with a warning (dynamic int8 and float16 give 99% or more on fine-tuned
+# MiniLM students; full int8, 73 to 83%: README, bench/export.py).
+QUANTIZED_MIN_AGREEMENT = 0.95
+
+
 def export_tflite(
     model,
     path,
@@ -296,6 +302,22 @@ def export_tflite(
                     "agrees: MediaPipe tokenizes these texts differently. "
                     "Its BERT preprocessor lowercases ASCII letters only "
                     "(not e.g. 'É') and splits CJK text unlike keras-hub.",
+                    stacklevel=2,
+                )
+            if quantization != "none" and report.argmax_agreement < QUANTIZED_MIN_AGREEMENT:
+                # Written all the same: the user asked for this quantization,
+                # but should not ship it unaware.
+                accuracies = (
+                    "" if report.keras_accuracy is None else
+                    f" (accuracy {report.litert_accuracy:.3f} against Keras's "
+                    f"{report.keras_accuracy:.3f})"
+                )
+                warnings.warn(
+                    f"The {quantization} file agrees with Keras on the top "
+                    f"class for {report.argmax_agreement:.1%} of "
+                    f"{report.num_examples} texts{accuracies}. Quantization "
+                    "costs this model accuracy; 'dynamic_int8' or 'float16' "
+                    "usually keep it.",
                     stacklevel=2,
                 )
         atomic_write_bytes(path, buffer, overwrite=overwrite)

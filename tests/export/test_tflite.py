@@ -115,7 +115,7 @@ def _tensor_dtypes(path):
     return {d["dtype"] for d in interpreter.get_tensor_details()}
 
 
-def test_float16_and_full_int8(tiny, tiny_tflite, tiny_preset, movie_reviews, tmp_path):
+def test_float16_and_full_int8(tiny, tiny_tflite, tiny_preset, movie_reviews, tmp_path, monkeypatch):
     from keras_kd.export.mediapipe_compat import MediaPipeTextClassifier
 
     texts = movie_reviews.test.sample(32, seed=1).texts
@@ -137,6 +137,15 @@ def test_float16_and_full_int8(tiny, tiny_tflite, tiny_preset, movie_reviews, tm
     assert fp16.verification.max_abs_diff < 1e-2
     got = TFLiteTextClassifier(fp16.path).predict(texts)
     np.testing.assert_allclose(got, expected, atol=1e-2)
+    # A quantized file that changes top classes is written with a warning
+    # naming the share kept (forced here: float16 keeps them all).
+    from keras_kd.export import tflite as tflite_module
+
+    monkeypatch.setattr(tflite_module, "QUANTIZED_MIN_AGREEMENT", 1.01)
+    with pytest.warns(UserWarning, match=r"The float16 file agrees with Keras on the top class for 100.0% of 32 texts"):
+        forced = export_tflite(tiny, tmp_path / "fp16b.tflite", "float16", verification_data=texts, **common)
+    os.remove(forced.path)
+    monkeypatch.undo()
 
     # Full integer, calibrated on real texts: int8 tensors, valid
     # probabilities, and MediaPipe running the same int8 graph on raw
