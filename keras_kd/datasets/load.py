@@ -2,6 +2,9 @@
 keras-kd reads: it sends each kind of source to its reader and builds the
 splits. `check_source()` checks the same arguments without reading them."""
 
+import math
+import warnings
+
 from keras_kd.datasets.rated_sentences import RATED_SENTENCES
 from keras_kd.datasets.rated_sentences import load_rated_sentences
 from keras_kd.datasets.sources import _check_source
@@ -169,7 +172,29 @@ def load(
         fractions[0] += fractions[index]
         fractions[index] = 0.0
     raw = _split_by_text_hash(texts, labels, fractions, seed)
+    _warn_of_empty_splits(raw, fractions, len(texts), _describe(source))
     for name, value in separate.items():
         raw[name] = _read_source(value, text_column, label_column)
     described = {"train": source, **separate} if separate else source
     return _build(raw, class_names, _describe(described))
+
+
+def _warn_of_empty_splits(raw, fractions, count, where):
+    """Warns when a held-out split asked for came out empty (too few texts
+    for its share): training then uses every text, and no held-out score
+    is reported, which a user should not learn from a missing line."""
+    empty = [
+        f"{name} ({fraction:.0%})"
+        for name, fraction in zip(SPLIT_NAMES[1:], fractions[1:])
+        if fraction > 0 and name not in raw
+    ]
+    if empty:
+        needed = max(math.ceil(1 / f - 1e-9) for f in fractions[1:] if f > 0)
+        warnings.warn(
+            f"{where} holds {count} text{'' if count == 1 else 's'}: too few "
+            f"to hold out {' and '.join(empty)}, so they are empty; every "
+            "text trains and no held-out accuracy can be reported. Give at "
+            f"least {needed} texts, or your own --validation-data and "
+            "--test-data (validation_data=, test_data=).",
+            stacklevel=3,
+        )

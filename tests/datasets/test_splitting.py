@@ -119,3 +119,18 @@ def test_a_class_with_one_training_example_is_named_in_a_warning():
     labels = ["pos", "neg"] * 10 + ["rare"]
     with pytest.warns(UserWarning, match=r"^1 of the 3 classes have fewer than two training examples \(\{'rare': 1\}\)"):
         datasets.load((texts, labels), splits=(1.0, 0.0, 0.0))
+
+
+def test_held_out_splits_too_small_to_exist_are_named_in_a_warning():
+    texts, labels = ["good", "bad", "fine", "awful", "nice"], [1, 0, 1, 0, 1]
+    # 5 texts: int(5 * 0.1) = 0 for each held-out split.
+    with pytest.warns(UserWarning, match=(
+            r"holds 5 texts: too few to hold out validation \(10%\) and test \(10%\), so they are "
+            r"empty; every text trains.*at least 10 texts")):
+        data = datasets.load((texts, labels))
+    assert sorted(data.splits) == ["train"]
+    # 10 texts hold one of each; asking for no held-out split warns of nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sorted(datasets.load((texts * 2, labels * 2)).splits) == ["test", "train", "validation"]
+        datasets.load((texts, labels), splits=(1.0, 0.0, 0.0))
