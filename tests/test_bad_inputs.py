@@ -247,6 +247,9 @@ CLI_CASES = [
      ["--epochs:", "teacher_epochs=0"]),
     ("finetune-learning-rate", ["finetune", "--learning-rate", "-1"],
      ["--learning-rate:", "teacher_learning_rate=-1"]),
+    # 5 for 5e-5: AdamW diverges.
+    ("distill-learning-rate-above-one", ["distill", "--teacher", "{classifier}", "--learning-rate", "5"],
+     ["--learning-rate:", "> 0 and <= 1", "learning_rate=5.0"]),
     ("demo-seeds", ["demo", "--seeds", "-1"], ["--seeds:", "seeds[0]=-1"]),
     ("distill-teacher-not-a-model", ["distill", "--teacher", "{not_model}"],
      ["--teacher:", "notes.keras", "not a Keras model"]),

@@ -247,7 +247,8 @@ class PipelineConfig(RunConfig):
         check_number("alpha", self.alpha, 0, 1)
         check_number("temperature", self.temperature, 0, low_open=True, example=2)
         for name in ("teacher_learning_rate", "learning_rate"):
-            check_number(name, getattr(self, name), 0, low_open=True, example=1e-4)
+            # Above 1, AdamW diverges: a rate typed as 5 for 5e-5.
+            check_number(name, getattr(self, name), 0, 1, low_open=True, example=1e-4)
         check_number("warmup", self.warmup, 0, 1, high_open=True, example=0.1)
 
     # `quick()`: 512 training texts, length 32, one epoch each (a smoke

@@ -134,7 +134,8 @@ class GenerationConfig(RunConfig):
         check_number("alpha", self.alpha, 0, 1)
         check_number("temperature", self.temperature, 0, low_open=True, example=1)
         for name in ("teacher_learning_rate", "learning_rate"):
-            check_number(name, getattr(self, name), 0, low_open=True, example=1e-4)
+            # Above 1, AdamW diverges: a rate typed as 5 for 5e-5.
+            check_number(name, getattr(self, name), 0, 1, low_open=True, example=1e-4)
         check_choice("quantization", self.quantization, ("none", "float16", "dynamic_int8"))
 
     # `quick()`: the teacher as it is, a 2-layer student, 20 steps of 4
