@@ -358,19 +358,14 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
 
         Returns:
             A new, compiled `FinetuneModel` with a trimmed backbone and a
-            preprocessor using the trimmed tokenizer.
+            preprocessor using the trimmed tokenizer; LoRA adapters are
+            merged into the kernels they adapt, so it has none.
         """
         if self.preprocessor is None:
             raise ValueError(
                 "trim_vocabulary needs the model's tokenizer, but this model "
                 "has no preprocessor. Call keras_kd.transfer.trim_vocabulary("
                 "backbone, tokenizer, corpus) instead."
-            )
-        if self.lora_rank is not None:
-            raise ValueError(
-                "trim_vocabulary copies plain backbone weights; merge or drop "
-                "the LoRA adapters first (this model has lora_rank="
-                f"{self.lora_rank})."
             )
         backbone, tokenizer = trim_vocabulary(
             self.backbone, self.preprocessor.tokenizer, corpus, keep_tokens,

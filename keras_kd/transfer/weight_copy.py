@@ -23,10 +23,31 @@ def encoder_blocks(backbone):
     return blocks
 
 
+def merged_weights(layer):
+    """`layer.get_weights()` with its LoRA adapters merged: each sublayer
+    with LoRA enabled gives its adapted kernel (`kernel + A @ B` scaled, as
+    its forward pass uses it) in place of the base kernel, and its
+    `lora_kernel_a`/`lora_kernel_b` are left out, so the weights fit the
+    same layer built without LoRA."""
+    import keras
+
+    adapters, merged = set(), {}
+    for sublayer in layer._flatten_layers(include_self=True):
+        if getattr(sublayer, "lora_enabled", False):
+            adapters.update((id(sublayer.lora_kernel_a), id(sublayer.lora_kernel_b)))
+            merged[id(sublayer._kernel)] = keras.ops.convert_to_numpy(sublayer.kernel)
+    return [
+        merged[id(weight)] if id(weight) in merged else keras.ops.convert_to_numpy(weight)
+        for weight in layer.weights
+        if id(weight) not in adapters
+    ]
+
+
 def copy_weights(source, target):
     """Copies the weights of layer `source` into layer `target`, whose
-    weights must have the same shapes."""
-    source_weights = source.get_weights()
+    weights must have the same shapes; LoRA adapters of `source` are
+    merged into its kernels (`merged_weights`)."""
+    source_weights = merged_weights(source)
     target_shapes = [w.shape for w in target.get_weights()]
     if [w.shape for w in source_weights] != target_shapes:
         raise ValueError(

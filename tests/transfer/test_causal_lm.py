@@ -127,6 +127,29 @@ def test_finetune_causal_lm_with_lora_trains_only_adapters(tiny_causal_lm):
     assert not np.array_equal(query.kernel.numpy(), kernel)
 
 
+def test_a_lora_tuned_teacher_gives_students_and_trims_with_its_adapters_merged(tiny_causal_lm):
+    # Copying layer weights failed on the adapters' extra variables
+    # ("weight shapes differ"): LoRA fine-tuning, then distilling, the
+    # order the README recommends, could not build a student.
+    teacher = tiny_causal_lm(num_layers=2)
+    transfer.finetune_causal_lm(
+        teacher, TEXTS * 4, steps=3, batch_size=4, sequence_length=16, lora_rank=2,
+        learning_rate=1e-2, jit_compile=False, verbose=0,
+    )
+    x, _, _ = teacher.preprocessor(TEXTS[:3])
+    expected = np.asarray(teacher(x))
+    # Every layer kept: the adapted teacher's logits, without LoRA weights.
+    whole = transfer.student_like(teacher, num_layers=2)
+    assert not any("lora" in w.path for w in whole.weights)
+    np.testing.assert_allclose(np.asarray(whole(x)), expected, atol=1e-5)
+    # Trimmed to the texts: the same logits over the kept tokens.
+    trimmed = transfer.trim_lm_vocabulary(teacher, TEXTS)
+    ids, _, _ = trimmed.preprocessor(TEXTS[:3])
+    np.testing.assert_allclose(
+        np.asarray(trimmed(ids)), expected[..., trimmed.kept_token_ids], atol=1e-5
+    )
+
+
 def test_finetune_causal_lm_refuses_bad_input(tiny_causal_lm):
     model = tiny_causal_lm()
     with pytest.raises(ValueError, match="batch_size=0"):

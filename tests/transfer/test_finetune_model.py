@@ -238,3 +238,23 @@ def test_a_list_of_texts_takes_validation_split_as_an_array_does():
             x, labels, validation_split=0.25, batch_size=2, shuffle=False, verbose=0
         ).history)
     assert logs[0]["val_loss"] == pytest.approx(logs[1]["val_loss"], rel=1e-6)
+
+
+def test_a_lora_classifier_trims_and_gives_students_with_its_adapters_merged(tiny_backbone):
+    # trim_vocabulary refused LoRA models ("merge or drop the adapters
+    # first"), with no way to merge them.
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film", "dull", "plot"])
+    model = transfer.build_finetune_model(
+        tiny_backbone(vocabulary_size=10), num_classes=2, tokenizer=tokenizer, sequence_length=8,
+        lora_rank=2,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.05), jit_compile=False)
+    texts = ["a fine film", "a dull plot"] * 8
+    model.fit(texts, [1, 0] * 8, epochs=3, verbose=0)
+    query = model.backbone.transformer_layers[0]._self_attention_layer._query_dense
+    assert not np.array_equal(query.kernel.numpy(), query._kernel.numpy())  # adapted
+    expected = model.predict(texts[:2], verbose=0)
+    for copy in (model.trim_vocabulary(texts), transfer.student_like(model, num_layers=2)):
+        assert not any("lora" in w.path for w in copy.weights)
+        np.testing.assert_allclose(copy.predict(texts[:2], verbose=0), expected, atol=1e-5)
