@@ -203,8 +203,9 @@ def check_budget_reachable(
 
     The narrowest, shallowest shape is measured as `search_student`
     measures it, with the vocabulary of `train` and `validation`; if it
-    misses the budget, every shape is. Texts a run adds later only add
-    tokens, so a shape that misses here misses in the search too.
+    misses the budget, every shape is measured, and the error comes only
+    when none fits. Texts a run adds later only add tokens, so a shape
+    that misses here misses in the search too.
 
     Args:
         config, teacher, train, validation, max_size_mb, max_latency_ms,
