@@ -77,8 +77,17 @@ def on_policy_batches(
             f"{len(continuations)} continuations."
         )
     check_number("lmbda", lmbda, 0, 1, example=0.5)
-    check_int("batch_size", batch_size)
+    check_int(
+        "batch_size", batch_size, maximum=len(prompts),
+        why="a batch draws distinct prompts",
+    )
     check_int("sequence_length", sequence_length, minimum=2)
+    # Checked here, at the call: a generator function's body (and so its
+    # checks) would only run at the first batch `fit` asks for.
+    return _batches(student, prompts, continuations, lmbda, batch_size, sequence_length, seed)
+
+
+def _batches(student, prompts, continuations, lmbda, batch_size, sequence_length, seed):
     preprocessor = student.preprocessor
     rng = np.random.default_rng(seed)
     while True:

@@ -16,7 +16,8 @@ def split_prompts(texts, prompt_words=4):
     Args:
         texts: a list of strings.
         prompt_words: the number of whitespace-separated words in a prompt.
-            Texts of at most that many words are left out.
+            Texts of at most that many words are left out; if every text
+            is, `ValueError`.
 
     Returns:
         `(prompts, continuations)`, two lists of strings; each continuation
@@ -29,6 +30,7 @@ def split_prompts(texts, prompt_words=4):
     (['a fine'], [' and moving film .'])
     """
     check_int("prompt_words", prompt_words)
+    texts = check_texts("texts", texts)
     prompts, continuations = [], []
     for text in texts:
         words = text.split(" ")
@@ -36,6 +38,12 @@ def split_prompts(texts, prompt_words=4):
             prompt = " ".join(words[:prompt_words])
             prompts.append(prompt)
             continuations.append(text[len(prompt) :])
+    if not prompts:
+        raise ValueError(
+            f"None of the {len(texts)} texts has more than prompt_words="
+            f"{prompt_words} words, so no prompt is left with a continuation. "
+            "Pass a smaller prompt_words, or longer texts."
+        )
     return prompts, continuations
 
 

@@ -92,6 +92,11 @@ def test_split_prompts_keeps_the_text_whole():
     assert len(prompts) == 4
     assert [p + r for p, r in zip(prompts, rest)] == TEXTS
     assert prompts[0] == "the cat sat"
+    # Every text too short: an error, not two empty lists.
+    with pytest.raises(ValueError, match="None of the 2 texts has more than prompt_words=3 words"):
+        sequence_kd.split_prompts(["short", "a b c"], prompt_words=3)
+    with pytest.raises(ValueError, match="Wrap it in a list"):
+        sequence_kd.split_prompts("the cat sat on the mat", prompt_words=3)
 
 
 def test_sequence_kd_dataset_holds_the_teachers_greedy_outputs(tiny_causal_lm):
@@ -171,10 +176,14 @@ def test_on_policy_batches_mask_prompts_and_mix_sources(tiny_causal_lm):
 
 def test_on_policy_batches_refuse_bad_input(tiny_causal_lm):
     student = tiny_causal_lm()
+    # At the call, not at the first batch `fit` asks for.
     with pytest.raises(ValueError, match="lmbda=1.5"):
-        next(on_policy.on_policy_batches(student, ["a"], [" b"], lmbda=1.5))
+        on_policy.on_policy_batches(student, ["a"], [" b"], lmbda=1.5, batch_size=1)
     with pytest.raises(ValueError, match="1 prompts and 2 continuations"):
-        next(on_policy.on_policy_batches(student, ["a"], [" b", " c"]))
+        on_policy.on_policy_batches(student, ["a"], [" b", " c"])
+    # numpy: "Cannot take a larger sample than population when replace=False".
+    with pytest.raises(ValueError, match=r"`batch_size` must be an int in \[1, 2\] \(a batch draws distinct prompts\).*batch_size=8"):
+        on_policy.on_policy_batches(student, ["a", "b"], [" b", " c"])
 
 
 def test_greedy_tokens_per_second_refuses_prompts_that_fill_the_length(tiny_causal_lm):
