@@ -315,6 +315,15 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             **kwargs,
         )
 
+    def predict(self, x, **kwargs):
+        """`keras.Model.predict`; an empty list of texts is refused with
+        that said (keras-hub fails deep in its graph on one)."""
+        if isinstance(x, (list, tuple)) and not x:
+            from keras_kd.utils.validation import check_texts
+
+            check_texts("x", x)
+        return super().predict(x, **kwargs)
+
     def _check_class_ids(self, y):
         """In-memory labels of a model with one classification head are
         class ids in range: Keras would train on an out-of-range id (a NaN

@@ -184,6 +184,9 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
     # Fewer labels than examples (Keras: "Dimensions 4 and 2 are not compatible").
     with pytest.raises(ValueError, match="`x` holds 4 examples but `y` holds 2: give one per example"):
         model.fit(token_batch(), np.array([0, 1]), epochs=1, verbose=0)
+    # keras-hub: a ValueError "in user code" from deep in the graph.
+    with pytest.raises(ValueError, match="`x` is empty: pass at least one text"):
+        model.predict([], verbose=0)
     with pytest.raises(ValueError, match="`x` holds 4 examples but `sample_weight` holds 3"):
         model.fit(token_batch(), np.array([0, 1, 0, 1]), sample_weight=np.ones(3), epochs=1, verbose=0)
     for a, b in zip(before, model.get_weights()):
