@@ -52,8 +52,9 @@ def _prepared_tfds_dir(spec, data_dir):
             f"{str(root)!r} (prepared there under that name: {found}), and "
             "keras-kd never downloads it. Prepare it "
             f"where the internet is reachable (`tfds build {name} "
-            f"--data_dir {root}`) and copy the folder here, or pass "
-            "`data_dir=` pointing at a prepared copy."
+            f"--data_dir {root}`) and copy the folder here, or point at "
+            "a prepared copy with `data_dir=` (the `TFDS_DATA_DIR` "
+            "environment variable for the keras-kd command)."
         )
     return max(candidates, key=_version_key)
 

@@ -74,7 +74,7 @@ def test_tfds_glue_layout_infers_columns_and_drops_unlabeled_split(tmp_path):
 
 def test_tfds_not_prepared_fails_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"'glue/sst2' is not prepared"):
+    with pytest.raises(FileNotFoundError, match=r"'glue/sst2' is not prepared.*`TFDS_DATA_DIR` environment variable for the keras-kd command"):
         datasets.load("tfds:glue/sst2")
     with pytest.raises(FileNotFoundError, match=r"'imdb_reviews:1.0.0'"):
         datasets.load("tfds:imdb_reviews:1.0.0")
