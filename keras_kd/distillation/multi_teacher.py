@@ -180,8 +180,8 @@ def _check_same_vocabulary(teacher, student, role):
 
 def check_teachers(student, teacher, teacher_weights):
     """The `Distiller`'s checks of its models: each a `keras.Model`, the
-    student none of the teachers, the same tokenizer (the vocabulary size
-    as well for causal LMs), and
+    student none of the teachers, the same tokenizer (for causal LMs, the
+    same vocabulary size as well), and
     the same output shapes (where the models have symbolic outputs).
 
     Returns:
@@ -211,7 +211,6 @@ def check_teachers(student, teacher, teacher_weights):
             from keras_kd.transfer.causal_lm import check_same_tokenizer
 
             check_same_tokenizer(t, student)
-        else:
-            _check_same_vocabulary(t, student, roles[i + 1][0])
+        _check_same_vocabulary(t, student, roles[i + 1][0])
         check_model_output_shapes(t, student)
     return teachers, weights

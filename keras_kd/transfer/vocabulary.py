@@ -4,6 +4,8 @@ shrinks the backbone's embedding table to match; and the pieces it shares
 with `lm_vocabulary.trim_lm_vocabulary` (`used_token_ids`,
 `backbone_with_rows`)."""
 
+from collections.abc import Mapping
+
 import keras
 
 from keras_kd.transfer.weight_copy import copy_except_blocks
@@ -32,6 +34,16 @@ def has_vocabulary(tokenizer):
     )
 
 
+def _tokens_by_id(tokenizer):
+    """The tokenizer's tokens in id order. A byte-level BPE tokenizer's
+    `get_vocabulary()` lists its `{token: id}` dict's keys in insertion
+    order, which need not be id order."""
+    vocabulary = tokenizer.vocabulary
+    if isinstance(vocabulary, Mapping):
+        return [token for token, _ in sorted(vocabulary.items(), key=lambda item: item[1])]
+    return list(tokenizer.get_vocabulary())
+
+
 def vocabulary_difference(first, second):
     """Where the tokenizers of two keras-hub tasks (their preprocessors')
     differ: `(token_id, first_token, second_token)` at the first id whose
@@ -51,7 +63,7 @@ def vocabulary_difference(first, second):
     ]
     if not all(t is not None and has_vocabulary(t) for t in tokenizers):
         return None
-    vocabularies = [list(t.get_vocabulary()) for t in tokenizers]
+    vocabularies = [_tokens_by_id(t) for t in tokenizers]
     if vocabularies[0] == vocabularies[1]:
         return None
     length = max(len(v) for v in vocabularies)

@@ -216,6 +216,22 @@ def test_a_different_vocabulary_is_refused(tiny_causal_lm):
     student = keras_hub.models.Llama3CausalLM(backbone=other, preprocessor=None)
     with pytest.raises(ValueError, match="share the tokenizer.*42 tokens.*45"):
         keras_kd.Distiller(student=student, teacher=teacher)
+    # As many tokens, two of them swapped: the teacher would read other words.
+    tokenizer = teacher.preprocessor.tokenizer
+    vocabulary = dict(tokenizer.vocabulary)
+    a, b = tokenizer.id_to_token(5), tokenizer.id_to_token(6)
+    vocabulary[a], vocabulary[b] = 6, 5
+    swapped = keras_hub.models.Llama3Tokenizer(
+        vocabulary=vocabulary, merges=tokenizer.merges, bos_token="<|im_start|>",
+        eos_token="<|im_end|>", misc_special_tokens={"<|endoftext|>"},
+    )
+    preprocessor = teacher.preprocessor
+    student = keras_hub.models.Llama3CausalLM(
+        backbone=keras_kd.transfer.student_like(teacher, num_layers=1).backbone,
+        preprocessor=type(preprocessor).from_config({**preprocessor.get_config(), "tokenizer": swapped}),
+    )
+    with pytest.raises(ValueError, match=rf"The teacher's tokenizer differs from the student's \(token id 5 is {a!r} for the teacher, {b!r}"):
+        keras_kd.Distiller(student=student, teacher=teacher)
 
 
 def test_validation_texts_go_in_a_tuple(tiny_causal_lm):
