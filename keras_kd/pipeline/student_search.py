@@ -170,6 +170,18 @@ def _describe(row):
     )
 
 
+def _measured(config, teacher, shapes, texts):
+    """`measure_students` of `shapes` with the run's settings
+    (`config`'s sequence length, else the teacher's; quantization,
+    vocabulary trimming, first seed)."""
+    return measure_students(
+        teacher, shapes, texts,
+        config.sequence_length or teacher.preprocessor.sequence_length,
+        quantization=config.quantization, trim_vocabulary=config.trim_vocabulary,
+        seed=config.seeds[0],
+    )
+
+
 def _mark_fits(rows, max_size_mb, max_latency_ms):
     """Sets each measured row's `fits`; returns the rows that fit."""
     for row in rows:
@@ -221,19 +233,13 @@ def check_budget_reachable(
     check_limits(max_size_mb, max_latency_ms)
     shapes = list(shapes or student_shapes(teacher.backbone))
 
-    def measured(chosen):
-        return measure_students(
-            teacher, chosen, vocabulary_texts(train, validation),
-            config.sequence_length or teacher.preprocessor.sequence_length,
-            quantization=config.quantization, trim_vocabulary=config.trim_vocabulary,
-            seed=config.seeds[0],
-        )
-
+    texts = vocabulary_texts(train, validation)
     # Embeddings make most of a small student's bytes: the narrowest first.
-    rows = measured([min(shapes, key=lambda shape: (shape[1], shape[0]))])
+    narrowest = min(shapes, key=lambda shape: (shape[1], shape[0]))
+    rows = _measured(config, teacher, [narrowest], texts)
     if _mark_fits(rows, max_size_mb, max_latency_ms):
         return rows
-    rows = measured(shapes)
+    rows = _measured(config, teacher, shapes, texts)
     _fitting(rows, max_size_mb, max_latency_ms)
     return rows
 
@@ -319,12 +325,7 @@ def search_student(
         )
     shapes = list(shapes or student_shapes(teacher.backbone))
     seed = config.seeds[0]
-    rows = measure_students(
-        teacher, shapes, vocabulary_texts(train, validation, extra),
-        config.sequence_length or teacher.preprocessor.sequence_length,
-        quantization=config.quantization, trim_vocabulary=config.trim_vocabulary,
-        seed=seed,
-    )
+    rows = _measured(config, teacher, shapes, vocabulary_texts(train, validation, extra))
     fitting = _fitting(rows, max_size_mb, max_latency_ms)
     fitting.sort(key=lambda row: row["parameters"], reverse=True)
     brief = dataclasses.replace(config, epochs=1)
