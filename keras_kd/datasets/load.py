@@ -2,7 +2,6 @@
 keras-kd reads: it sends each kind of source to its reader and builds the
 splits. `check_source()` checks the same arguments without reading them."""
 
-import math
 import warnings
 
 from keras_kd.datasets.rated_sentences import RATED_SENTENCES
@@ -13,6 +12,7 @@ from keras_kd.datasets.sources import _read_source
 from keras_kd.datasets.splitting import _build
 from keras_kd.datasets.splitting import _check_splits
 from keras_kd.datasets.splitting import _split_by_text_hash
+from keras_kd.datasets.splitting import texts_to_hold_out
 from keras_kd.datasets.text_split import SPLIT_NAMES
 from keras_kd.datasets.tfds import _read_tfds
 
@@ -189,7 +189,7 @@ def _warn_of_empty_splits(raw, fractions, count, where):
         if fraction > 0 and name not in raw
     ]
     if empty:
-        needed = max(math.ceil(1 / f - 1e-9) for f in fractions[1:] if f > 0)
+        needed = max(texts_to_hold_out(f) for f in fractions[1:] if f > 0)
         warnings.warn(
             f"{where} holds {count} text{'' if count == 1 else 's'}: too few "
             f"to hold out {' and '.join(empty)}, so they are empty; every "

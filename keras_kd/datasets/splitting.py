@@ -4,6 +4,7 @@ deterministic train/validation/test split keyed by each text's SHA-256) and
 every split can be learned)."""
 
 import hashlib
+import math
 import re
 import warnings
 
@@ -82,6 +83,19 @@ def _check_splits(fractions):
             f"(0.8, 0.1, 0.1). Received: splits={fractions}"
         )
     return fractions
+
+
+def texts_to_hold_out(fraction):
+    """The fewest texts of which `_split_by_text_hash` holds out at least
+    one for a split of `fraction` (it holds out `int(n * fraction)`).
+
+    Example:
+
+    >>> texts_to_hold_out(0.1), texts_to_hold_out(0.15), texts_to_hold_out(0.5)
+    (10, 7, 2)
+    """
+    count = math.ceil(1 / fraction)
+    return count if int(count * fraction) >= 1 else count + 1
 
 
 # Training splits of fewer texts (examples, smoke runs) have classes of

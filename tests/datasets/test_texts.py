@@ -21,8 +21,10 @@ def test_a_text_file_is_read_line_by_line_and_split_by_hash(tmp_path):
 def test_bad_sources_are_refused_with_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.txt"):
         load_texts(str(tmp_path / "nope.txt"))
-    with pytest.raises(ValueError, match="holds 5 texts: too few to hold 10% out"):
+    with pytest.raises(ValueError, match="holds 5 texts: too few to hold 10% out. Give at least 10"):
         load_texts([f"text {i}" for i in range(5)])
+    # As many as it names are enough.
+    assert len(load_texts([f"text {i}" for i in range(10)])[1]) == 1
     with pytest.raises(ValueError, match="holds 1 text: too few"):
         load_texts(["alone"])
     with pytest.raises(ValueError, match="text 1"):
