@@ -229,6 +229,24 @@ def check_budget_reachable(
     Raises:
         ValueError: when no shape fits, naming the smallest and fastest
             measured.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_kd.datasets import TextSplit
+    >>> from keras_kd.pipeline import PipelineConfig
+    >>> from keras_kd.utils.testing import tiny_bert_text_classifier
+    >>> teacher = tiny_bert_text_classifier()
+    >>> texts = TextSplit(["a fine film", "a dull plot"], np.array([1, 0]))
+    >>> rows = check_budget_reachable(
+    ...     PipelineConfig(), teacher, texts, texts, max_size_mb=1, shapes=[(1, 8)])
+    >>> [(row["num_layers"], row["hidden_dim"], row["fits"]) for row in rows]
+    [(1, 8, True)]
+    >>> check_budget_reachable(  # doctest: +ELLIPSIS
+    ...     PipelineConfig(), teacher, texts, texts, max_size_mb=1e-6, shapes=[(1, 8)])
+    Traceback (most recent call last):
+    ...
+    ValueError: No student shape fits max_size_mb=1e-06, max_latency_ms=None: the smallest measured is 1 layer(s) at hidden 8: ... MB, ... ms; ... Raise the budget.
     """
     check_limits(max_size_mb, max_latency_ms)
     shapes = list(shapes or student_shapes(teacher.backbone))

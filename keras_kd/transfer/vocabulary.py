@@ -27,7 +27,14 @@ def has_vocabulary(tokenizer):
     """Whether a keras-hub tokenizer holds its vocabulary yet: one loaded
     from a `.keras` file (a saved Distiller's) gets it from the file's
     assets after the models are built, and the Distiller was checked when
-    it was first built."""
+    it was first built.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_bert_text_classifier
+    >>> has_vocabulary(tiny_bert_text_classifier().preprocessor.tokenizer)
+    True
+    """
     return (
         getattr(tokenizer, "vocabulary", None) is not None
         or getattr(tokenizer, "proto", None) is not None

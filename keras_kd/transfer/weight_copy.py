@@ -28,7 +28,19 @@ def merged_weights(layer):
     with LoRA enabled gives its adapted kernel (`kernel + A @ B` scaled, as
     its forward pass uses it) in place of the base kernel, and its
     `lora_kernel_a`/`lora_kernel_b` are left out, so the weights fit the
-    same layer built without LoRA."""
+    same layer built without LoRA.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> layer = keras.layers.Dense(2)
+    >>> layer.build((None, 3))
+    >>> layer.enable_lora(1)
+    >>> _ = layer.lora_kernel_b.assign(np.ones((1, 2)))
+    >>> kernel, bias = merged_weights(layer)
+    >>> len(layer.weights), np.allclose(kernel, layer.kernel.numpy()), bool((kernel != layer._kernel.numpy()).any())
+    (4, True, True)
+    """
     import keras
 
     adapters, merged = set(), {}
