@@ -307,6 +307,8 @@ CLI_CASES = [
      ["missing.csv"]),
     ("data-extension", ["finetune", "--data", "{text_file}"],
      ["reviews.txt", "'.txt'"]),
+    ("data-tfds-misspelled", ["finetune", "--data", "tfds:imbd_reviews"],
+     ["'imbd_reviews' is not a TensorFlow Datasets name", "Did you mean 'imdb_reviews'"]),
     ("test-data-on-builtin", ["finetune", "--test-data", "{test_csv}"],
      ["source='movie_reviews'"]),
     ("output-dir-below-a-file", ["finetune", "--output-dir", "{a_file}/runs"],

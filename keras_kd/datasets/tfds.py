@@ -2,6 +2,7 @@
 prepared on disk (the `"tfds:NAME[/CONFIG][:VERSION]"` sources of `load()`),
 and `prepare_tfds`, which stores a `TextClassificationData` as one."""
 
+import difflib
 import os
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def _prepared_tfds_dir(spec, data_dir):
             str(p.parent.relative_to(root))
             for p in (root / name).glob("**/dataset_info.json")
         )
+        _check_known_name(name, root, found)
         raise FileNotFoundError(
             f"The TensorFlow Datasets dataset {spec!r} is not prepared in "
             f"{str(root)!r} (prepared there under that name: {found}), and "
@@ -57,6 +59,31 @@ def _prepared_tfds_dir(spec, data_dir):
             "environment variable for the keras-kd command)."
         )
     return max(candidates, key=_version_key)
+
+
+def _check_known_name(name, root, found):
+    """Refuses a name that is neither in the TFDS catalogue nor prepared in
+    `root`: a misspelling, which "prepare it" would not mend."""
+    import tensorflow_datasets as tfds
+
+    builder = name.split("/")[0]
+    known = set(tfds.list_builders(with_community_datasets=False))
+    if found or builder in known:
+        return
+    prepared = {p.parent.parent.name for p in root.glob("*/*/dataset_info.json")}
+    prepared |= {
+        p.parent.parent.parent.name
+        for p in root.glob("*/*/*/dataset_info.json")
+    }
+    if builder in prepared:
+        return
+    close = difflib.get_close_matches(builder, sorted(known | prepared), n=3)
+    raise FileNotFoundError(
+        f"{builder!r} is not a TensorFlow Datasets name, nor a dataset "
+        f"prepared in {str(root)!r}. "
+        + (f"Did you mean {' or '.join(map(repr, close))}? " if close else "")
+        + "The names are listed by `tfds.list_builders()`."
+    )
 
 
 def _read_tfds(spec, text_column, label_column, data_dir):

@@ -78,3 +78,10 @@ def test_tfds_not_prepared_fails_at_once(tmp_path, monkeypatch):
         datasets.load("tfds:glue/sst2")
     with pytest.raises(FileNotFoundError, match=r"'imdb_reviews:1.0.0'"):
         datasets.load("tfds:imdb_reviews:1.0.0")
+
+
+def test_tfds_misspelled_name_is_named_with_the_close_ones(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"'imbd_reviews' is not a TensorFlow Datasets name.*Did you mean 'imdb_reviews'"):
+        datasets.load("tfds:imbd_reviews", data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"'gleu' is not a TensorFlow Datasets name.*'glue'"):
+        datasets.load("tfds:gleu/sst2", data_dir=tmp_path)
