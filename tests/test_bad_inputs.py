@@ -243,6 +243,9 @@ CLI_CASES = [
      ["--batch-size:", "batch_size=0"]),
     ("finetune-sequence-length", ["finetune", "--sequence-length", "1000"],
      ["--sequence-length:", "sequence_length=1000", "512 positions"]),
+    # [CLS] and [SEP] fill 2 tokens: no text would be read.
+    ("finetune-sequence-length-too-short", ["finetune", "--sequence-length", "2"],
+     ["--sequence-length:", "a start token, an end token and at least one of the text", "sequence_length=2"]),
     ("finetune-epochs", ["finetune", "--epochs", "0"],
      ["--epochs:", "teacher_epochs=0"]),
     ("finetune-learning-rate", ["finetune", "--learning-rate", "-1"],

@@ -12,7 +12,7 @@ from keras_kd.export import metadata as md
 from keras_kd.export import serving
 from keras_kd.export.verify import verify_tflite
 from keras_kd.utils.io import atomic_write_bytes
-from keras_kd.utils.validation import check_choice, check_int
+from keras_kd.utils.validation import check_choice, check_sequence_length
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
 
@@ -52,8 +52,7 @@ class TFLiteExport:
 
 
 def _check_sequence_length(sequence_length, model):
-    # At least 2: room for [CLS] and [SEP].
-    check_int("sequence_length", sequence_length, minimum=2, example=128)
+    check_sequence_length(sequence_length)
     limit = serving.max_sequence_length(model)
     if limit is not None and sequence_length > limit:
         raise ValueError(

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 
-from keras_kd.utils.validation import check_int, check_number
+from keras_kd.utils.validation import check_int, check_number, check_sequence_length
 
 
 class RunConfig:
@@ -235,7 +235,7 @@ class PipelineConfig(RunConfig):
             "few_label_teacher_epochs",
         ):
             check_int(name, getattr(self, name))
-        check_int("sequence_length", self.sequence_length, allow_none=True, example=48)
+        check_sequence_length(self.sequence_length, allow_none=True, example=48)
         check_int("student_hidden_dim", self.student_hidden_dim, allow_none=True, example=128)
         for name in ("teacher_epochs", "epochs"):
             check_int(name, getattr(self, name), allow_none=True, example=3)

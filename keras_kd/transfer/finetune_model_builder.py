@@ -16,7 +16,7 @@ from keras_kd.transfer.finetune_model import check_class_names
 from keras_kd.transfer.freezing import check_freeze, resolve_freeze
 from keras_kd.transfer.heads import head_names
 from keras_kd.transfer.heads import make_heads
-from keras_kd.utils.validation import check_int
+from keras_kd.utils.validation import check_sequence_length
 
 
 def _check_positions(sequence_length, limit, owner):
@@ -61,7 +61,7 @@ def check_finetune_preset(
     ...
     ValueError: sequence_length=1000 is longer than the 512 positions of preset 'minilm_l6'. Pass sequence_length <= 512.
     """
-    check_int("sequence_length", sequence_length, allow_none=True, example=128)
+    check_sequence_length(sequence_length, allow_none=True)
     check_preset_task(preset, "classification")
     dimensions = preset_dimensions(preset)
     _check_positions(sequence_length, dimensions.get("max_sequence_length"), f"preset {preset!r}")
@@ -176,7 +176,7 @@ def build_finetune_model(
     check_arguments(
         head, num_classes, pooling, freeze, lora_rank, layerwise_lr_decay, dropout
     )
-    check_int("sequence_length", sequence_length, example=128)
+    check_sequence_length(sequence_length)
     if isinstance(preset, keras_hub.models.Backbone):
         backbone = preset
         resolve_freeze(freeze, backbone, extra_names=head_names(head))

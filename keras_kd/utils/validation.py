@@ -58,6 +58,28 @@ def check_int(name, value, minimum=1, allow_none=False, example=None, maximum=No
     return value
 
 
+def check_sequence_length(sequence_length, allow_none=False, example=128):
+    """Checks a text classifier's `sequence_length`: an int of at least 3.
+
+    BERT's and RoBERTa's packers add a start and an end token, so at 2 no
+    token of the text is left and every text gets the same prediction.
+
+    Example:
+
+    >>> check_sequence_length(48)
+    48
+    >>> check_sequence_length(2)
+    Traceback (most recent call last):
+    ...
+    ValueError: `sequence_length` must be an int >= 3 (a start token, an end token and at least one of the text), e.g. 128. Received: sequence_length=2
+    """
+    return check_int(
+        "sequence_length", sequence_length, minimum=3, allow_none=allow_none,
+        example=example,
+        why="a start token, an end token and at least one of the text",
+    )
+
+
 def check_number(
     name, value, low=None, high=None, low_open=False, high_open=False, example=None
 ):

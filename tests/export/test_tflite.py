@@ -178,7 +178,7 @@ def test_float16_and_full_int8(tiny, tiny_tflite, tiny_preset, movie_reviews, tm
             "`quantization` must be one of 'none', 'float16', 'dynamic_int8', "
             "'int8'. Received: quantization='int4'",
         ),
-        ("sequence_length", ValueError, r"`sequence_length` must be an int >= 2.*Received: sequence_length=1"),
+        ("sequence_length", ValueError, r"`sequence_length` must be an int >= 3 \(a start token.*Received: sequence_length=2"),
         ("int8_without_data", ValueError, "needs `representative_data`"),
         ("vocabulary_size", ValueError, "30000 tokens but the model's token embedding has 30522"),
         ("label_count", ValueError, "must be 2 non-empty strings"),
@@ -194,7 +194,7 @@ def test_bad_input(case, error, match, tiny, tmp_path):
     elif case == "unknown_quantization":
         kwargs["quantization"] = "int4"
     elif case == "sequence_length":
-        kwargs["sequence_length"] = 1
+        kwargs["sequence_length"] = 2
     elif case == "int8_without_data":
         kwargs["quantization"] = "int8"
     elif case == "vocabulary_size":

@@ -198,6 +198,10 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"])
     with pytest.raises(ValueError, match=r"sequence_length=32 is longer than the 16 positions of the BertBackbone. Pass sequence_length <= 16"):
         transfer.build_finetune_model(tiny_backbone(), num_classes=2, tokenizer=tokenizer, sequence_length=32)
+    # At 2, [CLS] and [SEP] leave no room for the text: every text would
+    # get the same prediction.
+    with pytest.raises(ValueError, match=r"`sequence_length` must be an int >= 3 \(a start token, an end token and at least one of the text\).*sequence_length=2"):
+        transfer.build_finetune_model(tiny_backbone(), num_classes=2, tokenizer=tokenizer, sequence_length=2)
 
 
 @pytest.mark.parametrize("family", ["DistilBert", "Roberta"])
