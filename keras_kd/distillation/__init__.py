@@ -13,6 +13,9 @@
   `feature_extractor`).
 - Several teachers: `combine_teacher_logits` and `check_teacher_weights`
   (`multi_teacher.py`).
+- `StopOnNonFiniteLoss`: the callback that stops `fit` at a NaN or
+  infinite loss, naming the term; the `Distiller` adds it unless your
+  callbacks hold one (`non_finite.py`).
 - `TeacherCache`: a teacher's logits computed once and stored on disk, for
   offline distillation (`teacher_cache.py`).
 - `top_k_logits`: the sparse top-k form of teacher logits for large
@@ -27,8 +30,7 @@
 Modules not re-exported here: `shapes` (the shape checks shared by the
 distiller and the losses), `inputs` (the distiller's input handling),
 `objective` (its loss terms and their reduction), `fit_checks` (its checks
-of the data of `fit` and `evaluate`), `multi_worker` (its work-arounds for
-Keras's `fit` under `MultiWorkerMirroredStrategy`), `non_finite` and `xla`.
+of the data of `fit` and `evaluate`) and `xla`.
 """
 
 from keras_kd.distillation import losses
@@ -47,6 +49,7 @@ from keras_kd.distillation.lm_metrics import evaluate_causal_lm
 from keras_kd.distillation.lm_metrics import greedy_tokens_per_second
 from keras_kd.distillation.multi_teacher import check_teacher_weights
 from keras_kd.distillation.multi_teacher import combine_teacher_logits
+from keras_kd.distillation.non_finite import StopOnNonFiniteLoss
 from keras_kd.distillation.on_policy import on_policy_batches
 from keras_kd.distillation.sequence_kd import generate_texts
 from keras_kd.distillation.sequence_kd import in_domain_texts

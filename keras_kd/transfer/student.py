@@ -86,7 +86,8 @@ def build_student(
     (one seed).
 
     Args:
-        teacher_backbone: a keras-hub encoder backbone (the BERT family).
+        teacher_backbone: a keras-hub encoder (the BERT family) or decoder
+            backbone with `transformer_layers`.
         num_layers: the number of transformer layers of the student;
             defaults to `len(layer_map)`, or half the teacher's (at least 1).
         layer_map: teacher layer index for each student layer.
@@ -261,17 +262,17 @@ def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs
 
     For a `CausalLM` (`Llama3CausalLM`, `GemmaCausalLM`, ...), the student
     is the same task class on `build_student(teacher.backbone, num_layers,
-    **kwargs)` with the teacher's preprocessor (so the same tokenizer) and
-    sampler.
+    **kwargs)` (by default the teacher's bottom and top layers) with the
+    teacher's preprocessor (so the same tokenizer) and sampler.
 
-    The student's backbone comes from `build_student(teacher.backbone,
-    num_layers, **kwargs)` (by default every other teacher layer, ending at
-    the top one); it keeps the teacher's preprocessor, pooling, layer-wise
+    For a `FinetuneModel`, the student's backbone comes from
+    `build_student(teacher.backbone, num_layers, **kwargs)` (by default
+    every other teacher layer, ending at the top one); it keeps the teacher's preprocessor, pooling, layer-wise
     learning-rate decay and heads, with the heads' weights copied as a
     starting point (new heads for a narrower student). It is compiled with the defaults.
 
     Args:
-        teacher: a `FinetuneModel`.
+        teacher: a `FinetuneModel` or a keras-hub `CausalLM`.
         num_layers: the number of transformer layers of the student
             (default: half the teacher's).
         freeze: the student's freeze spec.
@@ -281,7 +282,8 @@ def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs
             `dropout`).
 
     Returns:
-        A compiled `FinetuneModel`.
+        A compiled `FinetuneModel`, or an uncompiled `CausalLM` of the
+        teacher's class.
 
     Example:
 
