@@ -86,7 +86,7 @@ def test_quick_runs_keep_their_explicit_budget():
 
 def test_bad_budget_settings_name_the_value_and_the_fix():
     for field, value, expected in (
-        ("sequence_length", 0, "`sequence_length` must be None or an int >= 1, e.g. 48"),
+        ("sequence_length", 2, "`sequence_length` must be None or an int >= 3 (a start token, an end token and at least one of the text), e.g. 48"),
         ("epochs", 0, "`epochs` must be None or an int >= 1, e.g. 3"),
         ("teacher_epochs", "auto", "`teacher_epochs` must be None or an int >= 1"),
         ("patience", 0, "`patience` must be an int >= 1, e.g. 2"),
