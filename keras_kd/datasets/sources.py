@@ -130,7 +130,8 @@ def _read_file(path, text_column, label_column):
     that are all integers become ints; spaces around column names and
     string labels, and after a separator, are dropped. A `.csv` whose
     header has no comma but a semicolon is read as semicolon-separated (what
-    spreadsheets save in locales with a decimal comma).
+    spreadsheets save in locales with a decimal comma). A `.tsv` file's
+    quote marks are text unless a CSV writer quoted it (`_tsv_quoting`).
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "reviews.csv"
@@ -159,21 +160,34 @@ def _read_file(path, text_column, label_column):
     else:
         # Hand-written files put spaces after the separator ("text, label").
         delimiter = _delimiter(fmt, header)
-        reader = csv.DictReader(lines, delimiter=delimiter, skipinitialspace=True)
+        reader = csv.DictReader(
+            lines,
+            delimiter=delimiter,
+            skipinitialspace=True,
+            quoting=_tsv_quoting(lines) if fmt == "tsv" else csv.QUOTE_MINIMAL,
+        )
         reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
         _check_columns(reader.fieldnames, path, text_column, label_column, delimiter)
-        # Line 1 is the header.
-        rows = ((f"{path}:{n}", row) for n, row in enumerate(reader, 2))
+        _check_unique_columns(reader.fieldnames, path, text_column, label_column)
+        # line_num, not a count of rows: a quoted field may span lines.
+        rows = ((f"{path}:{reader.line_num}", row) for row in reader)
+        if reader.reader.dialect.quoting == csv.QUOTE_NONE:
+            rows = ((where, _unquote_fields(row)) for where, row in rows)
     for where, row in rows:
         if fmt == "jsonl":
             _check_columns(list(row), where, text_column, label_column)
         if None in row:
             fields = len(reader.fieldnames) + len(row[None])
+            fix = (
+                "A TSV text cannot hold a tab: replace the tabs in texts "
+                "with spaces."
+                if fmt == "tsv" else
+                f"Quote texts that contain the separator {delimiter!r} (a "
+                "CSV writer such as Python's `csv` or pandas does it)."
+            )
             raise ValueError(
                 f"{where} has {fields} fields, but the header has "
-                f"{len(reader.fieldnames)}. Quote texts that contain the "
-                f"separator {reader.reader.dialect.delimiter!r} (a CSV writer "
-                "such as Python's `csv` or pandas does it)."
+                f"{len(reader.fieldnames)}. {fix}"
             )
         _check_text(row[text_column], f"{where} (column {text_column!r})")
         texts.append(row[text_column])
@@ -197,6 +211,61 @@ def _read_file(path, text_column, label_column):
         # CSV has no types; integer labels keep their numeric order.
         labels = [int(v) for v in labels]
     return texts, labels
+
+
+def _check_unique_columns(columns, path, text_column, label_column):
+    """Refuses a header that names the text or label column twice: a CSV
+    reader keeps the last of them without a word.
+
+    >>> _check_unique_columns(["text", "label", "text"], "a.csv", "text", "label")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'a.csv' has 2 columns named 'text' (columns 1 and 3 of ['text', 'label', 'text']). Rename all but one in the header line.
+    """
+    for column in (text_column, label_column):
+        places = [i for i, name in enumerate(columns, 1) if name == column]
+        if len(places) > 1:
+            raise ValueError(
+                f"{str(path)!r} has {len(places)} columns named {column!r} "
+                f"(columns {', '.join(map(str, places[:-1]))} and {places[-1]} "
+                f"of {list(columns)}). Rename all but one in the header line."
+            )
+
+
+def _tsv_quoting(lines):
+    """How to read a TSV file's quote marks: as text (IANA TSV has no
+    quoting, and a review that opens with a quote mark must not swallow the
+    rows after it) unless that leaves rows with the wrong number of fields,
+    which a CSV writer's quoting of tabs or line breaks explains.
+
+    >>> _tsv_quoting(io.StringIO('text\\tlabel\\n"Great" film\\t1\\nbad\\t0\\n')) == csv.QUOTE_NONE
+    True
+    >>> _tsv_quoting(io.StringIO('text\\tlabel\\n"a\\tb"\\t1\\n')) == csv.QUOTE_MINIMAL
+    True
+    """
+    rows = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    widths = {len(row) for row in rows if row}
+    lines.seek(0)
+    return csv.QUOTE_NONE if len(widths) <= 1 else csv.QUOTE_MINIMAL
+
+
+def _unquote_fields(row):
+    """Drops the quotes a CSV writer put around a TSV field (pandas'
+    `to_csv(sep="\\t")` quotes fields holding a quote mark), keeping quote
+    marks that are part of the text.
+
+    >>> _unquote_fields({"text": '"a ""fine"" film"', "label": '"Great" film'})
+    {'text': 'a "fine" film', 'label': '"Great" film'}
+    """
+    unquoted = {}
+    for key, value in row.items():
+        if (
+            isinstance(value, str)
+            and re.fullmatch(r'"(?:[^"]|"")*"', value)
+        ):
+            value = value[1:-1].replace('""', '"')
+        unquoted[key] = value
+    return unquoted
 
 
 def _delimiter(fmt, header):

@@ -150,3 +150,53 @@ def test_spreadsheet_csv_with_byte_order_mark_and_semicolons(tmp_path):
     assert data.train.texts == ["Good, truly", "Bad; sadly"]
     assert data.class_names == ["neg", "pos"]
     assert data.train.labels.tolist() == [1, 0]
+
+
+def test_tsv_quote_marks_are_text_unless_a_writer_quoted_the_fields(tmp_path):
+    # An unclosed quote mark opened a quoted field that swallowed the rows
+    # after it: 2 examples were read from 4.
+    raw = tmp_path / "raw.tsv"
+    raw.write_text(
+        'text\tlabel\n"Great film, said nobody\t0\n"Fine" work\t1\nbad\t0\nok\t1\n',
+        encoding="utf-8",
+    )
+    data = datasets.load({"train": raw}, splits=(1.0, 0.0, 0.0))
+    assert data.train.texts == ['"Great film, said nobody', '"Fine" work', "bad", "ok"]
+    assert data.train.labels.tolist() == [0, 1, 0, 1]
+    # A CSV writer's TSV (tabs and quote marks quoted) reads back as written.
+    rows = [('He said "hi"', 1), ("a\ttab", 0), ("plain", 1)]
+    written = tmp_path / "written.tsv"
+    with open(written, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter="\t")
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    data = datasets.load({"train": written}, splits=(1.0, 0.0, 0.0))
+    assert data.train.texts == [r[0] for r in rows]
+    # Quote marks alone (no tab inside a field): unquoted as a writer meant.
+    quoted = tmp_path / "quoted.tsv"
+    quoted.write_text('text\tlabel\n"He said ""hi"""\t1\nplain\t0\n', encoding="utf-8")
+    assert datasets.load({"train": quoted}, splits=(1.0, 0.0, 0.0)).train.texts == [
+        'He said "hi"', "plain"]
+
+
+def test_a_column_named_twice_is_refused():
+    # csv.DictReader kept the last 'text' column without a word.
+    import pathlib
+    import tempfile
+
+    path = pathlib.Path(tempfile.mkdtemp()) / "twice.csv"
+    path.write_text("text,label,text\ngood,1,summary one\nbad,0,summary two\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"twice\.csv' has 2 columns named 'text' \(columns 1 and 3 .*Rename all but one"):
+        datasets.load({"train": path})
+    # A repeated column that is neither the text nor the label is harmless.
+    path.write_text("text,label,note,note\ngood,1,a,b\nbad,0,c,d\n", encoding="utf-8")
+    assert datasets.load({"train": path}, splits=(1.0, 0.0, 0.0)).train.texts == ["good", "bad"]
+
+
+def test_errors_name_the_line_after_a_text_that_spans_lines(tmp_path):
+    # Rows were counted, so a quoted line break put every later message
+    # one line early.
+    path = tmp_path / "multi.csv"
+    path.write_text('text,label\n"first line\nsecond line",1\ngood,1\n  ,0\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"multi\.csv:5 \(column 'text'\) has an empty text"):
+        datasets.load({"train": path})
