@@ -29,7 +29,8 @@ def tokenize(
             `keras_hub.models.BertTextClassifierPreprocessor`, whose
             `sequence_length` sets the (maximum) length.
         batch_size: examples per batch.
-        shuffle: reshuffle the examples every epoch.
+        shuffle: reshuffle all the examples every epoch (a buffer of the
+            whole set).
         seed: shuffle seed.
         bucket_lengths: None pads every batch to the preprocessor's
             `sequence_length`. A sorted list of lengths, e.g. `[16, 32, 64]`,
@@ -57,6 +58,12 @@ def tokenize(
     ...     dataset, preprocessor, batch_size=2, bucket_lengths=[4, 8])]
     [4, 8]
     """
+    if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            "`dataset` is infinite (a `.repeat()`): `tokenize` caches its "
+            "tokens and repeats them every epoch. Pass the dataset without "
+            "`.repeat()`."
+        )
     sequence_length = getattr(preprocessor, "sequence_length", None)
     if bucket_lengths is not None:
         bucket_lengths = sorted(int(n) for n in bucket_lengths)
@@ -73,8 +80,15 @@ def tokenize(
         tokenized = tokenized.map(_trim_padding, tf.data.AUTOTUNE)
     tokenized = tokenized.cache()
     if shuffle:
+        # A buffer of the whole set: files are often sorted by label, and
+        # a smaller buffer would hand out one label's run at a time. The
+        # tokens are cached in memory already.
+        count = int(tokenized.cardinality())
+        if count == tf.data.UNKNOWN_CARDINALITY:
+            # One pass, which fills the cache the epochs read.
+            count = int(tokenized.reduce(0, lambda n, *_: n + 1))
         tokenized = tokenized.shuffle(
-            10_000, seed=seed, reshuffle_each_iteration=True
+            max(count, 1), seed=seed, reshuffle_each_iteration=True
         )
     if bucket_lengths is None:
         batched = tokenized.batch(batch_size)

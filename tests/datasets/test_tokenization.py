@@ -94,3 +94,22 @@ def test_tokenize_buckets_pad_to_the_smallest_fitting_length(preprocessor):
 def test_tokenize_rejects_buckets_shorter_than_the_sequence(preprocessor):
     with pytest.raises(ValueError, match=r"sequence_length=16.*\[4, 8\]"):
         SPLIT.tokenize(preprocessor, bucket_lengths=[8, 4])
+
+
+def test_tokenize_shuffles_the_whole_set_even_when_sorted_by_label(preprocessor):
+    import tensorflow as tf
+
+    # 20,000 of one label, then 2,000 of the other: a 10,000-example
+    # buffer handed out the first 10,000 without one of the second label.
+    labels = np.array([0] * 20_000 + [1] * 2_000)
+    dataset = tf.data.Dataset.from_tensor_slices((["good", "bad"] * 11_000, labels))
+    for source in (dataset, dataset.filter(lambda x, y: True)):  # size unknown
+        order = np.concatenate([
+            y.numpy() for _, y in datasets.tokenize(
+                source, preprocessor, batch_size=1000, shuffle=True, seed=0)
+        ])
+        assert len(order) == 22_000
+        # 909 expected under a full shuffle.
+        assert 700 < order[:10_000].sum() < 1100
+    with pytest.raises(ValueError, match=r"`dataset` is infinite .*without `\.repeat\(\)`"):
+        datasets.tokenize(dataset.repeat(), preprocessor)
