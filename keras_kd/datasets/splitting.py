@@ -1,7 +1,8 @@
 """Building the splits of a dataset: `_split_by_text_hash` (the
 deterministic train/validation/test split keyed by each text's SHA-256) and
 `_build` (raw labels to class indices and class names, with the checks that
-every split can be learned)."""
+every split can be learned), and `hold_out` (`fit`'s `validation_split` of
+in-memory data)."""
 
 import hashlib
 import math
@@ -96,6 +97,59 @@ def texts_to_hold_out(fraction):
     """
     count = math.ceil(1 / fraction)
     return count if int(count * fraction) >= 1 else count + 1
+
+
+def hold_out(data, fraction):
+    """Splits in-memory training data `(x, y, sample_weight)` into the
+    examples to train on and `int(n * fraction)` drawn at random (seed 0:
+    the same ones at every call) to validate on: `fit`'s
+    `validation_split`, without Keras's choice of the last examples, which
+    in a file sorted by label are all of one class.
+
+    Args:
+        data: `(x, y, sample_weight)`: lists, arrays or dicts of arrays of
+            one row per example; None where absent.
+        fraction: the fraction to hold out, in `[0, 1)`.
+
+    Returns:
+        `(train, validation)`: `train` as `(x, y, sample_weight)`,
+        `validation` a `validation_data` tuple without the Nones.
+
+    Example:
+
+    >>> train, validation = hold_out((["a", "b", "c", "d"], [0, 0, 1, 1], None), 0.5)
+    >>> train, validation
+    ((array(['b', 'd'], dtype='<U1'), array([0, 1]), None), (array(['c', 'a'], dtype='<U1'), array([1, 0])))
+    >>> hold_out((["a", "b"], [0, 1], None), 0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: validation_split=0.1 of 2 examples holds out none. Pass a larger split, or `validation_data=`.
+    """
+    import keras
+
+    from keras_kd.utils.validation import check_number
+
+    check_number("validation_split", fraction, low=0, high=1, high_open=True, example=0.1)
+    # A list is one array of examples (texts, labels), not a structure.
+    data = [np.asarray(v) if isinstance(v, list) else v for v in data]
+    size = len(keras.tree.flatten(data[0])[0])
+    count = int(size * fraction)
+    if not count:
+        raise ValueError(
+            f"validation_split={fraction!r} of {size} examples holds out "
+            "none. Pass a larger split, or `validation_data=`."
+        )
+    order = np.random.default_rng(0).permutation(size)
+
+    def rows(index):
+        return [
+            None if v is None
+            else keras.tree.map_structure(lambda a: np.asarray(a)[index], v)
+            for v in data
+        ]
+
+    validation = tuple(v for v in rows(order[:count]) if v is not None)
+    return tuple(rows(order[count:])), validation
 
 
 # Training splits of fewer texts (examples, smoke runs) have classes of

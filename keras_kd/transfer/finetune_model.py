@@ -272,16 +272,24 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         are shuffled each epoch, as Keras does for a plain model. Datasets,
         generators and paired-segment tuples pass through unchanged (in
         their own order: Keras cannot shuffle them, and is not asked to).
-        A list of texts takes `validation_split` as an array does.
+        In-memory data holds out `validation_split` of its examples drawn at
+        random (seed 0: the same ones at every call) rather than Keras's last
+        ones, which in a file sorted by label are all of one class; the rest
+        are shuffled every epoch.
         """
         from keras_kd.distillation.inputs import check_same_length
 
         check_same_length(x, y, sample_weight)
         self._check_class_ids(y)
-        if validation_split and isinstance(x, (list, tuple)) and x and isinstance(x[0], str):
-            # Keras splits arrays, not lists: a list of texts is one.
-            x = np.asarray(x)
         size = _num_examples(x)
+        if validation_split and size and validation_data is None:
+            from keras_kd.datasets.splitting import hold_out
+
+            (x, y, sample_weight), validation_data = hold_out(
+                (x, y, sample_weight), validation_split
+            )
+            size = _num_examples(x)
+            validation_split = 0.0
         if size and shuffle and not validation_split:
             data = tuple(v for v in (x, y, sample_weight) if v is not None)
             x = (

@@ -247,6 +247,34 @@ def test_a_list_of_texts_takes_validation_split_as_an_array_does():
     assert logs[0]["val_loss"] == pytest.approx(logs[1]["val_loss"], rel=1e-6)
 
 
+def test_validation_split_holds_out_random_examples_and_shuffles_the_rest(monkeypatch):
+    # Keras held out the last examples (in a file sorted by label, all of
+    # one class) and, under keras-hub, never shuffled the rest.
+    from keras_kd.utils.testing import tiny_bert_text_classifier
+
+    seen = {}
+
+    def record(self, x, y=None, validation_data=None, validation_split=0.0, **kwargs):
+        seen.update(x=x, validation_data=validation_data, validation_split=validation_split)
+
+    monkeypatch.setattr(keras_hub.models.Task, "fit", record)
+    texts = [f"film {i}" for i in range(40)]
+    labels = [0] * 20 + [1] * 20  # a list: Keras could not split it
+    model = tiny_bert_text_classifier(seed=0)
+    model.fit(texts, labels, validation_split=0.25, batch_size=30)
+    val_x, val_y = seen["validation_data"]
+    assert seen["validation_split"] == 0.0 and len(val_x) == 10
+    assert 0 < val_y.sum() < 10  # both classes held out
+    assert [labels[texts.index(t)] for t in val_x] == val_y.tolist()
+    epochs = [np.concatenate([y.numpy() for _, y in seen["x"]]) for _ in range(2)]
+    assert sorted(epochs[0].tolist()) == sorted(labels[texts.index(t)] for t in texts if t not in val_x)
+    assert epochs[0].tolist() != epochs[1].tolist()  # reshuffled each epoch
+    model.fit(texts, labels, validation_split=0.25)
+    assert seen["validation_data"][0].tolist() == val_x.tolist()  # the same examples
+    with pytest.raises(ValueError, match=r"validation_split=0\.01 of 40 examples holds out none"):
+        model.fit(texts, labels, validation_split=0.01)
+
+
 def test_a_lora_classifier_trims_and_gives_students_with_its_adapters_merged(tiny_backbone):
     # trim_vocabulary refused LoRA models ("merge or drop the adapters
     # first"), with no way to merge them.
