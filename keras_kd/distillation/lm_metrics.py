@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_kd.transfer.causal_lm import generation_settings
+from keras_kd.transfer.causal_lm import check_same_vocabulary, generation_settings
 from keras_kd.utils.validation import check_choice, check_int, check_texts
 
 
@@ -108,7 +108,9 @@ def evaluate_causal_lm(
 
     Raises:
         ValueError: `teacher` is an array of another shape than
-            `(len(texts), sequence_length)`.
+            `(len(texts), sequence_length)`, or a model whose tokenizer
+            differs from `model`'s (`keras_kd.transfer.causal_lm.check_same_vocabulary`:
+            score a student's agreement before trimming its vocabulary).
 
     Example (a tiny random model; its own predictions agree with it):
 
@@ -127,7 +129,11 @@ def evaluate_causal_lm(
     check_int("sequence_length", sequence_length, minimum=2)
     texts = check_texts("texts", texts)
     teacher_predictions = None
-    if teacher is not None and not hasattr(teacher, "preprocessor"):
+    if teacher is not None and hasattr(teacher, "preprocessor"):
+        # The teacher reads the model's token ids, and the agreement
+        # compares ids: a trimmed model's would be other tokens.
+        check_same_vocabulary(teacher, model, reader="evaluate_causal_lm")
+    elif teacher is not None:
         teacher_predictions = np.asarray(teacher)
         if teacher_predictions.shape != (len(texts), sequence_length):
             raise ValueError(
@@ -196,7 +202,8 @@ def greedy_tokens_per_second(model, prompts, max_length, jit_compile=True):
 
     Each prompt is continued to `max_length` tokens without stopping, after
     a warm-up call that compiles the generate function for this length;
-    the new tokens of all prompts are divided by the time of all calls.
+    the new tokens of all prompts (not the prompt's, nor a start token the
+    preprocessor adds) are divided by the time of all calls.
 
     The generate function is compiled with the given `jit_compile`, not
     with the model's own setting: a model that went through `compile`
@@ -222,12 +229,16 @@ def greedy_tokens_per_second(model, prompts, max_length, jit_compile=True):
     """
     check_int("max_length", max_length, minimum=2)
     check_choice("jit_compile", jit_compile, (True, False))
-    lengths = [len(model.preprocessor.tokenizer(p)) for p in prompts]
+    preprocessor = model.preprocessor
+    # The prompt as `generate` sees it: GPT-2's preprocessor, for one,
+    # prepends a start token, which is no generated token.
+    start = int(bool(getattr(preprocessor, "add_start_token", False)))
+    lengths = [start + len(preprocessor.tokenizer(p)) for p in prompts]
     if max(lengths) >= max_length:
         raise ValueError(
             f"A prompt of {max(lengths)} tokens leaves nothing to generate at "
-            f"max_length={max_length}: pass a larger max_length or shorter "
-            "prompts."
+            f"max_length={max_length} (the start token the preprocessor adds "
+            "counts): pass a larger max_length or shorter prompts."
         )
     with generation_settings(model, jit_compile=jit_compile):
         model.generate(prompts[0], max_length=max_length, stop_token_ids=None)

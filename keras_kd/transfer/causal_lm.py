@@ -9,7 +9,9 @@ SmolLM2's tokenizer does not) and greedy decoding as the default sampler.
 
 Importing this module also applies `keras_hub_fixes`: without them a saved
 Llama model reloads untied (`Layer 'token_embedding' expected 2
-variables`), and a SmolLM2 tokenizer does not reload at all.
+variables`), a SmolLM2 tokenizer does not reload at all, and every saved
+`CausalLM` reloads with keras-hub's sampling default, `top_k`, instead of
+the sampler it generated with.
 """
 
 import contextlib
@@ -20,7 +22,7 @@ import keras
 import keras_hub
 
 from keras_kd.presets import resolve_preset
-from keras_kd.transfer import keras_hub_fixes  # noqa: F401 (patches on import)
+from keras_kd.transfer import keras_hub_fixes  # patches keras-hub on import
 
 
 
@@ -59,7 +61,7 @@ def set_norm_epsilon(backbone, epsilon):
     return changed
 
 
-def load_causal_lm(preset, sampler="greedy", **kwargs):
+def load_causal_lm(preset, sampler=None, **kwargs):
     """Loads a keras-hub `CausalLM`, true to its checkpoint.
 
     Args:
@@ -67,8 +69,10 @@ def load_causal_lm(preset, sampler="greedy", **kwargs):
             preset name, a keras-hub preset folder, or a Hugging Face folder
             of a decoder keras-hub converts (Llama, Gemma, Qwen, GPT-2,
             Mistral).
-        sampler: the sampler `generate` uses (keras-hub's default is
-            `"top_k"`, which samples; keras-kd defaults to greedy decoding).
+        sampler: the sampler `generate` uses; None: the one the preset
+            was saved with by a model of keras-kd's
+            (`keras_hub_fixes.SAMPLER_FILE`), else greedy decoding
+            (keras-hub's default is `"top_k"`, which samples).
         **kwargs: passed to `keras_hub.models.CausalLM.from_preset`.
 
     Returns:
@@ -102,7 +106,9 @@ def load_causal_lm(preset, sampler="greedy", **kwargs):
                 model.preprocessor.add_start_token = bool(
                     tokenizer_config["add_bos_token"]
                 )
-    set_sampler(model, sampler)
+    saved = os.path.isfile(os.path.join(folder, keras_hub_fixes.SAMPLER_FILE))
+    if sampler is not None or not saved:
+        set_sampler(model, sampler or "greedy")
     return model
 
 
@@ -195,15 +201,14 @@ def is_decoder_backbone(backbone):
     )
 
 
-def check_same_tokenizer(teacher, student):
-    """Refuses to distill between causal LMs whose vocabulary sizes differ.
+def check_same_tokenizer(teacher, student, reader="The Distiller"):
+    """Refuses causal LMs whose vocabulary sizes differ.
 
-    Token-level distillation compares the two models' distributions token id
-    by token id, so both must use the same tokenizer. The sizes are checked
-    here, from the backbones (models without a preprocessor have no
-    tokenizer); the tokens themselves, where both have one, by the
-    Distiller's check of every teacher
-    (`keras_kd.transfer.vocabulary.vocabulary_difference`).
+    `reader` (the Distiller, `evaluate_causal_lm`) compares the two models'
+    next-token distributions token id by token id, so both must use the
+    same tokenizer. The sizes are checked here, from the backbones (models
+    without a preprocessor have no tokenizer); the tokens themselves, where
+    both have one, by `check_same_vocabulary`.
 
     Raises:
         ValueError: naming both vocabulary sizes.
@@ -214,11 +219,61 @@ def check_same_tokenizer(teacher, student):
     )
     if sizes[0] != sizes[1]:
         raise ValueError(
-            "Teacher and student must share the tokenizer for token-level "
-            f"distillation. Received: a teacher vocabulary of {sizes[0]:,} "
-            f"tokens and a student vocabulary of {sizes[1]:,}. Build the "
-            "student from the teacher (`keras_kd.transfer.student_like`) or "
-            "give it the teacher's tokenizer."
+            f"Teacher and student must share the tokenizer: {reader} "
+            "compares their predictions token id by token id. Received: a "
+            f"teacher vocabulary of {sizes[0]:,} tokens and a student "
+            f"vocabulary of {sizes[1]:,}. Build the student from the teacher "
+            "(`keras_kd.transfer.student_like`) or give it the teacher's "
+            "tokenizer, and trim the student's vocabulary last "
+            "(`keras_kd.transfer.trim_lm_vocabulary`), after distilling and "
+            "scoring it against the teacher."
+        )
+
+
+def check_same_vocabulary(teacher, student, role="teacher", reader="The Distiller"):
+    """Refuses a teacher whose tokenizer differs from the student's: the
+    Distiller and `evaluate_causal_lm` (`reader`) tokenize raw texts with
+    the student's preprocessor and hand the same token ids to the teacher,
+    which would read other words, and compare predictions id by id. Causal
+    LMs must also have as many tokens (`check_same_tokenizer`: models
+    without a tokenizer are compared by their backbones).
+
+    Args:
+        teacher: the teacher model.
+        student: the student model.
+        role: the teacher's name in the message (`"teacher[1]"`, ...).
+        reader: who compares them, in the message.
+
+    Raises:
+        ValueError: naming the first token id whose tokens differ, or both
+            vocabulary sizes.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_bert_text_classifier
+    >>> teacher = tiny_bert_text_classifier()
+    >>> check_same_vocabulary(teacher, teacher.trim_vocabulary(["a dull plot"], keep_characters=False))
+    Traceback (most recent call last):
+    ...
+    ValueError: The teacher's tokenizer differs from the student's (token id 6 is 'fine' for the teacher, 'dull' for the student). The Distiller tokenizes texts with the student's preprocessor and gives the teacher the same token ids, so it would read other words. Build the student from the teacher (`keras_kd.transfer.student_like` keeps its tokenizer) and trim the student's vocabulary last (`FinetuneModel.trim_vocabulary`, `keras_kd.transfer.trim_lm_vocabulary`), after distilling and scoring it against the teacher.
+    """
+    from keras_kd.transfer.vocabulary import vocabulary_difference
+
+    if is_causal_lm(teacher) and is_causal_lm(student):
+        check_same_tokenizer(teacher, student, reader)
+    difference = vocabulary_difference(teacher, student)
+    if difference is not None:
+        index, theirs, ours = difference
+        raise ValueError(
+            f"The {role}'s tokenizer differs from the student's (token id "
+            f"{index} is {theirs!r} for the {role}, {ours!r} for the "
+            f"student). {reader} tokenizes texts with the student's "
+            f"preprocessor and gives the {role} the same token ids, so it "
+            "would read other words. Build the student from the teacher "
+            "(`keras_kd.transfer.student_like` keeps its tokenizer) and trim "
+            "the student's vocabulary last (`FinetuneModel.trim_vocabulary`, "
+            "`keras_kd.transfer.trim_lm_vocabulary`), after distilling and "
+            "scoring it against the teacher."
         )
 
 
@@ -261,15 +316,24 @@ def finetune_causal_lm(
             (`"none"`, `"embeddings"`, an int `n`: the embeddings and the
             first `n` transformer layers, layer names or a regex).
         lora_rank: if set, train LoRA adapters of this rank on the attention
-            projections instead of the weights (keras-hub's `enable_lora`).
+            projections instead of the weights (keras-hub's `enable_lora`;
+            a model that has adapters from an earlier call trains those, and
+            must be given their rank).
         jit_compile: compile the training step with XLA.
         seed: seed of the shuffling.
         verbose: Keras verbosity.
         callbacks: Keras callbacks of the training.
 
+    What trains follows this call's `freeze` and `lora_rank` alone, not
+    what an earlier call or a `Distiller` (which freezes its teacher) set.
+
     Returns:
         The `keras.callbacks.History` of one Keras epoch of `steps` steps;
         `history.history["perplexity"]` is the training perplexity.
+
+    Raises:
+        ValueError: a bad argument, or a `lora_rank` other than the rank of
+            the adapters the model already has (None included).
     """
     from keras_kd.distillation.inputs import preprocessed
     from keras_kd.distillation.lm_metrics import Perplexity
@@ -284,11 +348,10 @@ def finetune_causal_lm(
     check_int("lora_rank", lora_rank, allow_none=True, example=8)
     texts = check_texts("texts", texts)
     frozen = set(resolve_freeze(freeze, model.backbone))
-    for layer in model.backbone.layers:
-        if layer.name in frozen:
-            layer.trainable = False
-    if lora_rank is not None:
+    adapters_rank = _check_lora_rank(model.backbone, lora_rank)
+    if lora_rank is not None and adapters_rank is None:
         model.backbone.enable_lora(lora_rank)
+    _set_trainable(model, frozen, lora=lora_rank is not None)
     if steps is None:
         steps = epochs * -(-len(texts) // batch_size)
     keras.utils.set_random_seed(seed)
@@ -313,6 +376,51 @@ def finetune_causal_lm(
         model, dataset, steps_per_epoch=steps, epochs=1, shuffle=False,
         verbose=verbose, callbacks=callbacks,
     )
+
+
+def _lora_layers(backbone):
+    return [
+        layer for layer in backbone._flatten_layers(include_self=False)
+        if getattr(layer, "lora_enabled", False)
+    ]
+
+
+def _check_lora_rank(backbone, lora_rank):
+    """The rank of the LoRA adapters `backbone` has (None without any),
+    refusing a call whose `lora_rank` is not it: keras-hub enables LoRA
+    once, and a full fine-tune would also train the base weights under
+    the adapters."""
+    ranks = sorted({layer.lora_rank for layer in _lora_layers(backbone)})
+    if ranks and ranks != [lora_rank]:
+        keep = f"Pass lora_rank={ranks[0]} to train them further, or train" if len(ranks) == 1 else "Train"
+        raise ValueError(
+            f"lora_rank={lora_rank}, but the model already has LoRA adapters "
+            f"of rank {', '.join(map(str, ranks))} (from an earlier "
+            "`finetune_causal_lm(lora_rank=...)` or `enable_lora`). "
+            f"{keep} a copy with the adapters merged into its weights: "
+            "`keras_kd.transfer.student_like(model, num_layers=model.backbone.num_layers)`."
+        )
+    return ranks[0] if ranks else None
+
+
+def _set_trainable(model, frozen, lora):
+    """Sets what trains from this call's arguments alone, whatever an
+    earlier call, a `Distiller` (which freezes its teacher) or the user
+    left: every weight but those of the `frozen` backbone layers, and with
+    `lora` only the LoRA adapters among them."""
+    model.trainable = True
+    for layer in model.backbone.layers:
+        layer.trainable = layer.name not in frozen
+    if lora:
+        adapters = {
+            id(v) for layer in _lora_layers(model.backbone)
+            for v in (layer.lora_kernel_a, layer.lora_kernel_b)
+        }
+        # Variable flags: a frozen layer's `trainable = False` has already
+        # cleared its adapters' flags.
+        for variable in model.weights:
+            if id(variable) not in adapters:
+                variable.trainable = False
 
 
 def _preprocessor_at(preprocessor, sequence_length):

@@ -1,6 +1,6 @@
-"""Fixes of keras-hub 0.32's Llama configs, applied on import: without
-them a model or tokenizer rebuilt from its config (`from_config`, a saved
-preset or `.keras` file) differs from the original.
+"""Fixes of keras-hub 0.32's saving, applied on import: without them a
+model or tokenizer rebuilt from its config (`from_config`, a saved preset
+or `.keras` file) differs from the original.
 
 - `LlamaBackbone.get_config` (and so `Llama3Backbone`'s) drops
   `tie_word_embeddings`: the rebuilt model would have an untied output
@@ -8,9 +8,26 @@ preset or `.keras` file) differs from the original.
 - `Llama3Tokenizer.get_config` drops its start, end and other special
   tokens (SmolLM2's `<|im_start|>`, `<|im_end|>`, ...): the rebuilt
   tokenizer would look for Llama 3's own and fail to load.
+- `CausalLM` saves no sampler: a `.keras` file (whose compile settings
+  keras-hub's own `compile` makes Keras skip) and a preset (which keeps no
+  compile settings) reload with keras-hub's default, `top_k`, which
+  samples, whatever the model generated with. The sampler goes into the
+  compile settings of a `.keras` file, which compile the loaded model, and
+  into `SAMPLER_FILE` of a preset folder, which `from_preset` reads.
 """
 
+import functools
+import json
+import os
+
 import keras_hub
+
+from keras_kd.utils.compile_config import compile_saved, with_optimizer_state
+from keras_kd.utils.io import atomic_write_json
+
+# The sampler of a `CausalLM` preset folder, as `keras_hub.samplers.serialize`
+# gives it (keras-hub ignores the file).
+SAMPLER_FILE = "keras_kd_sampler.json"
 
 
 def _keep_tied_embeddings():
@@ -56,5 +73,54 @@ def _keep_special_tokens():
     cls.get_config = get_config
 
 
+def _keep_sampler():
+    cls = keras_hub.models.CausalLM
+    if getattr(cls.save_to_preset, "_keras_kd_fix", False):
+        return
+    original_get_compile_config = cls.get_compile_config
+    original_save_to_preset = cls.save_to_preset
+    original_from_preset = cls.from_preset.__func__
+
+    def get_compile_config(self):
+        config = with_optimizer_state(self, original_get_compile_config(self))
+        if config and getattr(self, "sampler", None) is not None:
+            config["sampler"] = keras_hub.samplers.serialize(self.sampler)
+        return config
+
+    def compile_from_config(self, config):
+        # A file saved without the sampler compiles with `compile`'s
+        # default, as keras-hub does.
+        compile_saved(self, config)
+
+    @functools.wraps(original_save_to_preset)
+    def save_to_preset(self, preset_dir, *args, **kwargs):
+        original_save_to_preset(self, preset_dir, *args, **kwargs)
+        if getattr(self, "sampler", None) is not None:
+            # keras-hub overwrites a preset's files; so does this one.
+            atomic_write_json(
+                os.path.join(preset_dir, SAMPLER_FILE),
+                keras_hub.samplers.serialize(self.sampler),
+                overwrite=True,
+            )
+
+    @functools.wraps(original_from_preset)
+    def from_preset(klass, preset, *args, **kwargs):
+        model = original_from_preset(klass, preset, *args, **kwargs)
+        path = os.path.join(str(preset), SAMPLER_FILE)
+        if isinstance(model, cls) and os.path.isfile(path):
+            with open(path) as f:
+                model.sampler = keras_hub.samplers.deserialize(json.load(f))
+            # keras-hub caches the compiled generate function with its sampler.
+            model.generate_function = None
+        return model
+
+    save_to_preset._keras_kd_fix = True
+    cls.get_compile_config = get_compile_config
+    cls.compile_from_config = compile_from_config
+    cls.save_to_preset = save_to_preset
+    cls.from_preset = classmethod(from_preset)
+
+
 _keep_tied_embeddings()
 _keep_special_tokens()
+_keep_sampler()

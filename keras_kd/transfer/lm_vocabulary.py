@@ -13,6 +13,7 @@ from keras_hub.src.tokenizers.byte_pair_tokenizer import bytes_to_unicode
 
 from keras_kd.transfer.causal_lm import is_causal_lm, set_sampler
 from keras_kd.transfer.vocabulary import backbone_with_rows
+from keras_kd.transfer.vocabulary import check_keep_tokens
 from keras_kd.transfer.vocabulary import used_token_ids
 from keras_kd.utils.validation import check_texts
 
@@ -35,6 +36,27 @@ def _merge_closure(kept, merges, vocabulary):
     return kept
 
 
+def _with_a_merge(kept, merges, vocabulary):
+    """`kept`, with the result of the lowest-ranked merge of two kept
+    tokens when no merge builds a kept token: keras-hub's
+    `BytePairTokenizer` cannot be built without a merge (a TensorFlow
+    HashTable error). Then BPE merged nothing in the corpus (each merge it
+    applies leaves its result and parts in the closure), so no pair of the
+    corpus's pieces is a merge, and the added one never applies to it."""
+    pairs = [merge.split(" ") for merge in merges]
+    if any(left in kept and right in kept and left + right in kept for left, right in pairs):
+        return kept
+    for left, right in pairs:
+        if left in kept and right in kept and left + right in vocabulary:
+            return kept | {left + right}
+    raise ValueError(
+        "trim_lm_vocabulary keeps no merge, and keras-hub's byte-pair "
+        "tokenizer needs one: none of the tokenizer's merges joins two kept "
+        "tokens into a token of the vocabulary. Pass keep_tokens=[...] with "
+        f"the parts and result of a merge, e.g. {merges[0]!r}."
+    )
+
+
 def _rebuilt_tokenizer(tokenizer, vocabulary, merges):
     """`tokenizer`'s class and settings with a new vocabulary and merges."""
     new = type(tokenizer).from_config(tokenizer.get_config())
@@ -54,13 +76,15 @@ def trim_lm_vocabulary(causal_lm, corpus, keep_tokens=()):
     corpus is kept and the others never applied there, so the corpus
     tokenizes to the same tokens as before (with new ids), and the model's
     logits over the kept tokens are unchanged. Text outside the corpus
-    still tokenizes, into smaller pieces down to bytes.
+    still tokenizes, into smaller pieces down to bytes. A corpus that BPE
+    merges nowhere keeps the lowest-ranked merge of two byte tokens and its
+    result (keras-hub's tokenizer needs a merge); it never applies there.
 
     Args:
         causal_lm: a keras-hub `CausalLM` with a byte-level BPE tokenizer
             (Llama 3, SmolLM2, GPT-2, Qwen, ...) in its preprocessor.
         corpus: an iterable of strings (the domain's text).
-        keep_tokens: further token strings to keep.
+        keep_tokens: further tokens to keep: a list of token strings.
 
     Returns:
         A new `CausalLM` of the same class, with a new backbone,
@@ -91,6 +115,7 @@ def trim_lm_vocabulary(causal_lm, corpus, keep_tokens=()):
 
     "Ġt", "Ġthe" and "in" are gone: "the hat" has no " the" and no "in".
     """
+    keep_tokens = check_keep_tokens(keep_tokens)
     if not is_causal_lm(causal_lm) or causal_lm.preprocessor is None:
         raise TypeError(
             "trim_lm_vocabulary needs a keras-hub CausalLM with a "
@@ -117,7 +142,7 @@ def trim_lm_vocabulary(causal_lm, corpus, keep_tokens=()):
     kept = set(tokenizer.special_tokens) | set(keep_tokens)
     kept |= set(bytes_to_unicode()[1]) & set(token_to_id)
     kept.update(vocabulary[i] for i in used_token_ids(tokenizer, corpus))
-    kept = _merge_closure(kept, merges, token_to_id)
+    kept = _with_a_merge(_merge_closure(kept, merges, token_to_id), merges, token_to_id)
     kept_ids = sorted(token_to_id[t] for t in kept)
     new_vocabulary = {vocabulary[i]: new for new, i in enumerate(kept_ids)}
     new_merges = [

@@ -18,6 +18,34 @@ from keras_kd.utils.validation import check_texts
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
+def check_keep_tokens(keep_tokens):
+    """Returns `keep_tokens` as a tuple, refusing one string: iterated, it
+    would keep its characters, not the token.
+
+    Args:
+        keep_tokens: an iterable of token strings.
+
+    Returns:
+        The tokens, as a tuple.
+
+    Example:
+
+    >>> check_keep_tokens(["hello"])
+    ('hello',)
+    >>> check_keep_tokens("hello")
+    Traceback (most recent call last):
+    ...
+    TypeError: keep_tokens='hello' is one string, which would be read as its characters ['h', 'e', 'l', 'l', 'o']. Pass a list, e.g. keep_tokens=['hello'].
+    """
+    if isinstance(keep_tokens, (str, bytes)):
+        raise TypeError(
+            f"keep_tokens={keep_tokens!r} is one string, which would be read "
+            f"as its characters {list(keep_tokens)!r}. Pass a list, e.g. "
+            f"keep_tokens={[keep_tokens]!r}."
+        )
+    return tuple(keep_tokens)
+
+
 def is_character_piece(token):
     """Whether `token` is a single-character WordPiece (`a` or `##a`)."""
     return len(token) == 1 or (len(token) == 3 and token.startswith("##"))
@@ -126,7 +154,7 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters
         backbone: a keras-hub encoder backbone with a `token_embedding`.
         tokenizer: its keras-hub WordPiece tokenizer (e.g. `BertTokenizer`).
         corpus: an iterable of strings.
-        keep_tokens: further tokens to keep.
+        keep_tokens: further tokens to keep: a list of token strings.
         keep_characters: keep the single-character pieces (about 2,000 of
             BERT's 30,522 tokens), so new words do not become `[UNK]`.
 
@@ -149,6 +177,7 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters
     >>> tuple(backbone.get_layer("token_embedding").embeddings.shape)
     (13, 8)
     """
+    keep_tokens = check_keep_tokens(keep_tokens)
     encoder_blocks(backbone)
     vocabulary = list(tokenizer.get_vocabulary())
     corpus = check_texts("corpus", corpus)
@@ -163,7 +192,7 @@ def trim_vocabulary(backbone, tokenizer, corpus, keep_tokens=(), keep_characters
         raise ValueError(f"keep_tokens not in the vocabulary: {unknown}")
     used = used_token_ids(tokenizer, corpus)
     token_to_id = {token: i for i, token in enumerate(vocabulary)}
-    used.update(token_to_id[t] for t in SPECIAL_TOKENS + tuple(keep_tokens))
+    used.update(token_to_id[t] for t in SPECIAL_TOKENS + keep_tokens)
     if keep_characters:
         used.update(i for i, t in enumerate(vocabulary) if is_character_piece(t))
     kept = sorted(used)

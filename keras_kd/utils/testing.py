@@ -1,7 +1,7 @@
 """Tiny things of the tests and docstring examples: the causal LM of the
 causal-LM tests (keras-hub's real `Llama3Tokenizer` class on 42 byte-level
 BPE tokens, `tiny_llama3_tokenizer`, and a random `Llama3CausalLM` on it,
-`tiny_llama3_causal_lm`), the seeded Dense classifier and token model of
+`tiny_llama3_causal_lm`, and `with_swapped_tokens`), the seeded Dense classifier and token model of
 the Distiller's tests, a tiny random BERT classifier and its inputs
 (feature distillation) and one that reads raw text (the pipeline steps),
 and a tiny Whisper (keras-hub's real `WhisperTokenizer` on the same
@@ -67,6 +67,40 @@ def tiny_llama3_causal_lm(num_layers=2, hidden_dim=16, seed=0, sequence_length=1
     model = keras_hub.models.Llama3CausalLM(backbone=backbone, preprocessor=preprocessor)
     model.compile(sampler="greedy")
     return model
+
+
+def with_swapped_tokens(causal_lm, backbone, token_id=5):
+    """A `Llama3CausalLM` of `backbone` whose tokenizer is `causal_lm`'s
+    with the tokens of ids `token_id` and `token_id + 1` swapped: as many
+    tokens, other words (what vocabulary checks must refuse).
+
+    Returns:
+        `(model, (a, b))`, `a` and `b` the tokens `causal_lm` gives those
+        ids.
+
+    Example:
+
+    >>> teacher = tiny_llama3_causal_lm(num_layers=1)
+    >>> model, (a, b) = with_swapped_tokens(teacher, teacher.backbone)
+    >>> model.preprocessor.tokenizer.id_to_token(5) == b
+    True
+    """
+    import keras_hub
+
+    tokenizer = causal_lm.preprocessor.tokenizer
+    vocabulary = dict(tokenizer.vocabulary)
+    a, b = tokenizer.id_to_token(token_id), tokenizer.id_to_token(token_id + 1)
+    vocabulary[a], vocabulary[b] = token_id + 1, token_id
+    swapped = keras_hub.models.Llama3Tokenizer(
+        vocabulary=vocabulary, merges=tokenizer.merges, bos_token="<|im_start|>",
+        eos_token="<|im_end|>", misc_special_tokens={"<|endoftext|>"},
+    )
+    preprocessor = causal_lm.preprocessor
+    preprocessor = type(preprocessor).from_config(
+        {**preprocessor.get_config(), "tokenizer": swapped}
+    )
+    model = keras_hub.models.Llama3CausalLM(backbone=backbone, preprocessor=preprocessor)
+    return model, (a, b)
 
 
 def tiny_mlp(width, seed, num_classes=3, regularizer=None):

@@ -1,13 +1,17 @@
 """The Distiller on keras-hub causal LMs: token-level losses, padding,
 raw-text inputs, the top-k teacher cache and the tokenizer check."""
 
+import warnings
+
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_kd
 from keras_kd.distillation import lm_metrics
+from keras_kd.utils.testing import with_swapped_tokens
 
 TEXTS = [
     "the cat sat on the mat.",
@@ -123,10 +127,14 @@ def test_a_saved_distiller_of_student_like_loads_and_trains_on(tiny_causal_lm, t
     distiller.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
     distiller.fit(TEXTS, batch_size=3, epochs=1, verbose=0)
     distiller.save(tmp_path / "d.keras")
-    # keras-hub's CausalLM overrides `compile()` and compiles itself, so
-    # Keras says it left each model's saved compile settings unused.
-    with pytest.warns(UserWarning, match=r"`compile\(\)` was not called"):
+    # keras-hub's CausalLM overrides `compile()`: `keras_hub_fixes` compiles
+    # each model as saved, greedy sampler included, where Keras would warn
+    # that it left the settings unused.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         loaded = keras.models.load_model(tmp_path / "d.keras")
+    for role in ("student", "teacher"):
+        assert isinstance(getattr(loaded, role).sampler, keras_hub.samplers.GreedySampler)
     assert loaded.student.preprocessor is loaded.teacher.preprocessor
     tokenizer = loaded.student.preprocessor.tokenizer
     assert tokenizer.get_vocabulary() == teacher.preprocessor.tokenizer.get_vocabulary()
@@ -217,18 +225,8 @@ def test_a_different_vocabulary_is_refused(tiny_causal_lm):
     with pytest.raises(ValueError, match="share the tokenizer.*42 tokens.*45"):
         keras_kd.Distiller(student=student, teacher=teacher)
     # As many tokens, two of them swapped: the teacher would read other words.
-    tokenizer = teacher.preprocessor.tokenizer
-    vocabulary = dict(tokenizer.vocabulary)
-    a, b = tokenizer.id_to_token(5), tokenizer.id_to_token(6)
-    vocabulary[a], vocabulary[b] = 6, 5
-    swapped = keras_hub.models.Llama3Tokenizer(
-        vocabulary=vocabulary, merges=tokenizer.merges, bos_token="<|im_start|>",
-        eos_token="<|im_end|>", misc_special_tokens={"<|endoftext|>"},
-    )
-    preprocessor = teacher.preprocessor
-    student = keras_hub.models.Llama3CausalLM(
-        backbone=keras_kd.transfer.student_like(teacher, num_layers=1).backbone,
-        preprocessor=type(preprocessor).from_config({**preprocessor.get_config(), "tokenizer": swapped}),
+    student, (a, b) = with_swapped_tokens(
+        teacher, keras_kd.transfer.student_like(teacher, num_layers=1).backbone
     )
     with pytest.raises(ValueError, match=rf"The teacher's tokenizer differs from the student's \(token id 5 is {a!r} for the teacher, {b!r}"):
         keras_kd.Distiller(student=student, teacher=teacher)

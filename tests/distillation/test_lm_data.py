@@ -1,11 +1,13 @@
 """Sequence-level and on-policy data, and the causal-LM metrics."""
 
 import math
+import types
 
 import numpy as np
 import pytest
 
 from keras_kd.distillation import lm_metrics, on_policy, sequence_kd
+from keras_kd.utils.testing import with_swapped_tokens
 
 TEXTS = [
     "the cat sat on the mat.",
@@ -71,6 +73,28 @@ def test_teacher_predictions_stand_in_for_the_teacher(tiny_causal_lm):
         lm_metrics.evaluate_causal_lm(
             model, TEXTS, teacher=scored["predictions"][:, :8], **kwargs
         )
+
+
+def test_top1_agreement_refuses_a_teacher_of_another_vocabulary(tiny_causal_lm):
+    # The teacher read the student's token ids and the agreement compared
+    # ids of two vocabularies: a trimmed student scored a number, no error.
+    from keras_kd import transfer
+
+    teacher = tiny_causal_lm(seed=1)
+    trimmed = transfer.trim_lm_vocabulary(tiny_causal_lm(seed=0), TEXTS)
+    size = trimmed.backbone.vocabulary_size
+    assert size < 42
+    kwargs = dict(sequence_length=16, jit_compile=False)
+    with pytest.raises(ValueError, match=(
+            rf"must share the tokenizer: evaluate_causal_lm .*a teacher vocabulary of 42 "
+            rf"tokens and a student vocabulary of {size}.*trim_lm_vocabulary")):
+        lm_metrics.evaluate_causal_lm(trimmed, TEXTS, teacher=teacher, **kwargs)
+    # As many tokens, two of them swapped.
+    student, (a, b) = with_swapped_tokens(teacher, tiny_causal_lm(seed=0).backbone)
+    with pytest.raises(ValueError, match=(
+            rf"The teacher's tokenizer differs from the student's \(token id 5 is {a!r} for the "
+            rf"teacher, {b!r} for the student\). evaluate_causal_lm tokenizes")):
+        lm_metrics.evaluate_causal_lm(student, TEXTS, teacher=teacher, **kwargs)
 
 
 def test_scoring_and_generating_refuse_texts_that_are_not_a_list_of_texts(tiny_causal_lm):
@@ -190,6 +214,42 @@ def test_greedy_tokens_per_second_refuses_prompts_that_fill_the_length(tiny_caus
     model = tiny_causal_lm(num_layers=1)
     with pytest.raises(ValueError, match="A prompt of 5 tokens leaves nothing to generate at max_length=5"):
         lm_metrics.greedy_tokens_per_second(model, ["the tea"], max_length=5)
+
+
+def _tiny_gpt2():
+    """A random 1-layer GPT-2 on the tiny byte-level BPE tokens, whose
+    preprocessor prepends a start token (`<|endoftext|>`), as GPT-2's."""
+    import keras
+    import keras_hub
+
+    from keras_kd.utils.testing import LETTERS, MERGES
+
+    vocabulary = ["<|endoftext|>"] + LETTERS + ["Ġ"] + [m.replace(" ", "") for m in MERGES]
+    tokenizer = keras_hub.models.GPT2Tokenizer(
+        vocabulary={t: i for i, t in enumerate(vocabulary)}, merges=MERGES
+    )
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=32,
+    )
+    preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer, sequence_length=16)
+    return keras_hub.models.GPT2CausalLM(backbone, preprocessor)
+
+
+def test_greedy_tokens_per_second_counts_only_generated_tokens(monkeypatch):
+    # GPT-2's start token was counted as generated: one token too many
+    # per prompt.
+    model = _tiny_gpt2()
+    prompts, max_length = ["the tea", "a cat sat"], 12
+    x = model.preprocessor.generate_preprocess(prompts, sequence_length=max_length)
+    assert np.asarray(x["token_ids"])[:, 0].tolist() == [0, 0]
+    generated = model.generate_step(x, stop_token_ids=None)
+    new = int(np.sum(generated["padding_mask"]) - np.sum(x["padding_mask"]))
+    assert new == 9
+    clock = iter([10.0, 12.0])  # the calls take 2 s in all
+    monkeypatch.setattr(lm_metrics, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    assert lm_metrics.greedy_tokens_per_second(model, prompts, max_length, jit_compile=False) == new / 2
 
 
 @pytest.mark.parametrize("jit_compile", [True, False])

@@ -1,6 +1,8 @@
 """Causal LMs in transfer: decoder students, fine-tuning on raw text, and
 keras-hub's Llama config fix."""
 
+import warnings
+
 import keras
 import keras_hub
 import numpy as np
@@ -87,13 +89,51 @@ def test_tied_llama_saves_and_loads(tiny_causal_lm, tmp_path):
     assert model.backbone.get_config()["tie_word_embeddings"] is True
     bare = keras_hub.models.Llama3CausalLM(backbone=model.backbone, preprocessor=None)
     bare.save(tmp_path / "lm.keras")
-    # keras-hub's CausalLM overrides `compile()` and compiles itself when
-    # built, so Keras says it left the saved compile settings unused.
-    with pytest.warns(UserWarning, match=r"`compile\(\)` was not called"):
+    # keras-hub's CausalLM overrides `compile()`: without `keras_hub_fixes`
+    # Keras warns that it left the saved compile settings unused.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         loaded = keras.models.load_model(tmp_path / "lm.keras")
     assert loaded.backbone.tie_word_embeddings
     x, _, _ = model.preprocessor(TEXTS)
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("save", ["keras_file", "preset"])
+def test_a_saved_causal_lm_reloads_with_its_sampler(tiny_causal_lm, tmp_path, save):
+    # keras-hub saves no sampler: a greedy student came back with keras-hub's
+    # default, top-k sampling, and generated other tokens on every call.
+    student = transfer.student_like(tiny_causal_lm(num_layers=4), num_layers=2)
+    sampled = transfer.student_like(tiny_causal_lm(num_layers=4), num_layers=2)
+    transfer.set_sampler(sampled, keras_hub.samplers.TopKSampler(k=7, seed=3))
+
+    def reload(model, name):
+        if save == "preset":
+            model.save_to_preset(str(tmp_path / name))
+            return keras_hub.models.CausalLM.from_preset(str(tmp_path / name))
+        model.save(tmp_path / f"{name}.keras")
+        return keras.saving.load_model(tmp_path / f"{name}.keras")
+
+    loaded = reload(student, "greedy")
+    assert isinstance(loaded.sampler, keras_hub.samplers.GreedySampler)
+    prompts = {"token_ids": np.array([[9, 10, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0]]),
+               "padding_mask": np.array([[1, 1, 1] + [0] * 9])}
+    for model in (student, loaded):
+        model.preprocessor = None
+    np.testing.assert_array_equal(
+        loaded.generate(prompts, stop_token_ids=None)["token_ids"],
+        student.generate(prompts, stop_token_ids=None)["token_ids"],
+    )
+    sampler = reload(sampled, "top_k").sampler
+    assert isinstance(sampler, keras_hub.samplers.TopKSampler)
+    assert (sampler.k, sampler.seed) == (7, 3)
+    if save == "preset":
+        # keras-kd's loader keeps the saved sampler unless told another.
+        assert isinstance(transfer.load_causal_lm(str(tmp_path / "top_k")).sampler, keras_hub.samplers.TopKSampler)
+        assert isinstance(
+            transfer.load_causal_lm(str(tmp_path / "top_k"), sampler="greedy").sampler,
+            keras_hub.samplers.GreedySampler,
+        )
 
 
 def test_finetune_causal_lm_lowers_perplexity_and_respects_freezing(tiny_causal_lm):
@@ -125,6 +165,52 @@ def test_finetune_causal_lm_with_lora_trains_only_adapters(tiny_causal_lm):
     assert names and all("lora" in n for n in names)
     np.testing.assert_array_equal(query._kernel.numpy(), kernel)
     assert not np.array_equal(query.kernel.numpy(), kernel)
+
+
+def test_repeated_finetune_calls_train_what_each_call_asks(tiny_causal_lm):
+    # The first call's freeze stayed: layer 0 never trained again.
+    model = tiny_causal_lm(num_layers=2)
+    layer = model.backbone.transformer_layers[0]
+    kwargs = dict(steps=2, batch_size=4, sequence_length=16, learning_rate=1e-2,
+                  jit_compile=False, verbose=0)
+    before = [w.copy() for w in layer.get_weights()]
+    transfer.finetune_causal_lm(model, TEXTS, freeze=["transformer_layer_0"], **kwargs)
+    for a, b in zip(layer.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    transfer.finetune_causal_lm(model, TEXTS, freeze="none", **kwargs)
+    for a, b in zip(layer.get_weights(), before):
+        assert not np.array_equal(a, b)
+    assert len(model.trainable_weights) == len(model.weights)
+    # A teacher a Distiller froze trains too.
+    model.trainable = False
+    transfer.finetune_causal_lm(model, TEXTS, freeze="embeddings", **kwargs)
+    assert len(model.trainable_weights) == len(model.weights) - 1
+
+
+def test_a_second_lora_call_trains_the_same_adapters(tiny_causal_lm):
+    # keras-hub enables LoRA once: the second call raised "lora is already
+    # enabled".
+    model = tiny_causal_lm(num_layers=2)
+    kwargs = dict(steps=2, batch_size=4, sequence_length=16, learning_rate=1e-2,
+                  jit_compile=False, verbose=0)
+    frozen, query = (
+        layer._self_attention_layer._query_dense for layer in model.backbone.transformer_layers
+    )
+    kernel = query._kernel.numpy().copy()
+    transfer.finetune_causal_lm(model, TEXTS, lora_rank=2, **kwargs)
+    trained = len(model.trainable_weights)
+    adapters = [frozen.lora_kernel_a.numpy().copy(), query.lora_kernel_a.numpy().copy()]
+    # Layer 0 frozen: only layer 1's adapters train.
+    transfer.finetune_causal_lm(model, TEXTS, lora_rank=2, freeze=["transformer_layer_0"], **kwargs)
+    names = [w.path for w in model.trainable_weights]
+    assert len(names) == trained // 2
+    assert all("lora" in n and "transformer_layer_1" in n for n in names)
+    np.testing.assert_array_equal(frozen.lora_kernel_a.numpy(), adapters[0])
+    assert not np.array_equal(query.lora_kernel_a.numpy(), adapters[1])
+    np.testing.assert_array_equal(query._kernel.numpy(), kernel)
+    for rank in (None, 4):
+        with pytest.raises(ValueError, match=rf"lora_rank={rank}, but the model already has LoRA adapters of rank 2.*Pass lora_rank=2"):
+            transfer.finetune_causal_lm(model, TEXTS, lora_rank=rank, **kwargs)
 
 
 def test_a_lora_tuned_teacher_gives_students_and_trims_with_its_adapters_merged(tiny_causal_lm):

@@ -56,5 +56,27 @@ def test_bad_arguments(tiny_causal_lm):
         transfer.trim_lm_vocabulary(model, [])
     with pytest.raises(ValueError, match=r"keep_tokens not in the vocabulary: \['Ġzebra'\]"):
         transfer.trim_lm_vocabulary(model, CORPUS, keep_tokens=["Ġzebra"])
+    # Its characters are all tokens: iterated, the string would pass unnoticed.
+    with pytest.raises(TypeError, match=r"keep_tokens='the' is one string.*keep_tokens=\['the'\]"):
+        transfer.trim_lm_vocabulary(model, CORPUS, keep_tokens="the")
     with pytest.raises(TypeError, match="needs a keras-hub CausalLM"):
         transfer.trim_lm_vocabulary(model.backbone, CORPUS)
+
+
+def test_a_corpus_of_no_merges_keeps_the_first_merge(tiny_causal_lm):
+    # keras-hub's BytePairTokenizer cannot be built without a merge: a
+    # corpus whose words BPE never merges gave a TensorFlow HashTable error.
+    model = tiny_causal_lm(num_layers=1)
+    corpus = ["xyz.", "zyx, yy"]
+    small = transfer.trim_lm_vocabulary(model, corpus)
+    tokenizer = small.preprocessor.tokenizer
+    # The lowest-ranked merge of two kept (byte) tokens, and its result.
+    assert list(tokenizer.merges) == ["Ġ t"]
+    assert "Ġt" in tokenizer.get_vocabulary() and "he" not in tokenizer.get_vocabulary()
+    kept = small.kept_token_ids
+    for old, new in zip(_ids(model, corpus), _ids(small, corpus)):
+        assert [int(kept[i]) for i in new] == old
+    x = model.preprocessor.generate_preprocess(corpus)
+    y = small.preprocessor.generate_preprocess(corpus)
+    np.testing.assert_allclose(np.asarray(small(y)), np.asarray(model(x))[..., kept], rtol=1e-5, atol=1e-5)
+    assert tokenizer.detokenize(tokenizer("the tea")) == "the tea"

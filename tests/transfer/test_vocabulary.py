@@ -61,3 +61,6 @@ def test_trim_vocabulary_keep_tokens_and_bad_corpora(tiny_backbone):
         transfer.trim_vocabulary(backbone, tokenizer, [])
     with pytest.raises(ValueError, match=r"keep_tokens not in the vocabulary: \['great'\]"):
         transfer.trim_vocabulary(backbone, tokenizer, ["a film"], keep_tokens=["great"])
+    # One string is one token, not its characters.
+    with pytest.raises(TypeError, match=r"keep_tokens='dull' is one string.*Pass a list, e.g. keep_tokens=\['dull'\]"):
+        transfer.trim_vocabulary(backbone, tokenizer, ["a film"], keep_tokens="dull")
