@@ -19,6 +19,8 @@ from pathlib import Path
 
 from keras_kd.export import litert_lm_graph as graph
 from keras_kd.export.litert_lm_verify import (
+    DEFAULT_VERIFICATION_PROMPTS,
+    check_prompt_lengths,
     check_prompts,
     stop_token_ids,
     verify_litert_lm,
@@ -318,8 +320,11 @@ def export_litert_lm(
         overwrite: replace existing files at `path` and beside it.
         verify: check the bundle in the runtime against Keras first.
         verification_prompts: raw texts for the check (default: 20 built-in
-            English openings, `DEFAULT_VERIFICATION_PROMPTS`).
-        max_new_tokens: tokens generated per verification prompt.
+            English openings, `DEFAULT_VERIFICATION_PROMPTS`), each shorter
+            than `max_sequence_length` tokens.
+        max_new_tokens: tokens generated per verification prompt (fewer
+            where the prompt and its continuation fill the context, as the
+            runtime stops there).
         min_token_agreement: the share of identical generated tokens (and
             prompt tokenizations) required; default 1.0 for `"none"` (float32
             must match Keras token for token) and 0 (report only) when
@@ -381,6 +386,13 @@ def export_litert_lm(
         )
     if tokenizer_json_path is None:
         _tokenizer(causal_lm)
+    if verify:
+        # The runtime's prefill would fail on it, after the conversion.
+        check_prompt_lengths(
+            causal_lm,
+            DEFAULT_VERIFICATION_PROMPTS if verification_prompts is None else verification_prompts,
+            max_sequence_length,
+        )
     if activation_type is None and quantization == "none":
         activation_type = "float32"
     if activation_type is not None:

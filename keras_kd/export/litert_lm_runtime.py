@@ -319,12 +319,26 @@ class LiteRTInterpreterGenerator:
         return fitting[0] if fitting else self.prefill_lengths[-1]
 
     def generate(self, prompt, max_new_tokens=32):
-        """Greedy continuation of the raw text `prompt`."""
+        """Greedy continuation of the raw text `prompt`: at most
+        `max_new_tokens` tokens, and, as the runtime, no more than the
+        context (`cache_length`) holds after the prompt.
+
+        Raises:
+            ValueError: the prompt is empty, or leaves no room for a token
+                in the context (the runtime's prefill fails on it).
+        """
         ids = self.start_ids + self.tokenize(prompt)
         if not ids:
             raise ValueError("The prompt is empty: give at least one token.")
-        if len(ids) + max_new_tokens > self.cache_length + 1:
-            max_new_tokens = max(self.cache_length + 1 - len(ids), 0)
+        if len(ids) >= self.cache_length:
+            raise ValueError(
+                f"The prompt is {len(ids)} tokens, but the bundle's context "
+                f"holds {self.cache_length} tokens: the prompt and at least "
+                f"one generated token. Shorten the prompt to at most "
+                f"{self.cache_length - 1} tokens, or export with a larger "
+                "max_sequence_length."
+            )
+        max_new_tokens = min(max_new_tokens, self.cache_length - len(ids))
         caches = {
             name: np.zeros(shape, np.float32)
             for name, shape in self._cache_shapes.items()

@@ -5,7 +5,10 @@ LiteRT-LM runtime, from raw text, against the Keras model's own greedy
 `keras_greedy_tokens` is the Keras side: keras-hub's compiled generation
 function (`CausalLM.make_generate_function`, the one `generate` runs) with a
 greedy sampler, on the preprocessor's token ids of the prompts; the model's
-sampler is restored afterwards.
+sampler is restored afterwards. It stops where the bundle must: the runtime
+fits the prompt and the generated tokens in the bundle's context
+(`max_num_tokens`), and refuses a prompt that fills it
+(`check_prompt_lengths`).
 """
 
 import dataclasses
@@ -14,7 +17,7 @@ import statistics
 
 import numpy as np
 
-from keras_kd.export.litert_lm_runtime import UNDECODED, LiteRTLMGenerator
+from keras_kd.export.litert_lm_runtime import UNDECODED, LiteRTLMGenerator, read_bundle
 from keras_kd.transfer.causal_lm import generation_settings
 from keras_kd.utils.validation import check_int
 
@@ -134,21 +137,84 @@ def keras_prompt_ids(causal_lm, prompt):
     return ids
 
 
-def keras_greedy_tokens(causal_lm, prompts, max_new_tokens):
+def check_prompt_lengths(causal_lm, prompts, max_sequence_length):
+    """The Keras model's ids of `prompts` (`keras_prompt_ids`), refusing a
+    prompt that leaves no room for a generated token in a context of
+    `max_sequence_length` tokens: the LiteRT-LM runtime's prefill fails on
+    it.
+
+    Args:
+        causal_lm: a keras-hub causal LM with its preprocessor.
+        prompts: raw texts.
+        max_sequence_length: the bundle's context length.
+
+    Returns:
+        A list of lists of ints, one per prompt.
+
+    Raises:
+        ValueError: naming each prompt too long, its length and the context.
+
+    Example (`causal_lm`: a tiny Llama without a start token):
+
+    >>> check_prompt_lengths(causal_lm, ["the tea"], max_sequence_length=8)
+    [[22, 33, 32, 7, 3]]
+    >>> check_prompt_lengths(causal_lm, ["the tea"], max_sequence_length=5)
+    Traceback (most recent call last):
+    ...
+    ValueError: The prompts ['the tea'] (5 tokens) do not fit a context of max_sequence_length=5 tokens, which holds the prompt and at least one generated token: prompts of at most 4 tokens. Shorten the prompts or export with a larger max_sequence_length.
+    """
+    prompt_ids = [keras_prompt_ids(causal_lm, p) for p in prompts]
+    too_long = [(p, len(ids)) for p, ids in zip(prompts, prompt_ids) if len(ids) >= max_sequence_length]
+    if too_long:
+        lengths = ", ".join(str(n) for _, n in too_long)
+        raise ValueError(
+            f"The prompts {[p for p, _ in too_long]!r} ({lengths} tokens) do "
+            f"not fit a context of max_sequence_length={max_sequence_length} "
+            "tokens, which holds the prompt and at least one generated "
+            f"token: prompts of at most {max_sequence_length - 1} tokens. "
+            "Shorten the prompts or export with a larger max_sequence_length."
+        )
+    return prompt_ids
+
+
+def keras_greedy_tokens(causal_lm, prompts, max_new_tokens, max_sequence_length=None):
     """Greedy continuations of `prompts` by the Keras model, as token ids.
 
     One batch through keras-hub's compiled generation function with a
     `GreedySampler` (the model's own sampler is restored afterwards), padded
     to the longest prompt plus `max_new_tokens`; each row is cut at its
-    first stop token and at `max_new_tokens`.
+    first stop token, at `max_new_tokens` and where the prompt and its
+    continuation fill `max_sequence_length` tokens, as the LiteRT-LM
+    runtime stops.
+
+    Args:
+        causal_lm: a keras-hub causal LM with its preprocessor.
+        prompts: raw texts.
+        max_new_tokens: tokens to generate per prompt (at most).
+        max_sequence_length: the bundle's context length (None: no limit).
 
     Returns:
         `(prompt_ids, generated_ids)`: two lists of lists of ints.
+
+    Raises:
+        ValueError: a prompt that fills `max_sequence_length`
+            (`check_prompt_lengths`).
+
+    Example (`causal_lm`: a tiny Llama; "the tea" is 5 tokens):
+
+    >>> _, (tokens,) = keras_greedy_tokens(causal_lm, ["the tea"], 8, max_sequence_length=8)
+    >>> len(tokens)
+    3
     """
     import keras_hub
 
-    prompt_ids = [keras_prompt_ids(causal_lm, p) for p in prompts]
-    length = max(len(ids) for ids in prompt_ids) + max_new_tokens
+    if max_sequence_length is None:
+        prompt_ids = [keras_prompt_ids(causal_lm, p) for p in prompts]
+        limits = [max_new_tokens] * len(prompts)
+    else:
+        prompt_ids = check_prompt_lengths(causal_lm, prompts, max_sequence_length)
+        limits = [min(max_new_tokens, max_sequence_length - len(ids)) for ids in prompt_ids]
+    length = max(len(ids) + limit for ids, limit in zip(prompt_ids, limits))
     token_ids = np.zeros((len(prompts), length), np.int32)
     padding_mask = np.zeros((len(prompts), length), bool)
     for row, ids in enumerate(prompt_ids):
@@ -163,8 +229,8 @@ def keras_greedy_tokens(causal_lm, prompts, max_new_tokens):
         )
     outputs = np.asarray(outputs["token_ids"])
     generated = [
-        _until_stop(outputs[row, len(ids) : len(ids) + max_new_tokens], stops)
-        for row, ids in enumerate(prompt_ids)
+        _until_stop(outputs[row, len(ids) : len(ids) + limit], stops)
+        for row, (ids, limit) in enumerate(zip(prompt_ids, limits))
     ]
     return prompt_ids, generated
 
@@ -214,7 +280,8 @@ def verify_litert_lm(
     Each prompt goes to the LiteRT-LM runtime as raw text (no chat template,
     greedy sampling: top-k 1); the runtime tokenizes it with the bundle's
     `tokenizer.json`. The Keras model generates from its preprocessor's ids
-    (`keras_greedy_tokens`). A float32 bundle should give identical tokens.
+    (`keras_greedy_tokens`), up to the bundle's context length, where the
+    runtime stops. A float32 bundle should give identical tokens.
 
     Args:
         path: the `.litertlm` bundle.
@@ -225,6 +292,10 @@ def verify_litert_lm(
 
     Returns:
         A `LiteRTLMVerification`.
+
+    Raises:
+        ValueError: a prompt that fills the bundle's context
+            (`check_prompt_lengths`).
 
     Example, with `causal_lm` a tiny Llama and `litertlm_path` its float32
     bundle (see `conftest.py`):
@@ -239,8 +310,10 @@ def verify_litert_lm(
     prompts = check_prompts(
         DEFAULT_VERIFICATION_PROMPTS if prompts is None else prompts
     )
+    metadata = read_bundle(path, include_model=False)["llm_metadata"]
     keras_prompts, keras_tokens = keras_greedy_tokens(
-        causal_lm, prompts, max_new_tokens
+        causal_lm, prompts, max_new_tokens,
+        max_sequence_length=metadata.max_num_tokens if metadata is not None else None,
     )
     comparisons, prefill, decode = [], [], []
     is_fragment = _byte_fragments(causal_lm)

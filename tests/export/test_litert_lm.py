@@ -24,6 +24,7 @@ from keras_kd.export.litert_lm import (
 )
 from keras_kd.export.litert_lm_graph import CachedDecoder
 from keras_kd.export.litert_lm_runtime import read_bundle
+from keras_kd.export.litert_lm_verify import keras_prompt_ids, verify_litert_lm
 from keras_kd.utils.testing import tiny_llama3_tokenizer
 
 CONTEXT = 32
@@ -155,6 +156,34 @@ def test_generator_wrappers_agree_with_keras(exported, causal_lm):
             )
 
 
+def test_verification_stops_where_the_context_ends(exported, causal_lm):
+    # Keras generated past the bundle's context, where the runtime stops:
+    # the check reported a disagreement and the export refused the bundle.
+    report = verify_litert_lm(exported.path, causal_lm, PROMPTS, max_new_tokens=2 * CONTEXT)
+    assert report.all_identical and report.token_agreement == 1.0
+    totals = [
+        len(keras_prompt_ids(causal_lm, c.prompt)) + len(c.keras_tokens) for c in report.prompts
+    ]
+    assert max(totals) == CONTEXT
+    with pytest.raises(ValueError, match=r"\['a a a a a .*'\] \(40 tokens\) do not fit a context of max_sequence_length=32"):
+        verify_litert_lm(exported.path, causal_lm, ["the tea", " ".join(["a"] * 40)])
+
+
+def test_interpreter_stops_where_the_runtime_stops(exported):
+    # A prompt over the context returned [] without a word, and the
+    # interpreter generated one token more than the runtime's context holds.
+    interpreter = LiteRTInterpreterGenerator(exported.path)
+    with LiteRTLMGenerator(exported.path) as runtime:
+        for length in (CONTEXT - 3, CONTEXT - 1):
+            prompt = " ".join(["a"] * length)
+            expected = runtime.generate(prompt, max_new_tokens=NEW_TOKENS).token_ids
+            assert len(expected) == CONTEXT - length
+            assert interpreter.generate(prompt, max_new_tokens=NEW_TOKENS).token_ids == expected
+    for length in (CONTEXT, CONTEXT + 8):
+        with pytest.raises(ValueError, match=f"The prompt is {length} tokens, but the bundle's context holds {CONTEXT} tokens"):
+            interpreter.generate(" ".join(["a"] * length), max_new_tokens=NEW_TOKENS)
+
+
 def test_runtime_tokenizer_matches_keras(exported, causal_lm):
     tokenizer = causal_lm.preprocessor.tokenizer
     texts = PROMPTS + ["the the the", "sun,rain.", "a\nb", "in  the  end"]
@@ -260,6 +289,12 @@ def no_conversion(monkeypatch):
         ({"min_token_agreement": 2}, "min_token_agreement=2"),
         ({"tokenizer_json_path": "missing.json"}, "missing.json"),
         ({"activation_type": "int8"}, "activation_type='int8'"),
+        # The runtime's prefill failed on it, after the conversion.
+        ({"verification_prompts": ["a " * 20], "max_sequence_length": 16, "prefill_lengths": (8,)},
+         "(21 tokens) do not fit a context of max_sequence_length=16 tokens"),
+        # The default prompts too.
+        ({"max_sequence_length": 4, "prefill_lengths": (4,)},
+         "'The capital of France is', "),
     ],
 )
 def test_bad_arguments_raise_before_work(
