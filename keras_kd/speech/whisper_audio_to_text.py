@@ -149,7 +149,8 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
 
     def compile_from_config(self, config):
         """Compiles a loaded model as saved (Keras skips a custom `compile`,
-        with a warning); the sampler is `compile`'s default, greedy."""
+        with a warning), with its saved sampler (`keras_hub_fixes`; a file
+        saved without one gets `compile`'s default, greedy)."""
         # Older files are mostly students distilled through their decoder
         # (`distil_whisper`): their own optimizer never stepped.
         compile_saved(self, config, built_if_unknown=False)
@@ -167,12 +168,14 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         shares).
 
         Returns:
-            `(logits, hidden_states, self_attention_caches)`.
+            `(logits, hidden_states, self_attention_caches)`, the logits in
+            float32 under a mixed precision policy too (the suppression
+            masks and the log-probabilities of `transcribe` are float32).
         """
         hidden_states, updated = whisper_decoding.decoder_hidden_states(
             self.backbone, decoder_token_ids, start, self_attention_caches, cross_attention_caches
         )
-        logits = self.backbone.token_embedding(hidden_states, reverse=True)
+        logits = ops.cast(self.backbone.token_embedding(hidden_states, reverse=True), "float32")
         return logits, hidden_states, updated
 
     def cross_attention_caches(self, encoder_hidden_states):

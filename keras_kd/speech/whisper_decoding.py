@@ -7,6 +7,10 @@ keras-hub's attention reads its caches as `[batch, length, heads,
 head_dim]`, which XLA on CPU transposes at every step (for Whisper
 tiny.en's 1,500-frame cross-attention caches, 12x slower per layer at
 batch 32), and TFLite's runtime reads the context length from axis 2.
+
+Under a mixed precision policy (`mixed_bfloat16`, `mixed_float16`) the
+steps run in the layers' compute dtype, as keras-hub's own decoder, with
+the attention softmax in float32; the float32 export is unchanged.
 """
 
 from keras import ops
@@ -45,10 +49,12 @@ def _attend(attention, query, keys, values, visible=None):
     heads-first keys and values, then the output projection."""
     query = heads_first(attention._query_dense(query))
     query = query * (1.0 / ops.shape(keys)[-1] ** 0.5)
-    scores = ops.matmul(query, ops.transpose(keys, (0, 1, 3, 2)))
+    # float32: MASKED overflows float16, and bfloat16's 8-bit mantissa
+    # would round the attention weights.
+    scores = ops.cast(ops.matmul(query, ops.transpose(keys, (0, 1, 3, 2))), "float32")
     if visible is not None:
         scores = ops.where(visible, scores, MASKED)
-    weights = ops.softmax(scores, axis=-1)
+    weights = ops.cast(ops.softmax(scores, axis=-1), values.dtype)
     output = ops.transpose(ops.matmul(weights, values), (0, 2, 1, 3))
     return attention._output_dense(output)
 
@@ -110,13 +116,19 @@ def decoder_hidden_states(backbone, token_ids, start, self_caches, cross_caches)
     True
     """
     embeddings = backbone.decoder_embeddings
+    # The tables are float32 variables under a mixed policy too; the layers
+    # compute (and write their caches) in their compute dtype.
+    dtype = embeddings.compute_dtype
     x = ops.take(embeddings.token_embedding.embeddings, token_ids, axis=0)
     positions = start + ops.arange(ops.shape(token_ids)[1], dtype="int32")
     x = x + ops.take(embeddings.position_embedding.position_embeddings, positions, axis=0)[None]
+    x = ops.cast(x, dtype)
     updated = []
     for layer, self_cache, cross_cache in zip(
         backbone.decoder_transformer_layers, self_caches, cross_caches
     ):
+        self_cache = tuple(ops.cast(c, dtype) for c in self_cache)
+        cross_cache = tuple(ops.cast(c, dtype) for c in cross_cache)
         x, self_cache = decoder_layer_step(layer, x, start, self_cache, cross_cache)
         updated.append(self_cache)
     return backbone.decoder_layer_norm(x), updated

@@ -52,6 +52,35 @@ def test_cached_generation_equals_recomputing_the_prefix():
     assert 3 not in generated and generated[2] not in (39, 5)
 
 
+@pytest.mark.parametrize("policy, dtype", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
+def test_generation_under_a_mixed_precision_policy_is_the_float32_one(policy, dtype):
+    # The decoder's float32 embedding tables met the layers' bfloat16
+    # outputs: generate and transcribe failed in an AddV2 of two dtypes.
+    from keras_kd.speech import whisper_decoding
+
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, 8000).astype("float32")
+    reference = tiny_whisper_audio_to_text(num_layers=2)
+    x = reference.preprocessor.generate_preprocess(audio[None], sequence_length=8)
+    expected = np.asarray(reference.make_generate_function()(x, stop_token_ids=None)["decoder_token_ids"])
+
+    def first_logits(model):
+        cross = model.cross_attention_caches(model.call_encoder(x["encoder_features"]))
+        empty = whisper_decoding.empty_self_caches(model.backbone, 1, 8)
+        return model.call_decoder_with_cache(expected, 0, empty, cross)[0]
+
+    keras.config.set_dtype_policy(policy)  # the conftest restores float32
+    model = tiny_whisper_audio_to_text(num_layers=2)
+    assert model.backbone.decoder_embeddings.compute_dtype == dtype
+    generated = np.asarray(model.make_generate_function()(x, stop_token_ids=None)["decoder_token_ids"])
+    np.testing.assert_array_equal(generated, expected)
+    assert generated[0].tolist() == _greedy_by_recomputation(model, audio, 6, [], [])
+    logits = first_logits(model)
+    assert logits.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(logits), np.asarray(first_logits(reference)), atol=1e-2)
+    assert model.generate(audio, max_length=8) == reference.generate(audio, max_length=8)
+    assert len(model.transcribe(audio[None], max_length=8, seed=0)) == 1
+
+
 def test_generate_stops_at_end_of_text_and_returns_text():
     model = tiny_whisper_audio_to_text(num_layers=1)
     eos = model.preprocessor.tokenizer.eos_token_id
