@@ -16,7 +16,7 @@ _MODULES = {
     "distillation": "keras_kd.distillation",
     "export": "keras_kd.export",
     "heads": "keras_kd.transfer.heads",
-    "losses": "keras_kd.distillation.losses",
+    "losses": "keras_kd.losses",
     "pipeline": "keras_kd.pipeline",
     "presets": "keras_kd.presets",
     "speech": "keras_kd.speech",

@@ -22,9 +22,10 @@ from keras_kd.distillation.inputs import split_cached_teacher, tokenized_inputs
 from keras_kd.distillation.multi_teacher import (
     check_teachers,
     combine_teacher_logits,
+    teacher_mixture,
     teacher_temperature,
 )
-from keras_kd.distillation.shapes import is_sparse
+from keras_kd.distillation.shapes import check_exclusive_classes, is_sparse
 from keras_kd.distillation.xla import keras_jit_compile
 from keras_kd.utils.compile_config import compile_saved, with_optimizer_state
 from keras_kd.utils.multi_worker import MultiWorkerFit
@@ -56,7 +57,8 @@ class Distiller(MultiWorkerFit, keras.Model):
 
     Several teachers (`teacher=[t1, t2, ...]`) give one target: the
     weighted average of their probabilities (not logits) at the
-    distillation temperature (`keras_kd.distillation.multi_teacher`).
+    distillation temperature, or, for `LogitsMSE`, which matches logits,
+    of their logits (`keras_kd.distillation.multi_teacher`).
     `compile(feature_losses=[...])` adds weighted losses between
     intermediate layers, from the same single forward pass of each model.
 
@@ -242,6 +244,22 @@ class Distiller(MultiWorkerFit, keras.Model):
             kwargs.get("run_eagerly", False),
             self._distribute_strategy is not None or tf.distribute.has_strategy(),
         )
+        distillation_loss = kd_losses.get(
+            "kl_divergence"
+            if distillation_loss_fn is None
+            else distillation_loss_fn,
+            temperature=temperature,
+        )
+        if (
+            alpha > 0
+            and isinstance(distillation_loss, kd_losses.DistillationLoss)
+            and not distillation_loss.matches_logits
+        ):
+            check_exclusive_classes(
+                [("student", self.student)]
+                + [(f"teacher {t.name!r}", t) for t in self.teachers],
+                type(distillation_loss).__name__,
+            )
         # Bound before anything is set: a bad layer map leaves no half compile.
         feature_losses = check_feature_losses(feature_losses, len(self.teachers))
         matching = (
@@ -259,12 +277,7 @@ class Distiller(MultiWorkerFit, keras.Model):
         self.temperature = temperature
         self.evaluate_distillation = bool(evaluate_distillation)
         self.student_loss_fn = objective.student_loss(student_loss_fn)
-        self.distillation_loss_fn = kd_losses.get(
-            "kl_divergence"
-            if distillation_loss_fn is None
-            else distillation_loss_fn,
-            temperature=temperature,
-        )
+        self.distillation_loss_fn = distillation_loss
         self.feature_losses = feature_losses
         self._features.matching = matching
         for loss in feature_losses:
@@ -324,6 +337,7 @@ class Distiller(MultiWorkerFit, keras.Model):
             [t(x, training=False) for t in self.teachers],
             self.teacher_weights,
             teacher_temperature(self.distillation_loss_fn, self.temperature),
+            teacher_mixture(self.distillation_loss_fn),
         )
         return keras.tree.map_structure(ops.stop_gradient, logits), None
 

@@ -6,7 +6,6 @@ checks class ids as batches are read (XLA cannot), splits the targets of a
 and tokenizes them with the student's preprocessor in `tf.data`."""
 
 import functools
-import math
 import types
 
 import keras
@@ -129,7 +128,12 @@ def preprocessed(
     # dataset.
     if isinstance(x, (list, tuple)):
         x = np.asarray(x, dtype=object)
-    arrays = [a for a in (x, y, sample_weight) if a is not None]
+    # Labels and weights as arrays: chunks are joined with np.concatenate,
+    # and a list would be read as a structure of numbers.
+    arrays = [
+        np.asarray(a) if isinstance(a, (list, tuple)) else a
+        for a in (x, y, sample_weight) if a is not None
+    ]
 
     def chunk(array, i):
         part = array[i : i + 1024]
@@ -225,18 +229,25 @@ def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
         check_texts("x", x)
     if holds_strings(x):
         check_same_length(x, y, kwargs.get("sample_weight"))
-        # Labels and weights as arrays: the preprocessor's outputs are
-        # joined chunk by chunk, and a list would be read as a structure.
-        y = np.asarray(y) if isinstance(y, (list, tuple)) else y
-        if isinstance(kwargs.get("sample_weight"), (list, tuple)):
+        # Arrays, which `hold_out` and `preprocessed` index by example; a
+        # tuple would be read as a structure.
+        x, y = (np.asarray(a) if isinstance(a, tuple) else a for a in (x, y))
+        if isinstance(kwargs.get("sample_weight"), tuple):
             kwargs["sample_weight"] = np.asarray(kwargs["sample_weight"])
         split = kwargs.pop("validation_split", None)
-        if split and kwargs.get("validation_data") is None and not isinstance(x, tf.data.Dataset):
-            # As Keras splits arrays: the last fraction, before shuffling.
-            at = int(math.floor(len(x) * (1.0 - split)))
-            arrays = (x, y, kwargs.get("sample_weight"))
-            kwargs["validation_data"] = tuple(None if a is None else a[at:] for a in arrays)
-            x, y, kwargs["sample_weight"] = (None if a is None else a[:at] for a in arrays)
+        if split and isinstance(x, tf.data.Dataset):
+            raise ValueError(
+                f"validation_split={split!r} splits in-memory texts, not a "
+                "tf.data.Dataset, whose examples Keras cannot count or "
+                "index. Pass validation_data= (a dataset, or (texts, "
+                "labels)), or the texts as a list."
+            )
+        if split and kwargs.get("validation_data") is None:
+            from keras_kd.datasets.splitting import hold_out
+
+            (x, y, kwargs["sample_weight"]), kwargs["validation_data"] = hold_out(
+                (x, y, kwargs.get("sample_weight")), split
+            )
         x = preprocessed(
             preprocessor,
             x,
@@ -341,14 +352,39 @@ def _no_examples(what):
     )
 
 
+def _checked(labels, values, bad, template):
+    """`labels`, once no element of `values` is `bad`: eagerly, a
+    `ValueError` otherwise; in a graph, after an assertion. `template` is
+    the message, with `{}` for the first bad value."""
+    ok = tf.logical_not(tf.reduce_any(bad))
+    if tf.executing_eagerly() and bool(ok):
+        return labels
+    message = tf.strings.format(
+        template, tf.gather(values, tf.argmax(tf.cast(bad, tf.int32)))
+    )
+    if tf.executing_eagerly():
+        raise ValueError(message.numpy().decode())
+    check = tf.debugging.Assert(ok, [message])
+    with tf.control_dependencies([check]):
+        return tf.identity(labels)
+
+
 def assert_class_ids(labels, num_classes):
-    """Checks that every class id in `labels` is in `[0, num_classes)`.
+    """Checks that every class id in `labels` is a whole number in
+    `[0, num_classes)`.
 
     Eagerly (array labels, generators, the first batch) a bad id raises
     `ValueError`; in a `tf.data` pipeline, `tf.errors.InvalidArgumentError`,
     with the same message, naming the first bad id and `num_classes`. The
     check cannot happen in the training step: XLA ignores assertions and
-    makes out-of-range ids NaN losses.
+    makes out-of-range ids NaN losses. Float labels are accepted when whole
+    (`1.0`); a fraction (`0.5`, `1.7`) or a non-finite value is refused, as
+    the cross-entropy would cast it to an id without a word (`1.7` trained
+    as class 1).
+
+    Args:
+        labels: class ids, of any shape (an array or a tensor).
+        num_classes: the number of the model's classes.
 
     Returns:
         `labels` as a tensor (in a graph, after the check).
@@ -361,25 +397,57 @@ def assert_class_ids(labels, num_classes):
     Traceback (most recent call last):
     ...
     ValueError: Label (class id) 7 is out of range: the model has 3 classes, so class ids go from 0 to 2. Fix the labels, or give the model (in distillation, the student and the teacher) as many outputs as classes.
+    >>> assert_class_ids(np.array(["pos", "neg"]), 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Labels are strings ('pos', ...), but class ids are the integers 0 to 1. Map each name to its index in the model's class names (`keras_kd.datasets.load` does: its `class_names` and integer labels), e.g. `[class_names.index(name) for name in labels]`.
+    >>> assert_class_ids(np.array([0.0, 1.7]), 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: Label (class id) 1.7 is not a whole number: class ids are the whole numbers 0 to 2 of the model's 3 classes, and a fraction would be cast to one without a word. Round the labels if they are class ids stored as floats (`np.round(labels).astype(int)`); for soft labels (class probabilities), give each example a row of 3 probabilities and distill with `Distiller.compile(student_loss_fn="categorical_crossentropy")`.
     """
     labels = tf.convert_to_tensor(labels)
+    if labels.dtype == tf.string:
+        # Known when the labels are traced too: refused before any step.
+        example = (
+            f" ({labels.numpy().reshape(-1)[0].decode()!r}, ...)"
+            if tf.executing_eagerly() and tf.size(labels) else ""
+        )
+        raise ValueError(
+            f"Labels are strings{example}, but class ids are the integers 0 "
+            f"to {num_classes - 1}. Map each name to its index in the "
+            "model's class names (`keras_kd.datasets.load` does: its "
+            "`class_names` and integer labels), e.g. "
+            "`[class_names.index(name) for name in labels]`."
+        )
+    if labels.dtype.is_floating:
+        values = tf.reshape(labels, [-1])
+        whole = tf.logical_and(
+            tf.math.is_finite(values), tf.equal(values, tf.floor(values))
+        )
+        labels = _checked(
+            labels,
+            values,
+            tf.logical_not(whole),
+            "Label (class id) {} is not a whole number: class ids are the "
+            f"whole numbers 0 to {num_classes - 1} of the model's "
+            f"{num_classes} classes, and a fraction would be cast to one "
+            "without a word. Round the labels if they are class ids stored "
+            "as floats (`np.round(labels).astype(int)`); for soft labels "
+            f"(class probabilities), give each example a row of {num_classes} "
+            "probabilities and distill with `Distiller.compile("
+            'student_loss_fn="categorical_crossentropy")`.',
+        )
     ids = tf.reshape(tf.cast(labels, tf.int64), [-1])
-    bad = tf.logical_or(ids < 0, ids >= num_classes)
-    ok = tf.logical_not(tf.reduce_any(bad))
-    if tf.executing_eagerly() and bool(ok):
-        return labels
-    message = tf.strings.format(
+    return _checked(
+        labels,
+        ids,
+        tf.logical_or(ids < 0, ids >= num_classes),
         "Label (class id) {} is out of range: the model has "
         f"{num_classes} classes, so class ids go from 0 to {num_classes - 1}. "
         "Fix the labels, or give the model (in distillation, the student and "
         "the teacher) as many outputs as classes.",
-        tf.gather(ids, tf.argmax(tf.cast(bad, tf.int32))),
     )
-    if tf.executing_eagerly():
-        raise ValueError(message.numpy().decode())
-    check = tf.debugging.Assert(ok, [message])
-    with tf.control_dependencies([check]):
-        return tf.identity(labels)
 
 
 def check_class_ids(num_classes, batch):
@@ -433,6 +501,11 @@ def with_checked_class_ids(x, y, num_classes):
         check(tuple(x))
         return x, y
     if isinstance(x, tf.data.Dataset):
+        labels, _ = split_cached_teacher(keras.utils.unpack_x_y_sample_weight(x.element_spec)[1])
+        if getattr(labels, "dtype", None) == tf.string:
+            # Refused here, not in the traced map, whose error would come
+            # wrapped in a trace of keras-kd's code.
+            assert_class_ids(tf.constant([], tf.string), num_classes)
         return x.map(lambda *batch: check(batch if len(batch) > 1 else batch[0])), y
     if isinstance(x, keras.utils.PyDataset):
         return _CheckedPyDataset(x, num_classes), y

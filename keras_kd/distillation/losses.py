@@ -89,6 +89,11 @@ class DistillationLoss(keras.losses.Loss):
     `top_k_divergence(log_p, log_q)`; with k equal to the vocabulary every
     loss equals its dense form.
 
+    `matches_logits` says what the loss compares: the softmax
+    distributions of the logits (False: several teachers give their
+    probability mixture), or the logits themselves (True, `LogitsMSE`:
+    their weighted mean), see `keras_kd.distillation.multi_teacher`.
+
     Args:
         temperature: float > 0. Both logits are divided by it before the
             softmax; the result is multiplied by `temperature**2` so that
@@ -99,6 +104,8 @@ class DistillationLoss(keras.losses.Loss):
         name: optional name of the loss.
         dtype: dtype of the computation. Defaults to `keras.backend.floatx()`.
     """
+
+    matches_logits = False
 
     def __init__(
         self,
@@ -316,6 +323,11 @@ class LogitsMSE(DistillationLoss):
     over the last axis (a position whose teacher logits are all `-inf`
     gives 0).
 
+    Several teachers give the weighted mean of their logits as the target:
+    the mean squared error to it differs from the weighted mean of the
+    errors to each teacher by a constant, so the student gets the same
+    gradient.
+
     Args:
         reduction: see `keras.losses.Loss`. Defaults to
             `"mean_with_sample_weight"`.
@@ -332,6 +344,8 @@ class LogitsMSE(DistillationLoss):
     >>> float(LogitsMSE()(np.array([[1.0, -np.inf]]), np.array([[0.0, 1.0]])))
     1.0
     """
+
+    matches_logits = True
 
     def __init__(
         self, reduction="mean_with_sample_weight", name=None, dtype=None
@@ -353,6 +367,33 @@ class LogitsMSE(DistillationLoss):
         config = super().get_config()
         del config["temperature"]
         return config
+
+
+def matches_logits(loss_fn):
+    """Whether the distillation loss `loss_fn` compares logits themselves
+    (`LogitsMSE`; Keras's losses that take no `from_logits`, such as
+    `keras.losses.MeanSquaredError`) rather than the distributions of
+    their softmax (the other `DistillationLoss`es). A function of other
+    origin is taken to compare distributions.
+
+    Args:
+        loss_fn: a distillation loss, as `get` returns it.
+
+    Returns:
+        A bool.
+
+    Example:
+
+    >>> matches_logits(LogitsMSE()), matches_logits(KLDivergence())
+    (True, False)
+    >>> matches_logits(keras.losses.MeanSquaredError())
+    True
+    """
+    if isinstance(loss_fn, DistillationLoss):
+        return loss_fn.matches_logits
+    fn = getattr(loss_fn, "fn", loss_fn)
+    # Keras's probability losses are refused by `get`; the rest compare values.
+    return (getattr(fn, "__module__", None) or "").startswith("keras.")
 
 
 def _refuse_keras_probability_loss(identifier):

@@ -8,6 +8,14 @@ distillation losses take logits and apply `softmax(logits / T)`, so the
 mixture is passed as the logits `T * log(sum_i w_i softmax(t_i / T))`,
 whose softmax at `T` is exactly the mixture, computed stably as
 `T * logsumexp_i(log w_i + log_softmax(t_i / T))`.
+
+A loss between the logits themselves (`LogitsMSE`, see
+`keras_kd.distillation.losses.matches_logits`) gets the weighted mean of
+the logits instead: those mixture logits are log-probabilities, shifted
+from the teachers' logits by a per-position constant that a squared error
+would count. The squared error to the mean differs from the weighted mean
+of the squared errors to each teacher by a constant, so the student gets
+the same gradient as from each teacher in turn.
 """
 
 import math
@@ -15,8 +23,12 @@ import math
 import keras
 from keras import ops
 
+from keras_kd.distillation.losses import matches_logits
 from keras_kd.distillation.shapes import check_model_output_shapes
 from keras_kd.distillation.shapes import compatible
+from keras_kd.utils.validation import check_choice
+
+MIXTURES = ("probabilities", "logits")
 
 
 def teacher_list(teacher):
@@ -111,14 +123,18 @@ def check_teacher_weights(teacher_weights, num_teachers):
     return [w / total for w in weights]
 
 
-def combine_teacher_logits(teacher_logits, weights, temperature):
-    """The logits whose softmax at `temperature` is the weighted mean of the
-    teachers' softmaxes at `temperature` (see the module docstring).
+def combine_teacher_logits(teacher_logits, weights, temperature, mixture="probabilities"):
+    """The teachers' one target (see the module docstring).
 
     Args:
         teacher_logits: list of logits of the same shape, one per teacher.
         weights: the normalized weights (`check_teacher_weights`).
         temperature: float > 0, the distillation temperature.
+        mixture: `"probabilities"`: the logits whose softmax at
+            `temperature` is the weighted mean of the teachers' softmaxes
+            at `temperature`, for losses between distributions;
+            `"logits"`: the weighted mean of the logits, for losses
+            between logits (`teacher_mixture` picks it for a loss).
 
     Returns:
         float32 logits of the teachers' shape; one teacher's logits are
@@ -131,16 +147,20 @@ def combine_teacher_logits(teacher_logits, weights, temperature):
     >>> combined = combine_teacher_logits([a, b], [0.5, 0.5], temperature=2.0)
     >>> np.round(keras.ops.softmax(combined / 2.0), 3).tolist()
     [[0.5, 0.5]]
+    >>> np.asarray(combine_teacher_logits([a, b], [0.25, 0.75], 2.0, "logits")).tolist()
+    [[1.0, 3.0]]
     """
+    check_choice("mixture", mixture, MIXTURES)
     if len(teacher_logits) == 1:
         return teacher_logits[0]
-    # A teacher of weight 0 adds nothing to the mixture (and log 0 = -inf).
+    # A teacher of weight 0 adds nothing (and log 0 = -inf, 0 * -inf = NaN).
+    weighted = [
+        (ops.cast(t, "float32"), w) for t, w in zip(teacher_logits, weights) if w > 0
+    ]
+    if mixture == "logits":
+        return sum(w * t for t, w in weighted)
     log_probs = ops.stack(
-        [
-            ops.log_softmax(ops.cast(t, "float32") / temperature, axis=-1) + math.log(w)
-            for t, w in zip(teacher_logits, weights)
-            if w > 0
-        ]
+        [ops.log_softmax(t / temperature, axis=-1) + math.log(w) for t, w in weighted]
     )
     return temperature * ops.logsumexp(log_probs, axis=0)
 
@@ -151,31 +171,25 @@ def teacher_temperature(loss_fn, default):
     return float(getattr(loss_fn, "temperature", default))
 
 
-def _is_causal_lm(model):
-    from keras_hub.models import CausalLM
+def teacher_mixture(loss_fn):
+    """How teachers are combined for the distillation loss `loss_fn`:
+    `"logits"` for a loss between the logits themselves
+    (`keras_kd.distillation.losses.matches_logits`), else
+    `"probabilities"`.
 
-    return isinstance(model, CausalLM)
+    Args:
+        loss_fn: a distillation loss.
 
+    Returns:
+        One of `MIXTURES`, for `combine_teacher_logits`.
 
-def _check_same_vocabulary(teacher, student, role):
-    """Refuses a teacher whose tokenizer differs from the student's: the
-    Distiller tokenizes raw texts with the student's preprocessor and hands
-    the same token ids to the teacher, which would read other words."""
-    from keras_kd.transfer.vocabulary import vocabulary_difference
+    Example:
 
-    difference = vocabulary_difference(teacher, student)
-    if difference is not None:
-        index, theirs, ours = difference
-        raise ValueError(
-            f"The {role}'s tokenizer differs from the student's (token id "
-            f"{index} is {theirs!r} for the {role}, {ours!r} for the "
-            "student). The Distiller tokenizes texts with the student's "
-            f"preprocessor and gives the {role} the same token ids, so it "
-            "would read other words. Build the student from the teacher "
-            "(`keras_kd.transfer.student_like` keeps its tokenizer) and trim "
-            "the student's vocabulary after distilling "
-            "(`FinetuneModel.trim_vocabulary`)."
-        )
+    >>> from keras_kd import losses
+    >>> teacher_mixture(losses.LogitsMSE()), teacher_mixture(losses.KLDivergence())
+    ('logits', 'probabilities')
+    """
+    return "logits" if matches_logits(loss_fn) else "probabilities"
 
 
 def check_teachers(student, teacher, teacher_weights):
@@ -206,11 +220,9 @@ def check_teachers(student, teacher, teacher_weights):
             "(for example smaller) student model."
         )
     weights = check_teacher_weights(teacher_weights, len(teachers))
-    for i, t in enumerate(teachers):
-        if _is_causal_lm(t) and _is_causal_lm(student):
-            from keras_kd.transfer.causal_lm import check_same_tokenizer
+    from keras_kd.transfer.causal_lm import check_same_vocabulary
 
-            check_same_tokenizer(t, student)
-        _check_same_vocabulary(t, student, roles[i + 1][0])
+    for i, t in enumerate(teachers):
+        check_same_vocabulary(t, student, roles[i + 1][0])
         check_model_output_shapes(t, student)
     return teachers, weights

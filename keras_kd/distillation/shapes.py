@@ -1,7 +1,8 @@
 """Shape checks of distillation: teacher logits against student logits, and
 labels against the student loss. The one place both the `Distiller` and the
 losses compare shapes; `None` (an unknown dimension) matches any size. Also
-the check that outputs are logits, not a softmax's probabilities."""
+the checks that outputs are logits, not a softmax's probabilities, and
+scores of mutually exclusive classes, not a multi-label model's."""
 
 import keras
 import numpy as np
@@ -147,3 +148,95 @@ def is_sparse(loss_fn):
     True
     """
     return getattr(loss_fn, "fn", None) is keras.losses.sparse_categorical_crossentropy
+
+
+_SIGMOID_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
+_BINARY_LOSSES = ("binary_crossentropy", "binary_focal_crossentropy")
+
+
+def _name(value):
+    return value if isinstance(value, str) else getattr(getattr(value, "fn", value), "__name__", None)
+
+
+def independent_outputs(model):
+    """How `model` scores each class on its own (a multi-label or sigmoid
+    binary classifier), or None when nothing says so: a keras-kd
+    `Head("multilabel")`, a sigmoid on its one output (an output layer's
+    `activation` or `keras.ops.sigmoid`), or a binary cross-entropy as its
+    compiled loss. Models without symbolic outputs (subclassed) are judged
+    by their loss alone.
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        A phrase naming what was found, or None.
+
+    Example:
+
+    >>> dense = keras.layers.Dense(3, activation="sigmoid", name="tags")
+    >>> independent_outputs(keras.Sequential([keras.Input((4,)), dense]))
+    "its output layer 'tags' has a sigmoid activation"
+    >>> independent_outputs(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])) is None
+    True
+    """
+    outputs = getattr(model, "outputs", None) or []
+    history = getattr(outputs[0], "_keras_history", None) if len(outputs) == 1 else None
+    operation = getattr(history, "operation", None)
+    if isinstance(operation, keras.Model):
+        found = independent_outputs(operation)
+        if found is not None:
+            return found
+    elif getattr(operation, "kind", None) == "multilabel":
+        return (
+            f"its output layer {operation.name!r} is Head('multilabel') "
+            "(independent sigmoid outputs)"
+        )
+    elif _name(getattr(operation, "activation", None)) in _SIGMOID_ACTIVATIONS:
+        return f"its output layer {operation.name!r} has a sigmoid activation"
+    elif type(operation).__name__.lower() in _SIGMOID_ACTIVATIONS:
+        return "its output is a sigmoid"
+    loss = getattr(model, "loss", None)
+    if _name(loss) in _BINARY_LOSSES:
+        return f"it is compiled with the loss {_name(loss)}"
+    return None
+
+
+def check_exclusive_classes(models, loss_name):
+    """Refuses, for a loss that takes a softmax over the outputs, a model
+    whose outputs are independent per-class scores (`independent_outputs`):
+    the softmax would make its classes compete, and distillation would
+    train towards a wrong target without an error.
+
+    Args:
+        models: `[(role, model), ...]`, e.g. `[("student", student)]`.
+        loss_name: the distillation loss, for the message.
+
+    Raises:
+        ValueError: naming the model, what makes it multi-label, and the
+            loss to use instead.
+
+    Example:
+
+    >>> dense = keras.layers.Dense(3, activation="sigmoid", name="tags")
+    >>> student = keras.Sequential([keras.Input((4,)), dense])
+    >>> check_exclusive_classes([("student", student)], "KLDivergence")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: The student scores each class on its own (a multi-label or sigmoid classifier): its output layer 'tags' has a sigmoid activation. ...
+    """
+    for role, model in models:
+        found = independent_outputs(model)
+        if found is not None:
+            raise ValueError(
+                f"The {role} scores each class on its own (a multi-label or "
+                f"sigmoid classifier): {found}. The distillation loss "
+                f"{loss_name} takes a softmax over the outputs, which "
+                "assumes mutually exclusive classes: it would make the "
+                "classes compete and train towards a wrong target. Distill "
+                "it with distillation_loss_fn=keras_kd.losses.LogitsMSE() "
+                "(each output matched on its own) and alpha=1.0 (the "
+                "default student loss takes one class id per example), or "
+                "your own "
+                "distillation_loss_fn(teacher_outputs, student_outputs)."
+            )

@@ -369,6 +369,58 @@ def test_probabilities_instead_of_logits_are_refused_before_training(role):
     assert np.isfinite(model.fit(x, y, verbose=0).history["loss"][0])
 
 
+def _multilabel_bert(seed):
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=30, num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=8,
+    )
+    return transfer.build_finetune_model(backbone, head="multilabel", num_classes=NUM_CLASSES)
+
+
+def _sigmoid_op_mlp():
+    inputs = keras.Input((8,))
+    return keras.Model(inputs, keras.ops.sigmoid(keras.layers.Dense(NUM_CLASSES)(inputs)))
+
+
+def _binary_crossentropy_mlp():
+    model = mlp(16, seed=3)
+    model.compile(loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    return model
+
+
+def _sigmoid_layer_mlp():
+    model = mlp(16, seed=3)
+    model.layers[-1].activation = keras.activations.sigmoid
+    return model
+
+
+@pytest.mark.parametrize(
+    "role, make, found",
+    [
+        ("student", lambda: _multilabel_bert(1), r"its output layer 'logits' is Head\('multilabel'\)"),
+        ("teacher", _sigmoid_layer_mlp, "has a sigmoid activation"),
+        ("student", _sigmoid_op_mlp, "its output is a sigmoid"),
+        ("teacher", _binary_crossentropy_mlp, "compiled with the loss binary_crossentropy"),
+    ],
+    ids=["multilabel-head", "sigmoid-layer", "sigmoid-op", "binary-crossentropy"],
+)
+def test_multilabel_models_are_refused_for_a_softmax_loss(role, make, found):
+    if role == "student":
+        models = {"student": make(), "teacher": _multilabel_bert(2) if "Head" in found else mlp(64, seed=2)}
+    else:
+        models = {"student": mlp(16, seed=1), "teacher": make()}
+    model = keras_kd.Distiller(**models)
+    who = "student" if role == "student" else "teacher '"
+    for loss in (None, losses.JensenShannonDivergence(), "reverse_kl_divergence"):
+        with pytest.raises(ValueError, match=rf"The {who}.*{found}.*mutually exclusive.*LogitsMSE\(\)"):
+            model.compile(optimizer="sgd", alpha=0.5, distillation_loss_fn=loss)
+    assert not model.compiled
+    # What the message offers, and the student alone, are accepted.
+    model.compile(optimizer="sgd", alpha=1.0, distillation_loss_fn=losses.LogitsMSE())
+    model.compile(optimizer="sgd", alpha=0.0)
+
+
 def test_a_dataset_or_generator_trains_without_keras_shuffle_warning():
     import warnings
 
@@ -485,7 +537,11 @@ def test_a_non_finite_student_loss_stops_training_at_its_step():
 
 def test_raw_texts_take_label_lists_and_validation_split_as_arrays_do():
     # As keras-hub tasks: labels as a list train as the array does, and
-    # `validation_split` holds out the last texts before tokenizing.
+    # `validation_split` holds out texts drawn at random (`hold_out`; Keras's
+    # last ones are all of one class in a file sorted by label) before
+    # tokenizing.
+    from keras_kd.datasets.splitting import hold_out
+
     texts = ["a fine film", "a dull plot", "a film", "dull", "fine", "a plot", "film", "a dull film"]
     labels = [1, 0, 1, 0, 1, 0, 1, 0]
 
@@ -504,12 +560,33 @@ def test_raw_texts_take_label_lists_and_validation_split_as_arrays_do():
     for a, b in zip(from_array, from_list):
         np.testing.assert_allclose(a, b, atol=1e-6)
     split, split_logs = trained(texts, labels, validation_split=0.25)
+    (kept, kept_labels, _), (held_out, held_out_labels) = hold_out((texts, labels, None), 0.25)
+    assert len(held_out) == 2 and held_out.tolist() != texts[6:]
     given, given_logs = trained(
-        texts[:6], np.array(labels[:6]), validation_data=(texts[6:], np.array(labels[6:]))
+        # Validation labels as a list: np.concatenate of the chunks failed.
+        kept.tolist(), kept_labels, validation_data=(held_out.tolist(), held_out_labels.tolist())
     )
     for a, b in zip(split, given):
         np.testing.assert_allclose(a, b, atol=1e-6)
     np.testing.assert_allclose(split_logs["val_loss"], given_logs["val_loss"], atol=1e-6)
+
+
+def test_string_labels_and_a_split_dataset_are_refused_with_the_fix():
+    teacher = tiny_bert_text_classifier(seed=0)
+    distiller = keras_kd.Distiller(student=transfer.student_like(teacher, num_layers=1), teacher=teacher)
+    distiller.compile(optimizer="adam", jit_compile=False)
+    texts = ["a fine film", "a dull plot"] * 4
+    # TensorFlow: "Cast string to int64 is not supported", from its iterator.
+    for data in (
+        (texts, ["pos", "neg"] * 4),
+        (tf.data.Dataset.from_tensor_slices((texts, ["pos", "neg"] * 4)).batch(4), None),
+    ):
+        with pytest.raises(ValueError, match=r"^Labels are strings.*integers 0 to 1.*class_names\.index\(name\)"):
+            distiller.fit(*data, verbose=0)
+    # validation_split was dropped without a word for a dataset of texts.
+    dataset = tf.data.Dataset.from_tensor_slices((texts, [1, 0] * 4)).batch(4)
+    with pytest.raises(ValueError, match=r"validation_split=0\.25 splits in-memory texts, not a tf\.data\.Dataset.*validation_data="):
+        distiller.fit(dataset, validation_split=0.25, verbose=0)
 
 
 def test_a_teacher_reading_another_vocabulary_is_refused():

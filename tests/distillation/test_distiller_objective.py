@@ -186,12 +186,17 @@ def test_both_terms_average_over_the_same_tokens_with_heavy_padding():
     )
 
 
-def test_out_of_range_class_id_is_named_under_xla():
-    labels = Y.copy()
-    labels[11] = 7
+@pytest.mark.parametrize("bad, message", [
+    (7, r"Label \(class id\) 7 is out of range: the model has 3 classes"),
+    # A fraction was cast to a class id without a word (1.7 trained as 1).
+    (0.5, r"Label \(class id\) 0.5 is not a whole number.*np.round\(labels\)"),
+    (1.7, r"Label \(class id\) 1.7 is not a whole number.*np.round\(labels\)"),
+])
+def test_bad_class_id_is_named_under_xla(bad, message):
+    labels = Y.astype("float32" if isinstance(bad, float) else Y.dtype)
+    labels[11] = bad
     model = keras_kd.Distiller(student=mlp(8, 1), teacher=mlp(8, 2))
     model.compile(optimizer="sgd")
-    message = r"Label \(class id\) 7 is out of range: the model has 3 classes"
     with pytest.raises(ValueError, match=message):
         model.fit(X, labels, batch_size=8, verbose=0)
     # In a dataset, the bad id is in the second batch: past the checks of
@@ -200,6 +205,9 @@ def test_out_of_range_class_id_is_named_under_xla():
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         model.fit(data, verbose=0)
     assert model.jit_compile is True
+    # Whole numbers stored as floats are class ids.
+    history = model.fit(X, np.round(labels) % 3, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
 
 
 class GraphOnlyBug(keras.layers.Layer):

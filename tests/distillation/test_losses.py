@@ -245,7 +245,15 @@ def test_keras_losses_that_read_probabilities_are_refused(loss, name):
 
 
 def test_public_paths():
-    assert keras_kd.losses is losses
+    # `keras_kd.losses` was an attribute only: `from keras_kd.losses import
+    # KLDivergence` raised ModuleNotFoundError.
+    import keras_kd.losses
+    from keras_kd.losses import KLDivergence, get
+
+    assert KLDivergence is losses.KLDivergence and get is losses.get
+    assert sorted(keras_kd.losses.__all__) == sorted(losses.__all__)
+    for name in losses.__all__:
+        assert getattr(keras_kd.losses, name) is getattr(losses, name)
     assert keras_kd.losses.top_k_logits is keras_kd.distillation.top_k_logits
     assert keras_kd.distillation.KLDivergence is losses.KLDivergence
     # Registered names are those of keras_kd <= 0.1, so old .keras files load.

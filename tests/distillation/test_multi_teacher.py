@@ -26,6 +26,16 @@ def test_combined_softmax_is_the_weighted_mean_of_the_teachers_softmaxes(weights
     np.testing.assert_allclose(_softmax(combined / temperature), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("weights", [[0.5, 0.5], [0.2, 0.8], [0.0, 1.0], [0.1, 0.3, 0.6]])
+def test_logits_mixture_is_the_weighted_mean_of_the_logits(weights):
+    rng = np.random.default_rng(0)
+    logits = [rng.normal(scale=3.0, size=(4, 6, 5)) for _ in weights]
+    combined = np.asarray(combine_teacher_logits(logits, weights, 2.0, mixture="logits"))
+    np.testing.assert_allclose(combined, sum(w * t for w, t in zip(weights, logits)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="Received: mixture='mean'"):
+        combine_teacher_logits(logits, weights, 2.0, mixture="mean")
+
+
 def test_combined_logits_stay_finite_for_extreme_teachers():
     a = np.array([[1e4, -1e4, 0.0]], "float32")
     b = np.array([[-1e4, 1e4, 0.0]], "float32")
@@ -62,6 +72,29 @@ def test_distillation_loss_uses_the_probability_mixture():
                       evaluate_distillation=True)
     logs = distiller.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
     assert logs["distillation_loss"] == pytest.approx(kl, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "loss", [keras_kd.losses.LogitsMSE(), keras.losses.MeanSquaredError()],
+    ids=["LogitsMSE", "keras_MeanSquaredError"],
+)
+def test_logits_mse_matches_the_weighted_mean_of_the_teachers_logits(loss):
+    x, y = _data()
+    teachers = [tiny_mlp(16, seed=2), tiny_mlp(32, seed=3)]
+    distiller = keras_kd.Distiller(
+        student=tiny_mlp(8, seed=1), teacher=teachers, teacher_weights=[1.0, 3.0]
+    )
+    distiller.compile(optimizer="sgd", alpha=0.5, distillation_loss_fn=loss,
+                      jit_compile=False, evaluate_distillation=True)
+    logits = [np.asarray(t(x), "float64") for t in teachers]
+    student = np.asarray(distiller.student(x), "float64")
+    expected = np.mean((student - (0.25 * logits[0] + 0.75 * logits[1])) ** 2)
+    logs = distiller.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    assert logs["distillation_loss"] == pytest.approx(expected, rel=1e-5)
+    # Its gradient is that of the weighted mean of the errors to each teacher.
+    per_teacher = 0.25 * np.mean((student - logits[0]) ** 2) + 0.75 * np.mean((student - logits[1]) ** 2)
+    spread = 0.25 * 0.75 * np.mean((logits[0] - logits[1]) ** 2)
+    assert per_teacher - expected == pytest.approx(spread, rel=1e-6)
 
 
 def test_two_teacher_fit_lowers_the_distillation_loss_and_freezes_both():
