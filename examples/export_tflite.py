@@ -71,7 +71,7 @@ def main(argv=None):
         model.token_id_model,
         run_dir,
         labels=list(data.class_names),
-        vocabulary=model.preprocessor.tokenizer.get_vocabulary(),
+        vocabulary=model.preprocessor.tokenizer,
         sequence_length=model.preprocessor.sequence_length,
         quantizations=tuple(args.quantization),
         representative_data=data.train.sample(100).texts,

@@ -482,7 +482,7 @@ def export(args):
         model.token_id_model,
         config.run_dir,
         labels=list(data.class_names),
-        vocabulary=model.preprocessor.tokenizer.get_vocabulary(),
+        vocabulary=model.preprocessor.tokenizer,
         sequence_length=sequence_length,
         quantizations=tuple(args.quantization),
         representative_data=data.train.sample(200).texts,

@@ -40,7 +40,7 @@ def export_bundle(
     verification_data=None,
     teacher=None,
     from_logits=True,
-    lowercase=True,
+    lowercase=None,
     overwrite=False,
 ):
     """Writes the Keras model, a SavedModel, `.tflite` files and a model card.
@@ -64,8 +64,11 @@ def export_bundle(
     Args:
         model: the Keras classifier on token ids (see `export_tflite`).
         directory: destination folder; its parent must exist.
-        labels: class names, one per output.
-        vocabulary: the WordPiece vocabulary (see `export_tflite`).
+        labels: class names, one per output (the model's `class_names` in
+            another order are refused).
+        vocabulary: the WordPiece vocabulary (see `export_tflite`); a
+            keras-hub tokenizer also sets `lowercase` and tokenizes the
+            parity check's texts for Keras.
         sequence_length: tokens per example.
         quantizations: `.tflite` variants to write, from `QUANTIZATIONS`.
         representative_data: texts for `"int8"` calibration and for the
@@ -74,7 +77,8 @@ def export_bundle(
             figures; default: `representative_data`.
         teacher: None, a description string or the teacher Keras model.
         from_logits: whether the model outputs logits.
-        lowercase: whether the tokenizer lowercases.
+        lowercase: whether the tokenizer lowercases; default: the model's
+            tokenizer's setting (see `export_tflite`).
         overwrite: replace an existing `directory`.
 
     Returns:
@@ -110,8 +114,12 @@ def export_bundle(
             "for the calibration). Received: representative_data=None."
         )
     serving.model_input_names(model)
-    labels = serving.resolve_labels(labels, serving.num_classes(model))
+    labels = serving.resolve_labels(
+        labels, serving.num_classes(model), getattr(model, "class_names", None)
+    )
     tokens = serving.resolve_vocabulary(vocabulary, model)
+    tokenizer = serving.model_tokenizer(vocabulary, model)
+    lowercase = serving.resolve_lowercase(lowercase, tokenizer, tokens)
     teacher_card = _describe_teacher(teacher)
 
     with atomic_folder(directory, overwrite=overwrite) as staging:
@@ -138,7 +146,8 @@ def export_bundle(
                 representative_data,
                 sequence_length=sequence_length,
                 labels=labels,
-                vocabulary=tokens,
+                # A tokenizer, not its tokens: its settings verify the file.
+                vocabulary=vocabulary if tokenizer is vocabulary else tokens,
                 lowercase=lowercase,
                 from_logits=from_logits,
                 verification_data=verification_data,

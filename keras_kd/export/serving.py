@@ -278,6 +278,80 @@ def resolve_vocabulary(vocabulary, model):
     return tokens
 
 
+def model_tokenizer(vocabulary, model):
+    """The keras-hub tokenizer the model reads text with: `vocabulary` when
+    it is a tokenizer, else `model.preprocessor.tokenizer`, else None (the
+    vocabulary alone is known).
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_bert_text_classifier
+    >>> model = tiny_bert_text_classifier()
+    >>> model_tokenizer(["[PAD]"], model) is model.preprocessor.tokenizer
+    True
+    """
+    if hasattr(vocabulary, "get_vocabulary"):
+        return vocabulary
+    return getattr(getattr(model, "preprocessor", None), "tokenizer", None)
+
+
+def _cased(token):
+    """Whether a vocabulary token holds an ASCII capital letter (special
+    tokens such as `[CLS]` aside): a lowercasing tokenizer never produces
+    it."""
+    if token.startswith("[") and token.endswith("]"):
+        return False
+    return any("A" <= c <= "Z" for c in token)
+
+
+def resolve_lowercase(lowercase, tokenizer, tokens):
+    """Whether the exported tokenization lowercases text.
+
+    The model's own tokenizer decides: its `lowercase` is the default, and
+    a `lowercase` that contradicts it is refused, since the file would
+    tokenize text otherwise than the model was trained on. Without a
+    tokenizer, `lowercase` is used, else the vocabulary decides: one
+    holding capitalized tokens (`The`, `##A`) is cased.
+
+    Args:
+        lowercase: None for the model's setting, or a bool.
+        tokenizer: the model's keras-hub tokenizer (`model_tokenizer`), or
+            None.
+        tokens: the WordPiece vocabulary, a list of str.
+
+    Returns:
+        A bool.
+
+    Example:
+
+    >>> import keras_hub
+    >>> tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "The", "the"]
+    >>> resolve_lowercase(None, None, tokens)
+    False
+    >>> cased = keras_hub.models.BertTokenizer(vocabulary=tokens, lowercase=False)
+    >>> resolve_lowercase(True, cased, tokens)
+    Traceback (most recent call last):
+    ...
+    ValueError: lowercase=True contradicts the model's tokenizer (a BertTokenizer with lowercase=False): the file would tokenize text otherwise than the model was trained on. Leave `lowercase` out; it defaults to the tokenizer's.
+    """
+    if lowercase is not None and not isinstance(lowercase, bool):
+        raise TypeError(
+            f"`lowercase` must be True, False or None (the model's setting). "
+            f"Received: lowercase={lowercase!r}"
+        )
+    own = getattr(tokenizer, "lowercase", None)
+    if own is None:
+        return not any(_cased(t) for t in tokens) if lowercase is None else lowercase
+    if lowercase is not None and lowercase != bool(own):
+        raise ValueError(
+            f"lowercase={lowercase!r} contradicts the model's tokenizer (a "
+            f"{type(tokenizer).__name__} with lowercase={own!r}): the file "
+            "would tokenize text otherwise than the model was trained on. "
+            "Leave `lowercase` out; it defaults to the tokenizer's."
+        )
+    return bool(own)
+
+
 def _token_embedding_size(model):
     for layer in model._flatten_layers(include_self=False):
         if hasattr(layer, "vocabulary_size") and hasattr(layer, "token_embedding"):
@@ -297,9 +371,31 @@ def max_sequence_length(model):
     return None
 
 
-def resolve_labels(labels, count):
+def resolve_labels(labels, count, class_names=None):
+    """Returns the class names to embed, one per model output.
+
+    Args:
+        labels: the user's labels, or None.
+        count: the number of model outputs.
+        class_names: the model's own class names (a keras-kd
+            `FinetuneModel`'s `class_names`), or None.
+
+    Returns:
+        `labels`, else `class_names`, else `"0"`, `"1"`, ...
+
+    Raises:
+        ValueError: not `count` non-empty strings, a newline in one, or
+            the model's class names in another order than its outputs'.
+
+    Example:
+
+    >>> resolve_labels(None, 2, ["negative", "positive"])
+    ['negative', 'positive']
+    >>> resolve_labels(None, 2)
+    ['0', '1']
+    """
     if labels is None:
-        return [str(i) for i in range(count)]
+        labels = class_names if class_names is not None else [str(i) for i in range(count)]
     labels = list(labels)
     if len(labels) != count or not all(isinstance(x, str) and x for x in labels):
         raise ValueError(
@@ -308,6 +404,13 @@ def resolve_labels(labels, count):
         )
     if any("\n" in x for x in labels):
         raise ValueError(f"Labels may not contain newlines. Received: {labels!r}")
+    if class_names is not None and labels != list(class_names) and sorted(labels) == sorted(class_names):
+        raise ValueError(
+            f"labels={labels!r} names the model's classes in another order "
+            f"than its outputs ({list(class_names)!r}), so the file would "
+            "name every prediction wrongly. Leave `labels` out; it defaults "
+            "to the model's class names."
+        )
     return labels
 
 
@@ -318,6 +421,20 @@ def make_preprocessor(vocabulary, sequence_length, lowercase):
     tokenizer = keras_hub.models.BertTokenizer(
         vocabulary=list(vocabulary), lowercase=lowercase
     )
+    return keras_hub.models.BertTextClassifierPreprocessor(
+        tokenizer, sequence_length=sequence_length
+    )
+
+
+def model_preprocessor(tokenizer, sequence_length):
+    """The preprocessor that tokenizes texts as the model does, for
+    `encode`: the model's own BERT tokenizer, packed as
+    `[CLS] text [SEP]` to `sequence_length`; None for a tokenizer that is
+    not a keras-hub `BertTokenizer`."""
+    import keras_hub
+
+    if not isinstance(tokenizer, keras_hub.models.BertTokenizer):
+        return None
     return keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=sequence_length
     )

@@ -99,7 +99,7 @@ def export_tflite(
     dynamic_sequence=False,
     labels=None,
     vocabulary=None,
-    lowercase=True,
+    lowercase=None,
     from_logits=True,
     metadata=True,
     verify=True,
@@ -144,15 +144,23 @@ def export_tflite(
         dynamic_sequence: export a `[1, -1]` sequence dimension. MediaPipe
             then sends unpadded, untruncated token ids; the graph truncates
             them to `sequence_length`.
-        labels: class names, one per output (default `"0"`, `"1"`, ...).
+        labels: class names, one per output; default: the model's
+            `class_names` (a keras-kd `FinetuneModel`'s), else `"0"`,
+            `"1"`, ... The model's names in another order are refused.
         vocabulary: the WordPiece vocabulary: a `vocab.txt` path, a list of
             tokens or a keras-hub tokenizer; default: `model.preprocessor`'s.
-        lowercase: whether the tokenizer lowercases (uncased BERT models;
-            MediaPipe always lowercases ASCII).
+        lowercase: whether the tokenizer lowercases; default: the setting
+            of the model's tokenizer (`model.preprocessor.tokenizer`, or a
+            tokenizer passed as `vocabulary`), and a value that contradicts
+            it is refused; without a tokenizer, True unless the vocabulary
+            holds capitalized tokens (a cased model). MediaPipe always
+            lowercases ASCII.
         from_logits: whether the model outputs logits; softmax is added.
         metadata: embed the MediaPipe metadata (needs `mediapipe`).
         verify: run `verify_tflite` and refuse float32 parity worse than
-            `parity_tolerance`.
+            `parity_tolerance`. Keras classifies the texts tokenized by the
+            model's tokenizer (when it is a keras-hub `BertTokenizer`), so
+            a file that tokenizes otherwise fails the check.
         verification_data: texts for the check; default: the representative
             data, else a few built-in sentences.
         verify_options: dict of extra `verify_tflite` arguments, e.g.
@@ -191,8 +199,12 @@ def export_tflite(
     path = serving.check_destination(path, overwrite)
     serving.model_input_names(model)
     _check_sequence_length(sequence_length, model)
-    labels = serving.resolve_labels(labels, serving.num_classes(model))
+    labels = serving.resolve_labels(
+        labels, serving.num_classes(model), getattr(model, "class_names", None)
+    )
     tokens = serving.resolve_vocabulary(vocabulary, model)
+    tokenizer = serving.model_tokenizer(vocabulary, model)
+    lowercase = serving.resolve_lowercase(lowercase, tokenizer, tokens)
     representative_texts = None
     if representative_data is not None:
         representative_texts, _ = serving.text_inputs(
@@ -275,7 +287,7 @@ def export_tflite(
                 model,
                 verification_data,
                 from_logits=from_logits,
-                **(verify_options or {}),
+                **{"tokenizer": tokenizer, **(verify_options or {})},
             )
             report.path = path
             if quantization == "none" and not (
@@ -286,8 +298,18 @@ def export_tflite(
                     f"|p_tflite - p_keras| = {report.max_abs_diff:.3g} > "
                     f"parity_tolerance={parity_tolerance:g} on "
                     f"{report.num_examples} texts. Nothing was written to "
-                    f"{path!r}. This points at an op that converts "
-                    "incorrectly; please report it with the model."
+                    f"{path!r}. "
+                    + (
+                        "Keras read the texts tokenized by the model's "
+                        f"{report.keras_tokenizer}: the file's WordPiece "
+                        "tokenizer splits them otherwise (a setting such "
+                        "as strip_accents that the file does not carry), "
+                        "or an op converts incorrectly; please report it "
+                        "with the model."
+                        if report.keras_tokenizer
+                        else "This points at an op that converts "
+                        "incorrectly; please report it with the model."
+                    )
                 )
             if (
                 quantization == "none"

@@ -19,15 +19,20 @@ from keras_kd.export.text_classifier import TFLiteTextClassifier
 class VerificationReport:
     """How a `.tflite` classifier compares with its Keras model.
 
-    Differences are of class probabilities, on the same token ids (LiteRT) or
-    on the raw texts (MediaPipe). Accuracies are None without labels;
-    MediaPipe figures are None when `mediapipe` is not installed.
+    Differences are of class probabilities on the same raw texts: LiteRT
+    and MediaPipe tokenize them as the file says, Keras with the model's
+    own tokenizer (`keras_tokenizer`), so a file that tokenizes otherwise
+    disagrees. Without the model's tokenizer Keras gets the file's token
+    ids and only the graphs are compared. Accuracies are None without
+    labels; MediaPipe figures are None when `mediapipe` is not installed.
 
     Attributes:
         path: the `.tflite` file.
         size_bytes: its size, metadata included.
         num_examples: examples compared.
         max_abs_diff: max |p_litert - p_keras| over examples and classes.
+        keras_tokenizer: the class of the tokenizer that tokenized Keras's
+            texts (the model's), or None when Keras got the file's ids.
         argmax_agreement: fraction of examples with the same top class.
         keras_accuracy, litert_accuracy: accuracy against the labels.
         mediapipe_max_abs_diff, mediapipe_argmax_agreement,
@@ -52,6 +57,7 @@ class VerificationReport:
     mediapipe_latency_ms: float = None
     num_threads: int = None
     latency_runs: int = None
+    keras_tokenizer: str = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -94,13 +100,16 @@ def verify_tflite(
     num_threads=2,
     latency_runs=50,
     use_mediapipe=None,
+    tokenizer=None,
 ):
     """Runs a `.tflite` classifier on real texts and compares it with Keras.
 
-    The texts are tokenized with the vocabulary and settings embedded in the
-    file; the Keras model gets the same token ids. The `.tflite` runs in the
-    LiteRT interpreter (`ai_edge_litert`) and, when `mediapipe` is installed,
-    in MediaPipe Tasks' `TextClassifier` on the raw strings.
+    For LiteRT the texts are tokenized with the vocabulary and settings
+    embedded in the file; for Keras, with the model's own tokenizer, so a
+    file that tokenizes otherwise (another `lowercase`, say) disagrees.
+    The `.tflite` runs in the LiteRT interpreter (`ai_edge_litert`) and,
+    when `mediapipe` is installed, in MediaPipe Tasks' `TextClassifier` on
+    the raw strings.
 
     Args:
         path: a `.tflite` written by `export_tflite`.
@@ -112,6 +121,9 @@ def verify_tflite(
         latency_runs: runs of the single-example latency (median reported);
             0 skips timing.
         use_mediapipe: None to use MediaPipe when installed, or a bool.
+        tokenizer: the keras-hub `BertTokenizer` the model reads text with;
+            default: `keras_model.preprocessor.tokenizer`. Without one (a
+            model on token ids alone), Keras gets the file's token ids.
 
     Returns:
         A `VerificationReport`.
@@ -138,7 +150,13 @@ def verify_tflite(
     classifier = TFLiteTextClassifier(path, num_threads=num_threads)
     encoded = classifier.encode(texts)
     litert = np.stack([classifier.run(x) for x in encoded])
-    keras_probs = keras_probabilities(keras_model, encoded, from_logits)
+    if tokenizer is None:
+        tokenizer = getattr(getattr(keras_model, "preprocessor", None), "tokenizer", None)
+    preprocessor = serving.model_preprocessor(tokenizer, classifier.sequence_length)
+    keras_inputs = encoded
+    if preprocessor is not None:
+        keras_inputs = serving.encode(preprocessor, texts, classifier.dynamic_sequence)
+    keras_probs = keras_probabilities(keras_model, keras_inputs, from_logits)
     report = VerificationReport(
         path=str(path),
         size_bytes=os.path.getsize(path),
@@ -151,6 +169,7 @@ def verify_tflite(
         litert_accuracy=_accuracy(litert, labels),
         num_threads=num_threads,
         latency_runs=latency_runs,
+        keras_tokenizer=None if preprocessor is None else type(tokenizer).__name__,
     )
     if latency_runs:
         report.litert_latency_ms = median_ms(

@@ -298,7 +298,7 @@ def _export_and_report(
             representative_data=train.sample(200, seed).texts,
             sequence_length=config.sequence_length,
             labels=labels,
-            vocabulary=model.preprocessor.tokenizer.get_vocabulary(),
+            vocabulary=model.preprocessor.tokenizer,
             verification_data=(test.texts, test.labels),
             verify_options={"latency_runs": 0},
             # A killed run may have written the file: replace it.

@@ -131,7 +131,7 @@ def measure_students(
                 quantization=quantization,
                 representative_data=texts[:200],
                 sequence_length=sequence_length,
-                vocabulary=student.preprocessor.tokenizer.get_vocabulary(),
+                vocabulary=student.preprocessor.tokenizer,
                 # Random weights: parity says nothing about the shape.
                 verify=False,
             )

