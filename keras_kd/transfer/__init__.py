@@ -29,6 +29,7 @@ from keras_kd.transfer.freezing import check_freeze
 from keras_kd.transfer.freezing import backbone_layer_groups
 from keras_kd.transfer.freezing import resolve_freeze
 from keras_kd.transfer.heads import Head
+from keras_kd.transfer.heads import MaskedSparseCategoricalAccuracy
 from keras_kd.transfer.heads import get_head
 from keras_kd.transfer.lm_vocabulary import trim_lm_vocabulary
 from keras_kd.transfer.loading import load_finetune_model

@@ -2,8 +2,9 @@
 
 `Head` (dropout plus dense, for classification, multilabel, regression and
 token classification), `get_head` (a head from a kind or a Keras layer),
-`make_heads` (the named heads of a model from a `head=` argument) and
-`head_is_per_token`.
+`make_heads` (the named heads of a model from a `head=` argument),
+`head_is_per_token` and `MaskedSparseCategoricalAccuracy` (the token
+classification head's accuracy, over labelled tokens only).
 """
 
 import keras
@@ -25,6 +26,68 @@ _KIND_SPECS = {
 # Token labels use the HuggingFace convention: -100 marks tokens (padding,
 # sub-word continuations) that carry no label.
 TOKEN_IGNORE_INDEX = -100
+
+
+@keras.saving.register_keras_serializable(package="keras_kd")
+class MaskedSparseCategoricalAccuracy(keras.metrics.Mean):
+    """The share of labelled positions whose top class is the label.
+
+    Positions labelled `ignore_class` (padding and sub-word continuations,
+    `-100` by the HuggingFace convention) are left out of both counts, as
+    the token classification loss leaves them out; Keras's
+    `SparseCategoricalAccuracy` counts them as wrong, so a batch of short
+    sentences scored low however good the model. The result is the
+    accuracy over every labelled token seen since the last reset (not a
+    mean of per-batch accuracies). It takes labels of shape `(batch,
+    length)` (or with a trailing 1) and logits of shape `(batch, length,
+    classes)`; a `sample_weight` per example or per token weighs the
+    labelled tokens.
+
+    Args:
+        ignore_class: the label of positions that are not counted.
+        name: the metric's name in the logs.
+        dtype: dtype of the counts.
+
+    Example:
+
+    >>> import numpy as np
+    >>> metric = MaskedSparseCategoricalAccuracy()
+    >>> logits = np.array([[[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]]])
+    >>> metric.update_state(np.array([[0, 1, -100]]), logits)
+    >>> float(metric.result())
+    1.0
+    """
+
+    def __init__(self, ignore_class=TOKEN_IGNORE_INDEX, name="accuracy", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.ignore_class = ignore_class
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = keras.ops.convert_to_tensor(y_pred)
+        positions = keras.ops.shape(y_pred)[:-1]
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), positions)
+        predicted = keras.ops.cast(keras.ops.argmax(y_pred, axis=-1), "int32")
+        correct = keras.ops.cast(keras.ops.equal(labels, predicted), self.dtype)
+        weight = keras.ops.cast(
+            keras.ops.not_equal(labels, self.ignore_class), self.dtype
+        )
+        if sample_weight is not None:
+            sample_weight = keras.ops.cast(sample_weight, self.dtype)
+            # Per-example weights spread over the example's positions.
+            while len(sample_weight.shape) < len(weight.shape):
+                sample_weight = keras.ops.expand_dims(sample_weight, -1)
+            weight = weight * keras.ops.broadcast_to(sample_weight, positions)
+        # Flat, so that Mean sums over positions rather than averaging
+        # each example first.
+        super().update_state(
+            keras.ops.reshape(correct, (-1,)),
+            sample_weight=keras.ops.reshape(weight, (-1,)),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config["ignore_class"] = self.ignore_class
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_kd")
@@ -121,6 +184,8 @@ class Head(keras.layers.Layer):
             return [keras.metrics.BinaryAccuracy()]
         if self.kind == "regression":
             return [keras.metrics.MeanAbsoluteError()]
+        if self.per_token:
+            return [MaskedSparseCategoricalAccuracy(TOKEN_IGNORE_INDEX)]
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def get_config(self):

@@ -1,6 +1,7 @@
 """Task heads: output shapes per kind, multi-task models, argument checks."""
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 
@@ -57,3 +58,45 @@ def test_head_kinds_losses_and_bad_arguments():
         transfer.get_head(3)
     with pytest.raises(TypeError, match=r"Head 'b' must be one of"):
         kd_heads.make_heads({"a": "regression", "b": 3}, None, 0.1)
+
+
+def _token_classifier():
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=30, num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=6,
+    )
+    return transfer.build_finetune_model(
+        backbone, head="token_classification", num_classes=3, dropout=0.0
+    )
+
+
+def test_token_accuracy_counts_only_labelled_tokens(tmp_path):
+    model = _token_classifier()
+    rng = np.random.default_rng(0)
+    x = {
+        "token_ids": rng.integers(0, 30, size=(4, 6)).astype("int32"),
+        "padding_mask": np.ones((4, 6), "int32"),
+        "segment_ids": np.zeros((4, 6), "int32"),
+    }
+    predicted = np.asarray(model.predict(x, verbose=0)).argmax(-1)
+    # Labels right at the first 3 tokens, wrong at the 4th, -100 after it.
+    labels = np.full((4, 6), kd_heads.TOKEN_IGNORE_INDEX)
+    labels[:, :3] = predicted[:, :3]
+    labels[:, 3] = (predicted[:, 3] + 1) % 3
+    logs = model.evaluate(x, labels, batch_size=2, verbose=0, return_dict=True)
+    assert logs["accuracy"] == pytest.approx(12 / 16)
+    # Weights weigh the labelled tokens only; per example or per token.
+    logs = model.evaluate(x, labels, sample_weight=np.repeat([[1.0], [0], [0], [0]], 6, axis=1),
+                          batch_size=4, verbose=0, return_dict=True)
+    assert logs["accuracy"] == pytest.approx(3 / 4)
+    metric = kd_heads.MaskedSparseCategoricalAccuracy()
+    metric.update_state(labels, model.predict(x, verbose=0), sample_weight=[3.0, 1.0, 0.0, 0.0])
+    assert float(metric.result()) == pytest.approx((3 * 3 + 3) / (3 * 4 + 4))
+    metric = keras.metrics.deserialize(keras.metrics.serialize(kd_heads.MaskedSparseCategoricalAccuracy(-1)))
+    assert (type(metric), metric.ignore_class, metric.name) == (
+        kd_heads.MaskedSparseCategoricalAccuracy, -1, "accuracy")
+    model.save(tmp_path / "tagger.keras")
+    loaded = keras.saving.load_model(tmp_path / "tagger.keras")
+    logs = loaded.evaluate(x, labels, batch_size=2, verbose=0, return_dict=True)
+    assert logs["accuracy"] == pytest.approx(12 / 16)
