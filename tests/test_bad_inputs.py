@@ -122,6 +122,53 @@ def _same_model_twice():
     Distiller(student=model, teacher=model)
 
 
+def _fit_fractional_labels():
+    distiller = Distiller(student=_linear(), teacher=_linear())
+    distiller.compile(optimizer="adam", jit_compile=False)
+    distiller.fit(np.zeros((2, 4), "float32"), np.array([0.0, 1.7]), verbose=0)
+
+
+def _compile_sigmoid_student():
+    student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="sigmoid")])
+    Distiller(student=student, teacher=_linear()).compile(optimizer="adam")
+
+
+def _trim_keeping_a_string():
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "film", "f", "i", "l", "m"]
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=1, hidden_dim=4,
+        intermediate_dim=8, max_sequence_length=8,
+    )
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary)
+    transfer.trim_vocabulary(backbone, tokenizer, ["a film"], keep_tokens="film")
+
+
+def _export_litert_lm_prompt_over_context(path):
+    from keras_kd.utils.testing import tiny_llama3_causal_lm
+
+    export.export_litert_lm(
+        tiny_llama3_causal_lm(num_layers=1), path, max_sequence_length=4,
+        prefill_lengths=(4,), verification_prompts=["the cat sat on the mat"],
+    )
+
+
+def _finetune_causal_lm_other_lora_rank():
+    from keras_kd.utils.testing import tiny_llama3_causal_lm
+
+    model = tiny_llama3_causal_lm(num_layers=1)
+    model.backbone.enable_lora(2)
+    transfer.finetune_causal_lm(model, ["the cat sat."], lora_rank=4)
+
+
+def _evaluate_causal_lm_trimmed_student():
+    from keras_kd.distillation import evaluate_causal_lm
+    from keras_kd.utils.testing import tiny_llama3_causal_lm
+
+    teacher = tiny_llama3_causal_lm(num_layers=1)
+    student = transfer.trim_lm_vocabulary(teacher, ["the cat sat."])
+    evaluate_causal_lm(student, ["the cat sat."], teacher=teacher, jit_compile=False)
+
+
 # (id, call taking the `files` dict, exception type, fragments of the message)
 API_CASES = [
     ("kl-temperature-0", lambda f: losses.KLDivergence(temperature=0),
@@ -138,6 +185,11 @@ API_CASES = [
      ValueError, ["jit_compile='yes'"]),
     ("distiller-loss-argument", lambda f: _compile(loss="mse"),
      ValueError, ["loss='mse'", "student_loss_fn"]),
+    ("distiller-fractional-class-id", lambda f: _fit_fractional_labels(),
+     ValueError, ["Label (class id) 1.7 is not a whole number", "np.round(labels)"]),
+    ("distiller-multilabel-softmax-loss", lambda f: _compile_sigmoid_student(),
+     ValueError, ["scores each class on its own", "has a sigmoid activation",
+                  "mutually exclusive", "keras_kd.losses.LogitsMSE()"]),
     ("distiller-keras-backup-every-n-steps",
      lambda f: _fit_with_keras_backup(f["partial_runs"]),
      ValueError, ["BackupAndRestore(save_freq=2)", "keras_kd.BackupAndRestore"]),
@@ -156,6 +208,8 @@ API_CASES = [
     ("class-names-for-other-classes", lambda f: transfer.build_finetune_model(
         "minilm_l6", num_classes=3, class_names=["negative", "positive"]),
      ValueError, ["class_names=['negative', 'positive']", "num_classes=3"]),
+    ("trim-vocabulary-keep-tokens-string", lambda f: _trim_keeping_a_string(),
+     TypeError, ["keep_tokens='film' is one string", "keep_tokens=['film']"]),
     ("freeze-type", lambda f: transfer.check_freeze(True),
      TypeError, ["freeze=True"]),
     ("freeze-bad-regex", lambda f: transfer.check_freeze("layer_("),
@@ -191,6 +245,9 @@ API_CASES = [
     ("export-quantization", lambda f: export.export_tflite(
         _linear(), f["out"] + ".tflite", quantization="int4"),
      ValueError, ["quantization='int4'"]),
+    ("export-lowercase-against-the-tokenizer", lambda f: export.export_tflite(
+        transfer.load_finetune_model(f["classifier"]), f["out"] + ".tflite", lowercase=False),
+     ValueError, ["lowercase=False contradicts the model's tokenizer", "Leave `lowercase` out"]),
     ("export-existing-file", lambda f: export.export_tflite(_linear(), f["existing"]),
      FileExistsError, ["existing.tflite", "overwrite=True"]),
     ("write-existing-file", lambda f: atomic_write_text(f["existing"], "new"),
@@ -208,6 +265,13 @@ API_CASES = [
     ("config-output-below-a-file", lambda f: pipeline.check_config(
         pipeline.PipelineConfig(output_dir=os.path.join(f["a_file"], "runs"))),
      NotADirectoryError, ["a_file"]),
+    ("litert-lm-verification-prompt-over-context",
+     lambda f: _export_litert_lm_prompt_over_context(f["out"] + ".litertlm"),
+     ValueError, ["['the cat sat on the mat']", "do not fit a context of max_sequence_length=4"]),
+    ("finetune-causal-lm-other-lora-rank", lambda f: _finetune_causal_lm_other_lora_rank(),
+     ValueError, ["lora_rank=4", "LoRA adapters of rank 2", "Pass lora_rank=2"]),
+    ("evaluate-causal-lm-trimmed-student", lambda f: _evaluate_causal_lm_trimmed_student(),
+     ValueError, ["must share the tokenizer: evaluate_causal_lm", "trim_lm_vocabulary"]),
 ]
 
 # (id, argv with `{name}` for the `files` paths, fragments of the message)
