@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from keras_kd.distillation.inputs import (
     check_class_ids,
+    holds_strings,
     no_keras_shuffle,
     peek_first_batch,
     split_cached_teacher,
@@ -47,6 +48,17 @@ def check_first_batch(distiller, batch):
         batch: the first batch, `(x, y)` or `(x, y, sample_weight)`.
     """
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+    if getattr(distiller.student, "preprocessor", None) is not None and holds_strings(x):
+        # Lists, arrays and datasets of texts were tokenized already.
+        raise ValueError(
+            "The first batch holds raw texts, which the student's "
+            "preprocessor tokenizes in a list, an array or a "
+            "tf.data.Dataset of strings, not in a generator or a "
+            "keras.utils.PyDataset. Pass the texts as a list, or wrap the "
+            "generator: tf.data.Dataset.from_generator(make_batches, "
+            "output_signature=(tf.TensorSpec([None], tf.string), "
+            "tf.TensorSpec([None], tf.int32)))."
+        )
     student_logits = distiller.student(x, training=False)
     distiller._num_classes = student_logits.shape[-1]
     check_logits_not_probabilities(student_logits, "student")
@@ -114,6 +126,57 @@ def check_backup_callbacks(callbacks):
                 )
 
 
+def with_class_weights(dataset, class_weight, num_classes):
+    """`dataset` with `class_weight` applied as sample weights where Keras
+    cannot: batches of a `TeacherCache` (`{"labels", "teacher_logits"}`
+    targets, which Keras refuses as "a model with more than one
+    output"); other datasets are returned as they are, for Keras.
+
+    Args:
+        dataset: a `tf.data.Dataset` of `(x, y[, sample_weight])` batches.
+        class_weight: a dict `{class id: weight}`; classes not in it
+            weigh 1.
+        num_classes: the student's number of classes.
+
+    Returns:
+        The dataset, each batch's sample weight multiplied by its labels'
+        class weights.
+
+    Example:
+
+    >>> import numpy as np
+    >>> batches = tf.data.Dataset.from_tensor_slices(({"x": np.zeros((3, 1))},
+    ...     {"labels": [0, 1, 1], "teacher_logits": np.zeros((3, 2))})).batch(3)
+    >>> _, _, w = next(iter(with_class_weights(batches, {1: 4.0}, 2)))
+    >>> w.numpy().tolist()
+    [1.0, 4.0, 4.0]
+    """
+    _, y_spec, _ = keras.utils.unpack_x_y_sample_weight(dataset.element_spec)
+    labels, cached = split_cached_teacher(y_spec)
+    if cached is None:
+        return dataset
+    if labels is None:
+        raise ValueError(
+            f"class_weight={class_weight!r} weighs examples by their class, "
+            "but this teacher cache holds no labels. Build it from data "
+            "of (x, labels) pairs, or leave class_weight out."
+        )
+    weights = tf.constant(
+        [float(class_weight.get(i, 1.0)) for i in range(num_classes)], tf.float32
+    )
+
+    def weighted(*batch):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+            batch if len(batch) > 1 else batch[0]
+        )
+        weight = tf.gather(weights, tf.cast(y["labels"], tf.int32))
+        if sample_weight is not None:
+            weight = tf.cast(sample_weight, tf.float32) * weight
+        return x, y, weight
+
+    return dataset.map(weighted)
+
+
 def checked_fit_data(distiller, x, y, kwargs):
     """`fit`'s data and arguments, checked: the first batch (once per
     `compile`, `check_first_batch`), the class ids of every batch of the
@@ -139,6 +202,9 @@ def checked_fit_data(distiller, x, y, kwargs):
         distiller._first_batch_checked = True
     if distiller._checks_class_ids(training=True):
         x, y = with_checked_class_ids(x, y, distiller._num_classes)
+    if kwargs.get("class_weight") is not None and isinstance(x, tf.data.Dataset):
+        # After the class-id check, which names a bad id first.
+        x = with_class_weights(x, kwargs.pop("class_weight"), distiller._num_classes)
     if kwargs.get("validation_data") is not None and distiller._checks_class_ids(
         training=False
     ):

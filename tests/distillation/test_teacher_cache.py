@@ -374,3 +374,23 @@ def test_a_folder_with_other_files_is_never_touched(tmp_path):
     with pytest.raises(FileExistsError, match="holds files but no teacher cache"):
         TeacherCache.build(RaisingTeacher(), examples(), tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_class_weight_weighs_cached_batches_as_sample_weights(tmp_path):
+    # Keras refused class_weight for the cache's {"labels",
+    # "teacher_logits"} targets as "a model with more than one output".
+    cache = TeacherCache.build(mlp(32, seed=1), examples(), tmp_path / "c", verbose=0)
+    class_weight = {0: 0.5, 2: 3.0}
+
+    def trained(**kwargs):
+        distiller = keras_kd.Distiller(student=mlp(8, seed=2), teacher=RaisingTeacher())
+        distiller.compile(optimizer="sgd", alpha=0.5, jit_compile=False)
+        return distiller.fit(cache.dataset(batch_size=8), verbose=0, **kwargs).history["loss"]
+
+    weights = np.array([class_weight.get(int(c), 1.0) for c in Y], "float32")
+    weighted = TeacherCache.build(mlp(32, seed=1), examples(X, Y, weights), tmp_path / "w", verbose=0)
+    distiller = keras_kd.Distiller(student=mlp(8, seed=2), teacher=RaisingTeacher())
+    distiller.compile(optimizer="sgd", alpha=0.5, jit_compile=False)
+    expected = distiller.fit(weighted.dataset(batch_size=8), verbose=0).history["loss"]
+    np.testing.assert_allclose(trained(class_weight=class_weight), expected, rtol=1e-6)
+    assert abs(trained()[0] - expected[0]) > 1e-3

@@ -52,7 +52,10 @@ def test_cached_generation_equals_recomputing_the_prefix():
     assert 3 not in generated and generated[2] not in (39, 5)
 
 
-@pytest.mark.parametrize("policy, dtype", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
+# mixed_float16 alone: it fails where mixed_bfloat16 fails (float32
+# embeddings meeting half-precision layers) and also where float16
+# overflows (the attention mask in a half-precision softmax).
+@pytest.mark.parametrize("policy, dtype", [("mixed_float16", "float16")])
 def test_generation_under_a_mixed_precision_policy_is_the_float32_one(policy, dtype):
     # The decoder's float32 embedding tables met the layers' bfloat16
     # outputs: generate and transcribe failed in an AddV2 of two dtypes.
