@@ -228,6 +228,8 @@ class TeacherCache:
                 )
             temperature = check_temperature(temperature)
         check_int("top_k", top_k, allow_none=True, example=32)
+        # range(0, n, 0) failed only after the whole dataset was read.
+        check_int("batch_size", batch_size, example=64)
         check_choice("top_k_dtype", top_k_dtype, ("float16", "float32"))
         _check_cache_destination(directory)
         if isinstance(data, kd_datasets.TextSplit):
@@ -299,6 +301,28 @@ class TeacherCache:
             atomic_write_json(staging / _MANIFEST, manifest)
         return cls(directory)
 
+    def _check_unchanged(self):
+        """Refuses to read a folder rebuilt or removed since this object read
+        its manifest: `len(self)` and the array layout would describe the
+        old cache (another row count, or dense logits where top-k ones are
+        now), while the arrays come from the new one."""
+        current = _read_manifest(self.directory)
+        if current == self.manifest:
+            return
+        what = (
+            "no longer holds a complete cache"
+            if current is None
+            else f"was rebuilt ({current['num_examples']} examples, "
+            f"top_k={current['top_k']}; {self.manifest['num_examples']} "
+            f"examples, top_k={self.manifest['top_k']} when opened)"
+        )
+        raise FileNotFoundError(
+            f"The teacher cache in {str(self.directory)!r} {what} since this "
+            "TeacherCache was opened. Open it again: "
+            f"`TeacherCache({str(self.directory)!r})`, or build it again "
+            "with `TeacherCache.build`."
+        )
+
     def bytes_per_position(self):
         """Bytes of teacher logits stored per example, or per token for a
         sequence model: `4·k` for a top-k cache (float16 values and uint16
@@ -308,6 +332,7 @@ class TeacherCache:
         Returns:
             An int.
         """
+        self._check_unchanged()
         per_position = 0
         for name in self.manifest["arrays"]:
             if name.startswith("teacher_logits"):
@@ -339,6 +364,7 @@ class TeacherCache:
         ((5, 4), [0, 1, 2, 0, 1], (5, 3), None)
         >>> folder.cleanup()
         """
+        self._check_unchanged()
         arrays = {
             name: np.load(self.directory / f"{name}.npy", mmap_mode="r")
             for name in self.manifest["arrays"]
@@ -455,6 +481,28 @@ def _materialize(data):
             "`data` holds raw strings; pass `preprocessor=` so the texts are "
             "tokenized once before the teacher sees them."
         )
+    for name, part in zip(("labels", "sample_weight"), spec[1:]):
+        # Checked before the teacher runs: a nested part failed in
+        # np.concatenate, strings only when the finished cache was read.
+        if not isinstance(part, tf.TensorSpec):
+            raise ValueError(
+                f"The {name} of `data` must be one tensor per example. "
+                f"Received elements whose {name} have spec {part}. Pass "
+                "(x, y) or (x, y, sample_weight) with y a class id (or a "
+                "vector of targets)."
+            )
+        if not (part.dtype.is_integer or part.dtype.is_floating or part.dtype.is_bool):
+            fix = (
+                " Map class names to class ids first: `data.map(lambda x, y: "
+                "(x, lookup(y)))` with `lookup = keras.layers.StringLookup("
+                "vocabulary=class_names, num_oov_indices=0)`."
+                if part.dtype == tf.string and name == "labels"
+                else ""
+            )
+            raise ValueError(
+                f"The {name} of `data` are {part.dtype.name} values; a teacher "
+                f"cache stores numbers.{fix}"
+            )
     names = (
         ["x"] if x_keys is None else [f"x.{key}" for key in x_keys]
     ) + ["labels", "sample_weight"][: len(spec) - 1]

@@ -213,6 +213,15 @@ def batch_waveforms(audio, max_seconds=30.0):
     ...
     ValueError: Audio of shape (48000, 2) looks like one recording of 2 channels (samples, channels); Whisper takes one channel. Average them: `audio.mean(axis=1)`. A batch of waveforms is (batch, samples).
     """
+    items = audio if isinstance(audio, (list, tuple)) else [audio]
+    paths = [item for item in items if isinstance(item, (str, bytes, os.PathLike))]
+    if paths:
+        # A path read as an array is a 0-d string: "Received shape ()".
+        raise TypeError(
+            f"Audio must be samples, not file paths. Received: {paths[0]!r}. "
+            "Read a WAV file first: `keras_kd.speech.load_wav(path)` (a list "
+            "of files: `[load_wav(p) for p in paths]`)."
+        )
     if isinstance(audio, (list, tuple)) and audio and all(np.ndim(v) == 0 for v in audio):
         # A list of numbers is one waveform's samples.
         audio = np.asarray(audio)

@@ -394,3 +394,44 @@ def test_class_weight_weighs_cached_batches_as_sample_weights(tmp_path):
     expected = distiller.fit(weighted.dataset(batch_size=8), verbose=0).history["loss"]
     np.testing.assert_allclose(trained(class_weight=class_weight), expected, rtol=1e-6)
     assert abs(trained()[0] - expected[0]) > 1e-3
+
+
+def test_labels_it_cannot_store_are_refused_before_the_teacher_runs(tmp_path):
+    names = np.array(["cat", "dog"] * 20)
+    # Strings were stored as pickled objects; reading the finished cache
+    # failed with "Array can't be memory-mapped: Python objects in dtype".
+    with pytest.raises(ValueError, match=r"labels of `data` are string values.*StringLookup\(vocabulary=class_names"):
+        TeacherCache.build(RaisingTeacher(), examples(X, names), tmp_path / "c")
+    # "zero-dimensional arrays cannot be concatenated".
+    with pytest.raises(ValueError, match=r"labels of `data` must be one tensor per example.*'labels': TensorSpec"):
+        TeacherCache.build(RaisingTeacher(), examples(X, {"labels": Y}), tmp_path / "c")
+    with pytest.raises(ValueError, match=r"sample_weight of `data` are string values; a teacher cache stores numbers\.$"):
+        TeacherCache.build(RaisingTeacher(), examples(X, Y, names), tmp_path / "c")
+    # "range() arg 3 must not be zero", once the whole dataset was read.
+    with pytest.raises(ValueError, match=r"`batch_size` must be an int >= 1, e.g. 64. Received: batch_size=0"):
+        TeacherCache.build(RaisingTeacher(), examples(), tmp_path / "c", batch_size=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_rebuilt_or_removed_after_opening_is_not_read_stale(tmp_path):
+    opened = TeacherCache.build(mlp(4, 1), examples(), tmp_path / "c", verbose=0, jit_compile=False)
+    with pytest.warns(UserWarning, match="rebuilding"):
+        TeacherCache.build(mlp(4, 1), examples(X[:10], Y[:10]), tmp_path / "c", verbose=0,
+                           jit_compile=False)
+    # len(opened) said 40 while arrays() returned the new cache's 10 rows.
+    with pytest.raises(FileNotFoundError, match=r"was rebuilt \(10 examples, top_k=None; 40 examples, top_k=None when opened\).*Open it again: `TeacherCache\("):
+        opened.arrays()
+    reopened = TeacherCache(tmp_path / "c")
+    assert len(reopened) == len(reopened.arrays()[0]) == 10
+    with pytest.warns(UserWarning, match="top_k"):
+        TeacherCache.build(mlp(4, 1), examples(X[:10], Y[:10]), tmp_path / "c", top_k=2, verbose=0,
+                           jit_compile=False)
+    # A dense reader of a top-k cache: "No such file ... teacher_logits.npy".
+    with pytest.raises(FileNotFoundError, match=r"top_k=2; 10 examples, top_k=None when opened"):
+        reopened.dataset()
+    reopened = TeacherCache(tmp_path / "c")
+    assert reopened.bytes_per_position() == 8
+    for path in (tmp_path / "c").iterdir():
+        path.unlink()
+    with pytest.raises(FileNotFoundError, match=r"no longer holds a complete cache since this TeacherCache was opened"):
+        reopened.bytes_per_position()

@@ -122,3 +122,15 @@ def test_a_decoding_length_outside_the_decoder_is_refused(max_length):
         model.generate(np.zeros(1600, "float32"), max_length=max_length)
     with pytest.raises(ValueError, match=message):
         model.transcribe(np.zeros(1600, "float32"), max_length=max_length)
+
+
+def test_a_file_path_is_refused_with_load_wav(tmp_path):
+    model = tiny_whisper_audio_to_text(num_layers=1)
+    # Read as a 0-d string array: "Received shape ()".
+    with pytest.raises(TypeError, match=r"not file paths. Received: 'talk.wav'.*keras_kd.speech.load_wav\(path\)"):
+        model.transcribe("talk.wav", max_length=4, temperatures=0.0)
+    with pytest.raises(TypeError, match=r"Received: PosixPath\('.*b.wav'\).*\[load_wav\(p\) for p in paths\]"):
+        batch_waveforms([np.zeros(160), tmp_path / "b.wav"])
+    # A list of paths alone was read as one waveform of strings.
+    with pytest.raises(TypeError, match=r"Received: 'a.wav'"):
+        batch_waveforms(["a.wav", "b.wav"])
