@@ -17,6 +17,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_kd import datasets, export, losses, pipeline, transfer
 from keras_kd.cli import main
@@ -51,6 +52,7 @@ def files(tmp_path_factory, tiny_preset):
         "partial_runs": root / "partial_runs",
         "roberta_preset": root / "roberta_preset",
         "roberta_classifier": root / "roberta.keras",
+        "distill_runs": root / "distill_runs",
     }
     paths["not_model"].write_text("not a model")
     paths["text_file"].write_text("good\n")
@@ -58,6 +60,10 @@ def files(tmp_path_factory, tiny_preset):
     paths["other_labels_csv"].write_text("text,label\nfine,good\nawful,bad\n")
     paths["a_file"].write_text("")
     paths["existing"].write_bytes(b"old")
+    # A finished run: `keras-kd export --run-name student --overwrite` over
+    # it deleted the model being exported.
+    (paths["distill_runs"] / "student").mkdir(parents=True)
+    (paths["distill_runs"] / "student" / "model.keras").write_bytes(b"weights")
     _linear().save(paths["plain"])
     # A real keras-kd classifier: the tiny preset's 2 layers, 128 positions,
     # the movie reviews' classes.
@@ -169,6 +175,12 @@ def _evaluate_causal_lm_trimmed_student():
     evaluate_causal_lm(student, ["the cat sat."], teacher=teacher, jit_compile=False)
 
 
+def _transcribe_a_path():
+    from keras_kd.utils.testing import tiny_whisper_audio_to_text
+
+    tiny_whisper_audio_to_text(num_layers=1).transcribe("talk.wav")
+
+
 # (id, call taking the `files` dict, exception type, fragments of the message)
 API_CASES = [
     ("kl-temperature-0", lambda f: losses.KLDivergence(temperature=0),
@@ -242,6 +254,18 @@ API_CASES = [
     ("cache-teacher-not-a-model",
      lambda f: TeacherCache.build("teacher.keras", None, f["missing_cache"]),
      ValueError, ["str"]),
+    ("cache-batch-size", lambda f: TeacherCache.build(_linear(), None, f["missing_cache"], batch_size=0),
+     ValueError, ["batch_size=0"]),
+    ("cache-string-labels", lambda f: TeacherCache.build(
+        _linear(), tf.data.Dataset.from_tensor_slices((np.zeros((2, 4), "float32"), ["good", "bad"])),
+        f["missing_cache"]),
+     ValueError, ["labels of `data` are string values", "keras.layers.StringLookup("]),
+    ("transcribe-a-file-path", lambda f: _transcribe_a_path(),
+     TypeError, ["Received: 'talk.wav'", "keras_kd.speech.load_wav(path)"]),
+    ("export-bundle-over-a-run-folder", lambda f: export.export_bundle(
+        _linear(), f["partial_runs"], labels=["negative", "positive"], overwrite=True),
+     FileExistsError, ["partial_runs' is a folder without model_card.json",
+                       "not a bundle of export_bundle; it is left untouched"]),
     ("export-quantization", lambda f: export.export_tflite(
         _linear(), f["out"] + ".tflite", quantization="int4"),
      ValueError, ["quantization='int4'"]),
@@ -254,6 +278,11 @@ API_CASES = [
      FileExistsError, ["existing.tflite", "overwrite=True"]),
     ("config-alpha", lambda f: pipeline.PipelineConfig(alpha=2),
      ValueError, ["alpha=2"]),
+    # Joined to output_dir, an absolute run name replaced it.
+    ("config-run-name-a-path", lambda f: pipeline.PipelineConfig(run_name="/tmp/student"),
+     ValueError, ["run_name='/tmp/student'", "not a path", "output_dir (--output-dir)"]),
+    ("generation-config-run-name-up", lambda f: pipeline.GenerationConfig(run_name=".."),
+     ValueError, ["run_name='..'", "not a path"]),
     ("config-batch-size", lambda f: pipeline.PipelineConfig(batch_size=0),
      ValueError, ["batch_size=0"]),
     ("config-teacher", lambda f: pipeline.check_config(
@@ -276,6 +305,10 @@ API_CASES = [
 
 # (id, argv with `{name}` for the `files` paths, fragments of the message)
 CLI_CASES = [
+    ("export-over-a-run-folder",
+     ["export", "--model", "{classifier}", "--output-dir", "{distill_runs}",
+      "--run-name", "student", "--overwrite"],
+     ["--overwrite:", "student' is a folder without model_card.json", "it is left untouched"]),
     ("finetune-preset", ["finetune", "--preset", "bogus"],
      ["--preset:", "preset='bogus'", "minilm_l6"]),
     ("finetune-freeze-regex", ["finetune", "--preset", "{tiny_preset}", "--freeze", "nope"],
@@ -390,6 +423,15 @@ CLI_CASES = [
      ["distill", "--teacher", "{classifier}", "--output-dir", "{partial_runs}",
       "--run-name", "student"],
      ["partial run", "--resume", "--overwrite"]),
+    # The run went to that absolute path, --output-dir ignored.
+    ("run-name-a-path", ["finetune", "--run-name", "{out}_elsewhere"],
+     ["run_name='", "_elsewhere'", "not a path", "--output-dir"]),
+    # An empty --run-name fell back to the PipelineConfig default 'demo'.
+    ("run-name-empty", ["distill", "--teacher", "{classifier}", "--run-name", ""],
+     ["run_name=''", "--run-name"]),
+    # --generator was ignored and the whole generation demo ran.
+    ("demo-generation-generator", ["demo", "--task", "generation", "--generator", "minilm_l6"],
+     ["--generator applies to --task classification only"]),
 ]
 
 # Commands that write take the output folder of the test.

@@ -24,6 +24,7 @@ from keras_kd import datasets as kd_datasets
 from keras_kd import export as kd_export
 from keras_kd import pipeline, transfer
 from keras_kd.cli.parser import UsageError
+from keras_kd.export.bundle import check_replaceable
 from keras_kd.pipeline.config import PipelineConfig
 from keras_kd.pipeline import student_search
 from keras_kd.pipeline.steps import extra_texts, teacher_cache, trained_once
@@ -111,7 +112,7 @@ def _config(args, quick=False, check_teacher=False, export=True, **settings):
         "resume": getattr(args, "resume", False),
         **_data_options(args),
     }
-    if args.run_name:
+    if args.run_name is not None:
         fields["run_name"] = args.run_name
     fields.update(settings)
     try:
@@ -150,6 +151,7 @@ def _task_config(args, config_class):
             ("--few-labels", args.few_labels, None),
             ("--generated-texts", args.generated_texts, None),
             ("--unlabelled-data", args.unlabelled_data, None),
+            ("--generator", args.generator, pipeline.PipelineConfig.generator),
             ("--validation-data", args.validation_data, None),
             ("--test-data", args.test_data, None),
             ("--label-column", args.label_column, pipeline.PipelineConfig.label_column),
@@ -169,7 +171,7 @@ def _task_config(args, config_class):
     }
     if args.teacher:
         fields["teacher"] = args.teacher
-    if args.run_name:
+    if args.run_name is not None:
         fields["run_name"] = args.run_name
     make = config_class.quick if args.quick else config_class
     try:
@@ -463,6 +465,12 @@ def export(args):
             f"choose from {list(kd_export.QUANTIZATIONS)}"
         )
     config = _config(args)
+    if args.overwrite:
+        # Before the model and data load; export_bundle would refuse it last.
+        try:
+            check_replaceable(config.run_dir)
+        except FileExistsError as error:
+            raise UsageError(f"keras-kd export: --overwrite: {error}") from None
     model = _load_model(args, "--model", args.model)
     try:
         kd_export.check_tflite_text_classifier(model)

@@ -102,6 +102,7 @@ def export_bundle(
     >>> folder.cleanup()
     """
     directory = serving.check_destination(directory, overwrite, folder=True)
+    check_replaceable(directory)
     unknown = [q for q in quantizations if q not in QUANTIZATIONS]
     if unknown or not quantizations:
         raise ValueError(
@@ -176,6 +177,26 @@ def export_bundle(
         }
         atomic_write_json(os.path.join(staging, MODEL_CARD), card)
     return card
+
+
+def check_replaceable(directory):
+    """Raises `FileExistsError` unless `directory` is absent, an empty
+    folder or an earlier bundle: the only things `overwrite=True` may
+    replace, since the swap deletes what `directory` held (a file, or a run
+    folder holding the model being exported, would be lost)."""
+    if not os.path.lexists(directory):
+        return
+    if os.path.isdir(directory) and (
+        not os.listdir(directory)
+        or os.path.isfile(os.path.join(directory, MODEL_CARD))
+    ):
+        return
+    kind = f"a folder without {MODEL_CARD}" if os.path.isdir(directory) else "a file"
+    raise FileExistsError(
+        f"{directory!r} is {kind}, not a bundle of export_bundle; it is left "
+        "untouched (overwrite=True replaces only an earlier bundle or an "
+        "empty folder). Pass the path of a new folder for the bundle."
+    )
 
 
 def _size(path):

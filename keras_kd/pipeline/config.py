@@ -30,6 +30,24 @@ class RunConfig:
         """The class's small run (its `QUICK` settings), with `overrides`."""
         return cls(**{**cls.QUICK, **overrides})
 
+    def _check_run_name(self):
+        """Refuses a `run_name` that is not one folder name: joined to
+        `output_dir`, an absolute path replaced it and `..` or `a/b` wrote
+        elsewhere, and an empty name wrote into `output_dir` itself."""
+        name = self.run_name
+        separators = [sep for sep in (os.sep, os.altsep, "/") if sep]
+        if (
+            not isinstance(name, str)
+            or name in ("", ".", "..")
+            or any(sep in name for sep in separators)
+        ):
+            raise ValueError(
+                "`run_name` must be the name of one folder, made in "
+                f"`output_dir`, not a path. Received: run_name={name!r}. Pass "
+                "the parent folder as output_dir (--output-dir) and a name "
+                "such as 'student' as run_name (--run-name)."
+            )
+
     @property
     def run_dir(self):
         """The run's folder, `output_dir/run_name`."""
@@ -220,6 +238,7 @@ class PipelineConfig(RunConfig):
     verbose: int = 1
 
     def __post_init__(self):
+        self._check_run_name()
         if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
             raise ValueError(
                 "`seeds` must be a non-empty tuple of ints, e.g. (0, 1, 2). "

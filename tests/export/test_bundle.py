@@ -64,3 +64,36 @@ def test_export_bundle_int8_needs_representative_data(tiny, tmp_path):
             quantizations=("none", "int8"),
         )
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("existing", ["run_folder", "model.tflite"])
+def test_overwrite_replaces_only_an_earlier_bundle(tiny, tmp_path, existing):
+    # A run folder holding the model being exported, or a file named as
+    # the bundle: overwrite=True deleted them.
+    target = tmp_path / existing
+    if existing == "run_folder":
+        target.mkdir()
+        (target / "student.keras").write_text("weights")
+    else:
+        target.write_text("flatbuffer")
+    kind = "a folder without model_card.json" if existing == "run_folder" else "a file"
+    with pytest.raises(FileExistsError, match=rf"{existing}' is {kind}, not a bundle of export_bundle; it is left untouched"):
+        export_bundle(
+            tiny, target, labels=LABELS, vocabulary=VOCAB, sequence_length=16,
+            quantizations=("none",), overwrite=True,
+        )
+    assert sorted(os.listdir(tmp_path)) == [existing]
+    if existing == "run_folder":
+        assert (target / "student.keras").read_text() == "weights"
+    else:
+        assert target.read_text() == "flatbuffer"
+
+
+def test_overwrite_may_replace_an_earlier_bundle_or_an_empty_folder(tmp_path):
+    from keras_kd.export.bundle import check_replaceable
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "model_card.json").write_text("{}")
+    for name in ("empty", "bundle", "new"):
+        assert check_replaceable(str(tmp_path / name)) is None
