@@ -172,7 +172,7 @@ def test_teacher_cache_over_two_teachers_stores_the_combined_target(tmp_path):
     np.testing.assert_allclose(stored, expected, atol=1e-5)
     # Other weights are another target: the cache is rebuilt.
     with pytest.warns(UserWarning, match="rebuilding"):
-        keras_kd.TeacherCache.build(
+        cache = keras_kd.TeacherCache.build(
             teachers, data, tmp_path / "c", temperature=2.0, jit_compile=False, verbose=0
         )
     top = keras_kd.TeacherCache.build(
