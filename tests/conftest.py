@@ -50,8 +50,12 @@ SLOWEST_FIRST = (
 # classification and generative main jobs, the speech job, the CLI over
 # several commands, the notebook, the README's snippets, the examples, the
 # SIGKILL-and-restart trainings, the trainings on two devices and on two
-# workers (processes of their own), and the real MiniLM's export parity.
-# Each takes one to four minutes on 2 CPU cores: together they are more
+# workers (processes of their own), and the real MiniLM's export parity;
+# also the integration tests that train several models in turn (the
+# student search, Whisper's cached against live distillation, the
+# pipeline's feature losses on cached batches), which keep `make test`
+# under 10 minutes. Each takes half a minute to four minutes on 2 CPU
+# cores: together they are more
 # than half of the suite's time. As keras-hub's `large` tests they are
 # skipped unless `--run-large` is given: `make test` skips them, `make
 # test-large` runs them alone, `.ci/run` runs both.

@@ -12,6 +12,7 @@ from keras_kd.pipeline import steps
 from keras_kd.utils.io import RunProgress
 
 
+@pytest.mark.large  # several trainings: 30-50 s on 2 cores
 def test_feature_losses_train_on_the_cache_batches(tiny_preset, movie_reviews, tmp_path):
     keras.utils.set_random_seed(0)
     teacher = transfer.build_finetune_model(tiny_preset, num_classes=2, sequence_length=16)

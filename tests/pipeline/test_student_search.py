@@ -42,6 +42,7 @@ def test_shapes_and_settings_of_the_tiny_teacher(setting):
     }
 
 
+@pytest.mark.large  # several trainings: 30-50 s on 2 cores
 def test_search_measures_filters_and_ranks(setting, monkeypatch):
     config, teacher, train, validation, cache = setting
     exported = []

@@ -212,6 +212,7 @@ def test_token_embeddings_stay_frozen_by_default(teacher, states):
     )
 
 
+@pytest.mark.large  # several trainings: 30-50 s on 2 cores
 def test_a_teacher_cache_gives_the_live_teachers_losses(teacher, states, tmp_path):
     labels = pseudo_label(teacher, states, transcribe_encoded(teacher, states), max_wer=0.0)
     # One batch of all four: the order of the examples cannot matter.
