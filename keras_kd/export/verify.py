@@ -151,7 +151,7 @@ def verify_tflite(
     encoded = classifier.encode(texts)
     litert = np.stack([classifier.run(x) for x in encoded])
     if tokenizer is None:
-        tokenizer = getattr(getattr(keras_model, "preprocessor", None), "tokenizer", None)
+        tokenizer = serving.model_tokenizer(None, keras_model)
     preprocessor = serving.model_preprocessor(tokenizer, classifier.sequence_length)
     keras_inputs = encoded
     if preprocessor is not None:
