@@ -107,7 +107,7 @@ def hold_out(data, fraction):
     in a file sorted by label are all of one class.
 
     Args:
-        data: `(x, y, sample_weight)`: lists, arrays or dicts of arrays of
+        data: `(x, y, sample_weight)`: lists, tuples, arrays or dicts of arrays of
             one row per example; None where absent.
         fraction: the fraction to hold out, in `[0, 1)`.
 
@@ -130,8 +130,9 @@ def hold_out(data, fraction):
     from keras_kd.utils.validation import check_number
 
     check_number("validation_split", fraction, low=0, high=1, high_open=True, example=0.1)
-    # A list is one array of examples (texts, labels), not a structure.
-    data = [np.asarray(v) if isinstance(v, list) else v for v in data]
+    # A list or tuple is one array of examples (texts, labels), not a
+    # structure.
+    data = [np.asarray(v) if isinstance(v, (list, tuple)) else v for v in data]
     size = len(keras.tree.flatten(data[0])[0])
     count = int(size * fraction)
     if not count:

@@ -229,11 +229,6 @@ def tokenized_inputs(preprocessor, x, y, kwargs, shuffle=False):
         check_texts("x", x)
     if holds_strings(x):
         check_same_length(x, y, kwargs.get("sample_weight"))
-        # Arrays, which `hold_out` and `preprocessed` index by example; a
-        # tuple would be read as a structure.
-        x, y = (np.asarray(a) if isinstance(a, tuple) else a for a in (x, y))
-        if isinstance(kwargs.get("sample_weight"), tuple):
-            kwargs["sample_weight"] = np.asarray(kwargs["sample_weight"])
         split = kwargs.pop("validation_split", None)
         if split and isinstance(x, tf.data.Dataset):
             raise ValueError(
