@@ -183,7 +183,25 @@ def check_replaceable(directory):
     """Raises `FileExistsError` unless `directory` is absent, an empty
     folder or an earlier bundle: the only things `overwrite=True` may
     replace, since the swap deletes what `directory` held (a file, or a run
-    folder holding the model being exported, would be lost)."""
+    folder holding the model being exported, would be lost).
+
+    Args:
+        directory: the bundle's folder.
+
+    Raises:
+        FileExistsError: naming what is at `directory`.
+
+    Example:
+
+    >>> import pathlib, tempfile
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> check_replaceable(run)  # an empty folder
+    >>> _ = (run / "model.keras").write_bytes(b"weights")
+    >>> check_replaceable(run)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileExistsError: '...' is a folder without model_card.json, not a bundle of export_bundle; it is left untouched ...
+    """
     if not os.path.lexists(directory):
         return
     if os.path.isdir(directory) and (
@@ -193,7 +211,7 @@ def check_replaceable(directory):
         return
     kind = f"a folder without {MODEL_CARD}" if os.path.isdir(directory) else "a file"
     raise FileExistsError(
-        f"{directory!r} is {kind}, not a bundle of export_bundle; it is left "
+        f"{str(directory)!r} is {kind}, not a bundle of export_bundle; it is left "
         "untouched (overwrite=True replaces only an earlier bundle or an "
         "empty folder). Pass the path of a new folder for the bundle."
     )
