@@ -5,6 +5,26 @@ from), plus the trimming and padding helpers of length buckets."""
 
 import tensorflow as tf
 
+from keras_kd.utils.validation import check_seed
+
+
+def check_finite(name, dataset, reader):
+    """Refuses an infinite `dataset` (a `.repeat()`) before `reader`, which
+    reads it whole, would read it forever.
+
+    Example:
+
+    >>> check_finite("data", tf.data.Dataset.range(3).repeat(), "`TeacherCache.build`")
+    Traceback (most recent call last):
+    ...
+    ValueError: `data` is infinite (a `.repeat()`), and `TeacherCache.build` reads it whole. Pass the dataset without `.repeat()`.
+    """
+    if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            f"`{name}` is infinite (a `.repeat()`), and {reader} reads it "
+            "whole. Pass the dataset without `.repeat()`."
+        )
+
 
 def tokenize(
     dataset,
@@ -31,7 +51,7 @@ def tokenize(
         batch_size: examples per batch.
         shuffle: reshuffle all the examples every epoch (a buffer of the
             whole set).
-        seed: shuffle seed.
+        seed: shuffle seed, with `shuffle=True` only.
         bucket_lengths: None pads every batch to the preprocessor's
             `sequence_length`. A sorted list of lengths, e.g. `[16, 32, 64]`,
             groups examples of similar length and pads each batch to the
@@ -58,12 +78,9 @@ def tokenize(
     ...     dataset, preprocessor, batch_size=2, bucket_lengths=[4, 8])]
     [4, 8]
     """
-    if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            "`dataset` is infinite (a `.repeat()`): `tokenize` caches its "
-            "tokens and repeats them every epoch. Pass the dataset without "
-            "`.repeat()`."
-        )
+    # The tokens are cached once and repeated every epoch.
+    check_finite("dataset", dataset, "`tokenize`")
+    check_seed(seed, shuffle)
     sequence_length = getattr(preprocessor, "sequence_length", None)
     if bucket_lengths is not None:
         bucket_lengths = sorted(int(n) for n in bucket_lengths)

@@ -27,12 +27,17 @@ from keras_kd.distillation.multi_teacher import (
     combine_teacher_logits,
     teacher_list,
 )
+from keras_kd.datasets.tokenization import check_finite
 from keras_kd.distillation.top_k import top_k_logits
-from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json
-from keras_kd.utils.validation import check_choice, check_int, check_texts
+from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json, file_above
+from keras_kd.utils.validation import check_choice, check_int, check_seed, check_texts
 
 _FORMAT = "keras_kd.TeacherCache/1"
 _MANIFEST = "manifest.json"
+_PAD_FIX = (
+    "or pass the texts with `preprocessor=`, which pads them to its "
+    "`sequence_length`"
+)
 
 
 def fingerprint_weights(model):
@@ -394,7 +399,8 @@ class TeacherCache:
         Args:
             batch_size: examples per batch.
             shuffle: reshuffle every epoch (each example keeps its logits).
-            seed: shuffle seed.
+            seed: shuffle seed, with `shuffle=True` only (refused without
+                it: the examples keep their stored order).
 
         Returns:
             A `tf.data.Dataset` of `(x, {"labels": y, "teacher_logits":
@@ -403,6 +409,7 @@ class TeacherCache:
             dataset is created.
         """
         check_int("batch_size", batch_size, example=32)
+        check_seed(seed, shuffle)
         x, target, sample_weight = self.arrays()
         element = (x, target) if sample_weight is None else (x, target, sample_weight)
         ds = tf.data.Dataset.from_tensor_slices(element)
@@ -416,6 +423,13 @@ def _check_cache_destination(directory):
         raise FileExistsError(
             f"{str(directory)!r} is a file, not a cache folder. Pass a "
             "folder path for the teacher cache."
+        )
+    blocking = file_above(directory)
+    if blocking is not None:
+        raise NotADirectoryError(
+            f"The teacher cache {str(directory)!r} cannot be created: "
+            f"{blocking!r} is a file. Pass a folder path that is not below "
+            "a file."
         )
     if (
         directory.is_dir()
@@ -465,6 +479,7 @@ def _materialize(data):
             "(x, y, sample_weight), or a TextSplit with `preprocessor=`. "
             f"Received: {type(data).__name__}"
         )
+    check_finite("data", data, "`TeacherCache.build`")
     spec = data.element_spec
     if not isinstance(spec, tuple) or len(spec) not in (2, 3):
         raise ValueError(
@@ -481,6 +496,14 @@ def _materialize(data):
             "`data` holds raw strings; pass `preprocessor=` so the texts are "
             "tokenized once before the teacher sees them."
         )
+    for part in keras.tree.flatten(x_spec):
+        # A ragged `x` was read whole and failed in the teacher's first call.
+        if not isinstance(part, tf.TensorSpec):
+            raise ValueError(
+                "The inputs of `data` must be dense tensors, every example "
+                f"of one shape. Received inputs of spec {part}. Pad them to "
+                f"one length (`x.to_tensor(shape=[length])`), {_PAD_FIX}."
+            )
     for name, part in zip(("labels", "sample_weight"), spec[1:]):
         # Checked before the teacher runs: a nested part failed in
         # np.concatenate, strings only when the finished cache was read.
@@ -507,14 +530,44 @@ def _materialize(data):
         ["x"] if x_keys is None else [f"x.{key}" for key in x_keys]
     ) + ["labels", "sample_weight"][: len(spec) - 1]
     columns = {name: [] for name in names}
-    for batch in data.batch(4096).as_numpy_iterator():
-        x = batch[0] if x_keys is None else [batch[0][k] for k in x_keys]
-        values = ([x] if x_keys is None else x) + list(batch[1:])
-        for name, value in zip(names, values):
-            columns[name].append(value)
+    try:
+        for batch in data.batch(4096).as_numpy_iterator():
+            x = batch[0] if x_keys is None else [batch[0][k] for k in x_keys]
+            values = ([x] if x_keys is None else x) + list(batch[1:])
+            for name, value in zip(names, values):
+                columns[name].append(value)
+    except tf.errors.InvalidArgumentError:
+        # tf.data's "Cannot batch tensors with different shapes".
+        _check_same_shapes(data, names)
+        raise
     if not columns["labels"]:
         raise ValueError("`data` is empty; a teacher cache needs examples.")
+    if any(len({part.shape[1:] for part in parts}) > 1 for parts in columns.values()):
+        # Batches of one shape each, which np.concatenate cannot join.
+        _check_same_shapes(data, names)
     return {name: np.concatenate(parts) for name, parts in columns.items()}, x_keys
+
+
+def _check_same_shapes(data, names):
+    """Refuses `data` whose examples differ in shape, naming the part and
+    the first shape that differs from the first example's."""
+    # As the (x, y, sample_weight) that the docstring names them.
+    parts = [
+        f"x[{name[2:]!r}]" if name.startswith("x.") else {"labels": "y"}.get(name, name)
+        for name in names
+    ]
+    first = None
+    for i, example in enumerate(data.as_numpy_iterator()):
+        shapes = [np.shape(value) for value in keras.tree.flatten(example)]
+        first = first or shapes
+        for part, expected, shape in zip(parts, first, shapes):
+            if shape != expected:
+                raise ValueError(
+                    f"The examples of `data` differ in shape: `{part}` of "
+                    f"example 0 has shape {expected}, of example {i} {shape}. "
+                    "A teacher cache stores examples of one shape: pad them "
+                    f"to one length, {_PAD_FIX}."
+                )
 
 
 def _run_teacher(

@@ -24,7 +24,7 @@ from keras_kd.export import QUANTIZATIONS
 from keras_kd.pipeline.budget import fit_best_epoch, resolve_budget
 from keras_kd.pipeline.step_curve import StepCurve
 from keras_kd.presets import check_preset_task
-from keras_kd.utils.io import atomic_write, check_resumable
+from keras_kd.utils.io import atomic_write, check_resumable, file_above
 from keras_kd.utils.validation import check_choice
 
 # A training with a backup folder backs up every this many steps: a kill
@@ -167,13 +167,11 @@ def check_run_dir(config):
             "overwrite=True (--overwrite) to replace it, or another "
             "run_name (--run-name)."
         )
-    ancestor = os.path.dirname(os.path.abspath(config.run_dir))
-    while not os.path.exists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
+    blocking = file_above(config.run_dir)
+    if blocking is not None:
         raise NotADirectoryError(
             f"output_dir={config.output_dir!r} cannot be created: "
-            f"{ancestor!r} is a file. Choose another output_dir "
+            f"{blocking!r} is a file. Choose another output_dir "
             "(--output-dir)."
         )
     check_resumable(

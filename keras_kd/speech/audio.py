@@ -7,6 +7,8 @@ import wave
 
 import numpy as np
 
+from keras_kd.utils.validation import check_int
+
 SAMPLING_RATE = 16000
 
 _SAMPLE_TYPES = {1: np.uint8, 2: np.int16, 4: np.int32}
@@ -92,7 +94,9 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
 
     Raises:
         FileNotFoundError: `path` does not exist.
-        ValueError: the file is not a PCM WAV file this reader knows.
+        ValueError: `sampling_rate` is not a positive int, or the file is
+            empty, cut short in its header, or not a PCM WAV file this
+            reader knows.
 
     Example:
 
@@ -104,6 +108,8 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
     >>> load_wav(path).shape
     (8000,)
     """
+    # Else refused by `resample` as its `target_rate`, after the file was read.
+    check_int("sampling_rate", sampling_rate, example=SAMPLING_RATE)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"No audio file at {path!r}. Pass the path of a .wav file."
@@ -112,7 +118,17 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
         with wave.open(os.fspath(path), "rb") as f:
             rate, channels, width = f.getframerate(), f.getnchannels(), f.getsampwidth()
             frames = f.readframes(f.getnframes())
-    except (wave.Error, EOFError) as error:
+    except EOFError as error:
+        # It has no message: the file ends before its header does.
+        size = os.path.getsize(path)
+        state = (
+            "is empty (0 bytes)" if size == 0
+            else f"is cut short: its {size} bytes end inside the WAV header"
+        )
+        raise ValueError(
+            f"{path!r} {state}. Record or copy the audio again."
+        ) from error
+    except wave.Error as error:
         raise ValueError(
             f"{path!r} is not a PCM WAV file ({error}). Convert it first, "
             "for example `ffmpeg -i input -ar 16000 -ac 1 output.wav`."
@@ -123,6 +139,9 @@ def load_wav(path, sampling_rate=SAMPLING_RATE):
             "24- or 32-bit PCM. Convert it, for example `ffmpeg -i input "
             "-sample_fmt s16 output.wav`."
         )
+    # A copy cut short mid-frame failed in np.frombuffer; its whole frames
+    # are read.
+    frames = frames[: len(frames) - len(frames) % (width * channels)]
     if width == 3:
         # Little-endian 3-byte integers, widened to int32 and sign-extended.
         raw = np.frombuffer(frames, np.uint8).reshape(-1, 3).astype(np.int32)

@@ -5,6 +5,8 @@ import re
 
 import numpy as np
 
+from keras_kd.utils.validation import check_texts
+
 _PUNCTUATION = re.compile(r"[^\w\s']|_")
 
 
@@ -44,7 +46,10 @@ def _error_rate(references, hypotheses, split):
             f"single one in a list. Received: {type(references).__name__} and "
             f"{type(hypotheses).__name__}"
         )
-    references, hypotheses = list(references), list(hypotheses)
+    # None, or a transcript that is None or bytes, failed with a bare
+    # TypeError or AttributeError.
+    references = check_texts("references", references)
+    hypotheses = check_texts("hypotheses", hypotheses)
     if len(references) != len(hypotheses):
         raise ValueError(
             f"{len(references)} references but {len(hypotheses)} hypotheses; "

@@ -39,6 +39,29 @@ def _check_overwrite(path, overwrite):
         )
 
 
+def file_above(path):
+    """The file among `path`'s ancestors that stops `path` from being
+    created (`a_file` for `a_file/runs/x`), or None. For checks before
+    the work: creating the folder after it fails with an errno message
+    that names only one of the two paths.
+
+    Example:
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "notes").write_text("mine")
+    4
+    >>> file_above(folder / "notes" / "runs" / "x") == str(folder / "notes")
+    True
+    >>> file_above(folder / "runs" / "x") is None
+    True
+    """
+    ancestor = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    return None if os.path.isdir(ancestor) else ancestor
+
+
 def atomic_write(path, write, overwrite=False):
     """Writes a file atomically.
 

@@ -135,6 +135,28 @@ def check_choice(name, value, choices):
     return value
 
 
+def check_seed(seed, shuffle):
+    """Refuses a shuffle `seed` without `shuffle=True`: the examples would
+    keep their order and the seed go unused. Returns `seed`.
+
+    Example:
+
+    >>> check_seed(0, shuffle=True)
+    0
+    >>> check_seed(0, shuffle=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: `seed` only applies with shuffle=True; without it the examples keep their order. Pass shuffle=True, or leave `seed` out. Received: seed=0, shuffle=False
+    """
+    if seed is not None and not shuffle:
+        raise ValueError(
+            "`seed` only applies with shuffle=True; without it the examples "
+            "keep their order. Pass shuffle=True, or leave `seed` out. "
+            f"Received: seed={seed!r}, shuffle={shuffle!r}"
+        )
+    return seed
+
+
 def check_texts(name, texts):
     """Returns the strings `texts` as a list; raises `ValueError` unless it
     is a non-empty iterable of strings (one string is refused: it is an

@@ -113,3 +113,6 @@ def test_tokenize_shuffles_the_whole_set_even_when_sorted_by_label(preprocessor)
         assert 700 < order[:10_000].sum() < 1100
     with pytest.raises(ValueError, match=r"`dataset` is infinite .*without `\.repeat\(\)`"):
         datasets.tokenize(dataset.repeat(), preprocessor)
+    # The seed was ignored: the examples came in their order.
+    with pytest.raises(ValueError, match=r"`seed` only applies with shuffle=True"):
+        datasets.tokenize(dataset, preprocessor, seed=0)

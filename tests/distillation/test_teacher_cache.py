@@ -361,12 +361,40 @@ def test_bad_arguments_fail_before_running_the_teacher(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_bad_batch_size_is_refused_with_the_fix(tmp_path):
+def test_bad_dataset_arguments_are_refused_with_the_fix(tmp_path):
     cache = TeacherCache.build(mlp(4, 1), examples(), tmp_path / "c", verbose=0)
     # TensorFlow: "Batch size must be greater than zero. [Op:BatchDatasetV2]".
     with pytest.raises(ValueError, match="`batch_size` must be an int >= 1, e.g. 32. Received: batch_size=0"):
         cache.dataset(batch_size=0)
+    # The seed was ignored: the examples came in their stored order.
+    with pytest.raises(ValueError, match=r"`seed` only applies with shuffle=True.*Received: seed=0, shuffle=False"):
+        cache.dataset(seed=0)
     assert len(list(cache.dataset(batch_size=16))) == 3
+
+
+def test_examples_of_different_shapes_are_refused_before_the_teacher_runs(tmp_path):
+    # Read whole, then "Failed to convert a NumPy array to a Tensor" in the
+    # teacher's first call.
+    ragged = tf.data.Dataset.from_tensor_slices((tf.ragged.constant([[1, 2, 3], [4, 5]]), [0, 1]))
+    with pytest.raises(ValueError, match=r"dense tensors, every example of one shape. Received inputs of spec RaggedTensorSpec.*x.to_tensor\(shape=\[length\]\)"):
+        TeacherCache.build(RaisingTeacher(), ragged, tmp_path / "c")
+    # Batches of 4096 of one length each: np.concatenate's "all the input
+    # array dimensions except for the concatenation axis must match".
+    longer = examples(np.ones((4096, 3), "int32"), np.zeros(4096, "int32"))
+    shorter = examples(np.ones((1, 2), "int32"), np.zeros(1, "int32"))
+    with pytest.raises(ValueError, match=r"`x` of example 0 has shape \(3,\), of example 4096 \(2,\)"):
+        TeacherCache.build(RaisingTeacher(), longer.concatenate(shorter), tmp_path / "c")
+    # Targets of different lengths, named as the (x, y) they are.
+    targets = tf.data.Dataset.from_generator(
+        lambda: iter([({"token_ids": [1, 2]}, [1, 2, 3]), ({"token_ids": [3, 4]}, [4])]),
+        output_signature=({"token_ids": tf.TensorSpec((2,), tf.int32)}, tf.TensorSpec((None,), tf.int32)),
+    )
+    with pytest.raises(ValueError, match=r"`y` of example 0 has shape \(3,\), of example 1 \(1,\)"):
+        TeacherCache.build(RaisingTeacher(), targets, tmp_path / "c")
+    # Read whole, a `.repeat()` hung forever.
+    with pytest.raises(ValueError, match=r"`data` is infinite .*`TeacherCache.build` reads it whole"):
+        TeacherCache.build(RaisingTeacher(), examples().repeat(), tmp_path / "c")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_folder_with_other_files_is_never_touched(tmp_path):

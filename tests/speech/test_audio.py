@@ -28,9 +28,13 @@ def test_frequencies_above_the_new_nyquist_are_removed():
     assert np.abs(down[800:-800]).max() < 0.01
 
 
-def test_bad_rate_is_named():
+def test_bad_rate_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"rate=0"):
         resample(np.zeros(10), 0)
+    _write_wav(tmp_path / "a.wav", np.zeros(160), 16000, 1)
+    # Named `target_rate`, resample's argument, once the file was read.
+    with pytest.raises(ValueError, match=r"`sampling_rate` must be an int >= 1, e.g. 16000. Received: sampling_rate=None"):
+        load_wav(tmp_path / "a.wav", sampling_rate=None)
 
 
 def _write_wav(path, samples, rate, channels):
@@ -69,6 +73,23 @@ def test_files_that_are_not_wav_are_refused_with_their_name(tmp_path):
         load_wav(bad)
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         load_wav(tmp_path / "missing.wav")
+    # wave's EOFError carries no message: "is not a PCM WAV file ()".
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty.wav'\) is empty \(0 bytes\). Record or copy the audio again."):
+        load_wav(tmp_path / "empty.wav")
+    _write_wav(tmp_path / "a.wav", np.zeros(160), 16000, 1)
+    (tmp_path / "cut.wav").write_bytes((tmp_path / "a.wav").read_bytes()[:20])
+    with pytest.raises(ValueError, match=r"cut.wav'\) is cut short: its 20 bytes end inside the WAV header"):
+        load_wav(tmp_path / "cut.wav")
+
+
+def test_a_file_cut_short_mid_frame_reads_its_whole_frames(tmp_path):
+    # "buffer size must be a multiple of element size" from np.frombuffer.
+    stereo = np.arange(1, 9).reshape(4, 2) * 1024
+    _write_wav(tmp_path / "a.wav", stereo.reshape(-1), 16000, 2)
+    whole = (tmp_path / "a.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[:-3])
+    np.testing.assert_array_equal(load_wav(tmp_path / "cut.wav"), stereo[:3].mean(axis=1) / 32768)
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,15 @@ def test_character_error_rate_and_normalization():
         ("a b", ["a b"], TypeError, "wrap a single one in a list"),
         (["a", "b"], ["a"], ValueError, "2 references but 1 hypotheses"),
         (["..."], ["a"], ValueError, "empty after normalization"),
+        # A bare "'NoneType' object is not iterable" and, for None among
+        # the transcripts, "'NoneType' object has no attribute 'lower'".
+        (None, ["a"], ValueError, r"`references` must be a list of strings. Received: NoneType None"),
+        (["a"], None, ValueError, r"`hypotheses` must be a list of strings. Received: NoneType None"),
+        (["a"], [None], ValueError, r"`hypotheses` must hold strings; item 0 is NoneType: None"),
+        (["a", b"b"], ["a", "b"], ValueError, r"`references` must hold strings; item 1 is bytes: b'b'"),
     ],
 )
-def test_bad_inputs_are_named(references, hypotheses, error, match):
+@pytest.mark.parametrize("error_rate", [word_error_rate, character_error_rate])
+def test_bad_inputs_are_named(error_rate, references, hypotheses, error, match):
     with pytest.raises(error, match=match):
-        word_error_rate(references, hypotheses)
+        error_rate(references, hypotheses)
