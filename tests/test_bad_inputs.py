@@ -53,6 +53,7 @@ def files(tmp_path_factory, tiny_preset):
         "roberta_preset": root / "roberta_preset",
         "roberta_classifier": root / "roberta.keras",
         "distill_runs": root / "distill_runs",
+        "onnx_model": root / "model.onnx",
     }
     paths["not_model"].write_text("not a model")
     paths["text_file"].write_text("good\n")
@@ -60,6 +61,7 @@ def files(tmp_path_factory, tiny_preset):
     paths["other_labels_csv"].write_text("text,label\nfine,good\nawful,bad\n")
     paths["a_file"].write_text("")
     paths["existing"].write_bytes(b"old")
+    paths["onnx_model"].write_bytes(b"onnx")
     # A finished run: `keras-kd export --run-name student --overwrite` over
     # it deleted the model being exported.
     (paths["distill_runs"] / "student").mkdir(parents=True)
@@ -175,6 +177,14 @@ def _evaluate_causal_lm_trimmed_student():
     evaluate_causal_lm(student, ["the cat sat."], teacher=teacher, jit_compile=False)
 
 
+def _cache_unpadded_token_ids(path):
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film"]
+    )
+    texts = tf.data.Dataset.from_tensor_slices((["a fine film", "a film"], [1, 0]))
+    TeacherCache.build(_linear(), texts.map(lambda text, label: (tokenizer(text), label)), path)
+
+
 def _transcribe_a_path():
     from keras_kd.utils.testing import tiny_whisper_audio_to_text
 
@@ -260,6 +270,14 @@ API_CASES = [
         _linear(), tf.data.Dataset.from_tensor_slices((np.zeros((2, 4), "float32"), ["good", "bad"])),
         f["missing_cache"]),
      ValueError, ["labels of `data` are string values", "keras.layers.StringLookup("]),
+    # Both refused before the teacher ran: tf.data's "Cannot batch tensors
+    # with different shapes"; "[Errno 17] File exists" for the cache.
+    ("cache-examples-of-different-lengths", lambda f: _cache_unpadded_token_ids(f["missing_cache"]),
+     ValueError, ["`x` of example 0 has shape (3,), of example 1 (2,)", "pad them to one length",
+                  "pass the texts with `preprocessor=`"]),
+    ("cache-below-a-file", lambda f: TeacherCache.build(_linear(), None, os.path.join(f["a_file"], "cache")),
+     NotADirectoryError, ["a_file/cache' cannot be created", "a_file' is a file",
+                          "Pass a folder path that is not below a file"]),
     ("transcribe-a-file-path", lambda f: _transcribe_a_path(),
      TypeError, ["Received: 'talk.wav'", "keras_kd.speech.load_wav(path)"]),
     ("export-bundle-over-a-run-folder", lambda f: export.export_bundle(
@@ -316,7 +334,7 @@ CLI_CASES = [
     ("finetune-freeze-too-deep", ["finetune", "--freeze", "9"],
      ["--freeze:", "freeze=9", "has 6"]),
     ("finetune-freeze-negative", ["finetune", "--freeze=-1"],
-     ["--freeze:", "freeze=-1"]),
+     ["--freeze:", "freeze=-1 is negative", "an integer N in [0, 6]", "'embeddings'"]),
     # A preset of the wrong architecture, from its config, before a run
     # folder or any weights (the GGUF's conversion included).
     ("demo-teacher-decoder", ["demo", "--teacher", "smollm2_135m"],
@@ -334,6 +352,9 @@ CLI_CASES = [
      ["--max-size-mb", "RobertaBackbone with a RobertaTokenizer", "WordPiece"]),
     ("export-not-bert", ["export", "--model", "{roberta_classifier}"],
      ["--model", "RobertaBackbone with a RobertaTokenizer", "BERT's inputs"]),
+    # Taken for the default teacher (an unset shell variable, say).
+    ("demo-teacher-empty", ["demo", "--teacher", ""],
+     ["--teacher:", "preset=''", "a non-empty string"]),
     ("demo-teacher", ["demo", "--teacher", "bogus"],
      ["--teacher:", "preset='bogus'", "minilm_l6"]),
     ("finetune-batch-size", ["finetune", "--batch-size", "0"],
@@ -351,6 +372,9 @@ CLI_CASES = [
     ("distill-learning-rate-above-one", ["distill", "--teacher", "{classifier}", "--learning-rate", "5"],
      ["--learning-rate:", "> 0 and <= 1", "learning_rate=5.0"]),
     ("demo-seeds", ["demo", "--seeds", "-1"], ["--seeds:", "seeds[0]=-1"]),
+    # The same student trained twice, its spread reported over copies.
+    ("demo-seeds-repeated", ["demo", "--seeds", "0", "1", "0"],
+     ["argument --seeds: 0 given more than once", "give each value once: --seeds 0 1"]),
     ("distill-teacher-not-a-model", ["distill", "--teacher", "{not_model}"],
      ["--teacher:", "notes.keras", "not a Keras model"]),
     ("distill-teacher-folder", ["distill", "--teacher", "{tiny_preset}"],
@@ -364,6 +388,10 @@ CLI_CASES = [
     ("distill-student-deeper-than-teacher",
      ["distill", "--teacher", "{classifier}", "--student-layers", "9"],
      ["--student-layers 9", "teacher's transformer layers", "(2)"]),
+    # 0 gave the default student of 2 layers.
+    ("distill-student-layers-zero",
+     ["distill", "--teacher", "{classifier}", "--student-layers", "0"],
+     ["--student-layers:", "student_layers=0", "int >= 1"]),
     ("distill-student-wider-than-teacher",
      ["distill", "--teacher", "{classifier}", "--student-hidden-dim", "64"],
      ["--student-hidden-dim 64", "teacher's width", "(16)"]),
@@ -391,11 +419,22 @@ CLI_CASES = [
     ("distill-generator-unknown",
      ["distill", "--teacher", "{classifier}", "--generated-texts", "100", "--generator", "bogus"],
      ["--generator:", "generator='bogus'", "smollm2_135m"]),
+    # 0 gave the model's length; -1 failed with a traceback once the model and data loaded.
+    ("export-sequence-length-zero",
+     ["export", "--model", "{classifier}", "--sequence-length", "0"],
+     ["--sequence-length:", "sequence_length=0", "a start token, an end token"]),
     ("export-sequence-length-over-positions",
      ["export", "--model", "{classifier}", "--sequence-length", "5000"],
      ["--sequence-length 5000", "model's positions", "(128)"]),
     ("export-quantization", ["export", "--model", "{plain}", "--quantization", "int4"],
      ["--quantization", "'int4'"]),
+    # Accepted before, though each value names one .tflite file.
+    ("export-quantization-repeated",
+     ["export", "--model", "{plain}", "--quantization", "none", "none"],
+     ["argument --quantization: 'none' given more than once", "--quantization none"]),
+    # Read as a .keras file: "is not a Keras model".
+    ("evaluate-model-format", ["evaluate", "--model", "{onnx_model}"],
+     ["model.onnx'", "'.onnx' files are not supported", "a .keras model", "a .tflite file"]),
     ("evaluate-not-a-classifier", ["evaluate", "--model", "{plain}"],
      ["--model:", "plain.keras", "not a keras-kd FinetuneModel"]),
     ("evaluate-lambda-layer", ["evaluate", "--model", "{lambda_model}"],
@@ -411,6 +450,9 @@ CLI_CASES = [
      ["'imbd_reviews' is not a TensorFlow Datasets name", "Did you mean 'imdb_reviews'"]),
     ("test-data-on-builtin", ["finetune", "--test-data", "{test_csv}"],
      ["source='movie_reviews'"]),
+    # The run went into the current folder.
+    ("output-dir-empty", ["finetune", "--output-dir", ""],
+     ["argument --output-dir: expected a folder, got ''", "pass --output-dir . for the current folder"]),
     ("output-dir-below-a-file", ["finetune", "--output-dir", "{a_file}/runs"],
      ["a_file", "is a file"]),
     ("resume-without-a-partial-run", ["demo", "--resume"],

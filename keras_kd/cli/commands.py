@@ -169,7 +169,7 @@ def _task_config(args, config_class):
         "data": args.data, "text_column": args.text_column, "output_dir": args.output_dir,
         "overwrite": args.overwrite, "resume": args.resume,
     }
-    if args.teacher:
+    if args.teacher is not None:
         fields["teacher"] = args.teacher
     if args.run_name is not None:
         fields["run_name"] = args.run_name
@@ -212,7 +212,8 @@ def demo(args):
         args,
         quick=args.quick,
         check_teacher=True,
-        teacher=args.teacher or pipeline.PipelineConfig.teacher,
+        # --teacher "" is refused, not taken for the default.
+        teacher=pipeline.PipelineConfig.teacher if args.teacher is None else args.teacher,
         seeds=tuple(args.seeds),
         few_labels=args.few_labels,
         generated_texts=args.generated_texts,
@@ -321,7 +322,10 @@ def distill(args):
         args,
         # Recorded in the settings, so a resumed run has the same teacher.
         teacher=os.path.abspath(args.teacher),
-        student_layers=args.student_layers or PipelineConfig.student_layers,
+        # `is None`, not `or`: --student-layers 0 is refused, not the default.
+        student_layers=(
+            PipelineConfig.student_layers if args.student_layers is None else args.student_layers
+        ),
         student_hidden_dim=args.student_hidden_dim,
         epochs=args.epochs,
         patience=args.patience,
@@ -464,7 +468,9 @@ def export(args):
             f"keras-kd export: unknown --quantization {sorted(unknown)}; "
             f"choose from {list(kd_export.QUANTIZATIONS)}"
         )
-    config = _config(args)
+    # Checked as the pipeline's: 0 silently gave the model's length, and a
+    # negative one a traceback once the model and data had loaded.
+    config = _config(args, sequence_length=args.sequence_length)
     if args.overwrite:
         # Before the model and data load; export_bundle would refuse it last.
         try:
@@ -509,11 +515,27 @@ def _whole(data):
     )
 
 
+def _model_format(args):
+    """The extension of `evaluate`'s --model: `.keras` or `.tflite`. Any
+    other is refused before anything loads: read as a `.keras` file, an
+    `.onnx` one was only said not to be a Keras model."""
+    suffix = os.path.splitext(args.model)[1].lower()
+    if suffix not in (".keras", ".tflite"):
+        what = f"{suffix!r} files are" if suffix else "a path without an extension is"
+        raise UsageError(
+            f"keras-kd evaluate: --model {args.model!r}: {what} not supported; "
+            "evaluate reads a .keras model (from keras-kd finetune or "
+            "distill) or a .tflite file (from keras-kd export)."
+        )
+    return suffix
+
+
 def evaluate(args):
+    tflite = _model_format(args) == ".tflite"
     _check_data(args)
     # A single file or pair is then read whole into its train split.
     whole = {"splits": (1.0, 0.0, 0.0)} if args.split == "all" else {}
-    if args.model.endswith(".tflite"):
+    if tflite:
         if not os.path.isfile(args.model):
             raise UsageError(f"keras-kd evaluate: --model {args.model!r} is not a file.")
         try:
@@ -540,7 +562,7 @@ def evaluate(args):
             f"split; it has {sorted(data.splits)}. Pass --split all to score "
             "every example."
         )
-    if args.model.endswith(".tflite"):
+    if tflite:
         predictions = np.argmax(classifier.predict(split.texts), axis=-1)
         accuracy = float(np.mean(predictions == split.labels))
     else:

@@ -2,11 +2,14 @@
 
 Bad input (an unknown option, unreadable data, an existing output folder, a
 model that cannot be loaded) ends with one line on stderr and exit status 2,
-never a traceback. `--help` and usage errors answer before TensorFlow starts.
+never a traceback; a warning is one line as well (`keras-kd COMMAND:
+warning: ...`), not Python's file path, line number and source line.
+`--help` and usage errors answer before TensorFlow starts.
 """
 
 import os
 import sys
+import warnings
 
 from keras_kd.cli.parser import UsageError, build_parser
 
@@ -29,6 +32,22 @@ def _import_tensorflow_quietly():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _print_line(text):
+    """Prints `text` on stderr as one line, whatever it wraps."""
+    print(" ".join(str(text).split()), file=sys.stderr)
+
+
+def _show_warning(command):
+    """A `warnings.showwarning` for `command`: the library's warnings
+    (too few texts to hold a split out, say) name the fix in their text;
+    where Python found them is of no use on the command line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        _print_line(f"keras-kd {command}: warning: {message}")
+
+    return show
 
 
 def main(argv=None):
@@ -56,14 +75,15 @@ def main(argv=None):
         if args.command is None:
             parser.print_help()
             return 2
-        _import_tensorflow_quietly()
-        from keras_kd.cli import commands
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(args.command)
+            _import_tensorflow_quietly()
+            from keras_kd.cli import commands
 
-        commands.run(args)
+            commands.run(args)
         return 0
     except UsageError as error:
-        # One line, whatever the wrapped message holds.
-        print(" ".join(str(error).split()), file=sys.stderr)
+        _print_line(error)
         return 2
     except KeyboardInterrupt:
         print("keras-kd: interrupted", file=sys.stderr)

@@ -92,9 +92,30 @@ def _add_data(parser, tasks=False):
     )
 
 
+def _output_dir(text):
+    """`--output-dir`'s folder. An empty one is refused: joined to the run
+    name, it put the run in the current folder, which the user did not ask
+    for in so many words.
+
+    >>> _output_dir("runs")
+    'runs'
+    >>> _output_dir("")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a folder, got ''; pass --output-dir . for the current folder, or leave it out for the default
+    """
+    if not text:
+        raise argparse.ArgumentTypeError(
+            "expected a folder, got ''; pass --output-dir . for the current "
+            "folder, or leave it out for the default"
+        )
+    return text
+
+
 def _add_output(parser, default_run_name):
     parser.add_argument(
-        "--output-dir", default=PipelineConfig.output_dir, help="default: %(default)s"
+        "--output-dir", type=_output_dir, default=PipelineConfig.output_dir,
+        help="default: %(default)s",
     )
     parser.add_argument(
         "--run-name",
@@ -120,6 +141,34 @@ def _add_unsafe(parser):
         help="load a .keras file that runs code when it loads (a Lambda "
         "layer); only for files you trust",
     )
+
+
+class _Distinct(argparse.Action):
+    """Stores the values of an option of several (`nargs="+"`), refusing a
+    value given more than once: `--quantization none none` exported the same file
+    twice, `--seeds 0 0` trained the same student twice and reported its
+    spread over copies.
+
+    >>> parser = _Parser(prog="keras-kd export")
+    >>> _ = parser.add_argument("--quantization", nargs="+", action=_Distinct)
+    >>> parser.parse_args(["--quantization", "none", "float16"]).quantization
+    ['none', 'float16']
+    >>> parser.parse_args(["--quantization", "none", "none"])
+    Traceback (most recent call last):
+    ...
+    keras_kd.cli.parser.UsageError: keras-kd export: argument --quantization: 'none' given more than once; give each value once: --quantization none (see keras-kd export --help)
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        repeated = list(dict.fromkeys(v for v in values if values.count(v) > 1))
+        if repeated:
+            once = list(dict.fromkeys(values))
+            raise argparse.ArgumentError(
+                self,
+                f"{', '.join(map(repr, repeated))} given more than once; give "
+                f"each value once: {option_string} {' '.join(map(str, once))}",
+            )
+        setattr(namespace, self.dest, values)
 
 
 def _int_or_auto(text):
@@ -239,7 +288,7 @@ def build_parser():
         f"{GenerationConfig.teacher} (generation), {SpeechConfig.teacher} (speech)",
     )
     demo.add_argument(
-        "--seeds", type=int, nargs="+", default=list(PipelineConfig.seeds),
+        "--seeds", type=int, nargs="+", action=_Distinct, default=list(PipelineConfig.seeds),
         help="students' seeds; several give mean and spread (default: "
         + " ".join(map(str, PipelineConfig.seeds)) + ")",
     )
@@ -337,6 +386,7 @@ def build_parser():
     export.add_argument(
         "--quantization",
         nargs="+",
+        action=_Distinct,
         default=["none", "dynamic_int8"],
         help="one or more of none, float16, dynamic_int8, int8",
     )

@@ -167,7 +167,10 @@ def export_bundle(
             "sequence_length": sequence_length,
             "inputs": list(md.INPUT_NAMES),
             "output": "probabilities",
-            "tokenizer": {"type": "wordpiece", "lowercase": bool(lowercase)},
+            "tokenizer": {
+                "type": "wordpiece", "lowercase": bool(lowercase),
+                "strip_accents": serving.resolve_strip_accents(tokenizer),
+            },
             # Sizes of the other files; the card cannot hold its own.
             "files": {
                 name: _size(os.path.join(staging, name))

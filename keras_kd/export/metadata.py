@@ -4,7 +4,8 @@ The metadata follows what MediaPipe Tasks' `TextClassifier` reads: the three
 BERT input tensors with a BERT tokenizer process unit whose WordPiece
 vocabulary is an associated file, and the output tensor with its label file.
 keras-kd adds one model-level associated file, `keras_kd_text_classifier.json`,
-with the tokenizer's settings (lowercasing, special tokens, sequence length)
+with the tokenizer's settings (lowercasing, accent stripping, special tokens,
+sequence length)
 so that `TFLiteTextClassifier` can classify raw strings without MediaPipe.
 
 Writing needs the optional `mediapipe` package (`pip install

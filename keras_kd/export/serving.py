@@ -352,6 +352,23 @@ def resolve_lowercase(lowercase, tokenizer, tokens):
     return bool(own)
 
 
+def resolve_strip_accents(tokenizer):
+    """Whether the exported tokenization strips accents: the model's
+    tokenizer's `strip_accents` (keras-hub's WordPiece option), else False
+    (a vocabulary alone cannot tell).
+
+    Example:
+
+    >>> import keras_hub
+    >>> tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cafe"]
+    >>> resolve_strip_accents(keras_hub.models.BertTokenizer(vocabulary=tokens, strip_accents=True))
+    True
+    >>> resolve_strip_accents(None)
+    False
+    """
+    return bool(getattr(tokenizer, "strip_accents", False))
+
+
 def _token_embedding_size(model):
     for layer in model._flatten_layers(include_self=False):
         if hasattr(layer, "vocabulary_size") and hasattr(layer, "token_embedding"):
@@ -414,12 +431,12 @@ def resolve_labels(labels, count, class_names=None):
     return labels
 
 
-def make_preprocessor(vocabulary, sequence_length, lowercase):
+def make_preprocessor(vocabulary, sequence_length, lowercase, strip_accents):
     """Returns the keras-hub BERT preprocessor matching the on-device one."""
     import keras_hub
 
     tokenizer = keras_hub.models.BertTokenizer(
-        vocabulary=list(vocabulary), lowercase=lowercase
+        vocabulary=list(vocabulary), lowercase=lowercase, strip_accents=strip_accents
     )
     return keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=sequence_length

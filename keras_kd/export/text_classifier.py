@@ -11,7 +11,8 @@ class TFLiteTextClassifier:
 
     It reads the vocabulary, labels and tokenizer settings embedded in the
     file, tokenizes like MediaPipe's `TextClassifier` (lowercased WordPiece,
-    `[CLS] text [SEP]`, truncated to the model's sequence length) and runs the
+    `[CLS] text [SEP]`, truncated to the model's sequence length; with the
+    accents stripped when the file says so, which MediaPipe cannot) and runs the
     model with the LiteRT interpreter, for users without MediaPipe and for
     tests. MediaPipe and keras-hub tokenize CJK text differently; they agree
     on cased ASCII, accents, emoji and truncation.
@@ -51,7 +52,10 @@ class TFLiteTextClassifier:
         self.dynamic_sequence = bool(settings["dynamic_sequence"])
         self.settings = settings
         self._preprocessor = serving.make_preprocessor(
-            vocabulary, self.sequence_length, settings["lowercase"]
+            vocabulary, self.sequence_length, settings["lowercase"],
+            # Absent from files exported before keras-kd carried it; those
+            # never stripped accents.
+            settings.get("strip_accents", False),
         )
         self._interpreter = Interpreter(
             model_content=self._model_buffer, num_threads=num_threads

@@ -154,7 +154,9 @@ def export_tflite(
             tokenizer passed as `vocabulary`), and a value that contradicts
             it is refused; without a tokenizer, True unless the vocabulary
             holds capitalized tokens (a cased model). MediaPipe always
-            lowercases ASCII.
+            lowercases ASCII. Whether it strips accents follows the model's
+            tokenizer too (`strip_accents`; False without a tokenizer);
+            MediaPipe never does.
         from_logits: whether the model outputs logits; softmax is added.
         metadata: embed the MediaPipe metadata (needs `mediapipe`).
         verify: run `verify_tflite` and refuse float32 parity worse than
@@ -205,6 +207,7 @@ def export_tflite(
     tokens = serving.resolve_vocabulary(vocabulary, model)
     tokenizer = serving.model_tokenizer(vocabulary, model)
     lowercase = serving.resolve_lowercase(lowercase, tokenizer, tokens)
+    strip_accents = serving.resolve_strip_accents(tokenizer)
     representative_texts = None
     if representative_data is not None:
         representative_texts, _ = serving.text_inputs(
@@ -228,7 +231,15 @@ def export_tflite(
             "tokens; TFLiteTextClassifier follows the file's setting.",
             stacklevel=2,
         )
-    preprocessor = serving.make_preprocessor(tokens, sequence_length, lowercase)
+    if metadata and strip_accents:
+        warnings.warn(
+            "strip_accents=True: MediaPipe's BERT preprocessor keeps accents, "
+            "so MediaPipe will not reproduce the model's tokens of accented "
+            "text ('café' read as 'cafe'); TFLiteTextClassifier follows the "
+            "file's setting.",
+            stacklevel=2,
+        )
+    preprocessor = serving.make_preprocessor(tokens, sequence_length, lowercase, strip_accents)
     representative_inputs = None
     if quantization == "int8":
         representative_inputs = serving.encode(
@@ -240,6 +251,7 @@ def export_tflite(
         "format": md.SETTINGS_FORMAT,
         "tokenizer": "wordpiece",
         "lowercase": bool(lowercase),
+        "strip_accents": strip_accents,
         "sequence_length": sequence_length,
         "dynamic_sequence": bool(dynamic_sequence),
         "truncation": "[CLS] tokens[: sequence_length - 2] [SEP]",
@@ -303,7 +315,7 @@ def export_tflite(
                         "Keras read the texts tokenized by the model's "
                         f"{report.keras_tokenizer}: the file's WordPiece "
                         "tokenizer splits them otherwise (a setting such "
-                        "as strip_accents that the file does not carry), "
+                        "as split_on_cjk that the file does not carry), "
                         "or an op converts incorrectly; please report it "
                         "with the model."
                         if report.keras_tokenizer

@@ -84,11 +84,25 @@ def check_freeze(freeze, num_layers=None):
     Traceback (most recent call last):
     ...
     ValueError: freeze=9 asks to freeze the embeddings and the first 9 transformer layers, but the backbone has 6. Pass an integer in [0, 6], or freeze="all".
+    >>> check_freeze(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: freeze=-1 is negative. Pass an integer N >= 0 (the embeddings and the first N transformer layers stay frozen), one of ('none', 'all', 'embeddings'), a list of layer names or a regular expression of them.
     """
     if isinstance(freeze, str) and freeze in FREEZE_KEYWORDS:
         return False
     if isinstance(freeze, int) and not isinstance(freeze, bool):
-        if num_layers is not None and not 0 <= freeze <= num_layers:
+        # Refused with or without the backbone: "the first -1 transformer
+        # layers" names no accepted value.
+        if freeze < 0:
+            bounds = ">= 0" if num_layers is None else f"in [0, {num_layers}]"
+            raise ValueError(
+                f"freeze={freeze} is negative. Pass an integer N {bounds} (the "
+                "embeddings and the first N transformer layers stay frozen), "
+                f"one of {FREEZE_KEYWORDS}, a list of layer names or a regular "
+                "expression of them."
+            )
+        if num_layers is not None and freeze > num_layers:
             raise ValueError(
                 f"freeze={freeze} asks to freeze the embeddings and the first "
                 f"{freeze} transformer layers, but the backbone has "

@@ -252,6 +252,37 @@ def test_export_takes_case_and_class_names_from_the_model(cased, tmp_path):
     assert len(mediapipe) == 2
 
 
+def test_export_carries_the_tokenizers_strip_accents(tmp_path):
+    from keras_kd.transfer import build_finetune_model
+
+    keras.utils.set_random_seed(0)
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "cafe", "film"]
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2,
+        hidden_dim=8, intermediate_dim=16, max_sequence_length=16,
+    )
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=vocabulary, lowercase=True, strip_accents=True
+    )
+    model = build_finetune_model(
+        backbone, class_names=["bad", "good"], tokenizer=tokenizer, sequence_length=16
+    )
+    texts = ["a café film", "A CAFÉ"]
+    path = tmp_path / "accents.tflite"
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        export_tflite(model, path, sequence_length=16, verification_data=texts,
+                      verify_options=NO_CHECKS)
+    classifier = TFLiteTextClassifier(path)
+    assert classifier.settings["strip_accents"] is True
+    # 'café' is 'cafe' (6) to the model, and was [UNK] (1) to the file.
+    [encoded] = classifier.encode(texts[:1])
+    assert encoded["input_word_ids"][0, :5].tolist() == [2, 5, 6, 7, 3]
+    expected = keras.ops.softmax(model.predict(texts, verbose=0))
+    np.testing.assert_allclose(classifier.predict(texts), expected, atol=1e-5)
+    assert [w for w in warned if "MediaPipe's BERT preprocessor keeps accents" in str(w.message)]
+
+
 def test_verification_tokenizes_keras_texts_the_models_way(cased, tmp_path):
     # The token-id network with a vocabulary alone may be told to lowercase;
     # verified against the model, the cased texts then disagree.
