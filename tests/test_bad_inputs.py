@@ -309,6 +309,8 @@ API_CASES = [
     ("config-quantization", lambda f: pipeline.check_config(
         pipeline.PipelineConfig(quantization="int4", output_dir=f["out"])),
      ValueError, ["quantization='int4'"]),
+    ("config-output-dir-empty", lambda f: pipeline.GenerationConfig(output_dir=""),
+     ValueError, ["`output_dir` is empty", "output_dir='.'", "Received: output_dir=''"]),
     ("config-output-below-a-file", lambda f: pipeline.check_config(
         pipeline.PipelineConfig(output_dir=os.path.join(f["a_file"], "runs"))),
      NotADirectoryError, ["a_file"]),
@@ -452,7 +454,8 @@ CLI_CASES = [
      ["source='movie_reviews'"]),
     # The run went into the current folder.
     ("output-dir-empty", ["finetune", "--output-dir", ""],
-     ["argument --output-dir: expected a folder, got ''", "pass --output-dir . for the current folder"]),
+     ["`output_dir` is empty", "is empty, which would put the run in the current folder",
+      "(--output-dir .) for the current folder", "output_dir=''"]),
     ("output-dir-below-a-file", ["finetune", "--output-dir", "{a_file}/runs"],
      ["a_file", "is a file"]),
     ("resume-without-a-partial-run", ["demo", "--resume"],

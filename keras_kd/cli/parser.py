@@ -92,30 +92,9 @@ def _add_data(parser, tasks=False):
     )
 
 
-def _output_dir(text):
-    """`--output-dir`'s folder. An empty one is refused: joined to the run
-    name, it put the run in the current folder, which the user did not ask
-    for in so many words.
-
-    >>> _output_dir("runs")
-    'runs'
-    >>> _output_dir("")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: expected a folder, got ''; pass --output-dir . for the current folder, or leave it out for the default
-    """
-    if not text:
-        raise argparse.ArgumentTypeError(
-            "expected a folder, got ''; pass --output-dir . for the current "
-            "folder, or leave it out for the default"
-        )
-    return text
-
-
 def _add_output(parser, default_run_name):
     parser.add_argument(
-        "--output-dir", type=_output_dir, default=PipelineConfig.output_dir,
-        help="default: %(default)s",
+        "--output-dir", default=PipelineConfig.output_dir, help="default: %(default)s"
     )
     parser.add_argument(
         "--run-name",

@@ -30,10 +30,19 @@ class RunConfig:
         """The class's small run (its `QUICK` settings), with `overrides`."""
         return cls(**{**cls.QUICK, **overrides})
 
-    def _check_run_name(self):
+    def _check_run_folder(self):
         """Refuses a `run_name` that is not one folder name: joined to
         `output_dir`, an absolute path replaced it and `..` or `a/b` wrote
-        elsewhere, and an empty name wrote into `output_dir` itself."""
+        elsewhere, and an empty name wrote into `output_dir` itself; and
+        an empty `output_dir` (an unset shell variable), which put the run
+        in the current folder."""
+        if self.output_dir == "":
+            raise ValueError(
+                "`output_dir` is empty, which would put the run in the "
+                "current folder. Pass output_dir='.' (--output-dir .) for the "
+                "current folder, or leave it out for the default "
+                f"{type(self).output_dir!r}. Received: output_dir=''"
+            )
         name = self.run_name
         separators = [sep for sep in (os.sep, os.altsep, "/") if sep]
         if (
@@ -238,7 +247,7 @@ class PipelineConfig(RunConfig):
     verbose: int = 1
 
     def __post_init__(self):
-        self._check_run_name()
+        self._check_run_folder()
         if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
             raise ValueError(
                 "`seeds` must be a non-empty tuple of ints, e.g. (0, 1, 2). "

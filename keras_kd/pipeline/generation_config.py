@@ -109,7 +109,7 @@ class GenerationConfig(RunConfig):
     verbose: int = 1
 
     def __post_init__(self):
-        self._check_run_name()
+        self._check_run_folder()
         check_int("teacher_steps", self.teacher_steps, minimum=0, example=60)
         check_int("teacher_train_layers", self.teacher_train_layers, allow_none=True)
         for name in (

@@ -108,7 +108,7 @@ class SpeechConfig(RunConfig):
     verbose: int = 1
 
     def __post_init__(self):
-        self._check_run_name()
+        self._check_run_folder()
         for name in ("train_sentences", "passage_words", "test_utterances", "epochs", "batch_size"):
             check_int(name, getattr(self, name))
         check_int("max_length", self.max_length, minimum=3, example=224)
