@@ -14,7 +14,9 @@ warm-up and cosine decay, best validation epoch, early stopping) by:
      `AttentionRelationLoss`, and `AttentionRelationLoss` alone by
      validation accuracy on the 2x128 student, one seed each);
   d  c on the training texts plus `--generated` texts written by SmolLM2
-     from prompts cut from them and labelled by the teacher;
+     from prompts cut from them, less copies of the run's texts and
+     repeats (the JSON's `generated` counts them), labelled by the
+     teacher;
   e  c on the training texts plus the sentences of the three other rated
      sets (product reviews, news editorials, tweets: 12,678 texts of other
      domains as `keras_kd.datasets.load` gives them, their people's
@@ -98,8 +100,9 @@ def feature_losses():
 
 
 def _generated(config, data, teacher, work, count):
-    """`count` generated texts labelled by `teacher`, written once into
-    `work`."""
+    """`count` generated texts, written once into `work`, less copies of
+    the run's texts and repeats (`steps.new_texts`), labelled by `teacher`;
+    with `new_texts`'s counts."""
     path = os.path.join(work, f"generated_{count}.json")
     if not os.path.exists(path):
         texts = steps.generated_texts(
@@ -107,7 +110,10 @@ def _generated(config, data, teacher, work, count):
         )
         atomic_write_json(path, texts, overwrite=True)
     with open(path) as f:
-        return steps.teacher_labelled(teacher, json.load(f), config.batch_size)
+        texts, counts = steps.new_texts(
+            json.load(f), data.train.texts + data.validation.texts + data.test.texts
+        )
+    return steps.teacher_labelled(teacher, texts, config.batch_size), counts
 
 
 def _other_rated(config, teacher):
@@ -258,9 +264,9 @@ def main(argv=None):
     }
     cache = steps.teacher_cache(base, teacher, data.train, os.path.join(work, "cache"))
     validation_ds = steps.validation_dataset(base, teacher, data.validation)
-    extended = None
+    extended = generated_counts = None
     if "d" in args.methods:
-        extra = _generated(base, data, teacher, work, args.generated)
+        extra, generated_counts = _generated(base, data, teacher, work, args.generated)
         extended = steps.teacher_cache(
             base, teacher, data.train.extended(extra), os.path.join(work, f"cache_{args.generated}")
         )
@@ -270,7 +276,10 @@ def main(argv=None):
             base, teacher, data.train.extended(_other_rated(base, teacher)),
             os.path.join(work, "cache_other_rated"),
         )
-    result = {"machine": machine_info(), "settings": vars(args), "teacher": teacher_row, "rows": []}
+    result = {
+        "machine": machine_info(), "settings": vars(args), "teacher": teacher_row,
+        "generated": generated_counts, "rows": [],
+    }
     if args.resume:
         result["rows"] = _earlier_rows(args, teacher_accuracy)
     done = {(row["shape"], row["method"], row["seed"]) for row in result["rows"]}
