@@ -5,8 +5,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Under pytest-xdist each worker process gets its share of the cores for
 # TensorFlow's thread pools (a variable already set wins): by default every
 # worker sizes them to the whole machine, and `make test`'s three workers
-# on 2 cores then oversubscribe them. One run each on this 2-core machine at
-# 9c7ec1c: 632 s with the default pools, 442 s with one thread a worker.
+# on 2 cores then oversubscribe them. Two pairs of runs, back to back, on
+# this 2-core machine: 632 and 612 s with the default pools, 442 and 572 s
+# with one thread a worker (the machine's speed varies by minutes).
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1:
     _threads = str(max(1, (os.cpu_count() or 1) // _workers))
