@@ -66,7 +66,7 @@ from keras_kd.distillation import HiddenStateLoss  # noqa: E402
 from keras_kd.pipeline import PipelineConfig, steps  # noqa: E402
 from keras_kd.pipeline.budget import resolve_budget  # noqa: E402
 from keras_kd.pipeline.student_search import measure_students  # noqa: E402
-from keras_kd.utils.io import atomic_write, atomic_write_json  # noqa: E402
+from keras_kd.utils.io import RunProgress, atomic_write, atomic_write_json  # noqa: E402
 from _machine import machine_info  # noqa: E402
 
 METHODS = {
@@ -100,20 +100,16 @@ def feature_losses():
 
 
 def _generated(config, data, teacher, work, count):
-    """`count` generated texts, written once into `work`, less copies of
-    the run's texts and repeats (`steps.new_texts`), labelled by `teacher`;
-    with `new_texts`'s counts."""
-    path = os.path.join(work, f"generated_{count}.json")
-    if not os.path.exists(path):
-        texts = steps.generated_texts(
-            dataclasses.replace(config, generated_texts=count), data.train
-        )
-        atomic_write_json(path, texts, overwrite=True)
-    with open(path) as f:
-        texts, counts = steps.new_texts(
-            json.load(f), data.train.texts + data.validation.texts + data.test.texts
-        )
-    return steps.teacher_labelled(teacher, texts, config.batch_size), counts
+    """`count` generated texts less copies of the run's texts and repeats,
+    labelled by `teacher`, with `new_texts`'s counts: the pipeline's
+    `steps.generated_once`, its texts written once into `work`."""
+    folder = os.path.join(work, f"generated_{count}")
+    os.makedirs(folder, exist_ok=True)
+    return steps.generated_once(
+        RunProgress(folder, {"generated": count}),
+        dataclasses.replace(config, generated_texts=count), teacher, data.train,
+        [t for split in data.splits.values() for t in split.texts],
+    )
 
 
 def _other_rated(config, teacher):
