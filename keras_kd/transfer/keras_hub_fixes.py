@@ -8,6 +8,24 @@ or `.keras` file) differs from the original.
 - `Llama3Tokenizer.get_config` drops its start, end and other special
   tokens (SmolLM2's `<|im_start|>`, `<|im_end|>`, ...): the rebuilt
   tokenizer would look for Llama 3's own and fail to load.
+- `BytePairTokenizer` (GPT-2's, Llama 3's, SmolLM2's, Whisper's) keeps
+  special tokens whole on its TensorFlow path (tf.data, `fit`) by
+  swapping each for a placeholder, `"Ĵ"` and the letters of its index
+  (`ĴA`, `ĴB`, ..., `ĴBA`), and back in index order: with more than ten
+  special tokens, the eleventh's to the twentieth's placeholders (`ĴBA`
+  to `ĴBJ`) hold the second's (`ĴB`), and those tokens come out as
+  characters (`<`, `|`, `im`, ...). SmolLM2 has 17, kept in a set, whose
+  order changes from process to process: each process mangled 7, and
+  which 7 changed (`<|im_start|>`, `<|im_end|>` or `<|endoftext|>` among
+  them in most). Placeholders of one length keep every one whole.
+- `BytePairTokenizer`'s eager path (Python, HF `tokenizers`) splits words
+  with Llama 3's pattern, its TensorFlow path with GPT-2's: `fit` and
+  `generate` tokenized the same text differently (runs of spaces, for
+  one). The eager path splits with GPT-2's pattern too, as SmolLM2's and
+  GPT-2's own tokenizers do (a Llama 3 checkpoint, whose own pattern is
+  Llama 3's, is then tokenized alike on both paths, as keras-hub trains
+  it). Spaces that end a text still differ: the TensorFlow path gives
+  each its own token.
 - `CausalLM` saves no sampler: a `.keras` file (whose compile settings
   keras-hub's own `compile` makes Keras skip) and a preset (which keeps no
   compile settings) reload with keras-hub's default, `top_k`, which
@@ -21,6 +39,8 @@ import json
 import os
 
 import keras_hub
+from keras_hub.src.tokenizers import byte_pair_tokenizer
+from tokenizers import pre_tokenizers
 
 from keras_kd.utils.compile_config import compile_saved, with_optimizer_state
 from keras_kd.utils.io import atomic_write_json
@@ -121,6 +141,41 @@ def _keep_sampler():
     cls.from_preset = classmethod(from_preset)
 
 
+def _placeholders_of_equal_length():
+    if getattr(byte_pair_tokenizer.create_alts_for_unsplittable_tokens, "_keras_kd_fix", False):
+        return
+
+    def create_alts_for_unsplittable_tokens(unsplittable_tokens):
+        width = len(str(max(len(unsplittable_tokens) - 1, 0)))
+        return [
+            "Ĵ" + "".join(chr(ord("A") + int(d)) for d in str(index).zfill(width))
+            for index in range(len(unsplittable_tokens))
+        ]
+
+    create_alts_for_unsplittable_tokens._keras_kd_fix = True
+    # `split_strings_for_bpe` looks the function up in its module.
+    byte_pair_tokenizer.create_alts_for_unsplittable_tokens = create_alts_for_unsplittable_tokens
+
+
+def _one_split_pattern():
+    cls = byte_pair_tokenizer.BytePairTokenizer
+    original = cls._set_vocabulary_and_merges_tokenizers
+    if getattr(original, "_keras_kd_fix", False):
+        return
+
+    def _set_vocabulary_and_merges_tokenizers(self, vocabulary, merges):
+        original(self, vocabulary, merges)
+        # GPT-2's pattern, as the TensorFlow path's `split_strings_for_bpe`.
+        self._tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(
+            add_prefix_space=self.add_prefix_space, use_regex=True
+        )
+
+    _set_vocabulary_and_merges_tokenizers._keras_kd_fix = True
+    cls._set_vocabulary_and_merges_tokenizers = _set_vocabulary_and_merges_tokenizers
+
+
 _keep_tied_embeddings()
 _keep_special_tokens()
+_placeholders_of_equal_length()
+_one_split_pattern()
 _keep_sampler()

@@ -12,10 +12,15 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 MERGES = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "e r", "o n", "Ġ s", "r e", "a n"]
 
 
-def tiny_llama3_tokenizer():
+def tiny_llama3_tokenizer(special_tokens=SPECIAL_TOKENS, merges=MERGES):
     """A `keras_hub.models.Llama3Tokenizer` of 42 tokens (3 special tokens,
     28 characters, "Ġ" and the results of 10 merges), with start token
     `<|im_start|>` and end token `<|im_end|>`, as SmolLM2's.
+
+    Args:
+        special_tokens: the special tokens, ids from 0; `SPECIAL_TOKENS`'s
+            three first.
+        merges: the merge rules, whose results follow the characters.
 
     Example:
 
@@ -24,13 +29,13 @@ def tiny_llama3_tokenizer():
     """
     import keras_hub
 
-    vocabulary = SPECIAL_TOKENS + LETTERS + ["Ġ"] + [m.replace(" ", "") for m in MERGES]
+    vocabulary = special_tokens + LETTERS + ["Ġ"] + [m.replace(" ", "") for m in merges]
     return keras_hub.models.Llama3Tokenizer(
         vocabulary={token: i for i, token in enumerate(vocabulary)},
-        merges=MERGES,
+        merges=merges,
         bos_token="<|im_start|>",
         eos_token="<|im_end|>",
-        misc_special_tokens={"<|endoftext|>"},
+        misc_special_tokens=set(special_tokens) - {"<|im_start|>", "<|im_end|>"},
     )
 
 
