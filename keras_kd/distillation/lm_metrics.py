@@ -143,21 +143,6 @@ def evaluate_causal_lm(
                 "return_predictions=True) on the same texts. Received: "
                 f"shape {teacher_predictions.shape}"
             )
-    preprocessor = model.preprocessor
-    dataset = (
-        tf.data.Dataset.from_tensor_slices(texts)
-        .batch(batch_size)
-        .map(lambda t: preprocessor(t, sequence_length=sequence_length))
-    )
-    if teacher_predictions is not None:
-        dataset = tf.data.Dataset.zip(
-            dataset,
-            tf.data.Dataset.from_tensor_slices(teacher_predictions.astype("int32"))
-            .batch(batch_size),
-        )
-    else:
-        dataset = dataset.map(lambda x, y, weight: ((x, y, weight), tf.zeros((0,), "int32")))
-
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def score(x, y, weight, given):
         logits = model(x, training=False)
@@ -176,13 +161,27 @@ def evaluate_causal_lm(
 
     nll = agree = count = 0.0
     predictions = []
-    for (x, y, weight), given in dataset:
+    for start in range(0, len(texts), batch_size):
+        rows = texts[start : start + batch_size]
+        # Tokenized eagerly: tracing the tokenizer into a tf.data pipeline
+        # took seconds a call (keras_hub_fixes makes both paths agree). The
+        # last batch is padded to a full one (weight 0), so that the forward
+        # pass compiles for one shape.
+        x, y, weight = model.preprocessor(rows, sequence_length=sequence_length)
+        given = (
+            teacher_predictions[start : start + batch_size]
+            if teacher_predictions is not None
+            else np.zeros((len(rows), sequence_length), "int32")
+        )
+        x, y, weight, given = keras.tree.map_structure(
+            lambda a: _pad_rows(a, batch_size), (x, y, weight, given)
+        )
         batch_nll, batch_agree, batch_count, predicted = score(x, y, weight, given)
         nll += float(batch_nll)
         agree += float(batch_agree)
         count += float(batch_count)
         if return_predictions:
-            predictions.append(predicted.numpy())
+            predictions.append(predicted.numpy()[: len(rows)])
     if not count:
         raise ValueError(
             f"No token to score: none of the {len(texts)} texts has a token "
@@ -195,6 +194,13 @@ def evaluate_causal_lm(
     if return_predictions:
         result["predictions"] = np.concatenate(predictions)
     return result
+
+
+def _pad_rows(array, rows):
+    """`array` with zero rows added up to `rows`."""
+    array = np.asarray(array)
+    padding = [(0, rows - len(array))] + [(0, 0)] * (array.ndim - 1)
+    return np.pad(array, padding)
 
 
 def greedy_tokens_per_second(model, prompts, max_length, jit_compile=True):
