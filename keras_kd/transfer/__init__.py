@@ -11,7 +11,7 @@ and `trim_lm_vocabulary` (causal LMs) shrink a model for distillation
 `load_causal_lm` loads a keras-hub `CausalLM` true to its checkpoint
 (`set_sampler` and `generation_settings` change how it generates);
 importing the package applies `keras_hub_fixes` (Llama configs that keras-hub
-0.32 saves incompletely).
+0.32 saves incompletely, and its byte-level BPE tokenizer's two paths).
 `load_finetune_model` loads a saved `FinetuneModel` in Keras's safe mode;
 `check_finetune_preset` checks a preset and its settings before any weights
 load.

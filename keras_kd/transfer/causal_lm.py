@@ -11,7 +11,8 @@ Importing this module also applies `keras_hub_fixes`: without them a saved
 Llama model reloads untied (`Layer 'token_embedding' expected 2
 variables`), a SmolLM2 tokenizer does not reload at all, and every saved
 `CausalLM` reloads with keras-hub's sampling default, `top_k`, instead of
-the sampler it generated with.
+the sampler it generated with; and SmolLM2's tokenizer would tokenize text
+one way in `fit` (special tokens mangled) and another in `generate`.
 """
 
 import contextlib

@@ -1,6 +1,7 @@
-"""Fixes of keras-hub 0.32's saving, applied on import: without them a
-model or tokenizer rebuilt from its config (`from_config`, a saved preset
-or `.keras` file) differs from the original.
+"""Fixes of keras-hub 0.32, applied on import: of its saving (without
+them a model or tokenizer rebuilt from its config, by `from_config`, a
+saved preset or a `.keras` file, differs from the original) and of its
+byte-level BPE tokenizer (two paths that tokenize alike).
 
 - `LlamaBackbone.get_config` (and so `Llama3Backbone`'s) drops
   `tie_word_embeddings`: the rebuilt model would have an untied output
