@@ -93,8 +93,7 @@ def main(argv=None):
     started = time.perf_counter()
     folder = resolve_preset("smollm2_135m")
     data = datasets.load("movie_reviews")
-    texts = [t for split in (data.train, data.validation, data.test) if split is not None
-             for t in split.texts]
+    texts = [t for split in data.splits.values() for t in split.texts]
     result = {"machine": machine_info(), "settings": vars(args), "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         texts_file = os.path.join(tmp, "texts.json")

@@ -5,6 +5,7 @@ give the same ids, special tokens whole."""
 import json
 import os
 
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -56,8 +57,6 @@ def test_smollm2_chat_text_tokenizes_as_its_tokenizer_json():
     from keras_kd.presets.registry import resolve_preset
 
     folder = resolve_preset("smollm2_135m")
-    import keras_hub
-
     tok = keras_hub.tokenizers.Tokenizer.from_preset(folder)
     with open(os.path.join(folder, "tokenizer.json")) as f:
         specials = [t["content"] for t in json.load(f)["added_tokens"]]
