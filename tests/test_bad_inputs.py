@@ -168,6 +168,15 @@ def _finetune_causal_lm_other_lora_rank():
     transfer.finetune_causal_lm(model, ["the cat sat."], lora_rank=4)
 
 
+def _causal_lm_on(data):
+    """`finetune_causal_lm` on `data`, rows of 4 tokens."""
+    from keras_kd.utils.testing import tiny_llama3_causal_lm
+
+    transfer.finetune_causal_lm(
+        tiny_llama3_causal_lm(num_layers=1), data, steps=1, sequence_length=4, verbose=0
+    )
+
+
 def _evaluate_causal_lm_trimmed_student():
     from keras_kd.distillation import evaluate_causal_lm
     from keras_kd.utils.testing import tiny_llama3_causal_lm
@@ -321,6 +330,20 @@ API_CASES = [
      ValueError, ["lora_rank=4", "LoRA adapters of rank 2", "Pass lora_rank=2"]),
     ("evaluate-causal-lm-trimmed-student", lambda f: _evaluate_causal_lm_trimmed_student(),
      ValueError, ["must share the tokenizer: evaluate_causal_lm", "trim_lm_vocabulary"]),
+    ("causal-lm-texts-a-dict", lambda f: _causal_lm_on({"text": ["the cat sat."]}),
+     ValueError, ["keys ['text']", '{"prompts": [...], "responses": [...]}']),
+    ("causal-lm-trl-prompt-completion", lambda f: _causal_lm_on(
+        {"prompt": ["the cat"], "completion": [" sat."]}),
+     ValueError, ["keys ['completion', 'prompt']", "TRL's \"prompt\" and \"completion\" columns"]),
+    ("causal-lm-responses-unequal", lambda f: _causal_lm_on(
+        {"prompts": ["the cat", "a dog"], "responses": [" sat."]}),
+     ValueError, ["2 prompts and 1 responses"]),
+    ("causal-lm-prompts-fill-the-rows", lambda f: _causal_lm_on(
+        {"prompts": ["the cat sat on the mat"], "responses": [" and slept."]}),
+     ValueError, ["None of the 1 responses has a token", "the prompts fill the rows"]),
+    ("pack-texts-a-dict", lambda f: datasets.pack_texts(
+        {"prompts": ["the cat"], "responses": [" sat."]}, None),
+     ValueError, ["`texts` must be a list of strings, not a dict", "texts=data['prompts']"]),
 ]
 
 # (id, argv with `{name}` for the `files` paths, fragments of the message)

@@ -3,8 +3,11 @@
 length every epoch) and `tokenized_examples` (the unbatched map it starts
 from), plus the trimming and padding helpers of length buckets."""
 
+import functools
+
 import tensorflow as tf
 
+from keras_kd.datasets.prompt_responses import causal_lm_inputs
 from keras_kd.utils.validation import check_seed
 
 
@@ -135,7 +138,9 @@ def tokenize(
 
 
 def tokenized_examples(dataset, preprocessor):
-    """Maps a keras-hub preprocessor over `(text, label)` examples.
+    """Maps a keras-hub preprocessor over `(text, label)` examples (or a
+    causal LM's texts, or its prompt-response dicts:
+    `keras_kd.datasets.prompt_responses`).
 
     The texts are tokenized in batches of 1024 (the tokenizer is much faster
     on batches) on parallel `tf.data` threads, then unbatched again.
@@ -149,7 +154,10 @@ def tokenized_examples(dataset, preprocessor):
     """
     tokenized = (
         dataset.batch(1024)
-        .map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+        .map(
+            functools.partial(causal_lm_inputs, preprocessor),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
         .unbatch()
     )
     count = int(dataset.cardinality())

@@ -12,7 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_kd.utils.validation import check_texts
+from keras_kd.datasets.prompt_responses import causal_lm_inputs, check_responses_fit
+from keras_kd.utils.validation import check_causal_lm_texts, check_texts, is_prompt_responses
 
 
 def _is_string_leaf(value):
@@ -82,7 +83,8 @@ def check_no_targets(preprocessor, given):
 
 
 def preprocessed(
-    preprocessor, x, y=None, sample_weight=None, batch_size=None, shuffle=False
+    preprocessor, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
+    sequence_length=None,
 ):
     """Returns a batched `tf.data.Dataset` of the preprocessor's outputs.
 
@@ -96,6 +98,8 @@ def preprocessed(
             its own batching; an unbatched one is batched with it.
         shuffle: reshuffle array inputs every epoch (as `fit` does with
             arrays); a dataset keeps its own order.
+        sequence_length: tokens per row of a causal LM's texts (default: the
+            preprocessor's).
 
     Returns:
         A `tf.data.Dataset` of `(x, y, sample_weight)` batches (or what the
@@ -114,14 +118,18 @@ def preprocessed(
         if tf.nest.flatten(first)[0].shape.rank == 0:
             x = x.batch(batch_size or 32)
         return x.map(
-            lambda *element: preprocessor(*element),
+            lambda *element: causal_lm_inputs(
+                preprocessor, *element, sequence_length=sequence_length
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         ).prefetch(tf.data.AUTOTUNE)
     given = [n for n, a in (("y", y), ("sample_weight", sample_weight)) if a is not None]
     if given:
         check_no_targets(preprocessor, " and ".join(f"`{n}`" for n in given))
     # One string would be read as a list of characters.
-    if isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
+    if isinstance(x, dict) and _is_causal_lm(preprocessor):
+        x = check_causal_lm_texts("x", x)
+    elif isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
         x = check_texts("x", x)
     # Arrays are tokenized eagerly, 1,024 texts at a time: tracing a
     # keras-hub tokenizer into a tf.data map costs seconds for every new
@@ -131,7 +139,8 @@ def preprocessed(
     # Labels and weights as arrays: chunks are joined with np.concatenate,
     # and a list would be read as a structure of numbers.
     arrays = [
-        np.asarray(a) if isinstance(a, (list, tuple)) else a
+        {k: np.asarray(v) for k, v in a.items()} if isinstance(a, dict)
+        else np.asarray(a) if isinstance(a, (list, tuple)) else a
         for a in (x, y, sample_weight) if a is not None
     ]
 
@@ -142,20 +151,33 @@ def preprocessed(
             return tf.constant(part.tolist())
         return part
 
+    size = len(keras.tree.flatten(x)[0])
     chunks = [
-        preprocessor(*[chunk(a, i) for a in arrays])
-        for i in range(0, len(x), 1024)
+        causal_lm_inputs(
+            preprocessor,
+            *[keras.tree.map_structure(lambda a: chunk(a, i), a) for a in arrays],
+            sequence_length=sequence_length,
+        )
+        for i in range(0, size, 1024)
     ]
     tokenized = keras.tree.map_structure(
         lambda *parts: np.concatenate([np.asarray(p) for p in parts]), *chunks
     )
+    if is_prompt_responses(x):
+        check_responses_fit(tokenized[2])
     dataset = tf.data.Dataset.from_tensor_slices(tokenized)
     if shuffle:
-        dataset = dataset.shuffle(len(x), reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(size, reshuffle_each_iteration=True)
     return (
         dataset.batch(batch_size or 32)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def _is_causal_lm(preprocessor):
+    import keras_hub
+
+    return isinstance(preprocessor, keras_hub.models.CausalLMPreprocessor)
 
 
 def split_cached_teacher(y):

@@ -10,7 +10,8 @@ import tensorflow as tf
 from keras import ops
 
 from keras_kd.transfer.causal_lm import check_same_vocabulary, generation_settings
-from keras_kd.utils.validation import check_choice, check_int, check_texts
+from keras_kd.datasets.prompt_responses import causal_lm_inputs
+from keras_kd.utils.validation import check_causal_lm_texts, check_choice, check_int, is_prompt_responses
 
 
 def token_nll(labels, logits):
@@ -83,11 +84,13 @@ def evaluate_causal_lm(
     agreement with a teacher's next token.
 
     Every text is preprocessed with the model's preprocessor (at most
-    `sequence_length` tokens) and scored at its unpadded positions.
+    `sequence_length` tokens) and scored at its unpadded positions; of
+    prompt-response data, the responses' tokens alone are scored.
 
     Args:
         model: a keras-hub `CausalLM` with a preprocessor.
-        texts: a list of strings.
+        texts: a list of strings, or prompt-response data
+            `{"prompts": [...], "responses": [...]}`.
         teacher: optional keras-hub `CausalLM` with the same tokenizer, or
             its next-token predictions on the same `texts` at the same
             `sequence_length` (`predictions` of an earlier call with
@@ -127,7 +130,8 @@ def evaluate_causal_lm(
     """
     check_int("batch_size", batch_size)
     check_int("sequence_length", sequence_length, minimum=2)
-    texts = check_texts("texts", texts)
+    texts = check_causal_lm_texts("texts", texts)
+    examples = len(texts["prompts"]) if is_prompt_responses(texts) else len(texts)
     teacher_predictions = None
     if teacher is not None and hasattr(teacher, "preprocessor"):
         # The teacher reads the model's token ids, and the agreement
@@ -135,10 +139,10 @@ def evaluate_causal_lm(
         check_same_vocabulary(teacher, model, reader="evaluate_causal_lm")
     elif teacher is not None:
         teacher_predictions = np.asarray(teacher)
-        if teacher_predictions.shape != (len(texts), sequence_length):
+        if teacher_predictions.shape != (examples, sequence_length):
             raise ValueError(
                 "`teacher` predictions must have the shape (len(texts), "
-                f"sequence_length) = {(len(texts), sequence_length)}, those of "
+                f"sequence_length) = {(examples, sequence_length)}, those of "
                 "evaluate_causal_lm(teacher, texts, sequence_length=..., "
                 "return_predictions=True) on the same texts. Received: "
                 f"shape {teacher_predictions.shape}"
@@ -161,17 +165,21 @@ def evaluate_causal_lm(
 
     nll = agree = count = 0.0
     predictions = []
-    for start in range(0, len(texts), batch_size):
-        rows = texts[start : start + batch_size]
+    for start in range(0, examples, batch_size):
+        if is_prompt_responses(texts):
+            rows = {key: column[start : start + batch_size] for key, column in texts.items()}
+        else:
+            rows = texts[start : start + batch_size]
+        size = min(batch_size, examples - start)
         # Tokenized eagerly: tracing the tokenizer into a tf.data pipeline
         # took seconds a call (keras_hub_fixes makes both paths agree). The
         # last batch is padded to a full one (weight 0), so that the forward
         # pass compiles for one shape.
-        x, y, weight = model.preprocessor(rows, sequence_length=sequence_length)
+        x, y, weight = causal_lm_inputs(model.preprocessor, rows, sequence_length=sequence_length)
         given = (
             teacher_predictions[start : start + batch_size]
             if teacher_predictions is not None
-            else np.zeros((len(rows), sequence_length), "int32")
+            else np.zeros((size, sequence_length), "int32")
         )
         x, y, weight, given = keras.tree.map_structure(
             lambda a: _pad_rows(a, batch_size), (x, y, weight, given)
@@ -181,10 +189,17 @@ def evaluate_causal_lm(
         agree += float(batch_agree)
         count += float(batch_count)
         if return_predictions:
-            predictions.append(predicted.numpy()[: len(rows)])
+            predictions.append(predicted.numpy()[:size])
+    if not count and is_prompt_responses(texts):
+        raise ValueError(
+            f"No token to score: none of the {examples} responses has a "
+            f"token within sequence_length={sequence_length} (the prompts "
+            "fill the rows, and a prompt's tokens are not scored). Pass a "
+            "larger sequence_length, or shorter prompts."
+        )
     if not count:
         raise ValueError(
-            f"No token to score: none of the {len(texts)} texts has a token "
+            f"No token to score: none of the {examples} texts has a token "
             "after its first (empty texts, or texts of one token). Pass "
             "texts of at least two tokens."
         )

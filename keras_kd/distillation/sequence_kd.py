@@ -47,7 +47,7 @@ def split_prompts(texts, prompt_words=4):
     return prompts, continuations
 
 
-def generate_texts(model, prompts, max_length, batch_size=16):
+def generate_texts(model, prompts, max_length, batch_size=16, strip_prompt=False):
     """Generates a continuation of each prompt with a keras-hub `CausalLM`.
 
     Generation uses the model's sampler (`keras_kd.transfer.set_sampler`:
@@ -59,16 +59,21 @@ def generate_texts(model, prompts, max_length, batch_size=16):
         prompts: a list of strings.
         max_length: the most tokens of prompt and continuation together.
         batch_size: prompts generated at once.
+        strip_prompt: return the continuations alone.
 
     Returns:
-        A list of strings: each prompt followed by its continuation.
+        A list of strings: each prompt followed by its continuation (the
+        continuation alone with `strip_prompt`).
     """
     check_int("max_length", max_length, minimum=2)
     check_int("batch_size", batch_size)
     prompts = check_texts("prompts", prompts)
     texts = []
     for start in range(0, len(prompts), batch_size):
-        outputs = model.generate(prompts[start : start + batch_size], max_length=max_length)
+        outputs = model.generate(
+            prompts[start : start + batch_size], max_length=max_length,
+            strip_prompt=strip_prompt,
+        )
         texts.extend(str(text) for text in np.asarray(outputs).reshape(-1))
     return texts
 

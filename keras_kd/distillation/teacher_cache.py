@@ -27,10 +27,11 @@ from keras_kd.distillation.multi_teacher import (
     combine_teacher_logits,
     teacher_list,
 )
+from keras_kd.datasets.prompt_responses import check_responses_fit
 from keras_kd.datasets.tokenization import check_finite
 from keras_kd.distillation.top_k import top_k_logits
 from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json, file_above
-from keras_kd.utils.validation import check_choice, check_int, check_seed, check_texts
+from keras_kd.utils.validation import check_causal_lm_texts, check_choice, check_int, check_seed, is_prompt_responses
 
 _FORMAT = "keras_kd.TeacherCache/1"
 _MANIFEST = "manifest.json"
@@ -241,11 +242,14 @@ class TeacherCache:
             data = data.as_dataset()
         elif preprocessor is not None and not isinstance(data, tf.data.Dataset):
             # A causal LM's texts: its preprocessor makes the targets.
-            data = tf.data.Dataset.from_tensor_slices(check_texts("data", data))
+            data = tf.data.Dataset.from_tensor_slices(check_causal_lm_texts("data", data))
+        prompt_responses = isinstance(data, tf.data.Dataset) and is_prompt_responses(data.element_spec)
         if preprocessor is not None:
             data = kd_datasets.tokenized_examples(data, preprocessor)
         _check_unbatched(teachers[0], data)
         arrays, x_keys = _materialize(data)
+        if prompt_responses:
+            check_responses_fit(arrays["sample_weight"])
         fingerprints = {
             "teacher_fingerprint": _fingerprint_teachers(teachers, weights, temperature),
             "data_fingerprint": _fingerprint_arrays(arrays),

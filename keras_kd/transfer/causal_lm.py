@@ -305,7 +305,9 @@ def finetune_causal_lm(
 
     Args:
         model: a keras-hub `CausalLM` with a preprocessor.
-        texts: a list of strings.
+        texts: a list of strings, or prompt-response data
+            `{"prompts": [...], "responses": [...]}`, whose loss counts the
+            responses' tokens alone.
         steps: optimizer steps in all (default: `epochs` passes over the
             texts).
         epochs: passes over the texts when `steps` is None.
@@ -340,27 +342,29 @@ def finetune_causal_lm(
     from keras_kd.distillation.lm_metrics import Perplexity
     from keras_kd.transfer.freezing import resolve_freeze
     from keras_kd.transfer.schedules import warmup_cosine_adamw
-    from keras_kd.utils.validation import check_int, check_texts
+    from keras_kd.utils.validation import check_causal_lm_texts, check_int, is_prompt_responses
 
     check_int("batch_size", batch_size)
     check_int("sequence_length", sequence_length, minimum=2)
     check_int("steps", steps, allow_none=True, example=100)
     check_int("epochs", epochs)
     check_int("lora_rank", lora_rank, allow_none=True, example=8)
-    texts = check_texts("texts", texts)
+    texts = check_causal_lm_texts("texts", texts)
     frozen = set(resolve_freeze(freeze, model.backbone))
     adapters_rank = _check_lora_rank(model.backbone, lora_rank)
     if lora_rank is not None and adapters_rank is None:
         model.backbone.enable_lora(lora_rank)
     _set_trainable(model, frozen, lora=lora_rank is not None)
     if steps is None:
-        steps = epochs * -(-len(texts) // batch_size)
+        examples = len(texts["prompts"]) if is_prompt_responses(texts) else len(texts)
+        steps = epochs * -(-examples // batch_size)
     keras.utils.set_random_seed(seed)
     dataset = preprocessed(
-        _preprocessor_at(model.preprocessor, sequence_length),
+        model.preprocessor,
         texts,
         batch_size=batch_size,
         shuffle=True,
+        sequence_length=sequence_length,
     ).repeat()
     model.compile(
         optimizer=warmup_cosine_adamw(learning_rate, steps, warmup=warmup),
@@ -422,13 +426,3 @@ def _set_trainable(model, frozen, lora):
         for variable in model.weights:
             if id(variable) not in adapters:
                 variable.trainable = False
-
-
-def _preprocessor_at(preprocessor, sequence_length):
-    """Calls `preprocessor` at `sequence_length` tokens."""
-
-    def call(x, y=None, sample_weight=None):
-        return preprocessor(x, y, sample_weight, sequence_length=sequence_length)
-
-    call.tokenizer = preprocessor.tokenizer
-    return call

@@ -176,6 +176,13 @@ def check_texts(name, texts):
             f"`{name}` must be a list of strings, not one string. Wrap it "
             f"in a list: {name}=[{texts!r:.80}]"
         )
+    if isinstance(texts, dict):
+        # list(a dict) is its keys: a model would train on the column names.
+        raise ValueError(
+            f"`{name}` must be a list of strings, not a dict (keys "
+            f"{sorted(map(str, texts))}). Pass the texts themselves, e.g. "
+            f"{name}=data[{next(iter(texts), 'text')!r}]."
+        )
     try:
         texts = list(texts)
     except TypeError:
@@ -193,6 +200,66 @@ def check_texts(name, texts):
             )
     return texts
 
+
+
+PROMPT_RESPONSE_KEYS = ("prompts", "responses")
+
+
+def is_prompt_responses(x):
+    """Whether `x` is prompt-response data for a causal LM: a dict (or a
+    `tf.data` element spec) with exactly the keys `"prompts"` and
+    `"responses"`, keras-hub's convention (its Gemma 3 and 4
+    preprocessors').
+
+    Example:
+
+    >>> is_prompt_responses({"prompts": ["Hi"], "responses": [" there"]})
+    True
+    >>> is_prompt_responses(["Hi there"])
+    False
+    """
+    return isinstance(x, dict) and sorted(x) == sorted(PROMPT_RESPONSE_KEYS)
+
+
+def check_causal_lm_texts(name, x):
+    """Checks the raw data of a causal LM: texts (`check_texts`) or
+    prompt-response data, `{"prompts": [...], "responses": [...]}` of
+    strings, one response per prompt.
+
+    Args:
+        name: the argument's name, quoted in the message.
+        x: the data.
+
+    Returns:
+        A list of strings, or a dict of the two lists.
+
+    Example:
+
+    >>> check_causal_lm_texts("x", {"prompts": ("Hi",), "responses": [" there"]})
+    {'prompts': ['Hi'], 'responses': [' there']}
+    >>> check_causal_lm_texts("x", {"prompt": ["Hi"], "completion": [" there"]})
+    Traceback (most recent call last):
+    ...
+    ValueError: `x` is a dict with keys ['completion', 'prompt']; a causal LM takes a list of texts, or prompts and responses as {"prompts": [...], "responses": [...]} (keras-hub's keys; TRL's "prompt" and "completion" columns are these), whose loss counts the responses' tokens alone.
+    """
+    if not isinstance(x, dict):
+        return check_texts(name, x)
+    if not is_prompt_responses(x):
+        raise ValueError(
+            f"`{name}` is a dict with keys {sorted(map(str, x))}; a causal "
+            "LM takes a list of texts, or prompts and responses as "
+            '{"prompts": [...], "responses": [...]} (keras-hub\'s keys; '
+            'TRL\'s "prompt" and "completion" columns are these), whose loss '
+            "counts the responses' tokens alone."
+        )
+    checked = {key: check_texts(f"{name}[{key!r}]", x[key]) for key in PROMPT_RESPONSE_KEYS}
+    prompts, responses = (len(checked[key]) for key in PROMPT_RESPONSE_KEYS)
+    if prompts != responses:
+        raise ValueError(
+            f"`{name}` holds {prompts} prompts and {responses} responses: "
+            "give one response per prompt."
+        )
+    return checked
 
 def check_same_settings(what, saved, current):
     """Checks that `current` settings equal the `saved` ones of `what`

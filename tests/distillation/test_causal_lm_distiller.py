@@ -257,3 +257,40 @@ def test_labels_or_weights_beside_texts_are_refused(tiny_causal_lm):
         distiller.fit(TEXTS, validation_data=(TEXTS[:2], [0, 1]), batch_size=3, verbose=0)
     with pytest.raises(ValueError, match="would ignore the dataset's elements beyond the texts"):
         distiller.evaluate(tf.data.Dataset.from_tensor_slices((TEXTS, weights)).batch(3), verbose=0)
+
+
+def test_prompt_response_data_distills_on_the_responses_alone(tiny_causal_lm):
+    # keras-hub's {"prompts", "responses"} (TRL's prompt-completion data):
+    # both terms count the responses' tokens alone, in memory, from a
+    # tf.data pipeline and as validation data.
+    from keras_kd.datasets.prompt_responses import preprocess_prompt_responses
+
+    teacher, student = tiny_causal_lm(seed=0), tiny_causal_lm(num_layers=2, seed=1)
+    data = {"prompts": [t[:8] for t in TEXTS], "responses": [t[8:] for t in TEXTS]}
+    distiller = _distiller(teacher, student, alpha=0.3, temperature=2.0, evaluate_distillation=True)
+    x, y, w = preprocess_prompt_responses(student.preprocessor, data)
+    total, student_loss, distill = _reference_losses(
+        np.asarray(teacher(x)), np.asarray(student(x)), np.asarray(y), np.asarray(w), 0.3, 2.0
+    )
+    # The same rows weighted at every unpadded position (prompts included)
+    # give other losses: the checks below tell the two apart.
+    _, unmasked_student, unmasked_distill = _reference_losses(
+        np.asarray(teacher(x)), np.asarray(student(x)), np.asarray(y),
+        np.asarray(x["padding_mask"]), 0.3, 2.0,
+    )
+    assert abs(unmasked_student - student_loss) > 1e-4 * student_loss
+    assert abs(unmasked_distill - distill) > 1e-3 * distill
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(6)
+    validation = distiller.fit(
+        data, validation_data=(data,), batch_size=6, verbose=0
+    ).history
+    for logs in (
+        distiller.evaluate(data, batch_size=6, return_dict=True, verbose=0),
+        distiller.evaluate(dataset, return_dict=True, verbose=0),
+        {key[4:]: value[0] for key, value in validation.items() if key.startswith("val_")},
+    ):
+        assert logs["student_loss"] == pytest.approx(student_loss, rel=1e-5)
+        assert logs["distillation_loss"] == pytest.approx(distill, rel=1e-4, abs=1e-7)
+        assert logs["loss"] == pytest.approx(total, rel=1e-5)
+    with pytest.raises(ValueError, match="TRL's \"prompt\" and \"completion\" columns"):
+        distiller.fit({"prompt": data["prompts"], "completion": data["responses"]}, verbose=0)

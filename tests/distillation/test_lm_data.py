@@ -6,6 +6,7 @@ import types
 import numpy as np
 import pytest
 
+from keras_kd.datasets.prompt_responses import preprocess_prompt_responses
 from keras_kd.distillation import lm_metrics, on_policy, sequence_kd
 from keras_kd.utils.testing import with_swapped_tokens
 
@@ -143,9 +144,9 @@ class _Continues:
     def __init__(self):
         self.prompts = []
 
-    def generate(self, prompts, max_length):
+    def generate(self, prompts, max_length, strip_prompt=False):
         self.prompts.extend(prompts)
-        return [f"{p} and more\nanother line" for p in prompts]
+        return [f"{'' if strip_prompt else p} and more\nanother line" for p in prompts]
 
 
 def test_in_domain_texts_draws_every_prompt_then_drops_repeats_and_known_texts():
@@ -162,38 +163,52 @@ def test_in_domain_texts_draws_every_prompt_then_drops_repeats_and_known_texts()
         sequence_kd.in_domain_texts(model, ["a dog"], num_texts=1, prompt_words=4)
 
 
-def _rows(preprocessor, texts, length):
-    x, _, _ = preprocessor(texts, sequence_length=length)
-    return {tuple(row): text for row, text in zip(np.asarray(x["token_ids"]).tolist(), texts)}
+def _pairs(preprocessor, prompts, responses, length):
+    """Each prompt-response row's token ids -> (its ids, its weights)."""
+    x, _, weight = preprocess_prompt_responses(
+        preprocessor, {"prompts": prompts, "responses": responses}, length
+    )
+    return {
+        tuple(row): np.asarray(w)
+        for row, w in zip(np.asarray(x["token_ids"]).tolist(), np.asarray(weight))
+    }
 
 
 def test_on_policy_batches_mask_prompts_and_mix_sources(tiny_causal_lm):
     student = tiny_causal_lm(seed=4)
     preprocessor = student.preprocessor
     prompts, rest = sequence_kd.split_prompts(TEXTS, prompt_words=2)
-    lengths = on_policy.prompt_lengths(preprocessor, prompts)
-    assert lengths.tolist() == [len(preprocessor.tokenizer(p)) for p in prompts]
 
-    # lmbda=0: the data's own texts, prompt positions masked.
+    # lmbda=0: the data's own continuations, prompt positions masked.
     batches = on_policy.on_policy_batches(
-        student, prompts, rest, lmbda=0.0, batch_size=4, sequence_length=16
+        student, prompts, rest, lmbda=0.0, batch_size=4, sequence_length=32
     )
     x, y, weight = next(batches)
-    data_rows = _rows(preprocessor, [p + r for p, r in zip(prompts, rest)], 16)
+    data_rows = _pairs(preprocessor, prompts, rest, 32)
     rows = [tuple(r) for r in np.asarray(x["token_ids"]).tolist()]
     assert set(rows) == set(data_rows)
-    _, _, unmasked = preprocessor([data_rows[r] for r in rows], sequence_length=16)
     for i, row in enumerate(rows):
-        n = lengths[[p + r for p, r in zip(prompts, rest)].index(data_rows[row])]
-        assert weight[i, : n - 1].sum() == 0
-        np.testing.assert_array_equal(weight[i, n - 1 :], np.asarray(unmasked)[i, n - 1 :])
+        np.testing.assert_array_equal(weight[i], data_rows[row])
+    # The weighted labels of a row (none cut at 32 tokens) are its
+    # continuation's tokens and the end token: the prompt's carry none.
+    lengths = {tuple(preprocessor.tokenizer([p])[0]): r for p, r in zip(prompts, rest)}
+    for i, row in enumerate(rows):
+        prompt = next(k for k in lengths if row[: len(k)] == k)
+        expected = list(preprocessor.tokenizer([lengths[prompt]])[0]) + [
+            preprocessor.tokenizer.end_token_id
+        ]
+        assert y[i][weight[i] > 0].tolist() == expected
+        assert weight[i, : len(prompt) - 1].sum() == 0
 
     # lmbda=1: the student's own greedy continuations of the same prompts.
     batches = on_policy.on_policy_batches(
         student, prompts, rest, lmbda=1.0, batch_size=4, sequence_length=12
     )
     x, _, weight = next(batches)
-    generated = _rows(preprocessor, sequence_kd.generate_texts(student, prompts, 12), 12)
+    continuations = sequence_kd.generate_texts(student, prompts, 12, strip_prompt=True)
+    full = sequence_kd.generate_texts(student, prompts, 12)
+    assert [p + c for p, c in zip(prompts, continuations)] == full
+    generated = _pairs(preprocessor, prompts, continuations, 12)
     assert {tuple(r) for r in np.asarray(x["token_ids"]).tolist()} == set(generated)
     assert weight.dtype == np.float32
 
