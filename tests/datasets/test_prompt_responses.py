@@ -135,3 +135,32 @@ def test_bad_prompt_response_data_is_refused_before_training(tiny_causal_lm, dat
         transfer.finetune_causal_lm(model, data, steps=1, sequence_length=4, verbose=0)
     for before, after in zip(weights, model.weights):
         np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_load_prompt_responses_reads_trl_columns_and_holds_out_by_prompt(tmp_path):
+    import json
+
+    from keras_kd.datasets import load_prompt_responses
+
+    rows = [{"prompt": f"Question {i % 25}?", "completion": f" Answer {i}.", "id": i} for i in range(30)]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    train, test = load_prompt_responses(path, test_fraction=0.2)
+    pairs = {(r["prompt"], r["completion"]) for r in rows}
+    got = [set(zip(split["prompts"], split["responses"])) for split in (train, test)]
+    # Every pair once, leading spaces kept; a prompt given twice (0 to 4)
+    # lands in one split.
+    assert got[0] | got[1] == pairs and not got[0] & got[1]
+    assert len(test["prompts"]) == int(30 * 0.2)
+    assert not set(train["prompts"]) & set(test["prompts"])
+    # The same file as CSV, other column names: the same split.
+    csv_path = tmp_path / "chat.csv"
+    csv_path.write_text(
+        "question,answer\n" + "".join(f'"{r["prompt"]}","{r["completion"]}"\n' for r in rows),
+        encoding="utf-8",
+    )
+    assert load_prompt_responses(
+        csv_path, prompt_column="question", response_column="answer", test_fraction=0.2
+    )[1]["prompts"] == test["prompts"]
+    with pytest.raises(ValueError, match="'response'"):
+        load_prompt_responses(path, response_column="response")
