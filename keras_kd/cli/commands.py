@@ -169,6 +169,15 @@ def _task_config(args, config_class):
         "data": args.data, "text_column": args.text_column, "output_dir": args.output_dir,
         "overwrite": args.overwrite, "resume": args.resume,
     }
+    if args.prompt_column is not None and args.response_column is None:
+        raise UsageError(
+            "keras-kd demo: --prompt-column names the prompts of "
+            "prompt-response pairs: add --response-column (e.g. completion)."
+        )
+    if args.response_column is not None:
+        fields["response_column"] = args.response_column
+        if args.prompt_column is not None:
+            fields["prompt_column"] = args.prompt_column
     if args.teacher is not None:
         fields["teacher"] = args.teacher
     if args.run_name is not None:
@@ -188,6 +197,13 @@ def _print_report(config):
 
 
 def demo(args):
+    pairs = [f for f, v in (("--response-column", args.response_column),
+                            ("--prompt-column", args.prompt_column)) if v is not None]
+    if args.task != "generation" and pairs:
+        raise UsageError(
+            f"keras-kd demo: {', '.join(pairs)} applies to --task generation "
+            f"only; remove it for --task {args.task}."
+        )
     if args.task != "classification" and args.strategy != "default":
         raise UsageError(
             f"keras-kd demo: --strategy {args.strategy} applies to --task "

@@ -262,6 +262,17 @@ def build_parser():
     demo.add_argument("--quick", action="store_true", help="a small, fast run")
     _add_data(demo, tasks=True)
     demo.add_argument(
+        "--response-column", default=None, metavar="COLUMN",
+        help="--task generation: train on prompt-response pairs of a "
+        ".csv/.tsv/.jsonl --data file, the responses in this column (TRL's: "
+        "completion); the loss counts the responses' tokens",
+    )
+    demo.add_argument(
+        "--prompt-column", default=None, metavar="COLUMN",
+        help=f"the prompts' column, with --response-column (default: "
+        f"{GenerationConfig.prompt_column})",
+    )
+    demo.add_argument(
         "--teacher", default=None,
         help=f"default: {PipelineConfig.teacher} (classification), "
         f"{GenerationConfig.teacher} (generation), {SpeechConfig.teacher} (speech)",

@@ -124,9 +124,10 @@ def _check_label(label, where):
     )
 
 
-def _read_file(path, text_column, label_column):
+def _read_file(path, text_column, label_column, text_role="text"):
     """Reads `text_column` and `label_column` of a `.csv`, `.tsv` or `.jsonl`
-    file (`label_column=None`: the texts alone, labels None). CSV/TSV labels
+    file (`label_column=None`: the texts alone, labels None; `text_role`
+    names the text column in messages: `"prompt"` for `prompt_column`). CSV/TSV labels
     that are all integers become ints; spaces around column names and
     string labels, and after a separator, are dropped. A `.csv` whose
     header has no comma but a semicolon is read as semicolon-separated (what
@@ -167,7 +168,7 @@ def _read_file(path, text_column, label_column):
             quoting=_tsv_quoting(lines) if fmt == "tsv" else csv.QUOTE_MINIMAL,
         )
         reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-        _check_columns(reader.fieldnames, path, text_column, label_column, delimiter)
+        _check_columns(reader.fieldnames, path, text_column, label_column, delimiter, text_role)
         _check_unique_columns(reader.fieldnames, path, text_column, label_column)
         # line_num, not a count of rows: a quoted field may span lines.
         rows = ((f"{path}:{reader.line_num}", row) for row in reader)
@@ -175,7 +176,7 @@ def _read_file(path, text_column, label_column):
             rows = ((where, _unquote_fields(row)) for where, row in rows)
     for where, row in rows:
         if fmt == "jsonl":
-            _check_columns(list(row), where, text_column, label_column)
+            _check_columns(list(row), where, text_column, label_column, text_role=text_role)
         if None in row:
             fields = len(reader.fieldnames) + len(row[None])
             fix = (
@@ -339,14 +340,14 @@ def _parse_json_line(line, where):
     return row
 
 
-def _check_columns(columns, where, text_column, label_column, delimiter=None):
+def _check_columns(columns, where, text_column, label_column, delimiter=None, text_role="text"):
     """Refuses a missing column, naming those there are. With the
     `delimiter` of a CSV/TSV file whose header names none of the columns
     asked for, the message says its first line may be data: the reader
     takes the first line for the header."""
     asked = [c for c in (text_column, label_column) if c is not None]
     folded = {str(c).casefold(): c for c in columns}
-    for role, column in (("text", text_column), ("label", label_column)):
+    for role, column in ((text_role, text_column), ("label", label_column)):
         if column is None:
             continue
         if column not in columns:

@@ -190,8 +190,8 @@ def load_prompt_responses(
             _check_text(response, f"response {i}")
         where = "the dict"
     elif suffix in _FILE_FORMATS:
-        prompts, _ = _read_file(Path(source), prompt_column, None)
-        responses, _ = _read_file(Path(source), response_column, None)
+        prompts, _ = _read_file(Path(source), prompt_column, None, text_role="prompt")
+        responses, _ = _read_file(Path(source), response_column, None, text_role="response")
         where = str(source)
     else:
         raise ValueError(

@@ -9,7 +9,7 @@ TensorFlow.
 import dataclasses
 
 from keras_kd.pipeline.config import RunConfig
-from keras_kd.utils.validation import check_choice, check_int, check_number
+from keras_kd.utils.validation import check_choice, check_int, check_number, is_prompt_responses
 
 
 @dataclasses.dataclass
@@ -29,6 +29,15 @@ class GenerationConfig(RunConfig):
             list of strings (`keras_kd.datasets.load_texts`).
         text_column: the column of the texts in a `.csv`/`.tsv`/`.jsonl`
             `data` file.
+        response_column: set, `data` is a `.csv`/`.tsv`/`.jsonl` file of
+            prompts (`prompt_column`) and their responses (this column;
+            `keras_kd.datasets.load_prompt_responses`): the teacher and the
+            student train on prompt-response rows, one pair a row (no
+            packing), whose loss and scores count the responses' tokens,
+            and the verification prompts are held-out prompts, whole. A
+            `data` dict `{"prompts": [...], "responses": [...]}` is read
+            the same way.
+        prompt_column: the prompts' column of such a file.
         teacher: a causal-LM preset `keras_kd.transfer.load_causal_lm`
             accepts (`"smollm2_135m"`, offline).
         teacher_steps: fine-tuning steps of the teacher on the training
@@ -79,6 +88,8 @@ class GenerationConfig(RunConfig):
 
     data: object = "movie_reviews"
     text_column: str = "text"
+    response_column: object = None
+    prompt_column: str = "prompt"
     teacher: str = "smollm2_135m"
     teacher_steps: int = 60
     teacher_train_layers: int = 10
@@ -110,6 +121,19 @@ class GenerationConfig(RunConfig):
 
     def __post_init__(self):
         self._check_run_folder()
+        if self.response_column is not None and (
+            not isinstance(self.response_column, str) or not self.response_column
+        ):
+            raise ValueError(
+                "`response_column` must be the name of a column, e.g. "
+                f"'completion'. Received: response_column={self.response_column!r}"
+            )
+        if self.response_column == self.prompt_column:
+            raise ValueError(
+                f"`response_column` and `prompt_column` are both "
+                f"{self.prompt_column!r}: the prompts and the responses are "
+                "two columns."
+            )
         check_int("teacher_steps", self.teacher_steps, minimum=0, example=60)
         check_int("teacher_train_layers", self.teacher_train_layers, allow_none=True)
         for name in (
@@ -138,6 +162,11 @@ class GenerationConfig(RunConfig):
             # Above 1, AdamW diverges: a rate typed as 5 for 5e-5.
             check_number(name, getattr(self, name), 0, 1, low_open=True, example=1e-4)
         check_choice("quantization", self.quantization, ("none", "float16", "dynamic_int8"))
+
+    @property
+    def prompt_responses(self):
+        """Whether the run trains on prompt-response pairs."""
+        return self.response_column is not None or is_prompt_responses(self.data)
 
     # `quick()`: the teacher as it is, a 2-layer student, 20 steps of 4
     # texts of 32 tokens without XLA, shipped in float32 (two bundles to

@@ -138,12 +138,13 @@ def build_generation_report(
         },
         "notes": [
             f"Perplexity: {scores['teacher']['tokens']:,} tokens of held-out "
-            f"texts, at most {config.sequence_length} tokens each; top-1 "
+            f"{'responses (after their prompts)' if config.prompt_responses else 'texts'}, "
+            f"at most {config.sequence_length} tokens a row; top-1 "
             "agreement: share of positions where the student's most likely "
             "next token is the teacher's.",
             f"Bundles: greedy generation from raw text in the LiteRT-LM "
             f"runtime, {len(teacher_bundle.verification.prompts)} prompts "
-            f"(the first words of held-out texts), up to "
+            f"({'held-out prompts' if config.prompt_responses else 'the first words of held-out texts'}), up to "
             f"{config.max_new_tokens} new tokens, compared token by token "
             "with the Keras model's `generate`; speeds are the medians of "
             "the runtime's own figures over the prompts "

@@ -26,7 +26,7 @@ import random
 import shutil
 import time
 
-from keras_kd.datasets.texts import load_texts
+from keras_kd.datasets.texts import load_prompt_responses, load_texts
 from keras_kd.distillation.sequence_kd import split_prompts
 from keras_kd.pipeline.generation_config import GenerationConfig
 from keras_kd.pipeline.generation_report import bundle_label, build_generation_report
@@ -59,6 +59,9 @@ def generation_texts(config):
         `(train, eval_texts, prompts)`: the training texts, the held-out
         texts scored for perplexity (a seeded sample of `eval_texts`), and
         the verification prompts (the first 4 words of held-out texts).
+        With prompt-response data (`config.prompt_responses`), `train` and
+        `eval_texts` are prompt-response dicts and the prompts are
+        held-out prompts, whole.
 
     Raises:
         ValueError, FileNotFoundError: the data cannot be read, or gives
@@ -72,8 +75,23 @@ def generation_texts(config):
     >>> len(train), len(scored), prompts[0].count(" ")
     (54, 6, 3)
     """
-    train, test = load_texts(config.data, text_column=config.text_column, seed=config.seed)
     rng = random.Random(config.seed)
+    if config.prompt_responses:
+        train, test = load_prompt_responses(
+            config.data, prompt_column=config.prompt_column,
+            response_column=config.response_column, seed=config.seed,
+        )
+        order = rng.sample(range(len(test["prompts"])), len(test["prompts"]))
+        held_out = {key: [column[i] for i in order] for key, column in test.items()}
+        prompts = held_out["prompts"]
+        if len(prompts) < config.prompts:
+            raise ValueError(
+                f"The held-out pairs give {len(prompts)} prompts; the run "
+                f"needs prompts={config.prompts}. Pass fewer prompts or more pairs."
+            )
+        scored = {key: column[: config.eval_texts] for key, column in held_out.items()}
+        return train, scored, prompts[: config.prompts]
+    train, test = load_texts(config.data, text_column=config.text_column, seed=config.seed)
     shuffled = rng.sample(test, len(test))
     prompts, _ = split_prompts(shuffled, PROMPT_WORDS)
     if len(prompts) < config.prompts:
@@ -170,6 +188,13 @@ def _save_preset(model, folder):
         model.save_to_preset(str(staging))
 
 
+def _count(data):
+    """`"N texts"`, or `"N prompt-response pairs"` for a dict."""
+    if isinstance(data, dict):
+        return f"{len(data['prompts'])} prompt-response pairs"
+    return f"{len(data)} texts"
+
+
 def _teacher_freeze(config, depth):
     """The `finetune_causal_lm` freeze spec that leaves the top
     `teacher_train_layers` layers trainable."""
@@ -185,8 +210,9 @@ def student_examples(config, train, preprocessor):
 
     With `config.packing`, the training texts in a seeded order packed into
     full rows (`keras_kd.datasets.pack_texts`), repeated only when they fill
-    fewer rows than the steps take; otherwise a seeded draw of texts, one a
-    row, for `preprocessor` to pad.
+    fewer rows than the steps take; otherwise, and for prompt-response
+    pairs (a dict `train`), a seeded draw of texts (pairs), one a row, for
+    `preprocessor` to pad.
 
     Example (a tiny Llama 3 preprocessor, rows of 16 tokens):
 
@@ -206,6 +232,10 @@ def student_examples(config, train, preprocessor):
     from keras_kd.datasets.packing import pack_texts
 
     rows = config.steps * config.batch_size
+    if isinstance(train, dict):
+        drawn = random.Random(config.seed).choices(range(len(train["prompts"])), k=rows)
+        pairs = {key: [column[i] for i in drawn] for key, column in train.items()}
+        return tf.data.Dataset.from_tensor_slices(pairs), preprocessor
     if config.packing:
         shuffled = random.Random(config.seed).sample(list(train), len(train))
         return pack_texts(shuffled, preprocessor).repeat().take(rows), None
@@ -285,7 +315,7 @@ def _run_steps(config, progress, train, eval_texts, prompts):
         }
         teacher_curve = StepCurve(every=5, metric="loss")
         if config.teacher_steps:
-            _say(1, f"Fine-tuning it for {config.teacher_steps} steps on {len(train)} texts")
+            _say(1, f"Fine-tuning it for {config.teacher_steps} steps on {_count(train)}")
             transfer.finetune_causal_lm(
                 teacher, train, steps=config.teacher_steps,
                 batch_size=config.batch_size, sequence_length=config.sequence_length,
@@ -342,10 +372,13 @@ def _run_steps(config, progress, train, eval_texts, prompts):
     scores["student_before"] = student_result["student_before"]
     laps.lap("student")
 
-    _say(3, f"Scoring on {len(eval_texts)} held-out texts; trimming the vocabulary")
+    _say(3, f"Scoring {_count(eval_texts)} held out; trimming the vocabulary")
     scores["student"] = evaluate(student, teacher_top1())
+    # Prompts and responses are tokenized apart: the trimmed vocabulary
+    # keeps the tokens of each.
+    corpus = train["prompts"] + train["responses"] if isinstance(train, dict) else train
     shipped = (
-        transfer.trim_lm_vocabulary(student, train) if config.trim_vocabulary else student
+        transfer.trim_lm_vocabulary(student, corpus) if config.trim_vocabulary else student
     )
     laps.lap("evaluation")
 
@@ -403,6 +436,8 @@ def _run_steps(config, progress, train, eval_texts, prompts):
     report["settings"] = {
         **{k: v for k, v in dataclasses.asdict(config).items()
            if k not in ("data", "resume")},
-        "data": config.data if isinstance(config.data, str) else "a list of texts",
+        "data": config.data if isinstance(config.data, str) else (
+            "prompt-response pairs" if isinstance(config.data, dict) else "a list of texts"
+        ),
     }
     return report

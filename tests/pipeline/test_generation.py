@@ -201,3 +201,86 @@ def test_bad_settings_are_refused_on_creation():
         GenerationConfig(teacher_steps=-1)
     with pytest.raises(ValueError, match="quantization"):
         GenerationConfig(quantization="int4")
+
+
+def _chat_file(folder, count=40):
+    """A .jsonl file of `count` prompt-response pairs in TRL's columns."""
+    path = folder / "chat.jsonl"
+    rng = random.Random(1)
+    # The tiny tokenizer's characters only: the prompts are words too.
+    path.write_text("".join(
+        json.dumps({"prompt": " ".join(rng.choices(WORDS, k=3)),
+                    "completion": " " + " ".join(rng.choices(WORDS, k=5))}) + "\n"
+        for _ in range(count)
+    ), encoding="utf-8")
+    return path
+
+
+def test_prompt_response_data_gives_pairs_and_whole_prompts(tiny_causal_lm, tmp_path):
+    from keras_kd.datasets import load_prompt_responses
+    from keras_kd.pipeline.generation_runner import generation_texts, student_examples
+
+    path = _chat_file(tmp_path)
+    config = GenerationConfig(
+        data=str(path), response_column="completion",
+        prompts=3, samples=2, eval_texts=2, steps=5, batch_size=2, output_dir=str(tmp_path),
+    )
+    train, scored, prompts = generation_texts(config)
+    expected_train, test = load_prompt_responses(path, seed=config.seed)
+    assert train == expected_train
+    # The verification prompts are held-out prompts, whole; the scored
+    # pairs are held-out pairs.
+    assert set(prompts) <= set(test["prompts"]) and len(prompts) == 3
+    pairs = set(zip(test["prompts"], test["responses"]))
+    assert len(scored["prompts"]) == 2 and set(zip(scored["prompts"], scored["responses"])) <= pairs
+    # The student's rows: one training pair a row (no packing), 10 of them.
+    rows, preprocessor = student_examples(config, train, tiny_causal_lm().preprocessor)
+    drawn = [(r["prompts"].numpy().decode(), r["responses"].numpy().decode()) for r in rows]
+    assert len(drawn) == 10 and set(drawn) <= set(zip(train["prompts"], train["responses"]))
+    assert preprocessor is not None
+
+
+def test_the_cli_takes_a_response_column_for_generation_only(tmp_path, capsys):
+    path = _chat_file(tmp_path)
+    assert main(["demo", "--task", "speech", "--response-column", "completion",
+                 "--output-dir", str(tmp_path)]) == 2
+    assert "--response-column applies to --task generation only" in capsys.readouterr().err
+    assert main(["demo", "--task", "generation", "--data", str(path), "--prompt-column",
+                 "question", "--response-column", "completion",
+                 "--output-dir", str(tmp_path / "runs")]) == 2
+    assert ("has no prompt column 'question'. Its columns are ['prompt', 'completion']; "
+            "pass one of them as `prompt_column=` (on the command line, --prompt-column)"
+            ) in capsys.readouterr().err
+    assert main(["demo", "--task", "generation", "--data", str(path), "--prompt-column",
+                 "prompt", "--output-dir", str(tmp_path / "runs")]) == 2
+    assert "add --response-column" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="`response_column` and `prompt_column` are both 'prompt'"):
+        GenerationConfig(response_column="prompt")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.large
+def test_a_run_on_prompt_response_pairs_scores_and_ships_on_the_responses(tiny_llama_preset, tmp_path):
+    from keras_kd.datasets import preprocess_prompt_responses
+    from keras_kd.pipeline.generation_runner import generation_texts
+
+    config = _config(
+        tiny_llama_preset, tmp_path / "runs", data=str(_chat_file(tmp_path, count=60)),
+        response_column="completion",
+    )
+    report = run_generation(config)
+    # The scored tokens are the held-out responses' (and end tokens), not
+    # their prompts'.
+    _, scored, prompts = generation_texts(config)
+    teacher = transfer.load_causal_lm(tiny_llama_preset)
+    _, _, weight = preprocess_prompt_responses(teacher.preprocessor, scored, config.sequence_length)
+    tokens = int(np.asarray(weight).sum())
+    assert report["notes"][0].startswith(
+        f"Perplexity: {tokens:,} tokens of held-out responses (after their prompts)"
+    )
+    assert tokens < sum(len(teacher.preprocessor.tokenizer([p + r])[0]) for p, r in zip(*scored.values()))
+    # The bundles were checked on held-out prompts, whole.
+    rows = report["models"]
+    assert rows["student (LiteRT-LM float32)"]["identical_prompts"] == "4/4"
+    assert [s["prompt"] for s in report["samples"]] == prompts[: config.samples]
+    assert report["settings"]["response_column"] == "completion"
