@@ -500,6 +500,18 @@ CLI_CASES = [
     # --generator was ignored and the whole generation demo ran.
     ("demo-generation-generator", ["demo", "--task", "generation", "--generator", "minilm_l6"],
      ["--generator applies to --task classification only"]),
+    # The column was ignored and the run trained on the movie reviews.
+    ("demo-text-column-offline-set", ["demo", "--task", "generation", "--text-column", "review"],
+     ["text_column='review' (--text-column) names a column of a file", "offline set"]),
+    ("finetune-label-column-offline-set", ["finetune", "--label-column", "stars"],
+     ["label_column='stars' (--label-column)", "--data FILE"]),
+    ("demo-response-column-classification", ["demo", "--response-column", "completion"],
+     ["--response-column applies to --task generation only"]),
+    ("demo-prompt-column-alone", ["demo", "--task", "generation", "--prompt-column", "question"],
+     ["--prompt-column names the prompts", "add --response-column"]),
+    ("demo-response-column-missing", ["demo", "--task", "generation", "--data", "{test_csv}",
+                                      "--response-column", "answer"],
+     ["has no prompt column 'prompt'", "--prompt-column"]),
 ]
 
 # Commands that write take the output folder of the test.

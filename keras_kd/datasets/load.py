@@ -5,6 +5,7 @@ splits. `check_source()` checks the same arguments without reading them."""
 import warnings
 
 from keras_kd.datasets.rated_sentences import RATED_SENTENCES
+from keras_kd.datasets.rated_sentences import check_no_columns
 from keras_kd.datasets.rated_sentences import load_rated_sentences
 from keras_kd.datasets.sources import _check_source
 from keras_kd.datasets.sources import _describe
@@ -150,6 +151,7 @@ def load(
     """
     check_source(source, validation_data=validation_data, test_data=test_data)
     if isinstance(source, str) and source in RATED_SENTENCES:
+        check_no_columns(source, text_column, label_column)
         return load_rated_sentences(source)
     if isinstance(source, str) and source.startswith("tfds:"):
         raw, names = _read_tfds(

@@ -61,6 +61,37 @@ RATED_SENTENCES = {
 _PIP_TIMEOUT_S = 300
 
 
+def check_no_columns(source, text_column=None, label_column=None):
+    """Refuses columns given with an offline set, which has none: a user
+    who meant a file of their own (`--text-column review` without
+    `--data`) would otherwise train on the offline set without a word.
+    The default column names (and None) pass.
+
+    Example:
+
+    >>> check_no_columns("movie_reviews", text_column="text")
+    >>> check_no_columns("movie_reviews", text_column="review")
+    Traceback (most recent call last):
+    ...
+    ValueError: text_column='review' (--text-column) names a column of a file, but the data 'movie_reviews' is an offline set of sentences, which has no columns. Pass your file as the data (--data FILE), or leave text_column out.
+    """
+    given = [
+        (name, value)
+        for name, value, default in (
+            ("text_column", text_column, "text"), ("label_column", label_column, "label"),
+        )
+        if value not in (None, default)
+    ]
+    if source in RATED_SENTENCES and given:
+        named = " and ".join(f"{n}={v!r} (--{n.replace('_', '-')})" for n, v in given)
+        raise ValueError(
+            f"{named} name{'s' if len(given) == 1 else ''} a column of a file, but "
+            f"the data {source!r} is an offline set of sentences, which has no "
+            "columns. Pass your file as the data (--data FILE), or leave "
+            f"{' and '.join(n for n, _ in given)} out."
+        )
+
+
 def load_movie_reviews():
     """Loads the embedded movie-review sentences, fetching them once:
     `load_rated_sentences("movie_reviews")`.

@@ -5,7 +5,7 @@ prompts and their responses, for a causal LM."""
 import os
 from pathlib import Path
 
-from keras_kd.datasets.rated_sentences import RATED_SENTENCES, load_rated_sentences
+from keras_kd.datasets.rated_sentences import RATED_SENTENCES, check_no_columns, load_rated_sentences
 from keras_kd.datasets.sources import _FILE_FORMATS, _check_text, _read_file, read_utf8
 from keras_kd.datasets.splitting import _split_by_text_hash
 from keras_kd.datasets.splitting import texts_to_hold_out
@@ -48,6 +48,7 @@ def read_texts(source, *, text_column="text"):
 def _read(source, text_column):
     """`(texts, where)`: `read_texts`'s texts and where they came from."""
     if isinstance(source, str) and source in RATED_SENTENCES:
+        check_no_columns(source, text_column)
         data = load_rated_sentences(source)
         return [text for split in data.splits.values() for text in split.texts], repr(source)
     suffix = Path(source).suffix.lower() if isinstance(source, (str, os.PathLike)) else None
@@ -122,6 +123,7 @@ def load_texts(source="movie_reviews", *, text_column="text", test_fraction=0.1,
     """
     check_number("test_fraction", test_fraction, 0, 1, low_open=True, high_open=True, example=0.1)
     if isinstance(source, str) and source in RATED_SENTENCES:
+        check_no_columns(source, text_column)
         data = load_rated_sentences(source)
         return list(data.train.texts), list(data.test.texts)
     texts, where = _read(source, text_column)

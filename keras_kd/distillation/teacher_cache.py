@@ -12,6 +12,7 @@ example with another example's logits.
 
 import hashlib
 import json
+import types
 import warnings
 from pathlib import Path
 
@@ -245,6 +246,8 @@ class TeacherCache:
             data = tf.data.Dataset.from_tensor_slices(check_causal_lm_texts("data", data))
         prompt_responses = isinstance(data, tf.data.Dataset) and is_prompt_responses(data.element_spec)
         if preprocessor is not None:
+            _check_preprocessor(teachers, preprocessor)
+            _check_unbatched_texts(data)
             data = kd_datasets.tokenized_examples(data, preprocessor)
         _check_unbatched(teachers[0], data)
         arrays, x_keys = _materialize(data)
@@ -452,6 +455,38 @@ def _read_manifest(directory):
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return None
     return manifest if manifest.get("format") == _FORMAT else None
+
+
+def _check_preprocessor(teachers, preprocessor):
+    """Refuses a `preprocessor` whose tokenizer is not the teachers': the
+    cache would hold their logits on other words (or fail on ids past a
+    trimmed teacher's vocabulary)."""
+    from keras_kd.transfer.vocabulary import vocabulary_difference
+
+    given = types.SimpleNamespace(preprocessor=preprocessor)
+    for teacher in teachers:
+        difference = vocabulary_difference(teacher, given)
+        if difference is not None:
+            raise ValueError(
+                "`preprocessor`'s tokenizer differs from the teacher's (token "
+                "id {} is {!r} for the teacher, {!r} for the preprocessor): the "
+                "cache would hold the teacher's logits on other words. Pass "
+                "the teacher's own: `preprocessor=teacher.preprocessor`.".format(*difference)
+            )
+
+
+def _check_unbatched_texts(data):
+    """Refuses a batched dataset of texts before they are tokenized."""
+    if not isinstance(data, tf.data.Dataset):
+        return
+    spec = data.element_spec
+    first = keras.tree.flatten(spec[0] if isinstance(spec, tuple) else spec)[0]
+    if first.dtype == tf.string and first.shape.rank:
+        raise ValueError(
+            "`data` looks batched: its texts come in batches of shape "
+            f"{tuple(first.shape)}. Pass one text per element: "
+            "`data.unbatch()`. (TeacherCache.build batches by `batch_size`.)"
+        )
 
 
 def _check_unbatched(teacher, data):

@@ -108,6 +108,15 @@ def _check_path(path, overwrite):
             f"Received: path={os.fspath(path)!r}"
         )
     tflite_path = path.with_suffix(".tflite")
+    for p in (path, tflite_path):
+        # overwrite=True replaces files; a folder there failed only after
+        # the conversion, with the .tflite already moved in beside it.
+        if os.path.isdir(p):
+            raise IsADirectoryError(
+                f"{os.fspath(p)!r} is a folder; the bundle and its .tflite are "
+                "files. Choose another path, e.g. "
+                f"{os.fspath(Path(p) / 'model.litertlm')!r}."
+            )
     if not overwrite:
         for p in (path, tflite_path):
             if os.path.lexists(p):
@@ -116,6 +125,25 @@ def _check_path(path, overwrite):
                     "replace it, or choose another path."
                 )
     return path, tflite_path
+
+
+def _check_chat_template(chat_template):
+    """Refuses a chat template that is not Jinja text: `True` failed after
+    the conversion, and a file's path was stored as the template itself."""
+    if chat_template is None:
+        return
+    if not isinstance(chat_template, str) or not chat_template.strip():
+        raise ValueError(
+            "`chat_template` must be the text of a Jinja chat template, e.g. "
+            "tokenizer_config['chat_template']. Received: "
+            f"chat_template={chat_template!r:.80}"
+        )
+    if "{" not in chat_template and os.path.isfile(chat_template):
+        raise ValueError(
+            f"`chat_template` is the path of a file ({chat_template!r}), "
+            "not a template: pass its text, "
+            "`Path(path).read_text(encoding='utf-8')`."
+        )
 
 
 def _tokenizer(causal_lm):
@@ -398,6 +426,7 @@ def export_litert_lm(
     if activation_type is not None:
         check_choice("activation_type", activation_type, tuple(ACTIVATION_TYPES))
     path, tflite_path = _check_path(path, overwrite)
+    _check_chat_template(chat_template)
 
     import litert_lm_builder
 

@@ -6,6 +6,7 @@ rest (`encode`, `transcribe_encoded`, `pseudo_label`, `PseudoLabels`,
 
 import dataclasses
 import math
+import os
 
 import keras
 import numpy as np
@@ -18,7 +19,7 @@ from keras_kd.speech.whisper_audio_to_text import WhisperAudioToText, compiled_e
 from keras_kd.speech.whisper_decoder_model import whisper_decoder_model
 from keras_kd.speech.whisper_student import whisper_student
 from keras_kd.transfer.schedules import warmup_cosine_adamw
-from keras_kd.utils.validation import check_int, check_number
+from keras_kd.utils.validation import check_int, check_number, check_texts
 
 
 def encode(model, audio, batch_size=8):
@@ -43,6 +44,16 @@ def encode(model, audio, batch_size=8):
     (2, 1500, 16)
     """
     check_int("batch_size", batch_size, example=8)
+    if isinstance(audio, (str, bytes, os.PathLike)):
+        batch_waveforms(audio)  # refuses a path, naming load_wav
+    if not len(audio):
+        raise ValueError("`audio` is empty: pass a list of waveforms, one per utterance.")
+    if np.ndim(audio[0]) == 0:
+        # Its samples would be taken for utterances, 8 at a time.
+        raise ValueError(
+            f"`audio` is one waveform ({len(audio)} samples); `encode` takes "
+            "a list of waveforms, one per utterance: encode(model, [audio])."
+        )
     encoder = compiled_encoder(model)
     chunks = []
     for start in range(0, len(audio), batch_size):
@@ -50,6 +61,34 @@ def encode(model, audio, batch_size=8):
         features = model.preprocessor.generate_preprocess(batch, 1)["encoder_features"]
         chunks.append(np.asarray(encoder(features), dtype=np.float16))
     return np.concatenate(chunks)
+
+
+def _check_states(name, states):
+    """Refuses encoder outputs that are not `encode`'s array."""
+    if not isinstance(states, np.ndarray) or states.ndim != 3:
+        raise TypeError(
+            f"`{name}` must be the array `encode` returns, (utterances, "
+            f"frames, hidden). Received: {type(states).__name__}"
+            + (f" of shape {states.shape}" if isinstance(states, np.ndarray) else "")
+        )
+
+
+def _check_states_and_labels(what, states, labels):
+    """Refuses `labels` that are not the `PseudoLabels` of `states`: a
+    slice of one or the other would pair audio with other transcripts."""
+    _check_states(f"{what}states", states)
+    if not isinstance(labels, PseudoLabels):
+        raise TypeError(
+            f"The {what}labels must be the `PseudoLabels` that "
+            "`pseudo_label(teacher, states, truths)` returns. Received: "
+            f"{type(labels).__name__}"
+        )
+    if len(labels.texts) != len(states):
+        raise ValueError(
+            f"The {what}states hold {len(states)} utterances but their labels "
+            f"{len(labels.texts)}: pass the labels `pseudo_label` made from "
+            "these states, each utterance with its own transcript."
+        )
 
 
 @dataclasses.dataclass
@@ -158,6 +197,8 @@ def pseudo_label(teacher, states, truths, max_wer=0.5, batch_size=16, max_length
     (2, [0, 1])
     """
     check_number("max_wer", max_wer, 0, example=0.5)
+    _check_states("states", states)
+    truths = check_texts("truths", truths)
     if len(truths) != len(states):
         raise ValueError(
             f"{len(truths)} truths for {len(states)} encoded utterances: "
@@ -349,6 +390,17 @@ def distil_whisper(
         )
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         check_int(name, value, example=16)
+    # Above 1, AdamW diverges: a rate typed as 3 for 3e-4.
+    check_number("learning_rate", learning_rate, 0, 1, low_open=True, example=3e-4)
+    _check_states_and_labels("", states, labels)
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TypeError(
+                "`validation` must be a pair (states, labels) of other "
+                "utterances: `(encode(...), pseudo_label(...))`. Received: "
+                f"{type(validation).__name__}"
+            )
+        _check_states_and_labels("validation ", *validation)
     if top_k is not None and teacher_cache is None:
         raise ValueError(
             f"top_k={top_k!r} sets what a teacher cache keeps: pass "

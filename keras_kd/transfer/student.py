@@ -160,6 +160,9 @@ def build_student(
         if value is not None and value != config[key]
     }
     width = overrides["hidden_dim"] or config["hidden_dim"]
+    if widened:
+        _check_head_shapes(config, width, overrides[heads_key] or config[heads_key],
+                           num_key_value_heads or config.get("num_key_value_heads"))
     if init == "auto":
         if not widened:
             init = "teacher"
@@ -228,6 +231,44 @@ def build_student(
     elif init == "embeddings":
         project_embeddings(teacher_backbone, student)
     return student
+
+
+def _check_head_shapes(config, width, heads, key_value_heads):
+    """Refuses widths the backbone cannot build or run: heads that do not
+    divide the width (a backbone without its own `head_dim`), key-value
+    heads that do not divide the query heads, and an odd head size under
+    rotary position embeddings (keras-hub fails only at the first call).
+
+    Example:
+
+    >>> _check_head_shapes({"hidden_dim": 576}, 256, 9, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden_dim=256 is not a multiple of num_heads=9 (the teacher's unless given): each head takes hidden_dim / num_heads dimensions. Pass num_heads= dividing 256, e.g. num_heads=8 (heads of 32).
+    """
+    if "head_dim" not in config and width % heads:
+        divisor = next(n for n in range(min(heads, width), 0, -1) if width % n == 0)
+        raise ValueError(
+            f"hidden_dim={width} is not a multiple of num_heads={heads} (the "
+            "teacher's unless given): each head takes hidden_dim / num_heads "
+            f"dimensions. Pass num_heads= dividing {width}, e.g. "
+            f"num_heads={divisor} (heads of {width // divisor})."
+        )
+    if key_value_heads and heads % key_value_heads:
+        raise ValueError(
+            f"num_heads={heads} is not a multiple of num_key_value_heads="
+            f"{key_value_heads} (the teacher's unless given): each key-value "
+            "head serves a group of query heads. Pass num_key_value_heads= "
+            f"dividing {heads}, e.g. 1."
+        )
+    head_size = config.get("head_dim") or width // heads
+    if "rope_max_wavelength" in config and head_size % 2:
+        raise ValueError(
+            f"Heads of {head_size} dimensions (hidden_dim={width} / "
+            f"num_heads={heads}): rotary position embeddings rotate pairs of "
+            "dimensions, so a head needs an even size. Choose hidden_dim and "
+            "num_heads whose quotient is even."
+        )
 
 
 def student_config(teacher_backbone, num_layers, hidden_dim):

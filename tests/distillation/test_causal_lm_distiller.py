@@ -294,3 +294,15 @@ def test_prompt_response_data_distills_on_the_responses_alone(tiny_causal_lm):
         assert logs["loss"] == pytest.approx(total, rel=1e-5)
     with pytest.raises(ValueError, match="TRL's \"prompt\" and \"completion\" columns"):
         distiller.fit({"prompt": data["prompts"], "completion": data["responses"]}, verbose=0)
+
+
+def test_a_cache_refuses_another_tokenizer_and_batched_texts(tiny_causal_lm, tmp_path):
+    teacher = tiny_causal_lm(seed=0)
+    other, (a, b) = with_swapped_tokens(teacher, teacher.backbone)
+    # The teacher would have read other words than the texts hold.
+    with pytest.raises(ValueError, match=rf"`preprocessor`'s tokenizer differs from the teacher's \(token id 5 is {a!r} for the teacher, {b!r}.*preprocessor=teacher.preprocessor"):
+        keras_kd.TeacherCache.build(teacher, TEXTS, tmp_path / "other", preprocessor=other.preprocessor)
+    batched = tf.data.Dataset.from_tensor_slices(TEXTS).batch(2)
+    with pytest.raises(ValueError, match=r"`data` looks batched: its texts come in batches of shape \(None,\).*data.unbatch\(\)"):
+        keras_kd.TeacherCache.build(teacher, batched, tmp_path / "batched", preprocessor=teacher.preprocessor)
+    assert not (tmp_path / "other").exists() and not (tmp_path / "batched").exists()

@@ -289,6 +289,9 @@ def no_conversion(monkeypatch):
         ({"min_token_agreement": 2}, "min_token_agreement=2"),
         ({"tokenizer_json_path": "missing.json"}, "missing.json"),
         ({"activation_type": "int8"}, "activation_type='int8'"),
+        # It failed with "bad argument type for built-in operation" after
+        # the conversion.
+        ({"chat_template": True}, "chat_template=True"),
         # The runtime's prefill failed on it, after the conversion.
         ({"verification_prompts": ["a " * 20], "max_sequence_length": 16, "prefill_lengths": (8,)},
          "(21 tokens) do not fit a context of max_sequence_length=16 tokens"),
@@ -315,6 +318,19 @@ def test_bad_path_and_model_raise_before_work(causal_lm, tmp_path, no_conversion
     with pytest.raises(ValueError, match="Llama family"):
         export_litert_lm(backbone, tmp_path / "m.litertlm")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_template_file_or_a_folder_path_is_refused_before_work(causal_lm, tmp_path, no_conversion):
+    template = tmp_path / "template.jinja"
+    template.write_text("{{ messages }}")
+    # The path itself was stored as the template.
+    with pytest.raises(ValueError, match=r"is the path of a file \(.*\), not a template: .*read_text"):
+        export_litert_lm(causal_lm, tmp_path / "m.litertlm", chat_template=str(template))
+    # A folder there failed after the conversion and left the .tflite.
+    (tmp_path / "out.litertlm").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"out.litertlm' is a folder"):
+        export_litert_lm(causal_lm, tmp_path / "out.litertlm", overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["out.litertlm", "template.jinja"]
 
 
 @pytest.mark.parametrize("existing", ["m.litertlm", "m.tflite"])

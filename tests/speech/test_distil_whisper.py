@@ -173,6 +173,36 @@ def test_pseudo_label_checks_its_arguments(teacher, states):
         pseudo_label(teacher, states, ["a", "b", "c"])
     with pytest.raises(ValueError, match=r"max_wer=-1"):
         pseudo_label(teacher, states, ["a"] * 4, max_wer=-1)
+    with pytest.raises(ValueError, match=r"`truths` must hold strings; item 0 is dict"):
+        pseudo_label(teacher, states, [{"text": "a"}] * 4)
+    with pytest.raises(TypeError, match=r"`states` must be the array `encode` returns.*list"):
+        pseudo_label(teacher, list(states), ["a"] * 4)
+
+
+def test_encode_refuses_one_waveform_and_no_waveform(teacher, audio):
+    # One waveform's samples were taken for utterances, 8 at a time.
+    with pytest.raises(ValueError, match=r"`audio` is one waveform \(8000 samples\).*encode\(model, \[audio\]\)"):
+        encode(teacher, audio[0])
+    with pytest.raises(ValueError, match=r"`audio` is empty"):
+        encode(teacher, [])
+    with pytest.raises(TypeError, match=r"not file paths.*load_wav"):
+        encode(teacher, "speech.wav")
+
+
+def test_distillation_refuses_states_and_labels_that_do_not_match(teacher, states):
+    labels = PseudoLabels(["a"] * 4, ["a"] * 4, np.zeros(4), np.arange(4))
+    # A slice of the states would pair audio 0 to 1 with transcripts 2 to 3.
+    with pytest.raises(ValueError, match=r"The states hold 2 utterances but their labels 4"):
+        distil_whisper(teacher, states[2:], labels, verbose=0)
+    with pytest.raises(ValueError, match=r"The validation states hold 4 utterances but their labels 3"):
+        distil_whisper(teacher, states, labels, validation=(states, PseudoLabels(
+            ["a"] * 3, ["a"] * 3, np.zeros(3), np.arange(3))), verbose=0)
+    with pytest.raises(TypeError, match=r"labels must be the `PseudoLabels`.*list"):
+        distil_whisper(teacher, states, ["a"] * 4, verbose=0)
+    with pytest.raises(TypeError, match=r"`validation` must be a pair"):
+        distil_whisper(teacher, states, labels, validation=labels, verbose=0)
+    with pytest.raises(ValueError, match=r"learning_rate=5"):
+        distil_whisper(teacher, states, labels, learning_rate=5, verbose=0)
 
 
 def test_distillation_trains_only_the_student_decoder(teacher, states):

@@ -73,6 +73,22 @@ def test_narrow_decoder_student_is_random_and_grouped(tiny_causal_lm):
         transfer.build_student(bert, num_layers=1, num_key_value_heads=2)
 
 
+@pytest.mark.parametrize(
+    "widths, message",
+    [
+        (dict(num_heads=3), r"hidden_dim=16 is not a multiple of num_heads=3 .* e.g. num_heads=2 \(heads of 8\)"),
+        (dict(num_key_value_heads=3), r"num_heads=4 is not a multiple of num_key_value_heads=3"),
+        (dict(hidden_dim=12, num_heads=4), r"Heads of 3 dimensions .* rotary position embeddings"),
+    ],
+    ids=["heads", "key_value_heads", "odd_rotary_head"],
+)
+def test_widths_a_decoder_cannot_run_are_refused_when_built(tiny_causal_lm, widths, message):
+    # keras-hub built these and failed only at the first call, after a
+    # teacher cache was built.
+    with pytest.raises(ValueError, match=message):
+        transfer.student_like(tiny_causal_lm(num_layers=2), num_layers=1, **widths)
+
+
 def test_a_teacher_frozen_by_a_distiller_gives_a_trainable_student(tiny_causal_lm):
     teacher = tiny_causal_lm(num_layers=4)
     keras_kd.Distiller(student=tiny_causal_lm(num_layers=2), teacher=teacher)
