@@ -29,6 +29,8 @@ import zlib
 
 import numpy as np
 
+from keras_kd.utils.validation import check_int
+
 # The signature and tensor names the runtime uses.
 from keras_kd.export.litert_lm_graph import DECODE, INPUT_POS, LOGITS, TOKENS
 
@@ -64,6 +66,26 @@ def _check_bundle_path(path):
             "written by keras_kd.export.export_litert_lm."
         )
     return path
+
+
+def _check_generate_args(prompt, max_new_tokens):
+    """Refuses what the runtime would fail on with "prefill failed" (an
+    empty prompt), with an AttributeError (a list), or silently turn into
+    a token anyway (`max_new_tokens` below 1).
+
+    Example:
+
+    >>> _check_generate_args(["the tea"], 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: `prompt` is one raw text (a non-empty string); generate each prompt of a list in turn. Received: prompt=['the tea']
+    """
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError(
+            "`prompt` is one raw text (a non-empty string); generate each "
+            f"prompt of a list in turn. Received: prompt={prompt!r:.80}"
+        )
+    check_int("max_new_tokens", max_new_tokens, example=32)
 
 
 def read_bundle(path, include_model=True):
@@ -215,6 +237,7 @@ class LiteRTLMGenerator:
         that a token the runtime shows as U+FFFD (part of a character) has
         the id None.
         """
+        _check_generate_args(prompt, max_new_tokens)
         litert_lm = self._litert_lm
         session = self.engine.create_session(
             apply_prompt_template=False,
@@ -327,6 +350,7 @@ class LiteRTInterpreterGenerator:
             ValueError: the prompt is empty, or leaves no room for a token
                 in the context (the runtime's prefill fails on it).
         """
+        _check_generate_args(prompt, max_new_tokens)
         ids = self.start_ids + self.tokenize(prompt)
         if not ids:
             raise ValueError("The prompt is empty: give at least one token.")

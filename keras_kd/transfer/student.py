@@ -126,6 +126,12 @@ def build_student(
     """
     blocks = encoder_blocks(teacher_backbone)
     depth = len(blocks)
+    if layer_map is not None and not hasattr(layer_map, "__len__") or isinstance(layer_map, str):
+        raise ValueError(
+            "`layer_map` is a list of teacher layer indices, one per student "
+            f"layer, e.g. layer_map=[0, {depth - 1}]; for a number of layers "
+            f"pass num_layers=. Received: layer_map={layer_map!r}"
+        )
     if num_layers is None:
         num_layers = len(layer_map) if layer_map is not None else max(1, depth // 2)
     check_int("num_layers", num_layers, example=max(1, depth // 2))

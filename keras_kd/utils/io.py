@@ -339,7 +339,15 @@ def check_resumable(directory, settings, resume=False, overwrite=False):
             )
         with open(partial / PROGRESS_FILE) as f:
             saved = json.load(f)["settings"]
-        check_same_settings(f"The partial run in {os.fspath(partial)!r}", saved, settings)
+        check_same_settings(
+            f"The partial run in {os.fspath(partial)!r}", saved, settings,
+            # resume wins over overwrite: "pass --overwrite" would be no fix.
+            discard=(
+                "drop resume=True (--resume) to discard it (overwrite=True, "
+                "--overwrite, is given)" if overwrite
+                else "discard it with overwrite=True (--overwrite)"
+            ),
+        )
     elif os.path.lexists(partial) and not overwrite:
         raise FileExistsError(
             f"A partial run of {os.fspath(directory)!r} exists in "

@@ -261,7 +261,7 @@ def check_causal_lm_texts(name, x):
         )
     return checked
 
-def check_same_settings(what, saved, current):
+def check_same_settings(what, saved, current, discard="discard it with overwrite=True (--overwrite)"):
     """Checks that `current` settings equal the `saved` ones of `what`
     (a run to resume, for example); raises `ValueError` naming each field
     that differs, with both values.
@@ -269,6 +269,7 @@ def check_same_settings(what, saved, current):
     Args:
         what: what the saved settings belong to, for the message.
         saved, current: dicts of settings.
+        discard: how to start afresh instead, for the message.
 
     Example:
 
@@ -289,6 +290,5 @@ def check_same_settings(what, saved, current):
         )
         raise ValueError(
             f"{what} was started with other settings: {fields}. Resume it "
-            "with the settings it was started with, or discard it with "
-            "overwrite=True (--overwrite)."
+            f"with the settings it was started with, or {discard}."
         )

@@ -5,6 +5,7 @@ Keras; the file has builtin ops only and one embedding table; arguments and
 existing files are refused before any work. One float32 export per module."""
 
 import os
+import re
 
 import keras
 import keras_hub
@@ -154,6 +155,16 @@ def test_generator_wrappers_agree_with_keras(exported, causal_lm):
             assert runtime.generate(prompt, max_new_tokens=3).token_ids == (
                 expected[prompt][:3]
             )
+        # The runtime failed on these with "prefill failed" or an
+        # AttributeError, or generated a token for max_new_tokens=0.
+        for generator in (runtime, interpreter):
+            for prompt, tokens, message in (
+                ("", 4, "`prompt` is one raw text"),
+                (PROMPTS[:2], 4, "generate each prompt of a list in turn"),
+                (PROMPTS[0], 0, "max_new_tokens=0"),
+            ):
+                with pytest.raises(ValueError, match=re.escape(message)):
+                    generator.generate(prompt, max_new_tokens=tokens)
 
 
 def test_verification_stops_where_the_context_ends(exported, causal_lm):

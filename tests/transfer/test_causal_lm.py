@@ -73,6 +73,12 @@ def test_narrow_decoder_student_is_random_and_grouped(tiny_causal_lm):
         transfer.build_student(bert, num_layers=1, num_key_value_heads=2)
 
 
+def test_a_layer_map_that_is_not_a_list_is_refused(tiny_causal_lm):
+    # An int failed with "object of type 'int' has no len()".
+    with pytest.raises(ValueError, match=r"`layer_map` is a list .* pass num_layers=. Received: layer_map=3"):
+        transfer.student_like(tiny_causal_lm(num_layers=2), layer_map=3)
+
+
 @pytest.mark.parametrize(
     "widths, message",
     [

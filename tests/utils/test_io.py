@@ -2,6 +2,7 @@
 killed, and with which permissions."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -208,3 +209,17 @@ def test_an_unfinished_resumable_run_gets_the_old_folder_back(tmp_path):
         assert progress.done("teacher")
         assert [p.name for p in run.iterdir()] == ["kept.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_resuming_with_other_settings_names_the_fix_that_applies(tmp_path, overwrite):
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        with resumable_folder(run, {"epochs": 1}) as progress:
+            progress.complete("teacher")
+            raise KeyboardInterrupt
+    # With --overwrite given, "pass --overwrite" is no fix: resume wins.
+    fix = "drop resume=True (--resume) to discard it" if overwrite else "discard it with overwrite=True"
+    with pytest.raises(ValueError, match=re.escape(f"epochs=2 (started with 1). Resume it with the settings it was started with, or {fix}")):
+        check_resumable(run, {"epochs": 2}, resume=True, overwrite=overwrite)
+    assert (tmp_path / ".run.partial" / "progress.json").is_file()
