@@ -168,12 +168,16 @@ def _check_waveform(row, where):
     outside [-1, 1], an empty or non-finite waveform."""
     if row.dtype.kind in "iu":
         width = row.dtype.itemsize
-        scale = _pcm_scale(width) if width in _SAMPLE_TYPES else "its full scale"
+        convert = (
+            f"`audio.astype('float32') / {_pcm_scale(width)}`" if width in _SAMPLE_TYPES
+            # Python ints (int64): the PCM's own width is unknown.
+            else "`np.asarray(audio, 'float32') / 32768` for 16-bit PCM (the "
+            "full scale of its sample width otherwise)"
+        )
         raise ValueError(
             f"{where} holds {row.dtype} samples; Whisper takes float samples "
-            f"in [-1, 1]. Convert integer PCM first: "
-            f"`audio.astype('float32') / {scale}` (or read the file with "
-            "`keras_kd.speech.load_wav`)."
+            f"in [-1, 1]. Convert integer PCM first: {convert} (or read the "
+            "file with `keras_kd.speech.load_wav`)."
         )
     if row.dtype.kind not in "f":
         raise ValueError(

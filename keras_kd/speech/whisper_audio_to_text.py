@@ -282,6 +282,12 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
             )
         if isinstance(inputs, dict) and "encoder_hidden_states" in inputs:
             return {"encoder_hidden_states": inputs["encoder_hidden_states"]}, False
+        if isinstance(inputs, dict) and "audio" not in inputs:
+            raise ValueError(
+                f"`{method}` takes waveforms, or a dict with \"audio\" (or "
+                "\"encoder_hidden_states\"). Received a dict with keys "
+                f"{sorted(map(str, inputs))}: pass {{\"audio\": waveforms}}."
+            )
         return batch_waveforms(inputs["audio"] if isinstance(inputs, dict) else inputs)
 
     def transcribe(
@@ -472,6 +478,14 @@ class WhisperAudioToText(keras_hub.models.Seq2SeqLM):
         check_decoder_length(self, max_length)
         if stop_token_ids == "auto":
             stop_token_ids = [self.preprocessor.tokenizer.eos_token_id]
+        elif stop_token_ids is not None and (
+            isinstance(stop_token_ids, (str, bytes)) or not hasattr(stop_token_ids, "__iter__")
+        ):
+            raise ValueError(
+                "`stop_token_ids` is a list of token ids (or \"auto\", or None "
+                f"to run to max_length), e.g. [{stop_token_ids!r:.20}]. Received: "
+                f"stop_token_ids={stop_token_ids!r:.40}"
+            )
         x = self.preprocessor.generate_preprocess(x, sequence_length=max_length)
         x = self.make_generate_function()(x, stop_token_ids=stop_token_ids)
         texts = self.preprocessor.generate_postprocess(x)

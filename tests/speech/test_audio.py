@@ -99,6 +99,8 @@ def test_a_file_cut_short_mid_frame_reads_its_whole_frames(tmp_path):
         (np.zeros((48000, 2), "float32"), r"shape \(48000, 2\) looks like one recording of 2 channels.*mean\(axis=1\)"),
         # scipy.io.wavfile reads 16-bit PCM as int16
         (np.full(1600, 1000, "int16"), r"The audio holds int16 samples.*astype\('float32'\) / 32768"),
+        # Python ints: the fix named "its full scale" as if it were code.
+        ([1000] * 1600, r"holds int64 samples.*np.asarray\(audio, 'float32'\) / 32768` for 16-bit PCM"),
         (np.full(1600, 1000.0), r"The audio peaks at 1000; .*audio / 32768"),
         ([np.zeros(1600), np.zeros(0)], r"Waveform 1 of the list has no samples"),
         (np.stack([np.zeros(1600), np.r_[np.zeros(7), np.nan, np.zeros(1592)]]), r"non-finite sample \(nan at waveform 1, sample 7\)"),

@@ -170,6 +170,16 @@ def test_generate_without_preprocessor_says_how_to_get_one():
         bare.generate(np.zeros(1600, "float32"))
 
 
+def test_generate_names_a_dict_without_audio_and_a_bare_stop_id():
+    model = tiny_whisper_audio_to_text(num_layers=1)
+    audio = np.zeros(1600, "float32")
+    # A KeyError 'audio' and an autograph TypeError before.
+    with pytest.raises(ValueError, match=r"Received a dict with keys \['waveform'\]: pass \{\"audio\": waveforms\}"):
+        model.generate({"waveform": audio})
+    with pytest.raises(ValueError, match=r"`stop_token_ids` is a list of token ids .* e.g. \[39\]"):
+        model.generate(audio, stop_token_ids=39)
+
+
 def _words(text):
     return re.sub(r"[^a-z' ]", "", text.lower()).split()
 
