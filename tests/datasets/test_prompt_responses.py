@@ -60,10 +60,14 @@ def test_rows_and_weights_equal_a_reference(tiny_causal_lm, length, start_token)
 
 
 def test_the_tf_data_path_equals_the_eager_one(tiny_causal_lm):
+    # A dataset of prompt-response dicts, as `Distiller.fit` and
+    # `evaluate` map it (`preprocessed`), batched there.
+    from keras_kd.distillation.inputs import preprocessed
+
     preprocessor = tiny_causal_lm().preprocessor
     eager = preprocess_prompt_responses(preprocessor, DATA, sequence_length=16)
-    dataset = tf.data.Dataset.from_tensor_slices(DATA).batch(3).map(
-        lambda batch: preprocess_prompt_responses(preprocessor, batch, sequence_length=16)
+    dataset = preprocessed(
+        preprocessor, tf.data.Dataset.from_tensor_slices(DATA), batch_size=3, sequence_length=16
     )
     traced = next(iter(dataset))
     for a, b in zip(keras.tree.flatten(eager), keras.tree.flatten(traced)):
