@@ -158,6 +158,47 @@ def hold_out(data, fraction):
 _CHECKED_SIZE = 20
 
 
+def _same_class_key(name):
+    """What two spellings of one class share: case aside, and a number's
+    value (`1` and `1.0`)."""
+    try:
+        return float(name)
+    except ValueError:
+        return name.strip().casefold()
+
+
+def _check_distinct_classes(class_names, derived, description):
+    """Refuses class names given twice, and labels that are one class
+    spelled two ways (`Pos` and `pos`, `1` and `1.0`), which would train as
+    two classes.
+
+    Example:
+
+    >>> _check_distinct_classes(["Pos", "neg", "pos"], True, "reviews.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: The labels of 'reviews.csv' spell one class two ways: 'Pos' and 'pos', which would be two classes. Write each class one way in the data (e.g. all lowercase, or whole numbers), or pass `class_names=` if they are distinct classes.
+    """
+    if len(set(class_names)) != len(class_names):
+        twice = sorted({n for n in class_names if class_names.count(n) > 1})
+        raise ValueError(
+            f"class_names={class_names!r} names {twice[0]!r} more than once: "
+            "give each class one name, in the order of its index."
+        )
+    if not derived:
+        return
+    seen = {}
+    for name in class_names:
+        other = seen.setdefault(_same_class_key(name), name)
+        if other != name:
+            raise ValueError(
+                f"The labels of {description!r} spell one class two ways: "
+                f"{other!r} and {name!r}, which would be two classes. Write "
+                "each class one way in the data (e.g. all lowercase, or whole "
+                "numbers), or pass `class_names=` if they are distinct classes."
+            )
+
+
 def _build(raw, class_names, description):
     """Maps raw labels to class indices and validates the splits.
 
@@ -194,6 +235,7 @@ def _build(raw, class_names, description):
             f"{[v for v in train_labels if isinstance(v, str)][0]!r}. Give "
             "every label as a string, or every label as an integer."
         )
+    derived = class_names is None
     if class_names is None:
         class_names = sorted({_hashable(label) for label in train_labels})
         if len(train_labels) >= _CHECKED_SIZE and len(class_names) > len(train_labels) / 2:
@@ -207,6 +249,7 @@ def _build(raw, class_names, description):
                 "`class_names=` if these are the classes."
             )
     class_names = [str(name) for name in class_names]
+    _check_distinct_classes(class_names, derived, description)
     if string_labels:
         index = {name: i for i, name in enumerate(class_names)}
     elif all(re.fullmatch(r"-?\d+", name) for name in class_names):

@@ -7,6 +7,7 @@ callback that stops at a non-finite loss."""
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_kd.distillation.inputs import (
@@ -160,6 +161,17 @@ def with_class_weights(dataset, class_weight, num_classes):
             f"class_weight={class_weight!r} weighs examples by their class, "
             "but this teacher cache holds no labels. Build it from data "
             "of (x, labels) pairs, or leave class_weight out."
+        )
+    unknown = [key for key in class_weight if not (
+        isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < num_classes
+    )]
+    if unknown:
+        # Keras checks this for its own datasets; here a key that is no
+        # class id would weigh nothing without a word.
+        raise ValueError(
+            f"class_weight has the key {unknown[0]!r}, which is no class id: "
+            f"the student has {num_classes} classes, ids 0 to {num_classes - 1}. "
+            "Key the weights by class id (`{class_names.index(name): weight}`)."
         )
     weights = tf.constant(
         [float(class_weight.get(i, 1.0)) for i in range(num_classes)], tf.float32

@@ -486,11 +486,23 @@ def encode(preprocessor, texts, dynamic_sequence=False):
     return examples
 
 
-def text_inputs(data, argument):
+def text_inputs(data, argument, class_labels=None):
     """Splits `data` into `(texts, labels or None)`.
 
     `data` is a `keras_kd.datasets.TextSplit` (or anything with `texts` and
-    `labels`), a pair `(texts, labels)`, or a list of strings.
+    `labels`), a pair `(texts, labels)`, or a list of strings. With the
+    model's `class_labels`, labels given as class names become their indices,
+    and a name or index of no class is refused: it would be scored as a
+    wrong prediction without a word.
+
+    Example:
+
+    >>> text_inputs((["a fine film", "dull"], ["pos", "neg"]), "data", ["neg", "pos"])
+    (['a fine film', 'dull'], array([1, 0]))
+    >>> text_inputs((["a fine film"], [5]), "data", ["neg", "pos"])
+    Traceback (most recent call last):
+    ...
+    ValueError: `data` has the label 5, which is no class of the model's ['neg', 'pos']: labels are class indices 0 to 1 or those names.
     """
     if hasattr(data, "texts") and hasattr(data, "labels"):
         texts, labels = data.texts, data.labels
@@ -518,4 +530,28 @@ def text_inputs(data, argument):
                 f"`{argument}` has {len(texts)} texts but labels of shape "
                 f"{labels.shape}; pass one integer label per text."
             )
+        if class_labels is not None:
+            labels = _class_indices(labels, list(class_labels), argument)
     return texts, labels
+
+
+def _class_indices(labels, class_labels, argument):
+    """`labels` (class names or indices) as indices of `class_labels`."""
+    if labels.dtype.kind in "USO":
+        index = {name: i for i, name in enumerate(class_labels)}
+        indices = [index.get(str(label)) for label in labels]
+    else:
+        count = len(class_labels)
+        indices = [
+            int(label) if float(label).is_integer() and 0 <= label < count else None
+            for label in labels
+        ]
+    if None in indices:
+        bad = labels[indices.index(None)]
+        bad = bad.item() if hasattr(bad, "item") else bad
+        raise ValueError(
+            f"`{argument}` has the label {bad!r}, which is no class of the "
+            f"model's {class_labels!r}: labels are class indices 0 to "
+            f"{len(class_labels) - 1} or those names."
+        )
+    return np.array(indices)

@@ -217,7 +217,7 @@ def export_tflite(
         verification_data = representative_texts or list(
             DEFAULT_VERIFICATION_TEXTS
         )
-    serving.text_inputs(verification_data, "verification_data")
+    serving.text_inputs(verification_data, "verification_data", labels)
     if verify and not metadata:
         raise ValueError(
             "verify=True reads the tokenizer from the file's metadata; pass "

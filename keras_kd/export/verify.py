@@ -139,7 +139,6 @@ def verify_tflite(
     >>> report.litert_latency_ms > 0
     True
     """
-    texts, labels = serving.text_inputs(data, "data")
     if use_mediapipe and not mediapipe_available():
         raise ImportError(
             "use_mediapipe=True needs the optional `mediapipe` package: "
@@ -148,6 +147,7 @@ def verify_tflite(
     if use_mediapipe is None:
         use_mediapipe = mediapipe_available()
     classifier = TFLiteTextClassifier(path, num_threads=num_threads)
+    texts, labels = serving.text_inputs(data, "data", classifier.labels)
     encoded = classifier.encode(texts)
     litert = np.stack([classifier.run(x) for x in encoded])
     if tokenizer is None:

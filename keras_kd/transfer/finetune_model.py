@@ -248,6 +248,10 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             self._token_id_model = MultiWorkerModel(
                 inputs=self.input, outputs=self.output, name=f"{self.name}_token_ids"
             )
+        # Exports name its outputs by them and refuse labels in another
+        # order, as for this model.
+        names = getattr(self, "class_names", None)
+        self._token_id_model.class_names = None if names is None else tuple(names)
         return self._token_id_model
 
     def fit(

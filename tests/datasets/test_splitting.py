@@ -134,3 +134,25 @@ def test_held_out_splits_too_small_to_exist_are_named_in_a_warning():
         warnings.simplefilter("error")
         assert sorted(datasets.load((texts * 2, labels * 2)).splits) == ["test", "train", "validation"]
         datasets.load((texts, labels), splits=(1.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize(
+    "labels, pair",
+    [(["Pos", "neg", "pos", "neg"], "'Pos' and 'pos'"), (["1", "0", "1.0", "0"], "'1' and '1.0'")],
+    ids=["case", "number"],
+)
+def test_one_class_spelled_two_ways_is_refused(labels, pair):
+    # They became two classes without a word (three or four in all).
+    from keras_kd.datasets import load
+
+    texts = [f"review {i}" for i in range(len(labels))]
+    with pytest.raises(ValueError, match=f"spell one class two ways: {pair}"):
+        load((texts, labels))
+    assert load((texts, labels), class_names=sorted(set(labels))).class_names == sorted(set(labels))
+
+
+def test_class_names_given_twice_are_refused():
+    from keras_kd.datasets import load
+
+    with pytest.raises(ValueError, match=r"class_names=\['a', 'a', 'b'\] names 'a' more than once"):
+        load((["x", "y", "z", "w"], ["a", "b", "a", "b"]), class_names=["a", "a", "b"])

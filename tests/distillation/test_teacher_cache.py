@@ -422,6 +422,10 @@ def test_class_weight_weighs_cached_batches_as_sample_weights(tmp_path):
     expected = distiller.fit(weighted.dataset(batch_size=8), verbose=0).history["loss"]
     np.testing.assert_allclose(trained(class_weight=class_weight), expected, rtol=1e-6)
     assert abs(trained()[0] - expected[0]) > 1e-3
+    # A key that is no class id weighed nothing, without a word.
+    for key in (7, "a"):
+        with pytest.raises(ValueError, match=f"class_weight has the key {key!r}, which is no class id"):
+            trained(class_weight={0: 2.0, key: 3.0})
 
 
 def test_labels_it_cannot_store_are_refused_before_the_teacher_runs(tmp_path):

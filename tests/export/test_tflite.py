@@ -308,3 +308,28 @@ def test_export_refuses_settings_that_contradict_the_model(cased, tmp_path, kwar
     with pytest.raises(ValueError, match=match):
         export_tflite(cased, tmp_path / "model.tflite", sequence_length=16, **kwargs)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_token_id_model_carries_the_class_names(cased, tmp_path):
+    # Exported alone, it took any labels: swapped ones named every
+    # prediction wrongly.
+    with pytest.raises(ValueError, match=r"labels=\['good', 'bad'\] names the model's classes in another order"):
+        export_tflite(cased.token_id_model, tmp_path / "swapped.tflite", sequence_length=16,
+                      vocabulary=CASED_VOCABULARY, labels=["good", "bad"], verify=False)
+    result = export_tflite(cased.token_id_model, tmp_path / "alone.tflite", sequence_length=16,
+                           vocabulary=CASED_VOCABULARY, verify=False)
+    assert TFLiteTextClassifier(result.path).labels == ["bad", "good"]
+
+
+def test_verification_labels_may_be_class_names_and_must_be_classes(cased, tmp_path):
+    path = tmp_path / "model.tflite"
+    export_tflite(cased, path, sequence_length=16, verify=False)
+    by_index = verify_tflite(path, cased, (CASED_TEXTS, [1, 0, 1]), **NO_CHECKS)
+    # Names were compared with indices: accuracy 0 without a word.
+    by_name = verify_tflite(path, cased, (CASED_TEXTS, ["good", "bad", "good"]), **NO_CHECKS)
+    assert (by_name.keras_accuracy, by_name.litert_accuracy) == (
+        by_index.keras_accuracy, by_index.litert_accuracy)
+    assert by_index.keras_accuracy > 0  # so that 0 == 0 cannot pass
+    for labels, bad in (([1, 0, 5], "5"), (["good", "bad", "fine"], "'fine'")):
+        with pytest.raises(ValueError, match=rf"has the label {bad}, which is no class of the model's \['bad', 'good'\]"):
+            verify_tflite(path, cased, (CASED_TEXTS, labels), **NO_CHECKS)
