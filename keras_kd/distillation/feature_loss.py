@@ -79,7 +79,18 @@ def check_feature_losses(feature_losses, num_teachers):
     Traceback (most recent call last):
     ...
     TypeError: `feature_losses` must be a list of `keras_kd.distillation.FeatureLoss` (HiddenStateLoss, AttentionRelationLoss). Received: 'mse'
+    >>> from keras_kd.distillation import HiddenStateLoss
+    >>> check_feature_losses(HiddenStateLoss(), num_teachers=1)
+    Traceback (most recent call last):
+    ...
+    TypeError: `feature_losses` is a list: pass feature_losses=[loss]. Received one HiddenStateLoss.
     """
+    if isinstance(feature_losses, FeatureLoss):
+        # One loss was iterated: "'HiddenStateLoss' object is not iterable".
+        raise TypeError(
+            "`feature_losses` is a list: pass feature_losses=[loss]. "
+            f"Received one {type(feature_losses).__name__}."
+        )
     feature_losses = list(feature_losses or [])
     for loss in feature_losses:
         if not isinstance(loss, FeatureLoss):
