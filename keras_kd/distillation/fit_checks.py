@@ -4,6 +4,7 @@ data, then whether the step compiles with XLA), the class ids of every
 batch, the backup callbacks that would not resume exactly, and the
 callback that stops at a non-finite loss."""
 
+import numbers
 import warnings
 
 import keras
@@ -189,6 +190,23 @@ def with_class_weights(dataset, class_weight, num_classes):
     return dataset.map(weighted)
 
 
+def _as_array(values):
+    """A flat list of numbers (labels, weights) as an array: Keras reads a
+    list as a structure of inputs, and the first batch's slicing failed on
+    its numbers ("'int' object is not subscriptable").
+
+    Example:
+
+    >>> _as_array([1, 0, 1]).tolist(), _as_array(None)
+    ([1, 0, 1], None)
+    """
+    if isinstance(values, (list, tuple)) and values and all(
+        isinstance(v, (numbers.Number, np.number)) for v in values
+    ):
+        return np.asarray(values)
+    return values
+
+
 def checked_fit_data(distiller, x, y, kwargs):
     """`fit`'s data and arguments, checked: the first batch (once per
     `compile`, `check_first_batch`), the class ids of every batch of the
@@ -201,6 +219,9 @@ def checked_fit_data(distiller, x, y, kwargs):
     Returns:
         `(x, y, kwargs)` to pass on to `keras.Model.fit`.
     """
+    y = _as_array(y)
+    if kwargs.get("sample_weight") is not None:
+        kwargs["sample_weight"] = _as_array(kwargs["sample_weight"])
     callbacks = list(kwargs.pop("callbacks", None) or [])
     check_backup_callbacks(callbacks)
     if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):

@@ -622,3 +622,22 @@ def test_raw_texts_with_labels_or_weights_of_another_count_are_refused():
     # Keras: KeyError 'pop from an empty set'.
     with pytest.raises(ValueError, match="`x` is empty: pass at least one text"):
         distiller.predict([], verbose=0)
+
+
+def test_labels_and_weights_as_lists_train_as_arrays():
+    # A list of labels failed: "'int' object is not subscriptable".
+    from keras_kd.utils.testing import tiny_mlp
+
+    x = np.random.default_rng(0).normal(size=(32, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    weights = np.linspace(0.5, 1.5, 32)
+
+    def loss(labels, sample_weight):
+        distiller = keras_kd.Distiller(
+            student=tiny_mlp(4, 0, num_classes=2), teacher=tiny_mlp(8, 1, num_classes=2)
+        )
+        distiller.compile(optimizer="sgd", jit_compile=False)
+        return distiller.fit(x, labels, sample_weight=sample_weight, batch_size=8,
+                             shuffle=False, verbose=0).history["loss"]
+
+    assert loss(y.tolist(), weights.tolist()) == pytest.approx(loss(y, weights), rel=1e-6)
