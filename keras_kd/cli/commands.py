@@ -563,13 +563,14 @@ def evaluate(args):
             ) from None
         # The file's labels, in its output order, give the data's classes:
         # a label the file does not know is refused, not miscounted.
-        data = _load_data(args, class_names=classifier.labels, **whole)
+        data = _load_data(args, class_names=classifier.labels, training=False, **whole)
         _check_classes(args, len(classifier.labels), data.class_names)
     else:
         model = _load_model(args, "--model", args.model)
         # As for a .tflite file: the model's class names, when it has
         # them, give the data's classes.
-        data = _load_data(args, class_names=model.class_names, **whole)
+        # Scored, not trained on: a file of one class is fine.
+        data = _load_data(args, class_names=model.class_names, training=False, **whole)
         _check_classes(args, _outputs(model), data.class_names)
     split = _whole(data) if args.split == "all" else data.splits.get(args.split)
     if split is None:

@@ -85,6 +85,7 @@ def load(
     data_dir=None,
     validation_data=None,
     test_data=None,
+    training=True,
 ):
     """Loads a text-classification dataset as texts and integer labels.
 
@@ -117,14 +118,18 @@ def load(
             read whole as that split, when `source` is a single file or
             pair (a user's own `train.csv` and `test.csv`). The `splits`
             fraction of a split given here goes to train instead.
+        training: False for data a trained model is scored on (with its
+            `class_names`): a file of one class, or whose test labels miss
+            from the training split, is then accepted.
 
     Returns:
         A `TextClassificationData`.
 
     Raises:
         FileNotFoundError: a file (or a prepared TFDS dataset) is missing.
-        ValueError: a column is missing, a text is empty, a validation/test
-            label never occurs in training, or training has a single class.
+        ValueError: a column is missing, a text is empty, or (with
+            `training`) a validation/test label never occurs in training,
+            or training has a single class.
 
     Examples:
 
@@ -157,7 +162,7 @@ def load(
         raw, names = _read_tfds(
             source[len("tfds:") :], text_column, label_column, data_dir
         )
-        return _build(raw, class_names or names, source)
+        return _build(raw, class_names or names, source, training)
     text_column = text_column or "text"
     label_column = label_column or "label"
     if isinstance(source, dict):
@@ -165,7 +170,7 @@ def load(
             name: _read_source(value, text_column, label_column)
             for name, value in source.items()
         }
-        return _build(raw, class_names, _describe(source))
+        return _build(raw, class_names, _describe(source), training)
     texts, labels = _read_source(source, text_column, label_column)
     separate = _separate_splits(validation_data, test_data)
     fractions = list(_check_splits(splits))
@@ -178,7 +183,7 @@ def load(
     for name, value in separate.items():
         raw[name] = _read_source(value, text_column, label_column)
     described = {"train": source, **separate} if separate else source
-    return _build(raw, class_names, _describe(described))
+    return _build(raw, class_names, _describe(described), training)
 
 
 def _warn_of_empty_splits(raw, fractions, count, where):

@@ -199,7 +199,39 @@ def _check_distinct_classes(class_names, derived, description):
             )
 
 
-def _build(raw, class_names, description):
+def _check_training_classes(splits, class_names, description):
+    """Refuses a training split of one class, or without a class that the
+    validation or test split holds; warns of classes of one example."""
+    seen = set(splits["train"].labels.tolist())
+    if len(seen) < 2:
+        raise ValueError(
+            f"The training split of {description!r} has a single class "
+            f"({[class_names[i] for i in seen]}); a classifier needs at "
+            "least two. Check the label column and the data."
+        )
+    for name in ("validation", "test"):
+        if name in splits:
+            unseen = sorted(set(splits[name].labels.tolist()) - seen)
+            if unseen:
+                raise ValueError(
+                    f"The {name} split has labels "
+                    f"{[class_names[i] for i in unseen]} that never occur in "
+                    "the training split, so the model cannot learn them. "
+                    "Add training examples of those classes or remove them."
+                )
+    counts = np.bincount(splits["train"].labels, minlength=len(class_names))
+    rare = {class_names[i]: int(counts[i]) for i in np.flatnonzero(counts < 2)}
+    if rare and len(splits["train"]) >= _CHECKED_SIZE:
+        warnings.warn(
+            f"{len(rare)} of the {len(class_names)} classes have fewer than two "
+            f"training examples ({dict(list(rare.items())[:5])}): a model can "
+            "hardly learn a class from one text, and scores on it say little. "
+            "Add examples, or merge the class into another.",
+            stacklevel=4,
+        )
+
+
+def _build(raw, class_names, description, training=True):
     """Maps raw labels to class indices and validates the splits.
 
     Args:
@@ -209,6 +241,8 @@ def _build(raw, class_names, description):
             names that are integers by value, else taken as indices.
         description: the source's description, for messages and the
             result's `name`.
+        training: check that training sees two classes or more, and every
+            class of the other splits (False: data to score a model on).
 
     Returns:
         A `TextClassificationData`.
@@ -273,33 +307,8 @@ def _build(raw, class_names, description):
         splits[name] = TextSplit(
             texts, np.array([index[_hashable(v)] for v in labels], np.int32)
         )
-    seen = set(splits["train"].labels.tolist())
-    if len(seen) < 2:
-        raise ValueError(
-            f"The training split of {description!r} has a single class "
-            f"({[class_names[i] for i in seen]}); a classifier needs at "
-            "least two. Check the label column and the data."
-        )
-    for name in ("validation", "test"):
-        if name in splits:
-            unseen = sorted(set(splits[name].labels.tolist()) - seen)
-            if unseen:
-                raise ValueError(
-                    f"The {name} split has labels "
-                    f"{[class_names[i] for i in unseen]} that never occur in "
-                    "the training split, so the model cannot learn them. "
-                    "Add training examples of those classes or remove them."
-                )
-    counts = np.bincount(splits["train"].labels, minlength=len(class_names))
-    rare = {class_names[i]: int(counts[i]) for i in np.flatnonzero(counts < 2)}
-    if rare and len(splits["train"]) >= _CHECKED_SIZE:
-        warnings.warn(
-            f"{len(rare)} of the {len(class_names)} classes have fewer than two "
-            f"training examples ({dict(list(rare.items())[:5])}): a model can "
-            "hardly learn a class from one text, and scores on it say little. "
-            "Add examples, or merge the class into another.",
-            stacklevel=3,
-        )
+    if training:
+        _check_training_classes(splits, class_names, description)
     _warn_of_training_copies(splits)
     return TextClassificationData(
         class_names=class_names, name=description, **splits

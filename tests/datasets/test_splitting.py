@@ -156,3 +156,15 @@ def test_class_names_given_twice_are_refused():
 
     with pytest.raises(ValueError, match=r"class_names=\['a', 'a', 'b'\] names 'a' more than once"):
         load((["x", "y", "z", "w"], ["a", "b", "a", "b"]), class_names=["a", "a", "b"])
+
+
+def test_data_to_score_a_model_on_may_hold_one_class():
+    # `keras-kd evaluate` refused a file of positive reviews alone.
+    from keras_kd.datasets import load
+
+    texts = [f"a fine film {i}" for i in range(20)]
+    with pytest.raises(ValueError, match="has a single class"):
+        load((texts, ["pos"] * 20), class_names=["neg", "pos"])
+    data = load((texts, ["pos"] * 20), class_names=["neg", "pos"], training=False)
+    assert sum(len(s) for s in data.splits.values()) == 20
+    assert all(set(s.labels.tolist()) == {1} for s in data.splits.values())
