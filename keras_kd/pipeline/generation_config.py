@@ -128,6 +128,14 @@ class GenerationConfig(RunConfig):
                 "`response_column` must be the name of a column, e.g. "
                 f"'completion'. Received: response_column={self.response_column!r}"
             )
+        if self.response_column is not None and self.text_column != type(self).text_column:
+            # It would be ignored: pairs are read from their two columns.
+            raise ValueError(
+                f"text_column={self.text_column!r} (--text-column) names a column "
+                "of texts; prompt-response pairs are read from prompt_column "
+                f"(--prompt-column) and response_column. Pass prompt_column="
+                f"{self.text_column!r} if it holds the prompts."
+            )
         if self.response_column == self.prompt_column:
             raise ValueError(
                 f"`response_column` and `prompt_column` are both "

@@ -256,6 +256,8 @@ def test_the_cli_takes_a_response_column_for_generation_only(tmp_path, capsys):
     assert "add --response-column" in capsys.readouterr().err
     with pytest.raises(ValueError, match="`response_column` and `prompt_column` are both 'prompt'"):
         GenerationConfig(response_column="prompt")
+    with pytest.raises(ValueError, match=r"text_column='question' \(--text-column\) names a column of texts.*prompt_column='question'"):
+        GenerationConfig(text_column="question", response_column="answer")
     assert not (tmp_path / "runs").exists()
 
 
