@@ -212,6 +212,10 @@ API_CASES = [
     ("distiller-same-model", lambda f: _same_model_twice(),
      ValueError, ["`student` and `teacher` are the same model"]),
     ("distiller-alpha", lambda f: _compile(alpha=1.5), ValueError, ["alpha=1.5"]),
+    # The instance's temperature was used and temperature=4.0 dropped unsaid.
+    ("distiller-temperature-beside-a-loss-instance",
+     lambda f: _compile(distillation_loss_fn=losses.KLDivergence(temperature=1.0), temperature=4.0),
+     ValueError, ["temperature=4.0 contradicts", "own temperature=1.0", "KLDivergence(temperature=4.0)"]),
     ("distiller-jit-compile", lambda f: _compile(jit_compile="yes"),
      ValueError, ["jit_compile='yes'"]),
     ("distiller-loss-argument", lambda f: _compile(loss="mse"),

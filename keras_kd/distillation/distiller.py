@@ -31,6 +31,8 @@ from keras_kd.utils.compile_config import compile_saved, with_optimizer_state
 from keras_kd.utils.multi_worker import MultiWorkerFit
 from keras_kd.utils.validation import check_number
 
+DEFAULT_TEMPERATURE = 2.0
+
 
 def _preprocessor(model):
     return getattr(model, "preprocessor", None)
@@ -158,7 +160,7 @@ class Distiller(MultiWorkerFit, keras.Model):
         student_loss_fn=None,
         distillation_loss_fn=None,
         alpha=0.5,
-        temperature=2.0,
+        temperature=None,
         evaluate_distillation=False,
         jit_compile="auto",
         feature_losses=None,
@@ -191,9 +193,12 @@ class Distiller(MultiWorkerFit, keras.Model):
                 `1 - alpha` weighs the student loss. With `alpha=0` (and no
                 feature losses) the teacher is not run; with `alpha=1`
                 labels are not needed.
-            temperature: float > 0, the temperature of the default
-                distillation loss (ignored when `distillation_loss_fn` is an
-                instance, which carries its own).
+            temperature: float > 0, the temperature of a distillation loss
+                given by name or left to the default (2.0 if not given), and
+                at which several teachers' probabilities are mixed for a
+                loss function without one. A loss instance carries its own:
+                a different `temperature` beside it is refused, since one of
+                the two would be ignored.
             evaluate_distillation: if True, `evaluate` also runs the teacher
                 and reports the distillation loss; by default it evaluates the
                 student alone and `loss` is the student loss.
@@ -238,7 +243,10 @@ class Distiller(MultiWorkerFit, keras.Model):
             example="0.5; alpha weighs the distillation loss against the "
             "student loss (0: labels only, 1: the teacher only)",
         )
-        temperature = kd_losses.check_temperature(temperature)
+        given_temperature = temperature
+        temperature = kd_losses.check_temperature(
+            DEFAULT_TEMPERATURE if temperature is None else temperature
+        )
         keras_jit = keras_jit_compile(
             jit_compile,
             kwargs.get("run_eagerly", False),
@@ -250,6 +258,20 @@ class Distiller(MultiWorkerFit, keras.Model):
             else distillation_loss_fn,
             temperature=temperature,
         )
+        own_temperature = getattr(distillation_loss, "temperature", None)
+        if (
+            given_temperature is not None
+            and own_temperature is not None
+            and float(own_temperature) != temperature
+        ):
+            raise ValueError(
+                f"temperature={given_temperature!r} contradicts the "
+                f"distillation loss's own temperature={own_temperature!r} "
+                f"({type(distillation_loss).__name__}), which is the one "
+                "used. Set it on the loss, e.g. "
+                f"{type(distillation_loss).__name__}(temperature="
+                f"{given_temperature!r}), and leave `temperature` out."
+            )
         if (
             alpha > 0
             and isinstance(distillation_loss, kd_losses.DistillationLoss)
@@ -293,7 +315,7 @@ class Distiller(MultiWorkerFit, keras.Model):
             student_loss_fn=student_loss_fn,
             distillation_loss_fn=distillation_loss_fn,
             alpha=alpha,
-            temperature=temperature,
+            temperature=given_temperature,
             evaluate_distillation=self.evaluate_distillation,
             jit_compile=jit_compile,
             feature_losses=feature_losses,

@@ -273,6 +273,7 @@ def test_save_and_load_round_trip(tmp_path):
     x, y = data()
     model = distiller(
         alpha=0.7,
+        temperature=None,
         optimizer=keras.optimizers.Adam(1e-2),
         distillation_loss_fn=losses.JensenShannonDivergence(beta=0.3, temperature=1.5),
         metrics=["accuracy"],
@@ -641,3 +642,19 @@ def test_labels_and_weights_as_lists_train_as_arrays():
                              shuffle=False, verbose=0).history["loss"]
 
     assert loss(y.tolist(), weights.tolist()) == pytest.approx(loss(y, weights), rel=1e-6)
+
+
+def test_a_temperature_beside_a_loss_instance_must_agree_with_it():
+    distiller = keras_kd.Distiller(student=mlp(16, seed=1), teacher=mlp(64, seed=2))
+    loss = losses.KLDivergence(temperature=4.0)
+    distiller.compile(optimizer="sgd", distillation_loss_fn=loss, temperature=4.0)
+    assert distiller.temperature == 4.0
+    distiller.compile(optimizer="sgd", distillation_loss_fn=loss)
+    assert distiller.distillation_loss_fn.temperature == 4.0
+    assert distiller.get_compile_config()["temperature"] is None
+    distiller.compile(optimizer="sgd", distillation_loss_fn="kl_divergence", temperature=3.0)
+    assert distiller.distillation_loss_fn.temperature == 3.0
+    distiller.compile(optimizer="sgd")
+    assert distiller.distillation_loss_fn.temperature == 2.0
+    with pytest.raises(ValueError, match="temperature=3.0 contradicts"):
+        distiller.compile(optimizer="sgd", distillation_loss_fn=loss, temperature=3.0)
