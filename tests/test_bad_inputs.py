@@ -32,6 +32,14 @@ def _linear():
     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
 
 
+def _softmax_bert_classifier():
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=8)
+    return keras_hub.models.BertTextClassifier(
+        backbone, num_classes=2, activation="softmax", preprocessor=None)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, tiny_preset):
     """Paths the cases refer to as `{name}`: bad models, data, folders."""
@@ -303,6 +311,11 @@ API_CASES = [
     ("export-lowercase-against-the-tokenizer", lambda f: export.export_tflite(
         transfer.load_finetune_model(f["classifier"]), f["out"] + ".tflite", lowercase=False),
      ValueError, ["lowercase=False contradicts the model's tokenizer", "Leave `lowercase` out"]),
+    # The file scored softmax(probabilities): 0.73 at most for two classes.
+    ("export-softmax-model-from-logits", lambda f: export.export_tflite(
+        _softmax_bert_classifier(), f["out"] + ".tflite", vocabulary=["[PAD]"]),
+     ValueError, ["from_logits=True appends a softmax", "output layer 'logits' has a softmax activation",
+                  "Pass from_logits=False"]),
     ("export-existing-file", lambda f: export.export_tflite(_linear(), f["existing"]),
      FileExistsError, ["existing.tflite", "overwrite=True"]),
     ("write-existing-file", lambda f: atomic_write_text(f["existing"], "new"),

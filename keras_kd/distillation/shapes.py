@@ -158,6 +158,44 @@ def _name(value):
     return value if isinstance(value, str) else getattr(getattr(value, "fn", value), "__name__", None)
 
 
+def _output_operation(model):
+    """The layer or op that makes `model`'s one symbolic output, else None."""
+    outputs = getattr(model, "outputs", None) or []
+    history = getattr(outputs[0], "_keras_history", None) if len(outputs) == 1 else None
+    return getattr(history, "operation", None)
+
+
+def softmax_output(model):
+    """How `model` ends in a softmax (it outputs probabilities, not
+    logits), or None when nothing says so: its output layer's `activation`
+    (a keras-hub task's `activation="softmax"`, a `Dense` head), a
+    `keras.layers.Softmax` or `keras.ops.softmax`, also inside a nested
+    model. Models without symbolic outputs (subclassed) give None.
+
+    Args:
+        model: a `keras.Model`.
+
+    Returns:
+        A phrase naming what was found, or None.
+
+    Example:
+
+    >>> dense = keras.layers.Dense(3, activation="softmax", name="scores")
+    >>> softmax_output(keras.Sequential([keras.Input((4,)), dense]))
+    "its output layer 'scores' has a softmax activation"
+    >>> softmax_output(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])) is None
+    True
+    """
+    operation = _output_operation(model)
+    if isinstance(operation, keras.Model):
+        return softmax_output(operation)
+    if _name(getattr(operation, "activation", None)) == "softmax":
+        return f"its output layer {operation.name!r} has a softmax activation"
+    if type(operation).__name__.lower() == "softmax":
+        return "its output is a softmax"
+    return None
+
+
 def independent_outputs(model):
     """How `model` scores each class on its own (a multi-label or sigmoid
     binary classifier), or None when nothing says so: a keras-kd
@@ -180,9 +218,7 @@ def independent_outputs(model):
     >>> independent_outputs(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])) is None
     True
     """
-    outputs = getattr(model, "outputs", None) or []
-    history = getattr(outputs[0], "_keras_history", None) if len(outputs) == 1 else None
-    operation = getattr(history, "operation", None)
+    operation = _output_operation(model)
     if isinstance(operation, keras.Model):
         found = independent_outputs(operation)
         if found is not None:

@@ -76,7 +76,8 @@ def export_bundle(
         verification_data: texts (with labels for accuracies) for the parity
             figures; default: `representative_data`.
         teacher: None, a description string or the teacher Keras model.
-        from_logits: whether the model outputs logits.
+        from_logits: whether the model outputs logits (softmax is added;
+            a model that ends in a softmax is refused: pass False).
         lowercase: whether the tokenizer lowercases; default: the model's
             tokenizer's setting (see `export_tflite`).
         overwrite: replace an existing `directory`.
@@ -115,6 +116,7 @@ def export_bundle(
             "for the calibration). Received: representative_data=None."
         )
     serving.model_input_names(model)
+    serving.check_from_logits(model, from_logits)
     labels = serving.resolve_labels(
         labels, serving.num_classes(model), getattr(model, "class_names", None)
     )

@@ -14,6 +14,7 @@ import os
 import keras
 import numpy as np
 
+from keras_kd.distillation.shapes import softmax_output
 from keras_kd.export.metadata import INPUT_NAMES, SPECIAL_TOKENS
 
 # keras-hub BERT input names, in the order of `INPUT_NAMES`.
@@ -149,6 +150,29 @@ class TruncateTokens(keras.layers.Layer):
         config = super().get_config()
         config["sequence_length"] = self.sequence_length
         return config
+
+
+def check_from_logits(model, from_logits):
+    """Refuses `from_logits=True` for a model that ends in a softmax: the
+    file would output the softmax of probabilities, scores squeezed towards
+    uniform (0.73 / 0.27 at most for two classes), with every parity check
+    passing, since Keras is wrapped the same way.
+
+    Example:
+
+    >>> dense = keras.layers.Dense(2, activation="softmax", name="scores")
+    >>> check_from_logits(keras.Sequential([keras.Input((4,)), dense]), True)
+    Traceback (most recent call last):
+    ...
+    ValueError: from_logits=True appends a softmax to the model's outputs, but its output layer 'scores' has a softmax activation: the file would output the softmax of probabilities. Pass from_logits=False (the model outputs probabilities already).
+    """
+    found = softmax_output(model) if from_logits else None
+    if found is not None:
+        raise ValueError(
+            "from_logits=True appends a softmax to the model's outputs, but "
+            f"{found}: the file would output the softmax of probabilities. "
+            "Pass from_logits=False (the model outputs probabilities already)."
+        )
 
 
 def serving_model(model, sequence_length, from_logits, truncate_to=None):

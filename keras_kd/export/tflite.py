@@ -158,6 +158,8 @@ def export_tflite(
             tokenizer too (`strip_accents`; False without a tokenizer);
             MediaPipe never does.
         from_logits: whether the model outputs logits; softmax is added.
+            A model that ends in a softmax is refused with True: pass
+            False.
         metadata: embed the MediaPipe metadata (needs `mediapipe`).
         verify: run `verify_tflite` and refuse float32 parity worse than
             `parity_tolerance`. Keras classifies the texts tokenized by the
@@ -200,6 +202,7 @@ def export_tflite(
         )
     path = serving.check_destination(path, overwrite)
     serving.model_input_names(model)
+    serving.check_from_logits(model, from_logits)
     _check_sequence_length(sequence_length, model)
     labels = serving.resolve_labels(
         labels, serving.num_classes(model), getattr(model, "class_names", None)
