@@ -310,6 +310,7 @@ def _build(raw, class_names, description, training=True):
     if training:
         _check_training_classes(splits, class_names, description)
     _warn_of_training_copies(splits)
+    _warn_of_contradicting_labels(splits, class_names)
     return TextClassificationData(
         class_names=class_names, name=description, **splits
     )
@@ -358,6 +359,39 @@ def _warn_of_training_copies(splits):
                 "them from one of the files.",
                 stacklevel=4,
             )
+
+
+def _warn_of_contradicting_labels(splits, class_names):
+    """Warns when one text (`text_key`) carries two labels, anywhere in the
+    splits: a model cannot be right on both copies, and training on both
+    teaches it neither. The copies stay: which label is right is the
+    user's call.
+
+    Example:
+
+    >>> import warnings
+    >>> splits = {"train": TextSplit(["a fine film", "dull", "a fine  film"], np.array([1, 0, 0]))}
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _warn_of_contradicting_labels(splits, ["negative", "positive"])
+    >>> print(caught[0].message)
+    1 text appears with different labels (e.g. 'a fine film': ['negative', 'positive']): a model cannot be right on every copy. Fix those labels or remove the copies.
+    """
+    labels = {}
+    for split in splits.values():
+        for text, label in zip(split.texts, split.labels.tolist()):
+            labels.setdefault(text_key(text), set()).add(label)
+    contradicting = [(text, found) for text, found in labels.items() if len(found) > 1]
+    if contradicting:
+        text, found = contradicting[0]
+        count = len(contradicting)
+        warnings.warn(
+            f"{count} {'text appears' if count == 1 else 'texts appear'} with "
+            f"different labels (e.g. {text!r:.80}: "
+            f"{[class_names[i] for i in sorted(found)]}): a model cannot be "
+            "right on every copy. Fix those labels or remove the copies.",
+            stacklevel=4,
+        )
 
 
 def _hashable(label):

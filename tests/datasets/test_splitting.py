@@ -78,6 +78,20 @@ def test_single_class():
                       class_names=["0", "1"])
 
 
+def test_a_text_labelled_two_ways_is_counted_across_splits_and_kept():
+    texts = [f"review {i}" for i in range(20)] + ["review  4", "review 7"]
+    labels = [i % 2 for i in range(20)] + [1, 0]
+    with pytest.warns(UserWarning, match=r"^3 texts appear with different labels .*\['0', '1'\]"):
+        data = datasets.load((texts, labels), test_data=(["review 9", "new"], [0, 1]),
+                             validation_data=(["other"], [0]))
+    # review 4, review 7 (in training, twice each) and review 9 (labelled 1 in
+    # training, 0 in the test file) are all kept.
+    assert len(data.train) == 22
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        datasets.load((texts[:20] * 2, labels[:20] * 2))
+
+
 def test_bad_split_fractions():
     with pytest.raises(ValueError, match=r"splits=\(0\.5, 0\.1, 0\.1\)"):
         datasets.load((["a", "b"], [0, 1]), splits=(0.5, 0.1, 0.1))
