@@ -88,6 +88,27 @@ def _check_generate_args(prompt, max_new_tokens):
     check_int("max_new_tokens", max_new_tokens, example=32)
 
 
+def _check_prompt_fits(prompt_ids, context_length):
+    """Refuses a prompt that leaves no room for a token in the context: the
+    runtime's prefill fails on it with "prefill failed" alone.
+
+    Example:
+
+    >>> _check_prompt_fits([1, 2, 3], 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: The prompt is 3 tokens, but the bundle's context holds 3 tokens: the prompt and at least one generated token. Shorten the prompt to at most 2 tokens, or export with a larger max_sequence_length.
+    """
+    if len(prompt_ids) >= context_length:
+        raise ValueError(
+            f"The prompt is {len(prompt_ids)} tokens, but the bundle's context "
+            f"holds {context_length} tokens: the prompt and at least "
+            f"one generated token. Shorten the prompt to at most "
+            f"{context_length - 1} tokens, or export with a larger "
+            "max_sequence_length."
+        )
+
+
 def read_bundle(path, include_model=True):
     """The sections of a `.litertlm` bundle.
 
@@ -203,6 +224,7 @@ class LiteRTLMGenerator:
         self.path = _check_bundle_path(path)
         self._litert_lm = litert_lm
         self._lookup = None
+        self._context_length = None
         self.engine = litert_lm.Engine(
             self.path,
             backend=litert_lm.Backend.CPU(thread_count=num_threads),
@@ -213,6 +235,15 @@ class LiteRTLMGenerator:
     def tokenize(self, text):
         """The runtime's token ids for `text` (no start token)."""
         return list(self.engine.tokenize(text))
+
+    @property
+    def context_length(self):
+        """The tokens the bundle's context holds, prompt included (its
+        `LlmMetadata.max_num_tokens`; 0 when the bundle does not say)."""
+        if self._context_length is None:
+            metadata = read_bundle(self.path, include_model=False)["llm_metadata"]
+            self._context_length = int(metadata.max_num_tokens) if metadata else 0
+        return self._context_length
 
     def _token_id(self, piece):
         if piece and set(piece) == {UNDECODED}:
@@ -229,15 +260,26 @@ class LiteRTLMGenerator:
         return [token] if token is not None else self.tokenize(piece)
 
     def generate(self, prompt, max_new_tokens=32):
-        """Greedy continuation of the raw text `prompt`.
+        """Greedy continuation of the raw text `prompt`: at most
+        `max_new_tokens` tokens, and no more than the context
+        (`context_length`) holds after the prompt.
 
         Token ids are read from the streamed pieces (one per decode step):
         exact, except that a piece the runtime holds back until it completes
         a UTF-8 character covers several tokens, and is re-tokenized, and
         that a token the runtime shows as U+FFFD (part of a character) has
         the id None.
+
+        Raises:
+            ValueError: the prompt is empty, or leaves no room for a token
+                in the context (checked before the runtime's prefill, which
+                fails on it with "prefill failed" alone).
         """
         _check_generate_args(prompt, max_new_tokens)
+        start = self.engine.bos_token_id
+        prompt_ids = ([start] if start is not None else []) + self.tokenize(prompt)
+        if self.context_length:
+            _check_prompt_fits(prompt_ids, self.context_length)
         litert_lm = self._litert_lm
         session = self.engine.create_session(
             apply_prompt_template=False,
@@ -254,8 +296,6 @@ class LiteRTLMGenerator:
             info = session.get_benchmark_info()
         finally:
             session.close()
-        start = self.engine.bos_token_id
-        prompt_ids = ([start] if start is not None else []) + self.tokenize(prompt)
         return Generation(
             text="".join(pieces),
             token_ids=[i for piece in pieces for i in self._token_id(piece)],
@@ -354,14 +394,7 @@ class LiteRTInterpreterGenerator:
         ids = self.start_ids + self.tokenize(prompt)
         if not ids:
             raise ValueError("The prompt is empty: give at least one token.")
-        if len(ids) >= self.cache_length:
-            raise ValueError(
-                f"The prompt is {len(ids)} tokens, but the bundle's context "
-                f"holds {self.cache_length} tokens: the prompt and at least "
-                f"one generated token. Shorten the prompt to at most "
-                f"{self.cache_length - 1} tokens, or export with a larger "
-                "max_sequence_length."
-            )
+        _check_prompt_fits(ids, self.cache_length)
         max_new_tokens = min(max_new_tokens, self.cache_length - len(ids))
         caches = {
             name: np.zeros(shape, np.float32)

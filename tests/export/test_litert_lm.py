@@ -190,9 +190,12 @@ def test_interpreter_stops_where_the_runtime_stops(exported):
             expected = runtime.generate(prompt, max_new_tokens=NEW_TOKENS).token_ids
             assert len(expected) == CONTEXT - length
             assert interpreter.generate(prompt, max_new_tokens=NEW_TOKENS).token_ids == expected
-    for length in (CONTEXT, CONTEXT + 8):
-        with pytest.raises(ValueError, match=f"The prompt is {length} tokens, but the bundle's context holds {CONTEXT} tokens"):
-            interpreter.generate(" ".join(["a"] * length), max_new_tokens=NEW_TOKENS)
+        # The runtime failed with "litert_lm_session_run_prefill failed" alone.
+        assert runtime.context_length == CONTEXT
+        for length in (CONTEXT, CONTEXT + 8):
+            for generator in (interpreter, runtime):
+                with pytest.raises(ValueError, match=f"The prompt is {length} tokens, but the bundle's context holds {CONTEXT} tokens"):
+                    generator.generate(" ".join(["a"] * length), max_new_tokens=NEW_TOKENS)
 
 
 def test_runtime_tokenizer_matches_keras(exported, causal_lm):
