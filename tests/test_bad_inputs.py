@@ -144,6 +144,24 @@ def _fit_fractional_labels():
     distiller.fit(np.zeros((2, 4), "float32"), np.array([0.0, 1.7]), verbose=0)
 
 
+def _fit_token_ids_beyond_the_vocabulary():
+    def classifier():
+        backbone = keras_hub.models.BertBackbone(
+            vocabulary_size=10, num_layers=1, num_heads=1, hidden_dim=4,
+            intermediate_dim=8, max_sequence_length=4,
+        )
+        return keras.Model(backbone.input, keras.layers.Dense(2)(backbone.output["pooled_output"]))
+
+    x = {
+        "token_ids": np.array([[2, 5, 3, 0], [2, 12, 3, 0]], "int32"),
+        "padding_mask": np.array([[1, 1, 1, 0]] * 2, "int32"),
+        "segment_ids": np.zeros((2, 4), "int32"),
+    }
+    distiller = Distiller(student=classifier(), teacher=classifier())
+    distiller.compile(optimizer="adam")
+    distiller.fit(x, np.array([0, 1]), verbose=0)
+
+
 def _compile_sigmoid_student():
     student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="sigmoid")])
     Distiller(student=student, teacher=_linear()).compile(optimizer="adam")
@@ -230,6 +248,9 @@ API_CASES = [
      ValueError, ["loss='mse'", "student_loss_fn"]),
     ("distiller-fractional-class-id", lambda f: _fit_fractional_labels(),
      ValueError, ["Label (class id) 1.7 is not a whole number", "np.round(labels)"]),
+    ("distiller-token-id-beyond-the-vocabulary",
+     lambda f: _fit_token_ids_beyond_the_vocabulary(),
+     ValueError, ["Token id 12 is out of range", "has 10 tokens", "student.preprocessor"]),
     ("distiller-multilabel-softmax-loss", lambda f: _compile_sigmoid_student(),
      ValueError, ["scores each class on its own", "has a sigmoid activation",
                   "mutually exclusive", "keras_kd.losses.LogitsMSE()"]),

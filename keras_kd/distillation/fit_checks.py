@@ -1,7 +1,7 @@
 """The `Distiller`'s checks of the data of `fit` and `evaluate`: the first
 batch of `fit`, before any training (shapes, class ids and losses on real
-data, then whether the step compiles with XLA), the class ids of every
-batch, the backup callbacks that would not resume exactly, and the
+data, then whether the step compiles with XLA), the class ids and token
+ids of every batch, the backup callbacks that would not resume exactly, and the
 callback that stops at a non-finite loss."""
 
 import numbers
@@ -12,12 +12,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_kd.distillation.inputs import (
-    check_class_ids,
+    check_batch,
     holds_strings,
     no_keras_shuffle,
     peek_first_batch,
     split_cached_teacher,
-    with_checked_class_ids,
+    vocabulary_size,
+    with_checked_batches,
 )
 from keras_kd.distillation.non_finite import StopOnNonFiniteLoss
 from keras_kd.distillation.shapes import check_logits_not_probabilities, check_logits_shapes
@@ -37,6 +38,18 @@ def _check_each_teacher(distiller, x, y, y_pred):
             check_logits_not_probabilities(logits, "teacher")
         except ValueError as error:
             raise ValueError(f"Teacher {i} ({teacher.name!r}): {error}") from None
+
+
+def _vocabulary_size(distiller):
+    return vocabulary_size([distiller.student, *distiller.teachers])
+
+
+def _checked_batches(distiller, x, y, training):
+    """`with_checked_batches` with the distiller's bounds: class ids where
+    a sparse cross-entropy reads labels, token ids where the models say
+    their vocabulary."""
+    num_classes = distiller._num_classes if distiller._checks_class_ids(training) else None
+    return with_checked_batches(x, y, num_classes, _vocabulary_size(distiller))
 
 
 def check_first_batch(distiller, batch):
@@ -61,11 +74,14 @@ def check_first_batch(distiller, batch):
             "output_signature=(tf.TensorSpec([None], tf.string), "
             "tf.TensorSpec([None], tf.int32)))."
         )
+    # Before the student reads them: an id out of range fails in TF's
+    # gather here, and is clamped without a word in XLA steps.
+    check_batch(batch, vocabulary_size=_vocabulary_size(distiller))
     student_logits = distiller.student(x, training=False)
     distiller._num_classes = student_logits.shape[-1]
     check_logits_not_probabilities(student_logits, "student")
     if distiller._checks_class_ids(training=True):
-        check_class_ids(distiller._num_classes, batch)
+        check_batch(batch, num_classes=distiller._num_classes)
     if distiller._uses_teacher(training=True):
         _check_each_teacher(distiller, x, y, student_logits)
     teacher = distiller._teacher_outputs(x, y, training=True)
@@ -209,7 +225,8 @@ def _as_array(values):
 
 def checked_fit_data(distiller, x, y, kwargs):
     """`fit`'s data and arguments, checked: the first batch (once per
-    `compile`, `check_first_batch`), the class ids of every batch of the
+    `compile`, `check_first_batch`), the class ids (for a sparse
+    cross-entropy) and token ids of every batch of the
     training and validation data for a sparse cross-entropy, Keras's
     `BackupAndRestore` with a step frequency refused
     (`check_backup_callbacks`), a `StopOnNonFiniteLoss` among the
@@ -233,30 +250,27 @@ def checked_fit_data(distiller, x, y, kwargs):
         )
         check_first_batch(distiller, batch)
         distiller._first_batch_checked = True
-    if distiller._checks_class_ids(training=True):
-        x, y = with_checked_class_ids(x, y, distiller._num_classes)
+    x, y = _checked_batches(distiller, x, y, training=True)
     if kwargs.get("class_weight") is not None and isinstance(x, tf.data.Dataset):
         # After the class-id check, which names a bad id first.
         x = with_class_weights(x, kwargs.pop("class_weight"), distiller._num_classes)
-    if kwargs.get("validation_data") is not None and distiller._checks_class_ids(
-        training=False
-    ):
-        kwargs["validation_data"] = with_checked_class_ids(
-            kwargs["validation_data"], None, distiller._num_classes
+    if kwargs.get("validation_data") is not None:
+        kwargs["validation_data"] = _checked_batches(
+            distiller, kwargs["validation_data"], None, training=False
         )[0]
     no_keras_shuffle(x, kwargs)
     return x, y, kwargs
 
 
 def checked_evaluation_data(distiller, x, y, kwargs):
-    """`evaluate`'s data with its class ids checked as in `fit`; returns
-    `(x, y)`."""
+    """`evaluate`'s data with its class ids and token ids checked as in
+    `fit`; returns `(x, y)`."""
     if not distiller._checks_class_ids(training=False):
-        return x, y
+        return with_checked_batches(x, y, None, _vocabulary_size(distiller))
     if distiller._num_classes is None:
         batch, x = peek_first_batch(
             x, y, kwargs.get("sample_weight"), kwargs.get("batch_size")
         )
         first_x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
         distiller._num_classes = distiller.student(first_x, training=False).shape[-1]
-    return with_checked_class_ids(x, y, distiller._num_classes)
+    return _checked_batches(distiller, x, y, training=False)

@@ -386,6 +386,12 @@ def _checked(labels, values, bad, template):
         return tf.identity(labels)
 
 
+def _checked_range(ids, size, template):
+    """`ids` once each is in `[0, size)`, as `_checked` says."""
+    flat = tf.reshape(tf.cast(ids, tf.int64), [-1])
+    return _checked(ids, flat, tf.logical_or(flat < 0, flat >= size), template)
+
+
 def assert_class_ids(labels, num_classes):
     """Checks that every class id in `labels` is a whole number in
     `[0, num_classes)`.
@@ -455,11 +461,9 @@ def assert_class_ids(labels, num_classes):
             "probabilities and distill with `Distiller.compile("
             'student_loss_fn="categorical_crossentropy")`.',
         )
-    ids = tf.reshape(tf.cast(labels, tf.int64), [-1])
-    return _checked(
+    return _checked_range(
         labels,
-        ids,
-        tf.logical_or(ids < 0, ids >= num_classes),
+        num_classes,
         "Label (class id) {} is out of range: the model has "
         f"{num_classes} classes, so class ids go from 0 to {num_classes - 1}. "
         "Fix the labels, or give the model (in distillation, the student and "
@@ -467,31 +471,71 @@ def assert_class_ids(labels, num_classes):
     )
 
 
-def check_class_ids(num_classes, batch):
+def assert_token_ids(token_ids, vocabulary_size):
+    """Checks that every id in `token_ids` is in `[0, vocabulary_size)`, as
+    `assert_class_ids` checks labels: eagerly a `ValueError`, in a
+    `tf.data` pipeline a `tf.errors.InvalidArgumentError`, naming the first
+    bad id. In an XLA-compiled step an embedding lookup clamps an id out of
+    range to the table's last row, and the model trains on it without an
+    error.
+
+    Args:
+        token_ids: integer token ids, of any shape.
+        vocabulary_size: the rows of the models' token embeddings.
+
+    Returns:
+        `token_ids` as a tensor (in a graph, after the check).
+
+    Example:
+
+    >>> assert_token_ids(np.array([[2, 7, 0]]), 30522).numpy().tolist()
+    [[2, 7, 0]]
+    >>> assert_token_ids(np.array([[2, 40000]]), 30522)
+    Traceback (most recent call last):
+    ...
+    ValueError: Token id 40000 is out of range: the vocabulary of the models has 30522 tokens, ids 0 to 30521. Tokenize with the tokenizer of the student (`student.preprocessor`; a trimmed vocabulary renumbers its tokens), or pass raw texts.
+    """
+    token_ids = tf.convert_to_tensor(token_ids)
+    if not token_ids.dtype.is_integer:
+        return token_ids
+    return _checked_range(
+        token_ids,
+        vocabulary_size,
+        # No apostrophes: a tf.data assertion would print them escaped.
+        "Token id {} is out of range: the vocabulary of the models has "
+        f"{vocabulary_size} tokens, ids 0 to {vocabulary_size - 1}. Tokenize "
+        "with the tokenizer of the student (`student.preprocessor`; a "
+        "trimmed vocabulary renumbers its tokens), or pass raw texts.",
+    )
+
+
+def check_batch(batch, num_classes=None, vocabulary_size=None):
     """`assert_class_ids` on the labels of an `(x, y[, sample_weight])`
-    batch, the `"labels"` of a `TeacherCache` batch included; returns the
-    batch (in a graph, after the check). A batch without labels passes."""
+    batch (the `"labels"` of a `TeacherCache` batch included) when
+    `num_classes` is given, `assert_token_ids` on its `x["token_ids"]`
+    when `vocabulary_size` is; returns the batch (in a graph, after the
+    checks). What a batch lacks is not checked."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+    if vocabulary_size is not None and isinstance(x, dict) and "token_ids" in x:
+        x = {**x, "token_ids": assert_token_ids(x["token_ids"], vocabulary_size)}
     labels, teacher_logits = split_cached_teacher(y)
-    if labels is None:
-        return batch
-    labels = assert_class_ids(labels, num_classes)
-    if teacher_logits is not None:
-        labels = {**y, "labels": labels}
-    return keras.utils.pack_x_y_sample_weight(x, labels, sample_weight)
+    if num_classes is not None and labels is not None:
+        labels = assert_class_ids(labels, num_classes)
+        y = {**y, "labels": labels} if teacher_logits is not None else labels
+    return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
 
 class _CheckedPyDataset(keras.utils.PyDataset):
-    def __init__(self, dataset, num_classes):
+    def __init__(self, dataset, check):
         super().__init__(
             workers=dataset.workers,
             use_multiprocessing=dataset.use_multiprocessing,
             max_queue_size=dataset.max_queue_size,
         )
-        self.dataset, self.num_classes = dataset, num_classes
+        self.dataset, self.check = dataset, check
 
     def __getitem__(self, index):
-        return check_class_ids(self.num_classes, self.dataset[index])
+        return self.check(self.dataset[index])
 
     @property
     def num_batches(self):
@@ -504,30 +548,73 @@ class _CheckedPyDataset(keras.utils.PyDataset):
         self.dataset.on_epoch_end()
 
 
-def with_checked_class_ids(x, y, num_classes):
-    """Returns `(x, y)` that raise a clear error (`assert_class_ids`) on a
-    batch whose labels hold a class id outside `[0, num_classes)`: a
-    `tf.data.Dataset`, a generator or a `keras.utils.PyDataset` is wrapped
-    to check each batch as it is read; array labels `y` are checked at
-    once, as are those of an `(x, y[, sample_weight])` tuple given as `x`
-    (`fit`'s `validation_data`). Batches of a `TeacherCache` have their
-    `"labels"` checked."""
-    check = functools.partial(check_class_ids, num_classes)
+def with_checked_batches(x, y, num_classes=None, vocabulary_size=None):
+    """Returns `(x, y)` that raise a clear error (`check_batch`) on a batch
+    whose labels hold a class id outside `[0, num_classes)` or whose token
+    ids fall outside `[0, vocabulary_size)` (either check skipped when its
+    bound is None): a `tf.data.Dataset`, a generator or a
+    `keras.utils.PyDataset` is wrapped to check each batch as it is read;
+    arrays are checked at once, as are those of an
+    `(x, y[, sample_weight])` tuple given as `x` (`fit`'s
+    `validation_data`). Batches of a `TeacherCache` have their `"labels"`
+    checked."""
+    check = functools.partial(
+        check_batch, num_classes=num_classes, vocabulary_size=vocabulary_size
+    )
     if isinstance(x, (tuple, list)) and y is None:
         # `fit`'s `validation_data=(x, y[, sample_weight])` of arrays.
         check(tuple(x))
         return x, y
     if isinstance(x, tf.data.Dataset):
         labels, _ = split_cached_teacher(keras.utils.unpack_x_y_sample_weight(x.element_spec)[1])
-        if getattr(labels, "dtype", None) == tf.string:
+        if num_classes is not None and getattr(labels, "dtype", None) == tf.string:
             # Refused here, not in the traced map, whose error would come
             # wrapped in a trace of keras-kd's code.
             assert_class_ids(tf.constant([], tf.string), num_classes)
         return x.map(lambda *batch: check(batch if len(batch) > 1 else batch[0])), y
     if isinstance(x, keras.utils.PyDataset):
-        return _CheckedPyDataset(x, num_classes), y
+        return _CheckedPyDataset(x, check), y
     if is_generator(x):
         return (check(batch) for batch in x), y
-    if y is not None:
+    if vocabulary_size is not None and isinstance(x, dict) and "token_ids" in x:
+        assert_token_ids(x["token_ids"], vocabulary_size)
+    if num_classes is not None and y is not None:
         assert_class_ids(y, num_classes)
     return x, y
+
+
+def _token_embedding_rows(model):
+    size = getattr(getattr(model, "backbone", model), "vocabulary_size", None)
+    if isinstance(size, (int, np.integer)):
+        return int(size)
+    # A functional model built on a backbone's inputs holds its layers, not
+    # the backbone; keras-hub names the token table "token_embedding".
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.layers.Embedding) and layer.name == "token_embedding":
+            return int(layer.input_dim)
+        if isinstance(layer, keras.Model):
+            size = _token_embedding_rows(layer)
+            if size is not None:
+                return size
+    return None
+
+
+def vocabulary_size(models):
+    """The fewest token embedding rows among `models` (keras-hub backbones
+    and tasks, whose `vocabulary_size` says it, or models holding
+    keras-hub's `token_embedding` layer), or None when none says.
+
+    Example:
+
+    >>> import keras_hub
+    >>> backbone = keras_hub.models.BertBackbone(vocabulary_size=50, num_layers=1,
+    ...     num_heads=1, hidden_dim=4, intermediate_dim=8, max_sequence_length=8)
+    >>> head = keras.layers.Dense(2)(backbone.output["pooled_output"])
+    >>> vocabulary_size([backbone, keras.Model(backbone.input, head)])
+    50
+    >>> vocabulary_size([keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])]) is None
+    True
+    """
+    sizes = [_token_embedding_rows(model) for model in models if model is not None]
+    sizes = [size for size in sizes if size is not None]
+    return min(sizes) if sizes else None

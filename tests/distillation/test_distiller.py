@@ -195,7 +195,9 @@ def tiny_bert_classifier(num_layers, seed):
     return keras.Model(backbone.input, logits)
 
 
-def test_keras_hub_dict_inputs():
+def bert_batches_and_distiller():
+    """32 random BERT inputs (vocabulary 100), binary labels and a compiled
+    Distiller of two tiny BERT classifiers."""
     rng = np.random.default_rng(0)
     x = {
         "token_ids": rng.integers(1, 100, size=(32, 12)).astype("int32"),
@@ -208,12 +210,36 @@ def test_keras_hub_dict_inputs():
         teacher=tiny_bert_classifier(2, seed=2),
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return x, y, model
+
+
+def test_keras_hub_dict_inputs():
+    x, y, model = bert_batches_and_distiller()
     history = model.fit(
         tf.data.Dataset.from_tensor_slices((x, y)).batch(8), epochs=2, verbose=0
     ).history
     assert model.jit_compile is True
     assert np.isfinite(history["loss"]).all()
     assert model.predict(x, verbose=0).shape == (32, 2)
+
+
+def test_token_ids_outside_the_vocabulary_are_refused_in_any_batch():
+    # Under XLA the embedding lookup clamped id 100 to row 99 and the
+    # distiller trained on without a word (the first batch alone was checked
+    # by TF's eager gather).
+    x, y, model = bert_batches_and_distiller()
+    x["token_ids"][29, 5] = 100
+    before = weights(model.student)
+    message = "Token id 100 is out of range: the vocabulary of the models has 100 tokens, ids 0 to 99"
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(8), verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(x, y, batch_size=8, verbose=0)
+    # The dataset's three good batches trained; nothing past the bad one.
+    assert int(model.optimizer.iterations) == 3
+    assert not all(np.array_equal(a, b) for a, b in zip(before, weights(model.student)))
 
 
 def test_sequence_outputs_with_padding_mask_as_sample_weight():
