@@ -373,6 +373,11 @@ API_CASES = [
     ("causal-lm-trl-prompt-completion", lambda f: _causal_lm_on(
         {"prompt": ["the cat"], "completion": [" sat."]}),
      ValueError, ["keys ['completion', 'prompt']", "TRL's \"prompt\" and \"completion\" columns"]),
+    ("causal-lm-texts-all-empty", lambda f: _causal_lm_on(["", ""]),
+     ValueError, ["`texts` holds 2 texts, all empty", "no tokens to learn from"]),
+    ("causal-lm-responses-all-empty", lambda f: _causal_lm_on(
+        {"prompts": ["the cat", "a dog"], "responses": ["", ""]}),
+     ValueError, ["`texts['responses']` holds 2 texts, all empty"]),
     ("causal-lm-responses-unequal", lambda f: _causal_lm_on(
         {"prompts": ["the cat", "a dog"], "responses": [" sat."]}),
      ValueError, ["2 prompts and 1 responses"]),

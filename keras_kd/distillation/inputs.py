@@ -43,7 +43,7 @@ def holds_strings(x):
         spec = x.element_spec
         first = spec[0] if isinstance(spec, tuple) else spec
         return any(_is_string_leaf(s) for s in tf.nest.flatten(first))
-    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, bytes)):
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], str):
         return True
     if isinstance(x, dict):
         return any(_is_string_leaf(v) for v in x.values())
@@ -127,9 +127,12 @@ def preprocessed(
     if given:
         check_no_targets(preprocessor, " and ".join(f"`{n}`" for n in given))
     # One string would be read as a list of characters.
-    if isinstance(x, dict) and _is_causal_lm(preprocessor):
-        x = check_causal_lm_texts("x", x)
-    elif isinstance(x, str) or (isinstance(x, (list, tuple)) and x and isinstance(x[0], str)):
+    texts = isinstance(x, str) or (
+        isinstance(x, (list, tuple, np.ndarray)) and len(x) and isinstance(x[0], str)
+    )
+    if _is_causal_lm(preprocessor) and (texts or isinstance(x, dict)):
+        x = check_causal_lm_texts("x", list(x) if isinstance(x, np.ndarray) else x)
+    elif texts:
         x = check_texts("x", x)
     # Arrays are tokenized eagerly, 1,024 texts at a time: tracing a
     # keras-hub tokenizer into a tf.data map costs seconds for every new

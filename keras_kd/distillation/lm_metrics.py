@@ -200,8 +200,8 @@ def evaluate_causal_lm(
     if not count:
         raise ValueError(
             f"No token to score: none of the {examples} texts has a token "
-            "after its first (empty texts, or texts of one token). Pass "
-            "texts of at least two tokens."
+            "after its first (texts of one token, and a preprocessor that "
+            "adds no end token). Pass texts of at least two tokens."
         )
     result = {"perplexity": math.exp(nll / count), "tokens": int(count)}
     if teacher is not None:

@@ -243,7 +243,7 @@ def check_causal_lm_texts(name, x):
     ValueError: `x` is a dict with keys ['completion', 'prompt']; a causal LM takes a list of texts, or prompts and responses as {"prompts": [...], "responses": [...]} (keras-hub's keys; TRL's "prompt" and "completion" columns are these), whose loss counts the responses' tokens alone.
     """
     if not isinstance(x, dict):
-        return check_texts(name, x)
+        return _with_a_token(name, check_texts(name, x))
     if not is_prompt_responses(x):
         raise ValueError(
             f"`{name}` is a dict with keys {sorted(map(str, x))}; a causal "
@@ -259,7 +259,22 @@ def check_causal_lm_texts(name, x):
             f"`{name}` holds {prompts} prompts and {responses} responses: "
             "give one response per prompt."
         )
+    _with_a_token(f"{name}['responses']", checked["responses"])
     return checked
+
+
+def _with_a_token(name, texts):
+    # A causal LM's preprocessor adds no token to an empty text (SmolLM2's
+    # adds no start token), so data of empty texts alone trained with a loss
+    # of exactly 0 and scored a perplexity of nothing, without an error.
+    if not any(texts):
+        raise ValueError(
+            f"`{name}` holds {len(texts)} texts, all empty: a causal LM has "
+            "no tokens to learn from or to score in them. Check the column "
+            "or the file the texts came from."
+        )
+    return texts
+
 
 def check_same_settings(what, saved, current, discard="discard it with overwrite=True (--overwrite)"):
     """Checks that `current` settings equal the `saved` ones of `what`

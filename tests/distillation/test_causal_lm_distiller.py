@@ -211,6 +211,10 @@ def test_raw_text_that_is_not_a_list_of_texts_is_refused(tiny_causal_lm):
         distiller.fit("the cat sat", epochs=1, verbose=0)
     with pytest.raises(ValueError, match="`x` must hold strings; item 6 is NoneType"):
         distiller.fit(TEXTS + [None], batch_size=2, epochs=1, verbose=0)
+    # Trained with a loss of exactly 0: no text held a token.
+    with pytest.raises(ValueError, match="`x` holds 3 texts, all empty"):
+        distiller.fit(np.array(["", "", ""]), batch_size=2, epochs=1, verbose=0)
+    assert int(distiller.optimizer.iterations) == 0
 
 
 def test_a_different_vocabulary_is_refused(tiny_causal_lm):

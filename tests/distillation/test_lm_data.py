@@ -105,9 +105,12 @@ def test_scoring_and_generating_refuse_texts_that_are_not_a_list_of_texts(tiny_c
         lm_metrics.evaluate_causal_lm(model, "the cat sat", jit_compile=False)
     with pytest.raises(ValueError, match="`texts` is empty"):
         lm_metrics.evaluate_causal_lm(model, [], jit_compile=False)
-    # Was a ZeroDivisionError.
-    with pytest.raises(ValueError, match="No token to score: none of the 2 texts"):
+    with pytest.raises(ValueError, match="`texts` holds 2 texts, all empty"):
         lm_metrics.evaluate_causal_lm(model, ["", ""], jit_compile=False)
+    # Was a ZeroDivisionError: texts of one token have none to predict.
+    model.preprocessor.add_end_token = False
+    with pytest.raises(ValueError, match="No token to score: none of the 2 texts"):
+        lm_metrics.evaluate_causal_lm(model, ["a", "b"], jit_compile=False)
     with pytest.raises(ValueError, match=r"Wrap it in a list: prompts=\['the cat'\]"):
         sequence_kd.sequence_kd_dataset(model, "the cat", max_length=8)
 
