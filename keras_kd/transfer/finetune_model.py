@@ -284,7 +284,8 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         from keras_kd.distillation.inputs import check_same_length
 
         check_same_length(x, y, sample_weight)
-        self._check_class_ids(y)
+        x, y = self._checked_data(x, y)
+        validation_data, _ = self._checked_data(validation_data, None)
         size = _num_examples(x)
         if validation_split and size and validation_data is None:
             from keras_kd.datasets.splitting import hold_out
@@ -327,6 +328,13 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             **kwargs,
         )
 
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate`, with the checks of `fit`: texts that are
+        strings, and class ids in range (in a dataset, batch by batch),
+        where Keras would score an out-of-range id as a NaN loss."""
+        x, y = self._checked_data(x, y)
+        return super().evaluate(x, y, **kwargs)
+
     def predict(self, x, **kwargs):
         """`keras.Model.predict`; an empty list of texts is refused with
         that said (keras-hub fails deep in its graph on one)."""
@@ -335,6 +343,22 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
 
             check_texts("x", x)
         return super().predict(x, **kwargs)
+
+    def _checked_data(self, x, y):
+        """`(x, y)` with a list of texts checked (`check_texts`) and, for a
+        model with one classification head, its class ids checked: in-memory
+        labels at once, a dataset's or generator's batch by batch as read
+        (`with_checked_batches`)."""
+        from keras_kd.distillation.inputs import with_checked_batches
+        from keras_kd.utils.validation import check_texts
+
+        if isinstance(x, list) and any(isinstance(text, str) for text in x):
+            check_texts("x", x)
+        self._check_class_ids(y)
+        heads = list(self.heads.values())
+        if x is None or len(heads) != 1 or getattr(heads[0], "kind", None) != "classification":
+            return x, y
+        return with_checked_batches(x, y, num_classes=heads[0].num_classes)
 
     def _check_class_ids(self, y):
         """In-memory labels of a model with one classification head are

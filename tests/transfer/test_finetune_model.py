@@ -189,8 +189,22 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
         model.predict([], verbose=0)
     with pytest.raises(ValueError, match="`x` holds 4 examples but `sample_weight` holds 3"):
         model.fit(token_batch(), np.array([0, 1, 0, 1]), sample_weight=np.ones(3), epochs=1, verbose=0)
+    # Keras scored these as a NaN loss, and trained on a dataset's.
+    with pytest.raises(ValueError, match=r"Label \(class id\) 5 is out of range"):
+        model.evaluate(token_batch(), np.array([0, 1, 5, 1]), verbose=0)
+    bad = tf.data.Dataset.from_tensor_slices((token_batch(), np.array([0, 1, 0, 7]))).batch(2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Label \(class id\) 7 is out of range"):
+        model.evaluate(bad, verbose=0)
+    with pytest.raises(ValueError, match=r"Label \(class id\) 9 is out of range"):
+        model.fit(token_batch(), np.array([0, 1, 0, 1]), validation_data=(token_batch(), np.array([9, 1, 0, 1])), verbose=0)
+    with pytest.raises(ValueError, match="`x` must hold strings; item 1 is NoneType"):
+        model.fit(["a fine film", None], np.array([0, 1]), verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Label \(class id\) 7 is out of range"):
+        model.fit(bad, epochs=1, verbose=0)
+    # The dataset's first batch, whose labels are in range, trained.
+    assert int(model.optimizer.iterations) == 1
     with pytest.raises(ValueError, match=r"num_classes=1 always predicts its one class.*num_classes=2"):
         transfer.build_finetune_model(tiny_backbone(), num_classes=1)
     # A backbone object's positions bound the length, as a preset's do
