@@ -151,6 +151,17 @@ def tokenized_examples(dataset, preprocessor):
 
     Returns:
         An unbatched `tf.data.Dataset` of `(x, label)`, in the same order.
+
+    Example:
+
+    >>> import keras_hub
+    >>> vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "fine", "film"]
+    >>> preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+    ...     keras_hub.models.BertTokenizer(vocabulary=vocabulary), sequence_length=6)
+    >>> data = tf.data.Dataset.from_tensor_slices((["a fine film", "a film"], [1, 0]))
+    >>> x, label = next(iter(tokenized_examples(data, preprocessor)))
+    >>> x["token_ids"].numpy().tolist(), int(label)
+    ([2, 5, 6, 7, 3, 0], 1)
     """
     tokenized = (
         dataset.batch(1024)

@@ -11,8 +11,8 @@ only the continuation's tokens carry weight, the prompt's are masked.
 import numpy as np
 
 from keras_kd.datasets.prompt_responses import preprocess_prompt_responses
-from keras_kd.distillation.sequence_kd import generate_texts
-from keras_kd.utils.validation import check_int, check_number
+from keras_kd.distillation.sequence_kd import generate_texts, prompt_lengths
+from keras_kd.utils.validation import check_int, check_number, check_prompts_fit
 
 
 def on_policy_batches(
@@ -60,6 +60,11 @@ def on_policy_batches(
         why="a batch draws distinct prompts",
     )
     check_int("sequence_length", sequence_length, minimum=2)
+    check_prompts_fit(
+        prompts, prompt_lengths(student, prompts), sequence_length,
+        f"sequence_length={sequence_length} tokens",
+        "Shorten the prompts, or pass a larger sequence_length.",
+    )
     # Checked here, at the call: a generator function's body (and so its
     # checks) would only run at the first batch `fit` asks for.
     return _batches(student, prompts, continuations, lmbda, batch_size, sequence_length, seed)

@@ -7,7 +7,7 @@ labels."""
 import numpy as np
 import tensorflow as tf
 
-from keras_kd.utils.validation import check_int, check_texts
+from keras_kd.utils.validation import check_int, check_prompts_fit, check_texts
 
 
 def split_prompts(texts, prompt_words=4):
@@ -47,6 +47,22 @@ def split_prompts(texts, prompt_words=4):
     return prompts, continuations
 
 
+def prompt_lengths(model, prompts):
+    """The tokens of each prompt as a keras-hub `CausalLM`'s `generate`
+    sees it: its tokenizer's, and the start token where the preprocessor
+    adds one.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> prompt_lengths(tiny_llama3_causal_lm(num_layers=1), ["the cat", "a"])
+    [6, 1]
+    """
+    preprocessor = model.preprocessor
+    start = 1 if getattr(preprocessor, "add_start_token", False) else 0
+    return [start + len(ids) for ids in preprocessor.tokenizer(list(prompts))]
+
+
 def generate_texts(model, prompts, max_length, batch_size=16, strip_prompt=False):
     """Generates a continuation of each prompt with a keras-hub `CausalLM`.
 
@@ -61,13 +77,36 @@ def generate_texts(model, prompts, max_length, batch_size=16, strip_prompt=False
         batch_size: prompts generated at once.
         strip_prompt: return the continuations alone.
 
+    Raises:
+        ValueError: a prompt of `max_length` tokens or more, which
+            keras-hub's `generate` would cut short without a word.
+
     Returns:
         A list of strings: each prompt followed by its continuation (the
         continuation alone with `strip_prompt`).
+
+    Example, with a tiny random causal LM:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> model = tiny_llama3_causal_lm(num_layers=1)
+    >>> texts = generate_texts(model, ["the cat", "a dog sat"], max_length=12)
+    >>> [text.startswith(prompt) for text, prompt in zip(texts, ["the cat", "a dog sat"])]
+    [True, True]
+    >>> generate_texts(model, ["the cat"], max_length=12, strip_prompt=True)[0] == texts[0][len("the cat"):]
+    True
+    >>> generate_texts(model, ["a dog sat on the mat"], max_length=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: The prompts ['a dog sat on the mat'] (15 tokens) do not fit max_length=8 tokens, which holds the prompt and at least one generated token: prompts of at most 7 tokens. Shorten the prompts (`split_prompts(texts, prompt_words=...)`), or pass a larger max_length.
     """
     check_int("max_length", max_length, minimum=2)
     check_int("batch_size", batch_size)
     prompts = check_texts("prompts", prompts)
+    check_prompts_fit(
+        prompts, prompt_lengths(model, prompts), max_length,
+        f"max_length={max_length} tokens",
+        "Shorten the prompts (`split_prompts(texts, prompt_words=...)`), or pass a larger max_length.",
+    )
     texts = []
     for start in range(0, len(prompts), batch_size):
         outputs = model.generate(
@@ -93,6 +132,14 @@ def sequence_kd_dataset(teacher, prompts, max_length, batch_size=16):
 
     Returns:
         A `tf.data.Dataset` of strings, one per prompt, unbatched.
+
+    Example, with a tiny random causal LM:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> teacher = tiny_llama3_causal_lm(num_layers=1)
+    >>> dataset = sequence_kd_dataset(teacher, ["the cat", "a dog"], max_length=8)
+    >>> int(dataset.cardinality()), dataset.element_spec.dtype.name
+    (2, 'string')
     """
     texts = generate_texts(teacher, prompts, max_length, batch_size=batch_size)
     return tf.data.Dataset.from_tensor_slices(texts)
@@ -133,11 +180,17 @@ def in_domain_texts(model, texts, num_texts, prompt_words=4, max_length=48, batc
     (2, True)
     """
     check_int("num_texts", num_texts)
+    check_int("max_length", max_length, minimum=2)
     prompts, _ = split_prompts(list(texts), prompt_words)
+    # A few words can be many tokens (a URL, another script): such prompts
+    # are left out rather than failing the run.
+    prompts = [p for p, n in zip(prompts, prompt_lengths(model, prompts)) if n < max_length]
     if not prompts:
         raise ValueError(
             f"No text of `texts` has more than prompt_words={prompt_words} "
-            "words to cut a prompt from. Pass a smaller `prompt_words`."
+            f"words whose first {prompt_words} fit in max_length={max_length} "
+            "tokens with room to continue them. Pass a smaller `prompt_words` "
+            "or a larger `max_length`."
         )
     rng = np.random.default_rng(seed)
     rounds = -(-num_texts // len(prompts))

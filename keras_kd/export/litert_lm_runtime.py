@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from keras_kd.utils.validation import check_int
+from keras_kd.utils.validation import check_int, check_prompts_fit
 
 # The signature and tensor names the runtime uses.
 from keras_kd.export.litert_lm_graph import DECODE, INPUT_POS, LOGITS, TOKENS
@@ -88,25 +88,21 @@ def _check_generate_args(prompt, max_new_tokens):
     check_int("max_new_tokens", max_new_tokens, example=32)
 
 
-def _check_prompt_fits(prompt_ids, context_length):
-    """Refuses a prompt that leaves no room for a token in the context: the
-    runtime's prefill fails on it with "prefill failed" alone.
+def _check_prompt_fits(prompt, prompt_ids, context_length):
+    """`check_prompts_fit` for one prompt of a bundle's context.
 
     Example:
 
-    >>> _check_prompt_fits([1, 2, 3], 3)
+    >>> _check_prompt_fits("the tea", [1, 2, 3], 3)
     Traceback (most recent call last):
     ...
-    ValueError: The prompt is 3 tokens, but the bundle's context holds 3 tokens: the prompt and at least one generated token. Shorten the prompt to at most 2 tokens, or export with a larger max_sequence_length.
+    ValueError: The prompts ['the tea'] (3 tokens) do not fit the bundle's context of 3 tokens, which holds the prompt and at least one generated token: prompts of at most 2 tokens. Shorten the prompt, or export with a larger max_sequence_length.
     """
-    if len(prompt_ids) >= context_length:
-        raise ValueError(
-            f"The prompt is {len(prompt_ids)} tokens, but the bundle's context "
-            f"holds {context_length} tokens: the prompt and at least "
-            f"one generated token. Shorten the prompt to at most "
-            f"{context_length - 1} tokens, or export with a larger "
-            "max_sequence_length."
-        )
+    check_prompts_fit(
+        [prompt], [len(prompt_ids)], context_length,
+        f"the bundle's context of {context_length} tokens",
+        "Shorten the prompt, or export with a larger max_sequence_length.",
+    )
 
 
 def read_bundle(path, include_model=True):
@@ -279,7 +275,7 @@ class LiteRTLMGenerator:
         start = self.engine.bos_token_id
         prompt_ids = ([start] if start is not None else []) + self.tokenize(prompt)
         if self.context_length:
-            _check_prompt_fits(prompt_ids, self.context_length)
+            _check_prompt_fits(prompt, prompt_ids, self.context_length)
         litert_lm = self._litert_lm
         session = self.engine.create_session(
             apply_prompt_template=False,
@@ -394,7 +390,7 @@ class LiteRTInterpreterGenerator:
         ids = self.start_ids + self.tokenize(prompt)
         if not ids:
             raise ValueError("The prompt is empty: give at least one token.")
-        _check_prompt_fits(ids, self.cache_length)
+        _check_prompt_fits(prompt, ids, self.cache_length)
         max_new_tokens = min(max_new_tokens, self.cache_length - len(ids))
         caches = {
             name: np.zeros(shape, np.float32)

@@ -19,7 +19,7 @@ import numpy as np
 
 from keras_kd.export.litert_lm_runtime import UNDECODED, LiteRTLMGenerator, read_bundle
 from keras_kd.transfer.causal_lm import generation_settings
-from keras_kd.utils.validation import check_int
+from keras_kd.utils.validation import check_int, check_prompts_fit
 
 # Short, varied English openings (reviews, facts, dialogue, lists): enough
 # for a float32 bundle to show any divergence from Keras within a few tokens.
@@ -164,16 +164,11 @@ def check_prompt_lengths(causal_lm, prompts, max_sequence_length):
     ValueError: The prompts ['the tea'] (5 tokens) do not fit a context of max_sequence_length=5 tokens, which holds the prompt and at least one generated token: prompts of at most 4 tokens. Shorten the prompts or export with a larger max_sequence_length.
     """
     prompt_ids = [keras_prompt_ids(causal_lm, p) for p in prompts]
-    too_long = [(p, len(ids)) for p, ids in zip(prompts, prompt_ids) if len(ids) >= max_sequence_length]
-    if too_long:
-        lengths = ", ".join(str(n) for _, n in too_long)
-        raise ValueError(
-            f"The prompts {[p for p, _ in too_long]!r} ({lengths} tokens) do "
-            f"not fit a context of max_sequence_length={max_sequence_length} "
-            "tokens, which holds the prompt and at least one generated "
-            f"token: prompts of at most {max_sequence_length - 1} tokens. "
-            "Shorten the prompts or export with a larger max_sequence_length."
-        )
+    check_prompts_fit(
+        prompts, [len(ids) for ids in prompt_ids], max_sequence_length,
+        f"a context of max_sequence_length={max_sequence_length} tokens",
+        "Shorten the prompts or export with a larger max_sequence_length.",
+    )
     return prompt_ids
 
 

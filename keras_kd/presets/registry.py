@@ -89,11 +89,8 @@ def list_presets():
 
     Example:
 
-    ```python
-    import keras_kd
-    sorted(keras_kd.presets.list_presets())
-    # ['minilm_l6']
-    ```
+    >>> sorted(list_presets())
+    ['minilm_l6', 'smollm2_135m', 'whisper_tiny_en']
     """
     return {name: spec["description"] for name, spec in PRESETS.items()}
 
@@ -308,13 +305,11 @@ def resolve_preset(preset):
 
     Example:
 
-    ```python
-    import os
-    import keras_kd
-    folder = keras_kd.presets.resolve_preset("minilm_l6")
-    sorted(f for f in os.listdir(folder) if f.endswith(".json"))[:2]
-    # ['config.json', 'config_sentence_transformers.json']
-    ```
+    >>> folder = resolve_preset("minilm_l6")
+    >>> sorted(f for f in os.listdir(folder) if f.endswith(".json"))[:2]
+    ['config.json', 'config_sentence_transformers.json']
+    >>> resolve_preset("bert_base_en")  # a keras-hub name, for online users
+    'bert_base_en'
     """
     kind = check_preset(preset)
     preset = os.fspath(preset)

@@ -123,6 +123,13 @@ def set_sampler(model, sampler):
 
     Returns:
         The sampler.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> model = tiny_llama3_causal_lm(num_layers=1)
+    >>> type(set_sampler(model, "top_k")).__name__, model.sampler.k
+    ('TopKSampler', 5)
     """
     model.sampler = keras_hub.samplers.get(sampler)
     # keras-hub caches the compiled generate function with its sampler.

@@ -234,12 +234,26 @@ def get_head(spec, num_classes=None, dropout=0.1, name="logits"):
 
 
 def head_is_per_token(head):
-    """Whether `head` reads every token rather than the pooled features."""
+    """Whether `head` reads every token rather than the pooled features.
+
+    Example:
+
+    >>> head_is_per_token(Head("token_classification", 5)), head_is_per_token(Head("classification", 2))
+    (True, False)
+    """
     return bool(getattr(head, "per_token", False))
 
 
 def head_names(head):
-    """The output names of a `head=` argument: its keys, or `["logits"]`."""
+    """The output names of a `head=` argument: its keys, or `["logits"]`.
+
+    Example:
+
+    >>> head_names({"topic": Head("classification", 4), "tags": Head("multilabel", 3)})
+    ['topic', 'tags']
+    >>> head_names(Head("classification", 2))
+    ['logits']
+    """
     return list(head) if isinstance(head, dict) else ["logits"]
 
 

@@ -202,6 +202,38 @@ def check_texts(name, texts):
 
 
 
+def check_prompts_fit(prompts, lengths, max_length, context, fix):
+    """Refuses the prompts whose tokens leave no room for a generated
+    token within `max_length` tokens (prompt and continuation): keras-hub's
+    `generate` cuts such a prompt short without a word, and the LiteRT-LM
+    runtime's prefill fails on it with "prefill failed" alone.
+
+    Args:
+        prompts: the raw texts, quoted in the message.
+        lengths: the tokens of each prompt, as the model sees it.
+        max_length: the tokens of prompt and continuation together.
+        context: what holds the `max_length` tokens, for the message.
+        fix: the sentence that says what to change.
+
+    Example:
+
+    >>> check_prompts_fit(["the tea", "a"], [3, 1], 3,
+    ...     "max_length=3 tokens", "Pass a larger max_length.")
+    Traceback (most recent call last):
+    ...
+    ValueError: The prompts ['the tea'] (3 tokens) do not fit max_length=3 tokens, which holds the prompt and at least one generated token: prompts of at most 2 tokens. Pass a larger max_length.
+    """
+    too_long = [(p, n) for p, n in zip(prompts, lengths) if n >= max_length]
+    if too_long:
+        shown = [p for p, _ in too_long[:5]] + (["..."] if len(too_long) > 5 else [])
+        lengths = ", ".join(str(n) for _, n in too_long[:5])
+        raise ValueError(
+            f"The prompts {shown!r} ({lengths} tokens) do not fit {context}, "
+            "which holds the prompt and at least one generated token: "
+            f"prompts of at most {max_length - 1} tokens. {fix}"
+        )
+
+
 PROMPT_RESPONSE_KEYS = ("prompts", "responses")
 
 

@@ -146,6 +146,8 @@ class _Continues:
 
     def __init__(self):
         self.prompts = []
+        # One token a word, no start token.
+        self.preprocessor = types.SimpleNamespace(tokenizer=lambda texts: [t.split() for t in texts])
 
     def generate(self, prompts, max_length, strip_prompt=False):
         self.prompts.extend(prompts)
@@ -164,6 +166,15 @@ def test_in_domain_texts_draws_every_prompt_then_drops_repeats_and_known_texts()
     assert new == ["a dog and more"]
     with pytest.raises(ValueError, match="prompt_words=4"):
         sequence_kd.in_domain_texts(model, ["a dog"], num_texts=1, prompt_words=4)
+    # A prompt that leaves no room to continue it (keras-hub's `generate`
+    # cut it short) is left out; with none left, an error.
+    model = _Continues()
+    model.preprocessor.tokenizer = lambda texts: [list(t) for t in texts]
+    link = "https://example.com/a/long/link and more"
+    sequence_kd.in_domain_texts(model, ["ab cd", link], num_texts=3, prompt_words=1, max_length=6)
+    assert model.prompts == ["ab", "ab", "ab"]
+    with pytest.raises(ValueError, match="first 1 fit in max_length=6 tokens"):
+        sequence_kd.in_domain_texts(model, [link], num_texts=1, prompt_words=1, max_length=6)
 
 
 def _pairs(preprocessor, prompts, responses, length):
@@ -226,6 +237,8 @@ def test_on_policy_batches_refuse_bad_input(tiny_causal_lm):
     # numpy: "Cannot take a larger sample than population when replace=False".
     with pytest.raises(ValueError, match=r"`batch_size` must be an int in \[1, 2\] \(a batch draws distinct prompts\).*batch_size=8"):
         on_policy.on_policy_batches(student, ["a", "b"], [" b", " c"])
+    with pytest.raises(ValueError, match=r"The prompts \['the cat sat'\] \(9 tokens\) do not fit sequence_length=8 tokens"):
+        on_policy.on_policy_batches(student, ["a", "the cat sat"], [" b", " c"], batch_size=1, sequence_length=8)
 
 
 def test_greedy_tokens_per_second_refuses_prompts_that_fill_the_length(tiny_causal_lm):

@@ -194,7 +194,7 @@ def test_interpreter_stops_where_the_runtime_stops(exported):
         assert runtime.context_length == CONTEXT
         for length in (CONTEXT, CONTEXT + 8):
             for generator in (interpreter, runtime):
-                with pytest.raises(ValueError, match=f"The prompt is {length} tokens, but the bundle's context holds {CONTEXT} tokens"):
+                with pytest.raises(ValueError, match=rf"\({length} tokens\) do not fit the bundle's context of {CONTEXT} tokens"):
                     generator.generate(" ".join(["a"] * length), max_new_tokens=NEW_TOKENS)
 
 
