@@ -470,7 +470,8 @@ class Distiller(MultiWorkerFit, keras.Model):
         without XLA. With a sparse categorical cross-entropy, every batch's
         class ids are checked as they are read (an id outside the student's
         classes raises an error naming it, where XLA would give NaN
-        losses). Training stops at the first non-finite loss with a
+        losses), and every batch's `token_ids` against the models'
+        vocabulary (XLA would clamp an id past it to the last row). Training stops at the first non-finite loss with a
         `FloatingPointError` naming the term (`StopOnNonFiniteLoss`). See
         `keras_kd.distillation.fit_checks`.
 
@@ -500,7 +501,7 @@ class Distiller(MultiWorkerFit, keras.Model):
     def evaluate(self, x=None, y=None, **kwargs):
         """Evaluates the student (see `compile`'s `evaluate_distillation`);
         arguments are those of `keras.Model.evaluate`, and raw texts work as
-        in `fit`. Class ids are checked as in `fit`."""
+        in `fit`. Class and token ids are checked as in `fit`."""
         x, y, kwargs = self._tokenize_texts(x, y, kwargs)
         # `fit` evaluates its validation data, already checked, this way.
         if not kwargs.get("_use_cached_eval_dataset"):

@@ -56,6 +56,45 @@ def test_student_like_keeps_chosen_decoder_layers(tiny_causal_lm):
     assert student.generate(TEXTS[0], max_length=12) == student.generate(TEXTS[0], max_length=12)
 
 
+def _decoder(family):
+    """A random 3-layer, 8-wide keras-hub causal LM of `family`, without a
+    preprocessor."""
+    keras.utils.set_random_seed(0)
+    common = dict(vocabulary_size=50, num_layers=3, hidden_dim=8, intermediate_dim=16)
+    grouped = dict(num_query_heads=2, num_key_value_heads=1, **common)
+    backbone = {
+        "GPT2": lambda: keras_hub.models.GPT2Backbone(num_heads=2, max_sequence_length=16, **common),
+        "Gemma": lambda: keras_hub.models.GemmaBackbone(head_dim=4, **grouped),
+        "Qwen": lambda: keras_hub.models.QwenBackbone(**grouped),
+        "Mistral": lambda: keras_hub.models.MistralBackbone(**grouped),
+    }[family]()
+    return getattr(keras_hub.models, f"{family}CausalLM")(backbone=backbone, preprocessor=None)
+
+
+@pytest.mark.parametrize("family", ["GPT2", "Gemma", "Qwen", "Mistral"])
+def test_students_of_other_decoder_families(family):
+    teacher = _decoder(family)
+    x = {
+        "token_ids": np.random.default_rng(0).integers(1, 50, (4, 8)).astype("int32"),
+        "padding_mask": np.ones((4, 8), "int32"),
+    }
+    # Every layer kept: the teacher's function, to the last bit.
+    whole = transfer.student_like(teacher, num_layers=3)
+    np.testing.assert_array_equal(np.asarray(whole(x)), np.asarray(teacher(x)))
+    mapped = transfer.student_like(teacher, layer_map=[0, 2])
+    assert type(mapped) is type(teacher) and mapped.backbone.num_layers == 2
+    for a, b in zip(
+        _kernels(mapped.backbone.transformer_layers[1]),
+        _kernels(teacher.backbone.transformer_layers[2]),
+    ):
+        np.testing.assert_array_equal(a, b)
+    narrow = transfer.student_like(teacher, num_layers=2, hidden_dim=4, **(
+        {"num_heads": 1, "intermediate_dim": 8} if family == "GPT2" else {}))
+    assert narrow.backbone.hidden_dim == 4 and np.asarray(narrow(x)).shape == (4, 8, 50)
+    # The Distiller's own checks accept the pair (a vocabulary, an output).
+    keras_kd.Distiller(student=mapped, teacher=teacher).compile(optimizer="adam")
+
+
 def test_narrow_decoder_student_is_random_and_grouped(tiny_causal_lm):
     teacher = tiny_causal_lm(num_layers=4)
     student = transfer.student_like(
