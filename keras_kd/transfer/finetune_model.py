@@ -330,8 +330,9 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
 
     def evaluate(self, x=None, y=None, **kwargs):
         """`keras.Model.evaluate`, with the checks of `fit`: texts that are
-        strings, and class ids in range (in a dataset, batch by batch),
-        where Keras would score an out-of-range id as a NaN loss."""
+        strings, and class and token ids in range (in a dataset, batch by
+        batch), where Keras would score an out-of-range class id as a NaN
+        loss and XLA would read a token id past the vocabulary as its last."""
         x, y = self._checked_data(x, y)
         return super().evaluate(x, y, **kwargs)
 
@@ -345,20 +346,25 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         return super().predict(x, **kwargs)
 
     def _checked_data(self, x, y):
-        """`(x, y)` with a list of texts checked (`check_texts`) and, for a
-        model with one classification head, its class ids checked: in-memory
-        labels at once, a dataset's or generator's batch by batch as read
-        (`with_checked_batches`)."""
-        from keras_kd.distillation.inputs import with_checked_batches
+        """`(x, y)` with a list of texts checked (`check_texts`), and token
+        ids (`x["token_ids"]`) and, for a model with one classification
+        head, class ids checked: in-memory ones at once, a dataset's or
+        generator's batch by batch as read (`with_checked_batches`)."""
+        from keras_kd.distillation.inputs import vocabulary_size, with_checked_batches
         from keras_kd.utils.validation import check_texts
 
         if isinstance(x, list) and any(isinstance(text, str) for text in x):
             check_texts("x", x)
         self._check_class_ids(y)
-        heads = list(self.heads.values())
-        if x is None or len(heads) != 1 or getattr(heads[0], "kind", None) != "classification":
+        if x is None:
             return x, y
-        return with_checked_batches(x, y, num_classes=heads[0].num_classes)
+        heads = list(self.heads.values())
+        one_class_head = len(heads) == 1 and getattr(heads[0], "kind", None) == "classification"
+        return with_checked_batches(
+            x, y,
+            num_classes=heads[0].num_classes if one_class_head else None,
+            vocabulary_size=vocabulary_size([self.backbone]),
+        )
 
     def _check_class_ids(self, y):
         """In-memory labels of a model with one classification head are

@@ -199,6 +199,11 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
         model.fit(token_batch(), np.array([0, 1, 0, 1]), validation_data=(token_batch(), np.array([9, 1, 0, 1])), verbose=0)
     with pytest.raises(ValueError, match="`x` must hold strings; item 1 is NoneType"):
         model.fit(["a fine film", None], np.array([0, 1]), verbose=0)
+    # Under XLA an id past the table read its last row.
+    beyond = token_batch()
+    beyond["token_ids"][2, 1] = 50
+    with pytest.raises(ValueError, match="Token id 50 is out of range: the vocabulary of the models has 50 tokens"):
+        model.fit(beyond, np.array([0, 1, 0, 1]), verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"Label \(class id\) 7 is out of range"):
