@@ -337,6 +337,9 @@ API_CASES = [
         _softmax_bert_classifier(), f["out"] + ".tflite", vocabulary=["[PAD]"]),
      ValueError, ["from_logits=True appends a softmax", "output layer 'logits' has a softmax activation",
                   "Pass from_logits=False"]),
+    ("export-a-distiller", lambda f: export.export_tflite(
+        Distiller(student=_linear(), teacher=_linear()), f["existing"].replace("existing", "distilled")),
+     TypeError, ["`model` is a Distiller", "Pass `distiller.student`"]),
     ("export-existing-file", lambda f: export.export_tflite(_linear(), f["existing"]),
      FileExistsError, ["existing.tflite", "overwrite=True"]),
     ("write-existing-file", lambda f: atomic_write_text(f["existing"], "new"),

@@ -26,7 +26,7 @@ from keras import ops
 from keras_kd.distillation.losses import matches_logits
 from keras_kd.distillation.shapes import check_model_output_shapes
 from keras_kd.distillation.shapes import compatible
-from keras_kd.utils.validation import check_choice
+from keras_kd.utils.validation import check_choice, check_not_a_distiller
 
 MIXTURES = ("probabilities", "logits")
 
@@ -208,6 +208,7 @@ def check_teachers(student, teacher, teacher_weights):
         for i, t in enumerate(teachers)
     ]
     for role, model in roles:
+        check_not_a_distiller(model, role, "Distiller")
         if not isinstance(model, keras.Model):
             raise TypeError(
                 f"`{role}` must be a `keras.Model` producing logits. "

@@ -32,7 +32,7 @@ from keras_kd.datasets.prompt_responses import check_responses_fit
 from keras_kd.datasets.tokenization import check_finite
 from keras_kd.distillation.top_k import top_k_logits
 from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json, file_above
-from keras_kd.utils.validation import check_causal_lm_texts, check_choice, check_int, check_seed, is_prompt_responses
+from keras_kd.utils.validation import check_causal_lm_texts, check_choice, check_int, check_not_a_distiller, check_seed, is_prompt_responses
 
 _FORMAT = "keras_kd.TeacherCache/1"
 _MANIFEST = "manifest.json"
@@ -219,6 +219,7 @@ class TeacherCache:
         directory = Path(directory)
         teachers = teacher_list(teacher)
         for t in teachers:
+            check_not_a_distiller(t, "teacher", "TeacherCache.build")
             if not isinstance(t, keras.Model):
                 raise ValueError(
                     "`teacher` must be a keras.Model or a list of them. "

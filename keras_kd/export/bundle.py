@@ -9,6 +9,7 @@ from keras_kd.export import metadata as md
 from keras_kd.export import serving
 from keras_kd.export.tflite import QUANTIZATIONS, export_tflite
 from keras_kd.utils.io import atomic_folder, atomic_write, atomic_write_json
+from keras_kd.utils.validation import check_not_a_distiller
 
 MODEL_CARD = "model_card.json"
 
@@ -102,6 +103,7 @@ def export_bundle(
     (['negative', 'positive'], 'all-MiniLM-L6-v2', 'none')
     >>> folder.cleanup()
     """
+    check_not_a_distiller(model, "model", "export_bundle")
     directory = serving.check_destination(directory, overwrite, folder=True)
     check_replaceable(directory)
     unknown = [q for q in quantizations if q not in QUANTIZATIONS]

@@ -27,7 +27,7 @@ from keras_kd.export.litert_lm_verify import (
 )
 from keras_kd.export.shared_embedding import share_int8_embedding
 from keras_kd.utils.io import atomic_write, atomic_write_bytes, atomic_write_json
-from keras_kd.utils.validation import check_choice, check_int
+from keras_kd.utils.validation import check_choice, check_int, check_not_a_distiller
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8")
 # The bundle's preferred activation type (the runtime's default for a text
@@ -388,6 +388,7 @@ def export_litert_lm(
     >>> folder.cleanup()
     """
     # Every check before any expensive work.
+    check_not_a_distiller(causal_lm, "causal_lm", "export_litert_lm")
     graph.check_supported(causal_lm)
     check_int("max_sequence_length", max_sequence_length, minimum=2, example=256)
     prefill_lengths = _check_prefill_lengths(prefill_lengths, max_sequence_length)

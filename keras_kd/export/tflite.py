@@ -12,7 +12,7 @@ from keras_kd.export import metadata as md
 from keras_kd.export import serving
 from keras_kd.export.verify import verify_tflite
 from keras_kd.utils.io import atomic_write_bytes
-from keras_kd.utils.validation import check_choice, check_sequence_length
+from keras_kd.utils.validation import check_choice, check_not_a_distiller, check_sequence_length
 
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
 
@@ -191,6 +191,7 @@ def export_tflite(
     ('none', True)
     >>> folder.cleanup()
     """
+    check_not_a_distiller(model, "model", "export_tflite")
     check_choice("quantization", quantization, QUANTIZATIONS)
     if quantization == "int8" and representative_data is None:
         raise ValueError(

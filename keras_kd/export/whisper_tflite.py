@@ -25,7 +25,7 @@ from keras_kd.speech.temperature_fallback import (
     decode_with_fallback,
 )
 from keras_kd.utils.io import atomic_write
-from keras_kd.utils.validation import check_choice, check_int
+from keras_kd.utils.validation import check_choice, check_int, check_not_a_distiller
 
 QUANTIZATIONS = ("none", "dynamic_int8")
 
@@ -289,6 +289,7 @@ def export_whisper_tflite(
     >>> result.token_agreement
     1.0
     """
+    check_not_a_distiller(model, "model", "export_whisper_tflite")
     path = check_destination(path, overwrite)
     check_choice("quantization", quantization, QUANTIZATIONS)
     check_decoder_length(model, max_length, allow_none=False)

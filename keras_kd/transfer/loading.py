@@ -66,6 +66,14 @@ def load_finetune_model(path, safe_mode=True):
                 "line)."
             ) from error
         raise
+    student = getattr(model, "student", None)
+    if isinstance(student, FinetuneModel):
+        raise TypeError(
+            f"{path!r} holds a Distiller (a student and its teacher, saved "
+            "while training), not a FinetuneModel. Load it with "
+            "`keras.saving.load_model(path)` and take `.student`, or save "
+            "the student itself: `distiller.student.save(path)`."
+        )
     if not isinstance(model, FinetuneModel):
         raise TypeError(
             f"{path!r} holds a {type(model).__name__}, not a keras-kd "

@@ -19,6 +19,7 @@ from keras_kd.transfer.weight_copy import copy_weights
 from keras_kd.transfer.weight_copy import encoder_blocks
 from keras_kd.utils.validation import check_choice
 from keras_kd.utils.validation import check_int
+from keras_kd.utils.validation import check_not_a_distiller
 from keras_kd.utils.validation import check_number
 
 INITS = ("auto", "teacher", "embeddings", "scratch")
@@ -345,6 +346,7 @@ def student_like(teacher, num_layers=None, *, freeze="none", name=None, **kwargs
     >>> student.name, student.backbone.num_layers, tuple(student.output.shape)
     ('teacher_student', 2, (None, 2))
     """
+    check_not_a_distiller(teacher, "teacher", "student_like")
     if is_causal_lm(teacher):
         backbone = build_student(teacher.backbone, num_layers, **kwargs)
         frozen = set(resolve_freeze(freeze, backbone))

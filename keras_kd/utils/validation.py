@@ -202,6 +202,37 @@ def check_texts(name, texts):
 
 
 
+def check_not_a_distiller(model, name, taker):
+    """Refuses a `keras_kd.Distiller` given where the model it trains
+    belongs: the Distiller's own outputs are its student's, so most calls
+    would half work (an export fails on its missing symbolic inputs, a
+    teacher or student of another Distiller nests the wrapper).
+
+    Args:
+        model: the argument's value.
+        name: the argument's name, quoted in the message.
+        taker: the function or class that takes it, for the message.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_mlp
+    >>> from keras_kd import Distiller
+    >>> distiller = Distiller(student=tiny_mlp(4, 0), teacher=tiny_mlp(8, 1))
+    >>> check_not_a_distiller(distiller, "model", "export_tflite")
+    Traceback (most recent call last):
+    ...
+    TypeError: `model` is a Distiller, the training wrapper of a student and its teacher; export_tflite takes a model itself. Pass `distiller.student` (the trained student), or `distiller.teacher`.
+    """
+    from keras_kd.distillation.distiller import Distiller
+
+    if isinstance(model, Distiller):
+        raise TypeError(
+            f"`{name}` is a Distiller, the training wrapper of a student and "
+            f"its teacher; {taker} takes a model itself. Pass "
+            "`distiller.student` (the trained student), or `distiller.teacher`."
+        )
+
+
 def check_prompts_fit(prompts, lengths, max_length, context, fix):
     """Refuses the prompts whose tokens leave no room for a generated
     token within `max_length` tokens (prompt and continuation): keras-hub's

@@ -463,6 +463,29 @@ def test_a_dataset_or_generator_trains_without_keras_shuffle_warning():
         assert np.isfinite(history.history["loss"][0])
 
 
+def test_a_distiller_where_its_student_belongs_is_refused(tmp_path):
+    from keras_kd import export
+
+    distiller = keras_kd.Distiller(student=mlp(16, seed=1), teacher=mlp(64, seed=2))
+    other = mlp(8, seed=3)
+    calls = {
+        "export_tflite": lambda: export.export_tflite(distiller, tmp_path / "a.tflite"),
+        "export_bundle": lambda: export.export_bundle(distiller, tmp_path / "b", labels=["a", "b"]),
+        "export_litert_lm": lambda: export.export_litert_lm(distiller, tmp_path / "c.litertlm"),
+        "export_whisper_tflite": lambda: export.export_whisper_tflite(distiller, tmp_path / "d.tflite"),
+        "student_like": lambda: keras_kd.transfer.student_like(distiller),
+        "TeacherCache.build": lambda: keras_kd.TeacherCache.build(distiller, np.zeros((2, 4)), tmp_path / "e"),
+        "Distiller": lambda: keras_kd.Distiller(student=other, teacher=distiller),
+    }
+    for taker, call in calls.items():
+        with pytest.raises(TypeError, match=rf"is a Distiller, the training wrapper .*; {taker} takes a model itself. Pass `distiller.student`"):
+            call()
+    with pytest.raises(TypeError, match="`student` is a Distiller"):
+        keras_kd.Distiller(student=distiller, teacher=other)
+    # Nothing was written.
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_empty_data_is_refused_with_what_was_empty():
     x, y = data(16)
     for empty, what in [

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_kd
 from keras_kd import transfer
 from keras_kd.transfer import heads as kd_heads
 
@@ -168,6 +169,15 @@ def test_class_names_are_saved_and_passed_to_students(tmp_path, tiny_backbone):
         transfer.build_finetune_model(tiny_backbone(), class_names="ab")
     with pytest.raises(TypeError, match=r"class_names=3 must be a list"):
         transfer.build_finetune_model(tiny_backbone(), class_names=3)
+
+
+def test_loading_a_saved_distiller_names_its_student(tiny_backbone, tmp_path):
+    teacher = transfer.build_finetune_model(tiny_backbone(), num_classes=2)
+    distiller = keras_kd.Distiller(student=transfer.student_like(teacher, num_layers=1), teacher=teacher)
+    path = str(tmp_path / "distiller.keras")
+    distiller.save(path)
+    with pytest.raises(TypeError, match=r"holds a Distiller .* take `.student`, or save the student itself"):
+        transfer.load_finetune_model(path)
 
 
 def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
