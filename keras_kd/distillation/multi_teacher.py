@@ -19,6 +19,7 @@ the same gradient as from each teacher in turn.
 """
 
 import math
+import warnings
 
 import keras
 from keras import ops
@@ -192,6 +193,24 @@ def teacher_mixture(loss_fn):
     return "logits" if matches_logits(loss_fn) else "probabilities"
 
 
+def _warn_of_shared_weights(student, teachers):
+    # The Distiller freezes its teachers' variables: a trainable student
+    # variable that is also a teacher's stops training without a word.
+    teacher_variables = {id(v) for t in teachers for v in t.variables}
+    shared = [v.path for v in student.trainable_variables if id(v) in teacher_variables]
+    if shared:
+        warnings.warn(
+            f"The student shares {len(shared)} trainable weights with the "
+            f"teacher (e.g. {shared[:3]}): the Distiller freezes the teacher, "
+            "and with it these weights of the student, which will not train. "
+            "To train them, give the student its own copies "
+            "(`keras_kd.transfer.student_like` copies the teacher's layers); "
+            "to keep them frozen, set `trainable = False` on those layers "
+            "first, which silences this warning.",
+            stacklevel=3,
+        )
+
+
 def check_teachers(student, teacher, teacher_weights):
     """The `Distiller`'s checks of its models: each a `keras.Model`, the
     student none of the teachers, the same tokenizer (for causal LMs, the
@@ -220,6 +239,7 @@ def check_teachers(student, teacher, teacher_weights):
             "is frozen, so the student would never train. Pass a separate "
             "(for example smaller) student model."
         )
+    _warn_of_shared_weights(student, teachers)
     weights = check_teacher_weights(teacher_weights, len(teachers))
     from keras_kd.transfer.causal_lm import check_same_vocabulary
 

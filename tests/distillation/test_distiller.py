@@ -486,6 +486,24 @@ def test_a_distiller_where_its_student_belongs_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_weights_the_student_shares_with_the_teacher_are_named():
+    inputs = keras.Input((4,))
+    shared = keras.layers.Dense(16, activation="relu", name="shared")
+    hidden = shared(inputs)
+    teacher = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(16)(hidden)))
+    student = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    assert len(student.trainable_weights) == 4
+    with pytest.warns(UserWarning, match=r"shares 2 trainable weights with the teacher \(e.g. \['shared/kernel', 'shared/bias'\]\)"):
+        keras_kd.Distiller(student=student, teacher=teacher)
+    # Frozen with the teacher: only the student's head trains.
+    assert len(student.trainable_weights) == 2
+    # Frozen on purpose first: no warning.
+    shared.trainable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keras_kd.Distiller(student=student, teacher=teacher)
+
+
 def test_empty_data_is_refused_with_what_was_empty():
     x, y = data(16)
     for empty, what in [
