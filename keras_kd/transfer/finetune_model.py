@@ -337,9 +337,10 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         return super().evaluate(x, y, **kwargs)
 
     def predict(self, x, **kwargs):
-        """`keras.Model.predict`; an empty list of texts is refused with
-        that said (keras-hub fails deep in its graph on one)."""
-        if isinstance(x, (list, tuple)) and not x:
+        """`keras.Model.predict`; one string, and an empty list of texts,
+        are refused with that said (keras-hub fails deep in its graph on an
+        empty one)."""
+        if isinstance(x, str) or (isinstance(x, (list, tuple)) and not x):
             from keras_kd.utils.validation import check_texts
 
             check_texts("x", x)

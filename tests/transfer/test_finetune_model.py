@@ -197,6 +197,8 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
     # keras-hub: a ValueError "in user code" from deep in the graph.
     with pytest.raises(ValueError, match="`x` is empty: pass at least one text"):
         model.predict([], verbose=0)
+    with pytest.raises(ValueError, match=r"not one string. Wrap it in a list: x=\['a fine film'\]"):
+        model.predict("a fine film", verbose=0)
     with pytest.raises(ValueError, match="`x` holds 4 examples but `sample_weight` holds 3"):
         model.fit(token_batch(), np.array([0, 1, 0, 1]), sample_weight=np.ones(3), epochs=1, verbose=0)
     # Keras scored these as a NaN loss, and trained on a dataset's.
