@@ -471,8 +471,9 @@ class Distiller(MultiWorkerFit, keras.Model):
         class ids are checked as they are read (an id outside the student's
         classes raises an error naming it, where XLA would give NaN
         losses), and every batch's `token_ids` against the models'
-        vocabulary (XLA would clamp an id past it to the last row). Training stops at the first non-finite loss with a
-        `FloatingPointError` naming the term (`StopOnNonFiniteLoss`). See
+        vocabulary (XLA would clamp an id past it to the last row). Training
+        stops at the first non-finite loss with a `FloatingPointError`
+        naming the term (`StopOnNonFiniteLoss`). See
         `keras_kd.distillation.fit_checks`.
 
         Args:

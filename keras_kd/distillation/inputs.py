@@ -43,7 +43,7 @@ def holds_strings(x):
         spec = x.element_spec
         first = spec[0] if isinstance(spec, tuple) else spec
         return any(_is_string_leaf(s) for s in tf.nest.flatten(first))
-    if isinstance(x, (list, tuple)) and x and isinstance(x[0], str):
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, bytes)):
         return True
     if isinstance(x, dict):
         return any(_is_string_leaf(v) for v in x.values())
@@ -579,10 +579,7 @@ def with_checked_batches(x, y, num_classes=None, vocabulary_size=None):
         return _CheckedPyDataset(x, check), y
     if is_generator(x):
         return (check(batch) for batch in x), y
-    if vocabulary_size is not None and isinstance(x, dict) and "token_ids" in x:
-        assert_token_ids(x["token_ids"], vocabulary_size)
-    if num_classes is not None and y is not None:
-        assert_class_ids(y, num_classes)
+    check((x, y))
     return x, y
 
 

@@ -11,7 +11,8 @@ only the continuation's tokens carry weight, the prompt's are masked.
 import numpy as np
 
 from keras_kd.datasets.prompt_responses import preprocess_prompt_responses
-from keras_kd.distillation.sequence_kd import generate_texts, prompt_lengths
+from keras_kd.distillation.sequence_kd import generate_texts
+from keras_kd.transfer.causal_lm import prompt_token_ids
 from keras_kd.utils.validation import check_int, check_number, check_prompts_fit
 
 
@@ -61,7 +62,7 @@ def on_policy_batches(
     )
     check_int("sequence_length", sequence_length, minimum=2)
     check_prompts_fit(
-        prompts, prompt_lengths(student, prompts), sequence_length,
+        prompts, [len(ids) for ids in prompt_token_ids(student, prompts)], sequence_length,
         f"sequence_length={sequence_length} tokens",
         "Shorten the prompts, or pass a larger sequence_length.",
     )

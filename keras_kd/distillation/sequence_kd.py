@@ -7,6 +7,7 @@ labels."""
 import numpy as np
 import tensorflow as tf
 
+from keras_kd.transfer.causal_lm import prompt_token_ids
 from keras_kd.utils.validation import check_int, check_prompts_fit, check_texts
 
 
@@ -45,22 +46,6 @@ def split_prompts(texts, prompt_words=4):
             "Pass a smaller prompt_words, or longer texts."
         )
     return prompts, continuations
-
-
-def prompt_lengths(model, prompts):
-    """The tokens of each prompt as a keras-hub `CausalLM`'s `generate`
-    sees it: its tokenizer's, and the start token where the preprocessor
-    adds one.
-
-    Example:
-
-    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
-    >>> prompt_lengths(tiny_llama3_causal_lm(num_layers=1), ["the cat", "a"])
-    [6, 1]
-    """
-    preprocessor = model.preprocessor
-    start = 1 if getattr(preprocessor, "add_start_token", False) else 0
-    return [start + len(ids) for ids in preprocessor.tokenizer(list(prompts))]
 
 
 def generate_texts(model, prompts, max_length, batch_size=16, strip_prompt=False):
@@ -103,7 +88,7 @@ def generate_texts(model, prompts, max_length, batch_size=16, strip_prompt=False
     check_int("batch_size", batch_size)
     prompts = check_texts("prompts", prompts)
     check_prompts_fit(
-        prompts, prompt_lengths(model, prompts), max_length,
+        prompts, [len(ids) for ids in prompt_token_ids(model, prompts)], max_length,
         f"max_length={max_length} tokens",
         "Shorten the prompts (`split_prompts(texts, prompt_words=...)`), or pass a larger max_length.",
     )
@@ -184,7 +169,9 @@ def in_domain_texts(model, texts, num_texts, prompt_words=4, max_length=48, batc
     prompts, _ = split_prompts(list(texts), prompt_words)
     # A few words can be many tokens (a URL, another script): such prompts
     # are left out rather than failing the run.
-    prompts = [p for p, n in zip(prompts, prompt_lengths(model, prompts)) if n < max_length]
+    prompts = [
+        p for p, ids in zip(prompts, prompt_token_ids(model, prompts)) if len(ids) < max_length
+    ]
     if not prompts:
         raise ValueError(
             f"No text of `texts` has more than prompt_words={prompt_words} "

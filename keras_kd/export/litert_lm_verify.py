@@ -18,7 +18,7 @@ import statistics
 import numpy as np
 
 from keras_kd.export.litert_lm_runtime import UNDECODED, LiteRTLMGenerator, read_bundle
-from keras_kd.transfer.causal_lm import generation_settings
+from keras_kd.transfer.causal_lm import generation_settings, prompt_token_ids
 from keras_kd.utils.validation import check_int, check_prompts_fit
 
 # Short, varied English openings (reviews, facts, dialogue, lists): enough
@@ -127,18 +127,8 @@ def stop_token_ids(causal_lm):
     return ids
 
 
-def keras_prompt_ids(causal_lm, prompt):
-    """The ids the Keras model generates from: the preprocessor's, with its
-    start token when it adds one."""
-    preprocessor = causal_lm.preprocessor
-    ids = [int(i) for i in np.asarray(preprocessor.tokenizer(prompt))]
-    if getattr(preprocessor, "add_start_token", False):
-        ids = [preprocessor.tokenizer.start_token_id] + ids
-    return ids
-
-
 def check_prompt_lengths(causal_lm, prompts, max_sequence_length):
-    """The Keras model's ids of `prompts` (`keras_prompt_ids`), refusing a
+    """The Keras model's ids of `prompts` (`prompt_token_ids`), refusing a
     prompt that leaves no room for a generated token in a context of
     `max_sequence_length` tokens: the LiteRT-LM runtime's prefill fails on
     it.
@@ -163,7 +153,7 @@ def check_prompt_lengths(causal_lm, prompts, max_sequence_length):
     ...
     ValueError: The prompts ['the tea'] (5 tokens) do not fit a context of max_sequence_length=5 tokens, which holds the prompt and at least one generated token: prompts of at most 4 tokens. Shorten the prompts or export with a larger max_sequence_length.
     """
-    prompt_ids = [keras_prompt_ids(causal_lm, p) for p in prompts]
+    prompt_ids = prompt_token_ids(causal_lm, prompts)
     check_prompts_fit(
         prompts, [len(ids) for ids in prompt_ids], max_sequence_length,
         f"a context of max_sequence_length={max_sequence_length} tokens",
@@ -204,7 +194,7 @@ def keras_greedy_tokens(causal_lm, prompts, max_new_tokens, max_sequence_length=
     import keras_hub
 
     if max_sequence_length is None:
-        prompt_ids = [keras_prompt_ids(causal_lm, p) for p in prompts]
+        prompt_ids = prompt_token_ids(causal_lm, prompts)
         limits = [max_new_tokens] * len(prompts)
     else:
         prompt_ids = check_prompt_lengths(causal_lm, prompts, max_sequence_length)

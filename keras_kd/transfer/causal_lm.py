@@ -137,6 +137,29 @@ def set_sampler(model, sampler):
     return model.sampler
 
 
+def prompt_token_ids(causal_lm, prompts):
+    """The token ids a keras-hub `CausalLM`'s `generate` starts from for
+    each prompt: its tokenizer's, after the start token where its
+    preprocessor adds one.
+
+    Args:
+        causal_lm: a keras-hub `CausalLM` with its preprocessor.
+        prompts: a list of strings.
+
+    Returns:
+        A list of lists of ints, one per prompt.
+
+    Example:
+
+    >>> from keras_kd.utils.testing import tiny_llama3_causal_lm
+    >>> prompt_token_ids(tiny_llama3_causal_lm(num_layers=1), ["the tea", "a"])
+    [[22, 33, 32, 7, 3], [3]]
+    """
+    preprocessor = causal_lm.preprocessor
+    start = [preprocessor.tokenizer.start_token_id] if getattr(preprocessor, "add_start_token", False) else []
+    return [start + [int(i) for i in ids] for ids in preprocessor.tokenizer(list(prompts))]
+
+
 @contextlib.contextmanager
 def generation_settings(model, **settings):
     """Sets attributes that a keras-hub `CausalLM`'s compiled generate

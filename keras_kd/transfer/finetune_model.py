@@ -356,28 +356,28 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
 
         if isinstance(x, list) and any(isinstance(text, str) for text in x):
             check_texts("x", x)
-        self._check_class_ids(y)
-        if x is None:
-            return x, y
-        heads = list(self.heads.values())
-        one_class_head = len(heads) == 1 and getattr(heads[0], "kind", None) == "classification"
+        num_classes = self._class_ids_checked()
+        self._check_label_form(y, num_classes)
         return with_checked_batches(
-            x, y,
-            num_classes=heads[0].num_classes if one_class_head else None,
-            vocabulary_size=vocabulary_size([self.backbone]),
+            x, y, num_classes=num_classes, vocabulary_size=vocabulary_size([self.backbone])
         )
 
-    def _check_class_ids(self, y):
-        """In-memory labels of a model with one classification head are
-        class ids in range: Keras would train on an out-of-range id (a NaN
-        loss under XLA) and fail on names deep in the graph."""
+    def _class_ids_checked(self):
+        """The classes of the model's one classification head, whose labels
+        are class ids (Keras would train on an out-of-range id, a NaN loss
+        under XLA); None for other heads."""
         heads = list(self.heads.values())
-        if y is None or isinstance(y, dict) or len(heads) != 1:
-            return
-        if getattr(heads[0], "kind", None) != "classification":
+        if len(heads) == 1 and getattr(heads[0], "kind", None) == "classification":
+            return heads[0].num_classes
+        return None
+
+    def _check_label_form(self, y, num_classes):
+        """In-memory labels of a classification head are ids, not names or
+        one-hot rows (Keras fails on those deep in the graph); their range
+        is `with_checked_batches`'s check."""
+        if y is None or isinstance(y, dict) or num_classes is None:
             return
         labels = np.asarray(y)
-        num_classes = heads[0].num_classes
         if labels.dtype.kind in "USO":
             raise ValueError(
                 f"Labels must be class ids 0 to {num_classes - 1} for this "
@@ -392,9 +392,6 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
                 f"classification head trains on class ids, shape "
                 f"({labels.shape[0]},). Pass `labels.argmax(axis=-1)`."
             )
-        from keras_kd.distillation.inputs import assert_class_ids
-
-        assert_class_ids(labels, num_classes)
 
     def trim_vocabulary(self, corpus, keep_tokens=(), keep_characters=True):
         """Returns a copy whose vocabulary keeps only what `corpus` uses.

@@ -257,9 +257,9 @@ def check_prompts_fit(prompts, lengths, max_length, context, fix):
     too_long = [(p, n) for p, n in zip(prompts, lengths) if n >= max_length]
     if too_long:
         shown = [p for p, _ in too_long[:5]] + (["..."] if len(too_long) > 5 else [])
-        lengths = ", ".join(str(n) for _, n in too_long[:5])
+        counts = ", ".join(str(n) for _, n in too_long[:5])
         raise ValueError(
-            f"The prompts {shown!r} ({lengths} tokens) do not fit {context}, "
+            f"The prompts {shown!r} ({counts} tokens) do not fit {context}, "
             "which holds the prompt and at least one generated token: "
             f"prompts of at most {max_length - 1} tokens. {fix}"
         )

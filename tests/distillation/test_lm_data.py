@@ -147,7 +147,7 @@ class _Continues:
     def __init__(self):
         self.prompts = []
         # One token a word, no start token.
-        self.preprocessor = types.SimpleNamespace(tokenizer=lambda texts: [t.split() for t in texts])
+        self.preprocessor = types.SimpleNamespace(tokenizer=lambda texts: [[0] * len(t.split()) for t in texts])
 
     def generate(self, prompts, max_length, strip_prompt=False):
         self.prompts.extend(prompts)
@@ -169,7 +169,7 @@ def test_in_domain_texts_draws_every_prompt_then_drops_repeats_and_known_texts()
     # A prompt that leaves no room to continue it (keras-hub's `generate`
     # cut it short) is left out; with none left, an error.
     model = _Continues()
-    model.preprocessor.tokenizer = lambda texts: [list(t) for t in texts]
+    model.preprocessor.tokenizer = lambda texts: [[ord(c) for c in t] for t in texts]
     link = "https://example.com/a/long/link and more"
     sequence_kd.in_domain_texts(model, ["ab cd", link], num_texts=3, prompt_words=1, max_length=6)
     assert model.prompts == ["ab", "ab", "ab"]

@@ -25,7 +25,8 @@ from keras_kd.export.litert_lm import (
 )
 from keras_kd.export.litert_lm_graph import CachedDecoder
 from keras_kd.export.litert_lm_runtime import read_bundle
-from keras_kd.export.litert_lm_verify import keras_prompt_ids, verify_litert_lm
+from keras_kd.export.litert_lm_verify import verify_litert_lm
+from keras_kd.transfer.causal_lm import prompt_token_ids
 from keras_kd.utils.testing import tiny_llama3_tokenizer
 
 CONTEXT = 32
@@ -173,7 +174,7 @@ def test_verification_stops_where_the_context_ends(exported, causal_lm):
     report = verify_litert_lm(exported.path, causal_lm, PROMPTS, max_new_tokens=2 * CONTEXT)
     assert report.all_identical and report.token_agreement == 1.0
     totals = [
-        len(keras_prompt_ids(causal_lm, c.prompt)) + len(c.keras_tokens) for c in report.prompts
+        len(prompt_token_ids(causal_lm, [c.prompt])[0]) + len(c.keras_tokens) for c in report.prompts
     ]
     assert max(totals) == CONTEXT
     with pytest.raises(ValueError, match=r"\['a a a a a .*'\] \(40 tokens\) do not fit a context of max_sequence_length=32"):
