@@ -272,6 +272,9 @@ API_CASES = [
     ("class-names-for-other-classes", lambda f: transfer.build_finetune_model(
         "minilm_l6", num_classes=3, class_names=["negative", "positive"]),
      ValueError, ["class_names=['negative', 'positive']", "num_classes=3"]),
+    ("finetune-labels-keyed-by-another-name",
+     lambda f: transfer.load_finetune_model(f["classifier"]).fit(["a fine film"], {"label": [1]}),
+     ValueError, ["dict keyed ['label']", "one output, 'logits'", "`y=labels`"]),
     ("trim-vocabulary-keep-tokens-string", lambda f: _trim_keeping_a_string(),
      TypeError, ["keep_tokens='film' is one string", "keep_tokens=['film']"]),
     ("freeze-type", lambda f: transfer.check_freeze(True),

@@ -365,6 +365,68 @@ def peek_first_batch(x, y, sample_weight, batch_size):
     return first, x
 
 
+def batches_as_dataset(x):
+    """A generator or `keras.utils.PyDataset` of batches as a
+    `tf.data.Dataset` of the same batches, in order; other data is
+    returned as it is. keras-hub's `Task.fit` and `evaluate` take datasets
+    and in-memory data only (they would slice a generator as an array).
+
+    A generator is read once, as Keras reads it; a `PyDataset` is read in
+    full each epoch, and its `on_epoch_end` called after. The dataset's
+    element spec comes from the first batch, with every dimension free
+    (batches may differ in size and length).
+
+    Args:
+        x: training or evaluation data.
+
+    Returns:
+        A `tf.data.Dataset` when `x` is a generator or a `PyDataset`, else `x`.
+
+    Example:
+
+    >>> batches = ((np.array([[1, 2]]), np.array([0])) for _ in range(3))
+    >>> dataset = batches_as_dataset(batches)
+    >>> [labels.numpy().tolist() for _, labels in dataset]
+    [[0], [0], [0]]
+    """
+    if isinstance(x, keras.utils.PyDataset):
+        if x.num_batches == 0:
+            raise _no_examples("the PyDataset")
+
+        def batches():
+            index = 0
+            while x.num_batches is None or index < x.num_batches:
+                yield x[index]
+                index += 1
+            x.on_epoch_end()
+
+        first = x[0]
+    elif is_generator(x):
+        try:
+            first = next(x)
+        except StopIteration:
+            raise _no_examples("the generator") from None
+        rest = x
+
+        def batches():
+            yield from _replay(first, rest)
+    else:
+        return x
+    signature = keras.tree.map_structure(
+        lambda value: tf.TensorSpec(
+            [None] * np.ndim(value), tf.convert_to_tensor(value).dtype
+        ),
+        first,
+    )
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    size = getattr(x, "num_batches", None)
+    if size is not None:
+        # Known, Keras counts the steps of an epoch and does not warn at its
+        # end that the data ran out.
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(size))
+    return dataset
+
+
 def _no_examples(what):
     return ValueError(
         f"No examples to train or evaluate on: {what} is empty. Pass data "
@@ -512,13 +574,66 @@ def assert_token_ids(token_ids, vocabulary_size):
     )
 
 
-def check_batch(batch, num_classes=None, vocabulary_size=None):
+def single_output_labels(y, output_name):
+    """The labels of a model with one output, named `output_name`, given
+    plainly or keyed by that name as Keras keys a multi-output model's
+    (`{output_name: labels}`, which Keras itself fails on for one output
+    with "Expected float32, but got logits of type 'str'").
+
+    Args:
+        y: labels, or a dict of them.
+        output_name: the name of the model's one output.
+
+    Returns:
+        The labels.
+
+    Example:
+
+    >>> single_output_labels({"logits": [0, 1]}, "logits")
+    [0, 1]
+    >>> single_output_labels([0, 1], "logits")
+    [0, 1]
+    >>> single_output_labels({"label": [0, 1]}, "logits")
+    Traceback (most recent call last):
+    ...
+    ValueError: The labels are a dict keyed ['label'], but this model has one output, 'logits'. Pass the labels themselves (`y=labels`) or key them by the name of the output (`{'logits': labels}`).
+    """
+    if not isinstance(y, dict):
+        return y
+    if set(y) == {output_name}:
+        return y[output_name]
+    raise ValueError(
+        f"The labels are a dict keyed {sorted(y)!r}, but this model has one "
+        f"output, {output_name!r}. Pass the labels themselves (`y=labels`) "
+        f"or key them by the name of the output (`{{{output_name!r}: labels}}`)."
+    )
+
+
+def check_batch(batch, num_classes=None, vocabulary_size=None, output_name=None):
     """`assert_class_ids` on the labels of an `(x, y[, sample_weight])`
     batch (the `"labels"` of a `TeacherCache` batch included) when
     `num_classes` is given, `assert_token_ids` on its `x["token_ids"]`
-    when `vocabulary_size` is; returns the batch (in a graph, after the
-    checks). What a batch lacks is not checked."""
+    when `vocabulary_size` is; labels keyed by `output_name` are taken out
+    of their dict (`single_output_labels`) when it is given. Returns the
+    batch (in a graph, after the checks). What a batch lacks is not
+    checked.
+
+    Example:
+
+    >>> x = {"token_ids": np.array([[2, 7]])}
+    >>> checked_x, labels = check_batch(
+    ...     (x, {"logits": np.array([1])}), num_classes=2,
+    ...     vocabulary_size=10, output_name="logits")
+    >>> labels.numpy().tolist()
+    [1]
+    >>> check_batch((x, np.array([1])), vocabulary_size=5)
+    Traceback (most recent call last):
+    ...
+    ValueError: Token id 7 is out of range: the vocabulary of the models has 5 tokens, ids 0 to 4. Tokenize with the tokenizer of the student (`student.preprocessor`; a trimmed vocabulary renumbers its tokens), or pass raw texts.
+    """
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+    if output_name is not None:
+        y = single_output_labels(y, output_name)
     if vocabulary_size is not None and isinstance(x, dict) and "token_ids" in x:
         x = {**x, "token_ids": assert_token_ids(x["token_ids"], vocabulary_size)}
     labels, teacher_logits = split_cached_teacher(y)
@@ -551,22 +666,41 @@ class _CheckedPyDataset(keras.utils.PyDataset):
         self.dataset.on_epoch_end()
 
 
-def with_checked_batches(x, y, num_classes=None, vocabulary_size=None):
+def with_checked_batches(x, y, num_classes=None, vocabulary_size=None, output_name=None):
     """Returns `(x, y)` that raise a clear error (`check_batch`) on a batch
     whose labels hold a class id outside `[0, num_classes)` or whose token
     ids fall outside `[0, vocabulary_size)` (either check skipped when its
-    bound is None): a `tf.data.Dataset`, a generator or a
+    bound is None), with labels keyed by `output_name` taken out of their
+    dict when it is given: a `tf.data.Dataset`, a generator or a
     `keras.utils.PyDataset` is wrapped to check each batch as it is read;
     arrays are checked at once, as are those of an
     `(x, y[, sample_weight])` tuple given as `x` (`fit`'s
     `validation_data`). Batches of a `TeacherCache` have their `"labels"`
-    checked."""
+    checked.
+
+    Example:
+
+    >>> x = {"token_ids": np.array([[2, 7], [3, 1]])}
+    >>> dataset = tf.data.Dataset.from_tensor_slices((x, np.array([0, 4]))).batch(2)
+    >>> checked, _ = with_checked_batches(dataset, None, num_classes=3)
+    >>> for batch in checked:
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    tensorflow.python.framework.errors_impl.InvalidArgumentError: ...Label (class id) 4 is out of range...
+    """
     check = functools.partial(
-        check_batch, num_classes=num_classes, vocabulary_size=vocabulary_size
+        check_batch,
+        num_classes=num_classes,
+        vocabulary_size=vocabulary_size,
+        output_name=output_name,
     )
     if isinstance(x, (tuple, list)) and y is None:
         # `fit`'s `validation_data=(x, y[, sample_weight])` of arrays.
-        check(tuple(x))
+        x = tuple(x)
+        if output_name is not None and len(x) > 1:
+            x = (x[0], single_output_labels(x[1], output_name), *x[2:])
+        check(x)
         return x, y
     if isinstance(x, tf.data.Dataset):
         labels, _ = split_cached_teacher(keras.utils.unpack_x_y_sample_weight(x.element_spec)[1])
@@ -579,6 +713,8 @@ def with_checked_batches(x, y, num_classes=None, vocabulary_size=None):
         return _CheckedPyDataset(x, check), y
     if is_generator(x):
         return (check(batch) for batch in x), y
+    if output_name is not None:
+        y = single_output_labels(y, output_name)
     check((x, y))
     return x, y
 

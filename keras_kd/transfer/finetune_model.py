@@ -349,17 +349,34 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
     def _checked_data(self, x, y):
         """`(x, y)` with a list of texts checked (`check_texts`), and token
         ids (`x["token_ids"]`) and, for a model with one classification
-        head, class ids checked: in-memory ones at once, a dataset's or
-        generator's batch by batch as read (`with_checked_batches`)."""
-        from keras_kd.distillation.inputs import vocabulary_size, with_checked_batches
+        head, class ids checked: in-memory ones at once, a dataset's batch
+        by batch as read (`with_checked_batches`). A generator or a
+        `PyDataset` becomes a `tf.data.Dataset` (`batches_as_dataset`),
+        which keras-hub's `fit` takes. A
+        one-head model's labels keyed by the head's name, as Keras keys a
+        multi-output model's, are taken out of their dict."""
+        from keras_kd.distillation.inputs import (
+            batches_as_dataset,
+            single_output_labels,
+            vocabulary_size,
+            with_checked_batches,
+        )
         from keras_kd.utils.validation import check_texts
 
         if isinstance(x, list) and any(isinstance(text, str) for text in x):
             check_texts("x", x)
+        x = batches_as_dataset(x)
         num_classes = self._class_ids_checked()
+        output_name = next(iter(self.heads)) if len(self.heads) == 1 else None
+        if output_name is not None:
+            y = single_output_labels(y, output_name)
         self._check_label_form(y, num_classes)
         return with_checked_batches(
-            x, y, num_classes=num_classes, vocabulary_size=vocabulary_size([self.backbone])
+            x,
+            y,
+            num_classes=num_classes,
+            vocabulary_size=vocabulary_size([self.backbone]),
+            output_name=output_name,
         )
 
     def _class_ids_checked(self):

@@ -235,6 +235,46 @@ def test_bad_labels_are_refused_before_training(tiny_backbone, token_batch):
         transfer.build_finetune_model(tiny_backbone(), num_classes=2, tokenizer=tokenizer, sequence_length=2)
 
 
+def test_labels_keyed_by_the_head_and_batches_from_generators(tiny_backbone, token_batch):
+    # Keras keys a multi-output model's labels by output name; for one
+    # output it failed ("Expected float32, but got logits of type 'str'").
+    # keras-hub's fit sliced a generator or a PyDataset as an array.
+    x, y = token_batch(batch=8), np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    halves = [({k: v[i : i + 4] for k, v in x.items()}, y[i : i + 4]) for i in (0, 4)]
+
+    class Halves(keras.utils.PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return halves[index]
+
+    def histories(make_data, **kwargs):
+        keras.utils.set_random_seed(0)
+        model = transfer.build_finetune_model(tiny_backbone(), num_classes=2)
+        model.compile(optimizer=keras.optimizers.SGD(0.5))
+        history = model.fit(make_data(), epochs=2, verbose=0, **kwargs).history["loss"]
+        return history, model.evaluate(x, {"logits": y}, verbose=0)
+
+    reference = histories(lambda: tf.data.Dataset.from_tensor_slices((x, y)).batch(4))
+    assert reference[0][1] < reference[0][0]
+    keyed = tf.data.Dataset.from_tensor_slices((x, {"logits": y})).batch(4)
+    # A generator is read once, as by Keras: both epochs' batches.
+    generator = (lambda: (batch for _ in range(2) for batch in halves), {"steps_per_epoch": 2})
+    for make_data, kwargs in ((lambda: keyed, {}), (Halves, {}), generator):
+        history, scores = histories(make_data, **kwargs)
+        np.testing.assert_allclose(history, reference[0], rtol=1e-5)
+        np.testing.assert_allclose(scores, reference[1], rtol=1e-5)
+    model = transfer.build_finetune_model(tiny_backbone(), num_classes=2)
+    with pytest.raises(ValueError, match=r"The labels are a dict keyed \['label'\], but this model has one output, 'logits'. Pass the labels themselves \(`y=labels`\) or key them by the name of the output"):
+        model.fit(x, {"label": y}, verbose=0)
+    with pytest.raises(ValueError, match=r"Label \(class id\) 2 is out of range"):
+        model.evaluate(x, {"logits": y + 2}, verbose=0)
+    with pytest.raises(ValueError, match="No examples to train or evaluate on: the generator is empty"):
+        model.fit((batch for batch in []), verbose=0)
+    assert int(model.optimizer.iterations) == 0
+
+
 @pytest.mark.parametrize("family", ["DistilBert", "Roberta"])
 def test_backbones_without_a_pooler_train_save_and_give_students(tmp_path, family, token_batch):
     # DistilBERT and RoBERTa return their token features alone (a tensor,
