@@ -162,6 +162,18 @@ def _fit_token_ids_beyond_the_vocabulary():
     distiller.fit(x, np.array([0, 1]), verbose=0)
 
 
+def _fit_on_a_cache_of_another_teacher(folder):
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.eye(4, dtype="float32"), np.array([0, 1, 0, 1])))
+    teacher, other = _linear(), _linear()
+    for model, sign in ((teacher, 1), (other, -1)):
+        model.set_weights([sign * 5 * np.eye(4, 2, dtype="float32"), np.zeros(2, "float32")])
+    cache = TeacherCache.build(teacher, data, f"{folder}_cache", verbose=0)
+    distiller = Distiller(student=_linear(), teacher=other)
+    distiller.compile(optimizer="sgd")
+    distiller.fit(cache.dataset(batch_size=4), verbose=0)
+
+
 def _compile_sigmoid_student():
     student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="sigmoid")])
     Distiller(student=student, teacher=_linear()).compile(optimizer="adam")
@@ -272,6 +284,8 @@ API_CASES = [
     ("class-names-for-other-classes", lambda f: transfer.build_finetune_model(
         "minilm_l6", num_classes=3, class_names=["negative", "positive"]),
      ValueError, ["class_names=['negative', 'positive']", "num_classes=3"]),
+    ("distiller-cache-of-another-teacher", lambda f: _fit_on_a_cache_of_another_teacher(f["out"]),
+     ValueError, ["are not this Distiller's teacher's", "TeacherCache.build(distiller.teacher, data, directory)"]),
     ("finetune-labels-keyed-by-another-name",
      lambda f: transfer.load_finetune_model(f["classifier"]).fit(["a fine film"], {"label": [1]}),
      ValueError, ["dict keyed ['label']", "one output, 'logits'", "`y=labels`"]),

@@ -40,6 +40,89 @@ def _check_each_teacher(distiller, x, y, y_pred):
             raise ValueError(f"Teacher {i} ({teacher.name!r}): {error}") from None
 
 
+# Mean total-variation distance between the cached and the live teacher's
+# distributions above which the cache is not this teacher's: float16
+# storage and XLA-or-not rounding stay under 0.01, a teacher trained on
+# further or another one lands far above.
+_CACHE_MISMATCH = 0.1
+
+
+def cached_teacher_distance(live_logits, cached, padding_mask=None):
+    """How far cached teacher logits are from a live teacher's: the mean,
+    over positions (those `padding_mask` keeps, when given), of the total
+    variation distance between their softmaxes, over the cached entries
+    (the top k of a top-k cache). 0 for the same logits, at most 1.
+
+    Args:
+        live_logits: the live teacher's logits, `(..., classes)`.
+        cached: cached logits of the same shape, or a top-k dict
+            `{"values", "indices"}` (values shifted or not).
+        padding_mask: the positions to compare, `(batch, sequence)`, or None.
+
+    Returns:
+        A float.
+
+    Example:
+
+    >>> live = np.array([[2.0, 0.0, -1.0]])
+    >>> cached_teacher_distance(live, live - 5.0)
+    0.0
+    >>> round(cached_teacher_distance(live, np.array([[0.0, 2.0, -1.0]])), 3)
+    0.73
+    >>> top_2 = {"values": np.array([[0.0, -2.0]]), "indices": np.array([[0, 1]])}
+    >>> cached_teacher_distance(live, top_2)
+    0.0
+    """
+    live = np.asarray(live_logits, "float32")
+    if isinstance(cached, dict):
+        indices = np.asarray(cached["indices"]).astype("int64")
+        live = np.take_along_axis(live, indices, axis=-1)
+        cached = cached["values"]
+    cached = np.asarray(cached, "float32")
+    if cached.shape != live.shape:
+        raise ValueError(
+            f"The cached teacher logits have shape {cached.shape}, the "
+            f"teacher's {live.shape}: the cache was built for other data or "
+            "another teacher. Build it from this teacher and data."
+        )
+
+    def softmax(logits):
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
+    distances = 0.5 * np.abs(softmax(live) - softmax(cached)).sum(axis=-1)
+    if padding_mask is not None and distances.ndim == 2:
+        kept = np.asarray(padding_mask).astype(bool)
+        return float(distances[kept].mean()) if kept.any() else 0.0
+    return float(distances.mean())
+
+
+def _check_cache_is_the_teachers(distiller, x, y):
+    """A batch's cached logits (a `TeacherCache`'s) must be the live
+    teacher's own: else the student trains toward one teacher and is
+    validated, saved and exported with another, without a word."""
+    cached = split_cached_teacher(y)[1]
+    if cached is None or len(distiller.teachers) != 1:
+        # Several teachers' cache holds their combination at the cache's
+        # weights and temperature, checked when the cache is built.
+        return
+    live = distiller.teacher(x, training=False)
+    mask = x.get("padding_mask") if isinstance(x, dict) else None
+    distance = cached_teacher_distance(live, cached, mask)
+    if distance > _CACHE_MISMATCH:
+        raise ValueError(
+            "The cached teacher logits in the data (a TeacherCache's) are "
+            f"not this Distiller's teacher's ({distiller.teacher.name!r}): on "
+            f"the first batch their softmaxes differ by {distance:.3f} on "
+            f"average (total variation distance; under {_CACHE_MISMATCH} "
+            "from the teacher the cache was built from). Build the cache "
+            "from the Distiller's teacher as it is now (`TeacherCache.build("
+            "distiller.teacher, data, directory)`; a teacher trained since "
+            "rebuilds it), or give the Distiller the teacher the cache was "
+            "built from."
+        )
+
+
 def _vocabulary_size(distiller):
     return vocabulary_size([distiller.student, *distiller.teachers])
 
@@ -84,6 +167,7 @@ def check_first_batch(distiller, batch):
         check_batch(batch, num_classes=distiller._num_classes)
     if distiller._uses_teacher(training=True):
         _check_each_teacher(distiller, x, y, student_logits)
+        _check_cache_is_the_teachers(distiller, x, y)
     teacher = distiller._teacher_outputs(x, y, training=True)
     live = teacher[0] is not None and split_cached_teacher(y)[1] is None
     if live and len(distiller.teachers) == 1:

@@ -95,20 +95,78 @@ def test_distilling_from_the_cache_equals_the_live_teacher(tmp_path):
     assert not np.allclose(live_w[0], mlp(4, seed=2).get_weights()[0])
 
 
-def test_a_teacher_that_raises_still_trains_from_the_cache(tmp_path):
-    cache = TeacherCache.build(mlp(32, seed=1), examples(), tmp_path / "c",
-                               verbose=0)
+class CountingTeacher(keras.Model):
+    """A teacher that counts its calls (traced calls included)."""
+
+    def __init__(self, teacher):
+        super().__init__()
+        self.teacher, self.calls = teacher, 0
+
+    def call(self, x, training=False):
+        self.calls += 1
+        return self.teacher(x, training=training)
+
+
+def test_the_teacher_runs_once_to_check_the_cache_not_in_the_steps(tmp_path):
+    teacher = mlp(32, seed=1)
+    cache = TeacherCache.build(teacher, examples(), tmp_path / "c", verbose=0)
+    counting = CountingTeacher(teacher)
     student = mlp(4, seed=2)
     before = student.get_weights()
-    distiller = keras_kd.Distiller(student=student, teacher=RaisingTeacher())
+    distiller = keras_kd.Distiller(student=student, teacher=counting)
     distiller.compile(optimizer="adam", alpha=0.5, metrics=["accuracy"])
     history = distiller.fit(cache.dataset(batch_size=8, shuffle=True, seed=0),
                             epochs=2, verbose=0)
+    # One call, on the first batch: the cache is this teacher's.
+    assert counting.calls == 1
     assert history.history["distillation_loss"][-1] > 0
     assert all(np.isfinite(history.history["loss"]))
     assert not np.allclose(before[0], student.get_weights()[0])
-    with pytest.raises(RuntimeError, match="the teacher was called"):
-        distiller.fit(examples().batch(8), epochs=1, verbose=0)
+    distiller.fit(examples().batch(8), epochs=1, verbose=0)
+    assert counting.calls > 1
+
+
+def test_a_cache_of_another_teacher_is_refused_before_training(tmp_path):
+    # The student trained toward the cache's teacher and was validated and
+    # saved with the other, without a word.
+    teacher = mlp(32, seed=1)
+    cache = TeacherCache.build(teacher, examples(), tmp_path / "c", verbose=0)
+    other = mlp(32, seed=3)
+    further = keras.models.clone_model(teacher)
+    further.set_weights([w * 3 for w in teacher.get_weights()])
+    for live, name in ((other, other.name), (further, further.name)):
+        student = mlp(4, seed=2)
+        before = student.get_weights()
+        distiller = keras_kd.Distiller(student=student, teacher=live)
+        distiller.compile(optimizer="adam", alpha=0.5)
+        with pytest.raises(ValueError, match=(
+            rf"The cached teacher logits in the data \(a TeacherCache's\) are not this "
+            rf"Distiller's teacher's \('{name}'\): on the first batch their softmaxes "
+            r"differ by 0\.\d+ on average .*`TeacherCache.build\(distiller.teacher, data, directory\)`")):
+            distiller.fit(cache.dataset(batch_size=8), epochs=1, verbose=0)
+        for a, b in zip(before, student.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    # The same weights in another model object pass, as do float16 top-k
+    # values (shifted so the largest is 0).
+    same = keras.models.clone_model(teacher)
+    same.set_weights(teacher.get_weights())
+    top_k = TeacherCache.build(teacher, examples(), tmp_path / "k", top_k=2, verbose=0)
+    for data in (cache.dataset(batch_size=8), top_k.dataset(batch_size=8)):
+        distiller = keras_kd.Distiller(student=mlp(4, seed=2), teacher=same)
+        distiller.compile(optimizer="adam", alpha=0.5)
+        distiller.fit(data, epochs=1, verbose=0)
+    distances = teacher_cache_distances(teacher, other, top_k)
+    assert distances["same"] < 0.01 < 0.1 < distances["other"]
+
+
+def teacher_cache_distances(teacher, other, cache):
+    from keras_kd.distillation.fit_checks import cached_teacher_distance
+
+    x, target = next(iter(cache.dataset(batch_size=40)))
+    return {
+        "same": cached_teacher_distance(teacher(x), target["teacher_logits"]),
+        "other": cached_teacher_distance(other(x), target["teacher_logits"]),
+    }
 
 
 def test_sample_weights_stay_with_their_examples(tmp_path):
@@ -297,7 +355,7 @@ def test_top_k_cache_distills_like_the_dense_cache(tmp_path):
     trained = []
     for cache in (dense, sparse, small):
         student = sequence_model(4, seed=2)
-        distiller = keras_kd.Distiller(student=student, teacher=RaisingTeacher())
+        distiller = keras_kd.Distiller(student=student, teacher=teacher)
         distiller.compile(optimizer=keras.optimizers.SGD(0.5), alpha=0.8)
         distiller.fit(cache.dataset(8), epochs=2, verbose=0)
         trained.append(student.get_weights())
@@ -318,7 +376,7 @@ def test_top_k_cache_distills_like_the_dense_cache(tmp_path):
     widened = {"labels": target["labels"], "teacher_logits": {
         "values": top_k["values"].astype(np.float32), "indices": top_k["indices"].astype(np.int32)}}
     student = sequence_model(4, seed=2)
-    distiller = keras_kd.Distiller(student=student, teacher=RaisingTeacher())
+    distiller = keras_kd.Distiller(student=student, teacher=teacher)
     distiller.compile(optimizer=keras.optimizers.SGD(0.5), alpha=0.8)
     distiller.fit(tf.data.Dataset.from_tensor_slices((x, widened)).batch(8), epochs=2, verbose=0)
     for a, b in zip(trained[2], student.get_weights()):
@@ -407,17 +465,18 @@ def test_a_folder_with_other_files_is_never_touched(tmp_path):
 def test_class_weight_weighs_cached_batches_as_sample_weights(tmp_path):
     # Keras refused class_weight for the cache's {"labels",
     # "teacher_logits"} targets as "a model with more than one output".
-    cache = TeacherCache.build(mlp(32, seed=1), examples(), tmp_path / "c", verbose=0)
+    teacher = mlp(32, seed=1)
+    cache = TeacherCache.build(teacher, examples(), tmp_path / "c", verbose=0)
     class_weight = {0: 0.5, 2: 3.0}
 
     def trained(**kwargs):
-        distiller = keras_kd.Distiller(student=mlp(8, seed=2), teacher=RaisingTeacher())
+        distiller = keras_kd.Distiller(student=mlp(8, seed=2), teacher=teacher)
         distiller.compile(optimizer="sgd", alpha=0.5, jit_compile=False)
         return distiller.fit(cache.dataset(batch_size=8), verbose=0, **kwargs).history["loss"]
 
     weights = np.array([class_weight.get(int(c), 1.0) for c in Y], "float32")
-    weighted = TeacherCache.build(mlp(32, seed=1), examples(X, Y, weights), tmp_path / "w", verbose=0)
-    distiller = keras_kd.Distiller(student=mlp(8, seed=2), teacher=RaisingTeacher())
+    weighted = TeacherCache.build(teacher, examples(X, Y, weights), tmp_path / "w", verbose=0)
+    distiller = keras_kd.Distiller(student=mlp(8, seed=2), teacher=teacher)
     distiller.compile(optimizer="sgd", alpha=0.5, jit_compile=False)
     expected = distiller.fit(weighted.dataset(batch_size=8), verbose=0).history["loss"]
     np.testing.assert_allclose(trained(class_weight=class_weight), expected, rtol=1e-6)
