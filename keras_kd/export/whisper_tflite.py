@@ -140,7 +140,8 @@ class WhisperTFLiteTranscriber:
             raise ValueError(
                 f"`token_ids` and `transcribe` take one waveform (samples,); "
                 f"received a batch of shape {batch.shape}. Call them once per "
-                "waveform."
+                "waveform (for the channels of one recording, as "
+                "`torchaudio.load` gives them, once on `audio.mean(axis=0)`)."
             )
         x = self.preprocessor.generate_preprocess(batch, 1)
         return self._encode(**{graph.FEATURES: np.asarray(x["encoder_features"])})

@@ -3,6 +3,7 @@
 
 import math
 import os
+import warnings
 import wave
 
 import numpy as np
@@ -19,6 +20,13 @@ _CHUNK = 4096
 _MAX_PEAK = 2.0
 # Columns of a 2-D array read as channels: WAV layouts go up to 7.1.
 _MAX_CHANNELS = 8
+# Rows this correlated (at their best lag) are one recording's channels:
+# two utterances, or two voices, correlate near 0.
+_CHANNEL_CORRELATION = 0.8
+# Lags searched: 2 ms at 16 kHz, microphones up to about 70 cm apart.
+_CHANNEL_LAG = 32
+# Samples compared: 10 s, enough to tell and cheap for 8 rows.
+_CHANNEL_SAMPLES = 160000
 
 
 def resample(audio, rate, target_rate=SAMPLING_RATE):
@@ -203,6 +211,43 @@ def _check_waveform(row, where):
         )
 
 
+def _best_lag_correlation(a, b):
+    """The largest correlation of `a` and `b` over lags of up to
+    `_CHANNEL_LAG` samples either way (spaced microphones hear a voice
+    at different times)."""
+    a, b = a - a.mean(), b - b.mean()
+    scale = np.linalg.norm(a) * np.linalg.norm(b)
+    n = len(a)
+    return max(
+        float(np.dot(a[lag:], b[: n - lag]) if lag >= 0 else np.dot(a[: n + lag], b[-lag:])) / scale
+        for lag in range(-min(_CHANNEL_LAG, n - 1), min(_CHANNEL_LAG, n - 1) + 1)
+    )
+
+
+def _warn_of_channel_rows(batch):
+    """Warns when the 2 to 8 rows of a batch all correlate like the channels
+    of one recording, `(channels, samples)` as `torchaudio.load` gives it:
+    Whisper would transcribe each channel as a recording of its own."""
+    rows = batch[:, :_CHANNEL_SAMPLES]
+    if not 2 <= len(rows) <= _MAX_CHANNELS or np.ptp(rows, axis=1).min() == 0:
+        return
+    correlation = min(
+        _best_lag_correlation(rows[i], rows[j])
+        for i in range(len(rows))
+        for j in range(i + 1, len(rows))
+    )
+    if correlation > _CHANNEL_CORRELATION:
+        warnings.warn(
+            f"The {len(batch)} rows of this {batch.shape} batch of audio "
+            f"correlate like the channels of one recording (at least "
+            f"{correlation:.2f}), as `torchaudio.load` gives them "
+            "(channels, samples); each row is transcribed as a recording of "
+            "its own. For one recording, average its channels: "
+            "`audio.mean(axis=0)`.",
+            stacklevel=3,
+        )
+
+
 def batch_waveforms(audio, max_seconds=30.0):
     """16 kHz waveforms as one `(batch, samples)` float32 array: a list of
     waveforms of different lengths is zero-padded to the longest, which
@@ -213,7 +258,10 @@ def batch_waveforms(audio, max_seconds=30.0):
     (integer PCM, or PCM read as floats, is refused with the division that
     fixes it), finite, at least one sample; a 2-D array with 8 or fewer
     columns is taken for `(samples, channels)` and refused, since averaging
-    the channels is what it needs.
+    the channels is what it needs; a batch of 2 to 8 rows that all
+    correlate above 0.8 (at their best lag within 2 ms), the channels of
+    one recording as `(channels, samples)`, is taken row by row with a
+    warning that says so.
 
     Args:
         audio: a waveform `(samples,)`, a batch `(batch, samples)`, or a
@@ -282,6 +330,8 @@ def batch_waveforms(audio, max_seconds=30.0):
             )
         _check_waveform(batch[0] if single else batch, "The audio" if single else "The batch of audio")
         batch = batch.astype(np.float32)
+        if not single:
+            _warn_of_channel_rows(batch)
     if batch.shape[1] > max_seconds * SAMPLING_RATE:
         raise ValueError(
             f"Audio of {batch.shape[1] / SAMPLING_RATE:.1f} s is longer than "

@@ -1,5 +1,6 @@
 """keras_kd.speech.audio: WAV reading and resampling to 16 kHz."""
 
+import warnings
 import wave
 
 import numpy as np
@@ -110,6 +111,29 @@ def test_a_file_cut_short_mid_frame_reads_its_whole_frames(tmp_path):
 def test_audio_whisper_would_mishear_is_refused_with_the_fix(audio, match):
     with pytest.raises(ValueError, match=match):
         batch_waveforms(audio)
+
+
+def test_the_channels_of_one_recording_as_rows_are_warned_of():
+    from keras_kd.speech.recordings import recording
+
+    speech = load_wav(recording("beckett.wav"))[:48000]
+    other = load_wav(recording("two_cities.wav"))[:48000]
+    # torchaudio.load's (channels, samples): two microphones, one 1.5 ms
+    # later and quieter, with noise of their own.
+    rng = np.random.default_rng(0)
+    later = 0.7 * np.r_[np.zeros(24), speech[:-24]] + 0.005 * rng.normal(size=speech.size)
+    with pytest.warns(UserWarning, match=(
+            r"The 2 rows of this \(2, 48000\) batch of audio correlate like the "
+            r"channels of one recording \(at least 0\.9\d\), as `torchaudio.load` "
+            r"gives them .* `audio.mean\(axis=0\)`")):
+        batch, single = batch_waveforms(np.stack([speech, later]).astype("float32"))
+    assert batch.shape == (2, 48000) and not single
+    # Two recordings, or one beside silence, correlate near 0: no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for rows in ([speech, other], [speech, np.zeros_like(speech)]):
+            batch_waveforms(np.stack(rows).astype("float32"))
+    assert abs(np.corrcoef(speech, other)[0, 1]) < 0.1
 
 
 def test_generate_refuses_pcm_before_computing_features(monkeypatch):
