@@ -307,6 +307,25 @@ def _as_array(values):
     return values
 
 
+def _labels_of_the_output(distiller, x, y, kwargs):
+    """`(x, y)`, and `kwargs["validation_data"]`, with labels keyed by the
+    name of the student's one output, as Keras keys a multi-output model's,
+    taken out of their dict (`single_output_labels`); Keras fails on them
+    for one output."""
+    student = distiller.student
+    names = getattr(student, "output_names", None) or (
+        # A Sequential model's output is named after its last layer.
+        [student.layers[-1].name] if isinstance(student, keras.Sequential) and student.layers else []
+    )
+    if len(names) != 1:
+        return x, y
+    if kwargs.get("validation_data") is not None:
+        kwargs["validation_data"] = with_checked_batches(
+            kwargs["validation_data"], None, output_name=names[0]
+        )[0]
+    return with_checked_batches(x, y, output_name=names[0])
+
+
 def checked_fit_data(distiller, x, y, kwargs):
     """`fit`'s data and arguments, checked: the first batch (once per
     `compile`, `check_first_batch`), the class ids (for a sparse
@@ -320,6 +339,7 @@ def checked_fit_data(distiller, x, y, kwargs):
     Returns:
         `(x, y, kwargs)` to pass on to `keras.Model.fit`.
     """
+    x, y = _labels_of_the_output(distiller, x, y, kwargs)
     y = _as_array(y)
     if kwargs.get("sample_weight") is not None:
         kwargs["sample_weight"] = _as_array(kwargs["sample_weight"])
@@ -349,6 +369,7 @@ def checked_fit_data(distiller, x, y, kwargs):
 def checked_evaluation_data(distiller, x, y, kwargs):
     """`evaluate`'s data with its class ids and token ids checked as in
     `fit`; returns `(x, y)`."""
+    x, y = _labels_of_the_output(distiller, x, y, {})
     if not distiller._checks_class_ids(training=False):
         return with_checked_batches(x, y, None, _vocabulary_size(distiller))
     if distiller._num_classes is None:

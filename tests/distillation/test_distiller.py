@@ -166,6 +166,37 @@ def test_dataset_numpy_and_generator_inputs_train_identically():
             np.testing.assert_allclose(b, a, atol=1e-6)
 
 
+def test_labels_keyed_by_the_students_output_name():
+    # Keras keys a multi-output model's labels by output name; for one
+    # output, fit failed ("Attempt to convert a value ({'dense_1': ...})").
+    x, y = data(48)
+    trained = []
+    for keyed in (False, True):
+        model = distiller()
+        name = model.student.layers[-1].name  # a Sequential's output
+        labels = {name: y} if keyed else y
+        history = model.fit(
+            tf.data.Dataset.from_tensor_slices((x, labels)).batch(16),
+            validation_data=(x, labels), verbose=0,
+        ).history
+        trained.append((weights(model.student), history, model.evaluate(x, labels, verbose=0)))
+        model.fit(x, labels, batch_size=16, shuffle=False, verbose=0)
+        trained[-1] += (weights(model.student),)
+    (plain_w, plain_h, plain_e, plain_w2), (keyed_w, keyed_h, keyed_e, keyed_w2) = trained
+    for a, b in zip(plain_w + plain_w2, keyed_w + keyed_w2):
+        np.testing.assert_allclose(b, a, atol=1e-6)
+    assert set(keyed_h) == set(plain_h) and "val_loss" in plain_h
+    for key in plain_h:
+        assert keyed_h[key] == pytest.approx(plain_h[key])
+    assert keyed_e == pytest.approx(plain_e)
+    model = distiller()
+    before, name = weights(model.student), model.student.layers[-1].name
+    with pytest.raises(ValueError, match=rf"dict keyed \['label'\], but this model has one output, '{name}'"):
+        model.fit(x, {"label": y}, verbose=0)
+    for a, b in zip(before, weights(model.student)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_sample_weight_is_applied():
     x, y = data(32)
     sample_weight = np.zeros(32, "float32")
