@@ -609,6 +609,14 @@ def single_output_labels(y, output_name):
     )
 
 
+def _output_labels(y, output_name):
+    """`single_output_labels` where an output is named; a `TeacherCache`
+    target (`{"labels", "teacher_logits"}`) is left as it is."""
+    if output_name is None or split_cached_teacher(y)[1] is not None:
+        return y
+    return single_output_labels(y, output_name)
+
+
 def check_batch(batch, num_classes=None, vocabulary_size=None, output_name=None):
     """`assert_class_ids` on the labels of an `(x, y[, sample_weight])`
     batch (the `"labels"` of a `TeacherCache` batch included) when
@@ -633,8 +641,7 @@ def check_batch(batch, num_classes=None, vocabulary_size=None, output_name=None)
     ValueError: Token id 7 is out of range: the vocabulary of the models has 5 tokens, ids 0 to 4. Tokenize with the tokenizer of the student (`student.preprocessor`; a trimmed vocabulary renumbers its tokens), or pass raw texts.
     """
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-    if output_name is not None and split_cached_teacher(y)[1] is None:
-        y = single_output_labels(y, output_name)
+    y = _output_labels(y, output_name)
     if vocabulary_size is not None and isinstance(x, dict) and "token_ids" in x:
         x = {**x, "token_ids": assert_token_ids(x["token_ids"], vocabulary_size)}
     labels, teacher_logits = split_cached_teacher(y)
@@ -699,8 +706,8 @@ def with_checked_batches(x, y, num_classes=None, vocabulary_size=None, output_na
     if isinstance(x, (tuple, list)) and y is None:
         # `fit`'s `validation_data=(x, y[, sample_weight])` of arrays.
         x = tuple(x)
-        if output_name is not None and len(x) > 1 and split_cached_teacher(x[1])[1] is None:
-            x = (x[0], single_output_labels(x[1], output_name), *x[2:])
+        if len(x) > 1:
+            x = (x[0], _output_labels(x[1], output_name), *x[2:])
         check(x)
         return x, y
     if isinstance(x, tf.data.Dataset):
@@ -714,8 +721,7 @@ def with_checked_batches(x, y, num_classes=None, vocabulary_size=None, output_na
         return _CheckedPyDataset(x, check), y
     if is_generator(x):
         return (check(batch) for batch in x), y
-    if output_name is not None and split_cached_teacher(y)[1] is None:
-        y = single_output_labels(y, output_name)
+    y = _output_labels(y, output_name)
     check((x, y))
     return x, y
 
