@@ -40,6 +40,13 @@ def _softmax_bert_classifier():
         backbone, num_classes=2, activation="softmax", preprocessor=None)
 
 
+def _regression_bert():
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=8)
+    return transfer.build_finetune_model(backbone, head="regression", num_classes=1)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, tiny_preset):
     """Paths the cases refer to as `{name}`: bad models, data, folders."""
@@ -354,6 +361,11 @@ API_CASES = [
         _softmax_bert_classifier(), f["out"] + ".tflite", vocabulary=["[PAD]"]),
      ValueError, ["from_logits=True appends a softmax", "output layer 'logits' has a softmax activation",
                   "Pass from_logits=False"]),
+    # A regression's one output came out 1.0 for every text.
+    ("export-regression-head", lambda f: export.export_tflite(
+        _regression_bert(), f["out"] + ".tflite", vocabulary=["[PAD]"]),
+     ValueError, ["is Head('regression'): real values, not class scores",
+                  "model.token_id_model.export(folder"]),
     ("export-a-distiller", lambda f: export.export_tflite(
         Distiller(student=_linear(), teacher=_linear()), f["existing"].replace("existing", "distilled")),
      TypeError, ["`model` is a Distiller", "Pass `distiller.student`"]),

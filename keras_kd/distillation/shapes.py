@@ -165,6 +165,15 @@ def _output_operation(model):
     return getattr(history, "operation", None)
 
 
+def _final_operation(model):
+    """`_output_operation`, looked for inside a nested model that makes
+    the output."""
+    operation = _output_operation(model)
+    while isinstance(operation, keras.Model):
+        operation = _output_operation(operation)
+    return operation
+
+
 def softmax_output(model):
     """How `model` ends in a softmax (it outputs probabilities, not
     logits), or None when nothing says so: its output layer's `activation`
@@ -186,9 +195,7 @@ def softmax_output(model):
     >>> softmax_output(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])) is None
     True
     """
-    operation = _output_operation(model)
-    if isinstance(operation, keras.Model):
-        return softmax_output(operation)
+    operation = _final_operation(model)
     if _name(getattr(operation, "activation", None)) == "softmax":
         return f"its output layer {operation.name!r} has a softmax activation"
     if type(operation).__name__.lower() == "softmax":
@@ -235,6 +242,25 @@ def independent_outputs(model):
     loss = getattr(model, "loss", None)
     if _name(loss) in _BINARY_LOSSES:
         return f"it is compiled with the loss {_name(loss)}"
+    return None
+
+
+def regression_output(model):
+    """The name of `model`'s output layer when it is a keras-kd
+    `Head("regression")` (real values, not class scores), else None.
+
+    Example:
+
+    >>> from keras_kd.transfer import Head
+    >>> inputs = keras.Input((4,))
+    >>> regression_output(keras.Model(inputs, Head("regression", name="score")(inputs)))
+    'score'
+    >>> regression_output(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])) is None
+    True
+    """
+    operation = _final_operation(model)
+    if getattr(operation, "kind", None) == "regression":
+        return operation.name
     return None
 
 

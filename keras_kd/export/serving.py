@@ -14,7 +14,7 @@ import os
 import keras
 import numpy as np
 
-from keras_kd.distillation.shapes import softmax_output
+from keras_kd.distillation.shapes import independent_outputs, regression_output, softmax_output
 from keras_kd.export.metadata import INPUT_NAMES, SPECIAL_TOKENS
 
 # keras-hub BERT input names, in the order of `INPUT_NAMES`.
@@ -153,10 +153,13 @@ class TruncateTokens(keras.layers.Layer):
 
 
 def check_from_logits(model, from_logits):
-    """Refuses `from_logits=True` for a model that ends in a softmax: the
-    file would output the softmax of probabilities, scores squeezed towards
-    uniform (0.73 / 0.27 at most for two classes), with every parity check
-    passing, since Keras is wrapped the same way.
+    """Refuses what the text-classifier file would score wrongly, every
+    parity check passing since Keras is wrapped the same way: a regression
+    head (its values put through a softmax: one output is always 1.0),
+    and, with `from_logits=True`, a model that ends in a softmax (the
+    softmax of probabilities, 0.73 / 0.27 at most for two classes) or
+    scores each class on its own (sigmoid, multi-label: the softmax would
+    make its classes compete).
 
     Example:
 
@@ -165,13 +168,42 @@ def check_from_logits(model, from_logits):
     Traceback (most recent call last):
     ...
     ValueError: from_logits=True appends a softmax to the model's outputs, but its output layer 'scores' has a softmax activation: the file would output the softmax of probabilities. Pass from_logits=False (the model outputs probabilities already).
+    >>> tags = keras.layers.Dense(3, activation="sigmoid", name="tags")
+    >>> check_from_logits(keras.Sequential([keras.Input((4,)), tags]), True)
+    Traceback (most recent call last):
+    ...
+    ValueError: from_logits=True appends a softmax to the model's outputs, but the model scores each class on its own (a multi-label or sigmoid classifier): its output layer 'tags' has a sigmoid activation. The softmax would make its classes compete. Pass from_logits=False to export its scores as they are (a model that outputs logits of such classes: end it in a sigmoid first).
     """
-    found = softmax_output(model) if from_logits else None
+    name = regression_output(model)
+    if name is not None:
+        raise ValueError(
+            f"The model's output layer {name!r} is Head('regression'): real "
+            "values, not class scores. The text-classifier file (MediaPipe's "
+            "TextClassifier convention) outputs class probabilities, and a "
+            "softmax would turn the values into them (one output: always "
+            "1.0). Export the token-id network as a plain TFLite model "
+            "instead: `model.token_id_model.export(folder, "
+            'format="tf_saved_model")`, then '
+            "`tf.lite.TFLiteConverter.from_saved_model(folder)`."
+        )
+    if not from_logits:
+        return
+    found = softmax_output(model)
     if found is not None:
         raise ValueError(
             "from_logits=True appends a softmax to the model's outputs, but "
             f"{found}: the file would output the softmax of probabilities. "
             "Pass from_logits=False (the model outputs probabilities already)."
+        )
+    found = independent_outputs(model)
+    if found is not None:
+        raise ValueError(
+            "from_logits=True appends a softmax to the model's outputs, but "
+            "the model scores each class on its own (a multi-label or "
+            f"sigmoid classifier): {found}. The softmax would make its "
+            "classes compete. Pass from_logits=False to export its scores "
+            "as they are (a model that outputs logits of such classes: end "
+            "it in a sigmoid first)."
         )
 
 

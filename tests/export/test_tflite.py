@@ -333,3 +333,33 @@ def test_verification_labels_may_be_class_names_and_must_be_classes(cased, tmp_p
     for labels, bad in (([1, 0, 5], "5"), (["good", "bad", "fine"], "'fine'")):
         with pytest.raises(ValueError, match=rf"has the label {bad}, which is no class of the model's \['bad', 'good'\]"):
             verify_tflite(path, cased, (CASED_TEXTS, labels), **NO_CHECKS)
+
+
+@pytest.mark.parametrize("kind", ["regression", "multilabel"])
+def test_heads_that_score_no_exclusive_classes(kind, tmp_path):
+    # The file put their outputs through a softmax, parity passing: a
+    # regression's one output came out 1.0 for every text, multi-label
+    # sigmoid scores competed.
+    from keras_kd.transfer import build_finetune_model
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(CASED_VOCABULARY), num_layers=1, num_heads=2,
+        hidden_dim=8, intermediate_dim=16, max_sequence_length=16,
+    )
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=CASED_VOCABULARY, lowercase=False)
+    model = build_finetune_model(backbone, head=kind, num_classes=3, tokenizer=tokenizer, sequence_length=16)
+    common = dict(sequence_length=16, verification_data=CASED_TEXTS, verify_options=NO_CHECKS)
+    match = {
+        "regression": r"The model's output layer 'logits' is Head\('regression'\): real values, not class scores.*one output: always 1.0.*model.token_id_model.export\(folder",
+        "multilabel": r"the model scores each class on its own \(a multi-label or sigmoid classifier\): its output layer 'logits' is Head\('multilabel'\).*Pass from_logits=False",
+    }[kind]
+    for exported in (model, model.token_id_model):
+        with pytest.raises(ValueError, match=match):
+            export_tflite(exported, tmp_path / "model.tflite", **common)
+    assert os.listdir(tmp_path) == []
+    if kind == "multilabel":
+        result = export_tflite(model, tmp_path / "model.tflite", from_logits=False, **common)
+        expected = model.predict(CASED_TEXTS, verbose=0)
+        assert np.abs(expected.sum(axis=1) - 1).min() > 0.1  # scores, not a distribution
+        np.testing.assert_allclose(TFLiteTextClassifier(result.path).predict(CASED_TEXTS), expected, atol=1e-5)
