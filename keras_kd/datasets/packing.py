@@ -4,6 +4,7 @@ tokenized and concatenated into one token stream."""
 import numpy as np
 import tensorflow as tf
 
+from keras_kd.datasets.prompt_responses import start_token_ids
 from keras_kd.datasets.sources import _check_text
 from keras_kd.utils.validation import check_int
 from keras_kd.utils.validation import check_texts
@@ -65,7 +66,7 @@ def pack_texts(texts, preprocessor, sequence_length=None):
     tokens = tokenizer(tf.constant(texts))
     if isinstance(tokens, tf.RaggedTensor):
         tokens = tokens.to_list()
-    start = [tokenizer.start_token_id] if getattr(preprocessor, "add_start_token", False) else []
+    start = start_token_ids(preprocessor)
     end = [tokenizer.end_token_id] if getattr(preprocessor, "add_end_token", False) else []
     stream = np.array(
         [token for ids in tokens for token in (*start, *ids, *end)], "int32"

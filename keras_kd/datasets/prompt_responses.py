@@ -16,6 +16,37 @@ import tensorflow as tf
 from keras_kd.utils.validation import is_prompt_responses
 
 
+def start_token_ids(preprocessor):
+    """The start token a causal LM's preprocessor prepends to a text, as a
+    list: `[id]`, or `[]` when it adds none (`add_start_token=False`, or a
+    tokenizer without one, such as Qwen's, whose preprocessor says
+    `add_start_token=True` and adds nothing).
+
+    Args:
+        preprocessor: a keras-hub `CausalLMPreprocessor`.
+
+    Returns:
+        A list of at most one int.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.utils.testing import tiny_llama3_tokenizer
+    >>> tokenizer = tiny_llama3_tokenizer()
+    >>> start_token_ids(keras_hub.models.Llama3CausalLMPreprocessor(tokenizer))
+    [1]
+    >>> start_token_ids(keras_hub.models.Llama3CausalLMPreprocessor(tokenizer, add_start_token=False))
+    []
+    >>> qwen = keras_hub.models.QwenTokenizer(vocabulary=tokenizer.vocabulary, merges=["Ġ t"])
+    >>> start_token_ids(keras_hub.models.QwenCausalLMPreprocessor(qwen))
+    []
+    """
+    token = getattr(preprocessor.tokenizer, "start_token_id", None)
+    if not getattr(preprocessor, "add_start_token", False) or token is None:
+        return []
+    return [int(token)]
+
+
 def mask_prompts(sample_weight, lengths):
     """Zeroes the weight of the label positions that predict prompt tokens.
 
@@ -103,7 +134,7 @@ def preprocess_prompt_responses(preprocessor, x, sequence_length=None):
         add_start_value=preprocessor.add_start_token,
         add_end_value=preprocessor.add_end_token,
     )
-    start = 1 if preprocessor.add_start_token else 0
+    start = len(start_token_ids(preprocessor))
     weight = mask_prompts(padding_mask[..., 1:], lengths + start)
     inputs = {"token_ids": token_ids[..., :-1], "padding_mask": padding_mask[..., :-1]}
     return inputs, token_ids[..., 1:], weight

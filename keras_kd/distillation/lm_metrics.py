@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_kd.transfer.causal_lm import check_same_vocabulary, generation_settings
-from keras_kd.datasets.prompt_responses import causal_lm_inputs
+from keras_kd.datasets.prompt_responses import causal_lm_inputs, start_token_ids
 from keras_kd.utils.validation import check_causal_lm_texts, check_choice, check_int, is_prompt_responses
 
 
@@ -253,7 +253,7 @@ def greedy_tokens_per_second(model, prompts, max_length, jit_compile=True):
     preprocessor = model.preprocessor
     # The prompt as `generate` sees it: GPT-2's preprocessor, for one,
     # prepends a start token, which is no generated token.
-    start = int(bool(getattr(preprocessor, "add_start_token", False)))
+    start = len(start_token_ids(preprocessor))
     lengths = [start + len(preprocessor.tokenizer(p)) for p in prompts]
     if max(lengths) >= max_length:
         raise ValueError(

@@ -10,7 +10,7 @@ speech recognizers (TFLite).
 - `TFLiteTextClassifier`: raw strings in, probabilities out, in Python.
 - `export_bundle`: the `.keras` model, a SavedModel for TF Serving, `.tflite`
   files and a `model_card.json` in one folder.
-- `export_litert_lm`: a keras-hub causal LM (Llama family: Llama 3, SmolLM2)
+- `export_litert_lm`: a keras-hub causal LM (Llama 3, SmolLM2, Qwen 2, Mistral)
   to a `.litertlm` bundle (prefill/decode `.tflite` with a key-value cache,
   `tokenizer.json`, metadata) that Google's LiteRT-LM runtime runs from raw
   text on phones, verified token for token against Keras' `generate`.

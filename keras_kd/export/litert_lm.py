@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from keras_kd.datasets.prompt_responses import start_token_ids
 from keras_kd.export import litert_lm_graph as graph
 from keras_kd.export.litert_lm_verify import (
     DEFAULT_VERIFICATION_PROMPTS,
@@ -154,10 +155,10 @@ def _tokenizer(causal_lm):
     if not isinstance(tokenizer, BytePairTokenizer):
         raise ValueError(
             "export_litert_lm writes the Hugging Face tokenizer.json of the "
-            "model's byte-level BPE tokenizer (as Llama 3 and SmolLM2 use), "
+            "model's byte-level BPE tokenizer (as Llama 3, SmolLM2 and Qwen use), "
             "read from `causal_lm.preprocessor.tokenizer`. Received: "
             f"tokenizer={type(tokenizer).__name__}. Attach the preset's "
-            "preprocessor, or pass tokenizer_json='path/to/tokenizer.json'."
+            "preprocessor, or pass tokenizer_json_path='path/to/tokenizer.json'."
         )
     return tokenizer
 
@@ -184,9 +185,10 @@ def llm_metadata(causal_lm, max_sequence_length, chat_template=None):
 
     metadata = llm_metadata_pb2.LlmMetadata()
     preprocessor = causal_lm.preprocessor
-    tokenizer = preprocessor.tokenizer
-    if getattr(preprocessor, "add_start_token", False):
-        metadata.start_token.token_ids.ids.append(tokenizer.start_token_id)
+    # Touched only with a token: an empty start-token message (as extending
+    # by nothing leaves) aborts the runtime's session.
+    for token in start_token_ids(preprocessor):
+        metadata.start_token.token_ids.ids.append(token)
     for token in stop_token_ids(causal_lm):
         metadata.stop_tokens.add().token_ids.ids.append(int(token))
     metadata.max_num_tokens = int(max_sequence_length)
@@ -335,8 +337,10 @@ def export_litert_lm(
     `overwrite=False` existing files are never replaced.
 
     Args:
-        causal_lm: a keras-hub causal LM of the Llama family (Llama,
-            Llama 3, SmolLM2) with its preprocessor (byte-level BPE).
+        causal_lm: a keras-hub causal LM of the Llama (Llama, Llama 3,
+            SmolLM2), Qwen 2 or Mistral family with its preprocessor
+            (byte-level BPE; a SentencePiece model such as Mistral's needs
+            `tokenizer_json_path`).
         path: the bundle, ending in `.litertlm`.
         max_sequence_length: the context length (prompt plus generated
             tokens): the caches' axis 2.
@@ -389,8 +393,8 @@ def export_litert_lm(
     """
     # Every check before any expensive work.
     check_not_a_distiller(causal_lm, "causal_lm", "export_litert_lm")
-    graph.check_supported(causal_lm)
     check_int("max_sequence_length", max_sequence_length, minimum=2, example=256)
+    graph.check_supported(causal_lm, max_sequence_length)
     prefill_lengths = _check_prefill_lengths(prefill_lengths, max_sequence_length)
     check_choice("quantization", quantization, QUANTIZATIONS)
     check_int("max_new_tokens", max_new_tokens)

@@ -1,4 +1,5 @@
-"""`CachedDecoder`: a keras-hub Llama-family causal LM's forward pass with a
+"""`CachedDecoder`: a keras-hub causal LM's forward pass (Llama, Qwen 2,
+Mistral: `check_supported`) with a
 key-value cache in LiteRT-LM's layout, one signature per prefill length plus
 `decode`, ready for `keras.export.ExportArchive` and the TFLite converter.
 
@@ -61,22 +62,58 @@ def cache_names(num_layers):
     ]
 
 
-def check_supported(causal_lm):
-    """Raises `ValueError` unless `causal_lm` is a keras-hub causal LM of the
-    Llama family (Llama, Llama 3, SmolLM2 ...) that `CachedDecoder` runs."""
+def _families():
+    """The keras-hub backbones whose decoder layers `CachedDecoder` runs:
+    pre-norm RMS, rotary attention with grouped key-value heads (Qwen 2's
+    with query, key and value biases, which its dense layers carry), a
+    gated feed-forward."""
     import keras_hub
 
+    return (
+        keras_hub.models.LlamaBackbone,
+        keras_hub.models.QwenBackbone,
+        keras_hub.models.MistralBackbone,
+    )
+
+
+def sliding_window(backbone):
+    """The attention window of a Mistral, or of a Qwen that uses one, in
+    tokens; None for full attention."""
+    if getattr(backbone, "use_sliding_window_attention", False):
+        return int(backbone.sliding_window_size)
+    window = getattr(backbone, "sliding_window", None)
+    return None if window is None else int(window)
+
+
+def check_supported(causal_lm, max_sequence_length=None):
+    """Raises `ValueError` unless `causal_lm` is a keras-hub causal LM that
+    `CachedDecoder` runs (Llama, Llama 3, SmolLM2, Qwen 2 and 2.5,
+    Mistral), and, given `max_sequence_length`, a context no longer than
+    the model's sliding attention window: the graph attends to the whole
+    context, as the model does only within its window."""
     backbone = getattr(causal_lm, "backbone", None)
+    import keras_hub
+
     if not isinstance(causal_lm, keras_hub.models.CausalLM) or not isinstance(
-        backbone, keras_hub.models.LlamaBackbone
+        backbone, _families()
     ):
         raise ValueError(
-            "export_litert_lm exports keras-hub causal LMs of the Llama "
-            "family (LlamaCausalLM, Llama3CausalLM, e.g. SmolLM2 presets). "
+            "export_litert_lm exports keras-hub causal LMs of the Llama, "
+            "Qwen 2 and Mistral families (LlamaCausalLM, Llama3CausalLM, "
+            "QwenCausalLM, MistralCausalLM; e.g. SmolLM2 presets). "
             f"Received: {type(causal_lm).__name__} with backbone "
             f"{type(backbone).__name__}. Load the model with "
-            "keras_hub.models.CausalLM.from_preset(...) from a Llama-family "
-            "preset."
+            "keras_hub.models.CausalLM.from_preset(...) from a preset of "
+            "one of these families."
+        )
+    window = sliding_window(backbone)
+    if window is not None and max_sequence_length is not None and max_sequence_length > window:
+        raise ValueError(
+            f"max_sequence_length={max_sequence_length} exceeds the "
+            f"{window}-token sliding attention window of this "
+            f"{type(backbone).__name__}: past it the model attends to its "
+            "window only, the exported graph to the whole context. Pass "
+            f"max_sequence_length <= {window}."
         )
     embedding = backbone.token_embedding
     if getattr(embedding, "logit_soft_cap", None):
@@ -92,13 +129,15 @@ def check_supported(causal_lm):
 
 
 class CachedDecoder(keras.layers.Layer):
-    """A Llama-family backbone's cached forward pass for LiteRT-LM.
+    """A Llama, Qwen 2 or Mistral backbone's cached forward pass for
+    LiteRT-LM.
 
     Holds the backbone (so `ExportArchive.track` finds its variables) and
     exposes `prefill` and `decode` on flat lists of caches.
 
     Args:
-        backbone: a built keras-hub `LlamaBackbone` (or subclass).
+        backbone: a built keras-hub `LlamaBackbone` (or subclass),
+            `QwenBackbone` or `MistralBackbone`.
         cache_length: positions in each layer's cache (the context length).
     """
 

@@ -22,6 +22,7 @@ import os
 import keras
 import keras_hub
 
+from keras_kd.datasets.prompt_responses import start_token_ids
 from keras_kd.presets import resolve_preset
 from keras_kd.transfer import keras_hub_fixes  # patches keras-hub on import
 
@@ -156,7 +157,7 @@ def prompt_token_ids(causal_lm, prompts):
     [[22, 33, 32, 7, 3], [3]]
     """
     preprocessor = causal_lm.preprocessor
-    start = [preprocessor.tokenizer.start_token_id] if getattr(preprocessor, "add_start_token", False) else []
+    start = start_token_ids(preprocessor)
     return [start + [int(i) for i in ids] for ids in preprocessor.tokenizer(list(prompts))]
 
 

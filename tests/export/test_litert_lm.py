@@ -27,7 +27,7 @@ from keras_kd.export.litert_lm_graph import CachedDecoder
 from keras_kd.export.litert_lm_runtime import read_bundle
 from keras_kd.export.litert_lm_verify import verify_litert_lm
 from keras_kd.transfer.causal_lm import prompt_token_ids
-from keras_kd.utils.testing import tiny_llama3_tokenizer
+from keras_kd.utils.testing import MERGES, tiny_llama3_tokenizer
 
 CONTEXT = 32
 PREFILLS = (4, 8)
@@ -330,7 +330,7 @@ def test_bad_path_and_model_raise_before_work(causal_lm, tmp_path, no_conversion
         vocabulary_size=10, num_layers=1, num_heads=1, hidden_dim=4,
         intermediate_dim=8, max_sequence_length=8,
     )
-    with pytest.raises(ValueError, match="Llama family"):
+    with pytest.raises(ValueError, match="the Llama, Qwen 2 and Mistral families.*Received: BertBackbone"):
         export_litert_lm(backbone, tmp_path / "m.litertlm")
     assert os.listdir(tmp_path) == []
 
@@ -359,9 +359,47 @@ def test_existing_files_refused_without_overwrite(
     assert (tmp_path / existing).read_bytes() == b"user data"
 
 
-def test_graph_matches_keras_cached_call(causal_lm):
+def _tiny_decoder(family, seed=2):
+    """A tiny random Qwen 2 (query, key and value biases, tied embeddings)
+    or Mistral (untied, a 512-token sliding window) on the tiny tokenizer's
+    tokens (Qwen: keras-hub's `QwenTokenizer` with its preprocessor),
+    attention kernels scaled up 20x and random norm scales and biases, as
+    `_tiny_llama`'s."""
+    tokenizer = tiny_llama3_tokenizer()
+    keras.utils.set_random_seed(seed)
+    common = dict(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=3, hidden_dim=16,
+        intermediate_dim=32, num_query_heads=4, num_key_value_heads=2,
+    )
+    if family == "Qwen":
+        backbone = keras_hub.models.QwenBackbone(tie_word_embeddings=True, **common)
+        # "<|endoftext|>", Qwen's end token, last: at id 0, Qwen's padding
+        # id, keras-hub's generate took the padding for ends and stopped.
+        tokens = sorted(tokenizer.vocabulary, key=tokenizer.vocabulary.get)
+        tokens = tokens[1:] + tokens[:1]
+        qwen_tokenizer = keras_hub.models.QwenTokenizer(
+            vocabulary={token: i for i, token in enumerate(tokens)}, merges=MERGES
+        )
+        preprocessor = keras_hub.models.QwenCausalLMPreprocessor(qwen_tokenizer, sequence_length=16)
+    else:
+        backbone = keras_hub.models.MistralBackbone(**common)
+        preprocessor = None
+    rng = np.random.default_rng(seed)
+    for variable in backbone.weights:
+        if "self_attention/" in variable.path and "norm" not in variable.path:
+            noise = rng.normal(size=variable.shape) if "bias" in variable.path else 0.0
+            variable.assign(np.asarray(variable) * 20.0 + noise)
+        elif "norm" in variable.path:
+            variable.assign(rng.uniform(0.5, 1.5, variable.shape))
+    return getattr(keras_hub.models, f"{family}CausalLM")(backbone, preprocessor)
+
+
+@pytest.mark.parametrize("family", ["Llama3", "Qwen", "Mistral"])
+def test_graph_matches_keras_cached_call(causal_lm, family):
     """The exported graph's arithmetic, in Keras: prefill then decode equals
     keras-hub's own `call_with_cache`, logits for logits."""
+    if family != "Llama3":
+        causal_lm = _tiny_decoder(family)
     decoder = CachedDecoder(causal_lm.backbone, 16)
     ids = np.array([[5, 9, 12, 30, 7, 3, 8, 20]], np.int32)
     _, caches = decoder.forward(ids[:, :5], np.arange(5, dtype=np.int32), decoder.empty_caches())
@@ -404,3 +442,36 @@ def test_a_token_streamed_as_a_replacement_character_matches_its_byte_fragment(e
     with LiteRTLMGenerator(exported.path) as runtime:
         assert runtime._token_id("\ufffd") == [None]
         assert runtime._token_id("a") == [runtime.tokenize("a")[0]]
+
+
+def test_a_qwen_bundle_generates_keras_greedy_tokens(tmp_path):
+    # Qwen 2's layers are Llama's with query, key and value biases; its
+    # byte-level BPE tokenizer writes the same tokenizer.json.
+    causal_lm = _tiny_decoder("Qwen")
+    result = export_litert_lm(
+        causal_lm, tmp_path / "qwen.litertlm", max_sequence_length=CONTEXT,
+        prefill_lengths=(8,), verification_prompts=PROMPTS, max_new_tokens=NEW_TOKENS,
+    )
+    report = result.verification
+    assert report.all_identical and report.token_agreement == 1.0
+    for comparison in report.prompts:
+        assert comparison.litert_tokens == comparison.keras_tokens
+        assert len(comparison.keras_tokens) == NEW_TOKENS
+    # The continuations are not one repeated token: the check has teeth.
+    assert any(len(set(c.keras_tokens)) > 2 for c in report.prompts)
+    with LiteRTLMGenerator(result.path) as generator:
+        result = generator.generate(PROMPTS[1], max_new_tokens=NEW_TOKENS)
+    assert result.token_ids == report.prompts[1].keras_tokens
+
+
+def test_mistral_context_past_its_sliding_window_is_refused(tmp_path, no_conversion):
+    causal_lm = _tiny_decoder("Mistral")
+    with pytest.raises(ValueError, match=(
+            r"max_sequence_length=1024 exceeds the 512-token sliding attention window of "
+            r"this MistralBackbone.*Pass max_sequence_length <= 512")):
+        export_litert_lm(causal_lm, tmp_path / "m.litertlm", max_sequence_length=1024)
+    # Within the window the graph is the model (test_graph_matches_keras_cached_call);
+    # its SentencePiece tokenizer needs a tokenizer.json of its own.
+    with pytest.raises(ValueError, match=r"tokenizer=NoneType.*tokenizer_json_path='path/to/tokenizer.json'"):
+        export_litert_lm(causal_lm, tmp_path / "m.litertlm", max_sequence_length=256)
+    assert os.listdir(tmp_path) == []
