@@ -76,7 +76,7 @@ def _families():
     )
 
 
-def sliding_window(backbone):
+def _sliding_window(backbone):
     """The attention window of a Mistral, or of a Qwen that uses one, in
     tokens; None for full attention."""
     if getattr(backbone, "use_sliding_window_attention", False):
@@ -91,9 +91,9 @@ def check_supported(causal_lm, max_sequence_length=None):
     Mistral), and, given `max_sequence_length`, a context no longer than
     the model's sliding attention window: the graph attends to the whole
     context, as the model does only within its window."""
-    backbone = getattr(causal_lm, "backbone", None)
     import keras_hub
 
+    backbone = getattr(causal_lm, "backbone", None)
     if not isinstance(causal_lm, keras_hub.models.CausalLM) or not isinstance(
         backbone, _families()
     ):
@@ -106,7 +106,7 @@ def check_supported(causal_lm, max_sequence_length=None):
             "keras_hub.models.CausalLM.from_preset(...) from a preset of "
             "one of these families."
         )
-    window = sliding_window(backbone)
+    window = _sliding_window(backbone)
     if window is not None and max_sequence_length is not None and max_sequence_length > window:
         raise ValueError(
             f"max_sequence_length={max_sequence_length} exceeds the "
