@@ -105,7 +105,7 @@ def generation_texts(config):
 
 def check_generation_config(config):
     """Checks a generative run before any model loads: the run folder
-    (`check_run_dir`), the teacher's preset (a Llama-family causal LM, the
+    (`check_run_dir`), the teacher's preset (a Llama-family or Qwen 2 causal LM, the
     run's export needs: `keras_kd.presets.check_preset_task`, nothing
     downloaded) and the texts (`generation_texts`).
 

@@ -178,7 +178,7 @@ _TASKS = {
     ),
     "litert_lm": (
         "text generation exported as LiteRT-LM bundles",
-        "a Llama-family causal LM (Llama, Llama 3, SmolLM2)",
+        "a Llama-family causal LM (Llama, Llama 3, SmolLM2) or a Qwen 2 one",
         "smollm2_135m",
     ),
     "speech": ("speech recognition", "Whisper", "whisper_tiny_en"),
@@ -276,7 +276,9 @@ def check_preset_task(preset, task):
             for cls in subclasses_for(keras_hub.models.CausalLM, backbone_cls)
         )
     elif task == "litert_lm":
-        fits = issubclass(backbone_cls, keras_hub.models.LlamaBackbone)
+        # The bundles' families whose tokenizer is byte-level BPE (a
+        # Mistral's SentencePiece needs a tokenizer.json of its own).
+        fits = issubclass(backbone_cls, (keras_hub.models.LlamaBackbone, keras_hub.models.QwenBackbone))
     else:
         fits = issubclass(backbone_cls, keras_hub.models.WhisperBackbone)
     if not fits:

@@ -1,7 +1,8 @@
 """Tiny things of the tests and docstring examples: the causal LM of the
 causal-LM tests (keras-hub's real `Llama3Tokenizer` class on 42 byte-level
 BPE tokens, `tiny_llama3_tokenizer`, and a random `Llama3CausalLM` on it,
-`tiny_llama3_causal_lm`, and `with_swapped_tokens`), the seeded Dense classifier and token model of
+`tiny_llama3_causal_lm`, a random `QwenCausalLM` on the same tokens,
+`tiny_qwen_causal_lm`, and `with_swapped_tokens`), the seeded Dense classifier and token model of
 the Distiller's tests, a tiny random BERT classifier and its inputs
 (feature distillation) and one that reads raw text (the pipeline steps),
 and a tiny Whisper (keras-hub's real `WhisperTokenizer` on the same
@@ -39,6 +40,20 @@ def tiny_llama3_tokenizer(special_tokens=SPECIAL_TOKENS, merges=MERGES):
     )
 
 
+def _tiny_decoder_shape(vocabulary_size, num_layers, hidden_dim):
+    """The tiny decoders' backbone settings: 4 query and 2 key-value
+    heads, a feed-forward twice as wide, tied embeddings."""
+    return dict(
+        vocabulary_size=vocabulary_size,
+        num_layers=num_layers,
+        num_query_heads=4,
+        num_key_value_heads=2,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        tie_word_embeddings=True,
+    )
+
+
 def tiny_llama3_causal_lm(num_layers=2, hidden_dim=16, seed=0, sequence_length=16):
     """A tiny random keras-hub `Llama3CausalLM` (tied embeddings, 4 query
     and 2 key-value heads) on `tiny_llama3_tokenizer`, whose preprocessor
@@ -57,19 +72,48 @@ def tiny_llama3_causal_lm(num_layers=2, hidden_dim=16, seed=0, sequence_length=1
     tokenizer = tiny_llama3_tokenizer()
     keras.utils.set_random_seed(seed)
     backbone = keras_hub.models.Llama3Backbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=num_layers,
-        num_query_heads=4,
-        num_key_value_heads=2,
-        hidden_dim=hidden_dim,
-        intermediate_dim=2 * hidden_dim,
-        tie_word_embeddings=True,
+        **_tiny_decoder_shape(tokenizer.vocabulary_size(), num_layers, hidden_dim),
         layer_norm_epsilon=1e-5,
     )
     preprocessor = keras_hub.models.Llama3CausalLMPreprocessor(
         tokenizer, sequence_length=sequence_length, add_start_token=False
     )
     model = keras_hub.models.Llama3CausalLM(backbone=backbone, preprocessor=preprocessor)
+    model.compile(sampler="greedy")
+    return model
+
+
+def tiny_qwen_causal_lm(num_layers=3, hidden_dim=16, seed=0, sequence_length=16):
+    """A tiny random keras-hub `QwenCausalLM` (Qwen 2: query, key and value
+    biases, tied embeddings, 4 query and 2 key-value heads) on the tokens
+    of `tiny_llama3_tokenizer` in keras-hub's `QwenTokenizer`, which has no
+    start token; its end token `<|endoftext|>` comes last (at id 0, Qwen's
+    padding id, keras-hub's `generate` would take the padding for ends).
+    It generates greedily.
+
+    Example:
+
+    >>> model = tiny_qwen_causal_lm(num_layers=1)
+    >>> model.backbone.num_layers, model.preprocessor.tokenizer.end_token_id
+    (1, 41)
+    """
+    import keras
+    import keras_hub
+
+    vocabulary = tiny_llama3_tokenizer().vocabulary
+    tokens = sorted(vocabulary, key=vocabulary.get)
+    tokens = tokens[1:] + tokens[:1]
+    tokenizer = keras_hub.models.QwenTokenizer(
+        vocabulary={token: i for i, token in enumerate(tokens)}, merges=MERGES
+    )
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.QwenBackbone(
+        **_tiny_decoder_shape(len(tokens), num_layers, hidden_dim)
+    )
+    preprocessor = keras_hub.models.QwenCausalLMPreprocessor(
+        tokenizer, sequence_length=sequence_length
+    )
+    model = keras_hub.models.QwenCausalLM(backbone=backbone, preprocessor=preprocessor)
     model.compile(sampler="greedy")
     return model
 

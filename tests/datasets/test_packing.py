@@ -70,16 +70,13 @@ def test_default_length_and_start_tokens_follow_the_preprocessor(preprocessor):
     assert stream[stream.index(end) + 1] == start
 
 
-def test_a_preprocessor_without_a_start_token_packs_the_preprocessors_tokens(preprocessor):
+def test_a_preprocessor_without_a_start_token_packs_the_preprocessors_tokens():
     # Qwen's preprocessor says add_start_token=True and adds none: packing
     # put its start token, None, into the stream and failed.
-    import keras_hub
+    from keras_kd.utils.testing import tiny_qwen_causal_lm
 
-    tokenizer = keras_hub.models.QwenTokenizer(
-        vocabulary=preprocessor.tokenizer.vocabulary, merges=["Ġ t", "h e", "Ġt he"]
-    )
-    qwen = keras_hub.models.QwenCausalLMPreprocessor(tokenizer, sequence_length=8)
-    assert qwen.add_start_token and tokenizer.start_token_id is None
+    qwen = tiny_qwen_causal_lm(1, 8, 0, sequence_length=8).preprocessor
+    assert qwen.add_start_token and qwen.tokenizer.start_token_id is None
     stream = [t for text in TEXTS for t in _preprocessor_tokens(qwen, text)]
     token_ids, mask, _, _ = _rows(datasets.pack_texts(TEXTS, qwen))
     assert token_ids[mask].tolist() == stream

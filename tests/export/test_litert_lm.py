@@ -27,7 +27,7 @@ from keras_kd.export.litert_lm_graph import CachedDecoder
 from keras_kd.export.litert_lm_runtime import read_bundle
 from keras_kd.export.litert_lm_verify import verify_litert_lm
 from keras_kd.transfer.causal_lm import prompt_token_ids
-from keras_kd.utils.testing import MERGES, tiny_llama3_tokenizer
+from keras_kd.utils.testing import tiny_llama3_tokenizer, tiny_qwen_causal_lm
 
 CONTEXT = 32
 PREFILLS = (4, 8)
@@ -360,38 +360,27 @@ def test_existing_files_refused_without_overwrite(
 
 
 def _tiny_decoder(family, seed=2):
-    """A tiny random Qwen 2 (query, key and value biases, tied embeddings)
-    or Mistral (untied, a 512-token sliding window) on the tiny tokenizer's
-    tokens (Qwen: keras-hub's `QwenTokenizer` with its preprocessor),
-    attention kernels scaled up 20x and random norm scales and biases, as
-    `_tiny_llama`'s."""
-    tokenizer = tiny_llama3_tokenizer()
-    keras.utils.set_random_seed(seed)
-    common = dict(
-        vocabulary_size=tokenizer.vocabulary_size(), num_layers=3, hidden_dim=16,
-        intermediate_dim=32, num_query_heads=4, num_key_value_heads=2,
-    )
+    """A tiny random Qwen 2 (`tiny_qwen_causal_lm`: query, key and value
+    biases, tied embeddings) or Mistral (untied, a 512-token sliding window,
+    no preprocessor), attention kernels scaled up 20x and random norm
+    scales and biases, as `_tiny_llama`'s."""
     if family == "Qwen":
-        backbone = keras_hub.models.QwenBackbone(tie_word_embeddings=True, **common)
-        # "<|endoftext|>", Qwen's end token, last: at id 0, Qwen's padding
-        # id, keras-hub's generate took the padding for ends and stopped.
-        tokens = sorted(tokenizer.vocabulary, key=tokenizer.vocabulary.get)
-        tokens = tokens[1:] + tokens[:1]
-        qwen_tokenizer = keras_hub.models.QwenTokenizer(
-            vocabulary={token: i for i, token in enumerate(tokens)}, merges=MERGES
-        )
-        preprocessor = keras_hub.models.QwenCausalLMPreprocessor(qwen_tokenizer, sequence_length=16)
+        causal_lm = tiny_qwen_causal_lm(seed=seed)
     else:
-        backbone = keras_hub.models.MistralBackbone(**common)
-        preprocessor = None
+        keras.utils.set_random_seed(seed)
+        backbone = keras_hub.models.MistralBackbone(
+            vocabulary_size=42, num_layers=3, hidden_dim=16, intermediate_dim=32,
+            num_query_heads=4, num_key_value_heads=2,
+        )
+        causal_lm = keras_hub.models.MistralCausalLM(backbone, None)
     rng = np.random.default_rng(seed)
-    for variable in backbone.weights:
+    for variable in causal_lm.backbone.weights:
         if "self_attention/" in variable.path and "norm" not in variable.path:
             noise = rng.normal(size=variable.shape) if "bias" in variable.path else 0.0
             variable.assign(np.asarray(variable) * 20.0 + noise)
         elif "norm" in variable.path:
             variable.assign(rng.uniform(0.5, 1.5, variable.shape))
-    return getattr(keras_hub.models, f"{family}CausalLM")(backbone, preprocessor)
+    return causal_lm
 
 
 @pytest.mark.parametrize("family", ["Llama3", "Qwen", "Mistral"])

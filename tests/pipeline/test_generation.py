@@ -286,3 +286,28 @@ def test_a_run_on_prompt_response_pairs_scores_and_ships_on_the_responses(tiny_l
     assert rows["student (LiteRT-LM float32)"]["identical_prompts"] == "4/4"
     assert [s["prompt"] for s in report["samples"]] == prompts[: config.samples]
     assert report["settings"]["response_column"] == "completion"
+
+
+@pytest.mark.large
+def test_a_qwen_teacher_runs_end_to_end(tmp_path):
+    # The run's export takes Qwen 2 as it takes Llama (its byte-level BPE
+    # tokenizer, no start token); the rest of the run is family-blind.
+    import keras_hub
+
+    from keras_kd.utils.testing import tiny_qwen_causal_lm
+
+    preset = str(tmp_path / "qwen")
+    tiny_qwen_causal_lm().save_to_preset(preset)
+    config = _config(preset, tmp_path / "runs")
+    report = run_generation(config)
+    summary = report["summary"]
+    assert summary["float32 bundles token-identical to Keras on every prompt"]
+    assert summary["student perplexity after 6 distillation steps"] < (
+        summary["student perplexity before distillation"]
+    )
+    student = keras_hub.models.CausalLM.from_preset(os.path.join(config.run_dir, "student"))
+    assert isinstance(student.backbone, keras_hub.models.QwenBackbone)
+    assert student.backbone.num_layers == 1
+    with LiteRTLMGenerator(os.path.join(config.run_dir, "student_float32.litertlm")) as generator:
+        sample = report["samples"][0]
+        assert generator.generate(sample["prompt"], max_new_tokens=4).text == sample["student (float32 bundle)"]
