@@ -37,7 +37,8 @@ Modules: `load` (the entry point, `check_source`), `text_split` (the containers)
 (pairs and CSV/TSV/JSON Lines files), `tfds` (prepared TensorFlow Datasets,
 `prepare_tfds`), `rated_sentences` (the offline datasets and their fetch),
 `splitting` (the text-hash split, labels to class indices), `tokenization`
-(`tokenize`, `tokenized_examples`), `texts` (`read_texts`, `load_texts`:
+(`tokenize`, `tokenized_examples`, `unknown_token_share`: how much of a text a
+vocabulary cannot read), `texts` (`read_texts`, `load_texts`:
 unlabelled text, for language models and for distilling on more text;
 `load_prompt_responses`: prompt-response files for a causal LM),
 `packing` (`pack_texts`: causal-LM training rows without padding),
@@ -65,3 +66,4 @@ from keras_kd.datasets.tfds import prepare_tfds
 from keras_kd.datasets.tfds import tfds_data_dir
 from keras_kd.datasets.tokenization import tokenize
 from keras_kd.datasets.tokenization import tokenized_examples
+from keras_kd.datasets.tokenization import unknown_token_share

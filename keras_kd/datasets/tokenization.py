@@ -1,10 +1,13 @@
 """Tokenizing `(text, label)` datasets with a keras-hub preprocessor, once:
 `tokenize` (cached tokens, then shuffled, batched and optionally bucketed by
 length every epoch) and `tokenized_examples` (the unbatched map it starts
-from), plus the trimming and padding helpers of length buckets."""
+from), plus the trimming and padding helpers of length buckets, and
+`warn_of_unknown_tokens` for texts a WordPiece vocabulary cannot read."""
 
 import functools
+import warnings
 
+import numpy as np
 import tensorflow as tf
 
 from keras_kd.datasets.prompt_responses import causal_lm_inputs
@@ -196,3 +199,79 @@ def _pad_to_bucket(x, bucket_lengths, padding_values):
         )
         for key, value in x.items()
     }
+
+
+# Above this share of unknown tokens a model reads too little of its
+# training texts: MiniLM's English vocabulary leaves 68% of a Chinese
+# review, 78% of a Korean one and all of a Thai one as [UNK], against 0 to
+# 4% for English, Russian and Arabic ones.
+_UNKNOWN_SHARE = 0.1
+
+
+def unknown_token_share(tokenizer, texts, sample=1000):
+    """How much of `texts` a tokenizer cannot read: the share of their
+    tokens that are its out-of-vocabulary token (`oov_token`, WordPiece's
+    `[UNK]`), over the first `sample` texts, and the text with the largest
+    share. A tokenizer without one (byte-level BPE reads any text) gives 0.
+
+    Args:
+        tokenizer: a keras-hub tokenizer.
+        texts: a list of strings.
+        sample: how many texts, from the first, are read.
+
+    Returns:
+        `(share, text, text_share)`: `text` is None when `share` is 0.
+
+    Example:
+
+    >>> import keras_hub
+    >>> tokenizer = keras_hub.models.BertTokenizer(
+    ...     vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "film"])
+    >>> unknown_token_share(tokenizer, ["a film", "a 電影"])
+    (0.4, 'a 電影', 0.6666666666666666)
+    """
+    oov = getattr(tokenizer, "oov_token", None)
+    texts = list(texts[:sample])
+    if oov is None or not texts:
+        return 0.0, None, 0.0
+    ids = tokenizer(tf.constant(texts))
+    if isinstance(ids, tf.RaggedTensor):
+        ids = ids.to_list()
+    elif not isinstance(ids, list):
+        ids = np.asarray(ids).tolist()
+    oov_id = tokenizer.token_to_id(oov)
+    unknown = np.array([sum(i == oov_id for i in row) for row in ids])
+    lengths = np.array([max(len(row), 1) for row in ids])
+    if not unknown.sum():
+        return 0.0, None, 0.0
+    worst = int(np.argmax(unknown / lengths))
+    return float(unknown.sum() / lengths.sum()), texts[worst], float(unknown[worst] / lengths[worst])
+
+
+def warn_of_unknown_tokens(tokenizer, texts):
+    """Warns when over 10% of the tokens of `texts` (the first 1,000) are
+    the tokenizer's unknown token: the model trains on what is left, which
+    for text in a script its vocabulary lacks is next to nothing.
+
+    Args:
+        tokenizer: a keras-hub tokenizer.
+        texts: the training data as given to `fit`; read only when it is a
+            list or array of strings.
+    """
+    if not isinstance(texts, (list, np.ndarray)) or not len(texts) or not isinstance(texts[0], str):
+        return
+    share, text, text_share = unknown_token_share(tokenizer, texts)
+    if share > _UNKNOWN_SHARE:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        warnings.warn(
+            f"{share:.0%} of the tokens of the training texts are "
+            f"{tokenizer.oov_token}, words the model's vocabulary has no "
+            f"pieces for (the worst text, {text_share:.0%}: {shown!r}): the "
+            "model cannot read them and learns from the rest. For text in "
+            "other languages or scripts, use a model whose vocabulary covers "
+            "them (keras-hub's multilingual preset 'bert_base_multi', or a "
+            "Hugging Face folder of a multilingual encoder).",
+            # Raised here, so that Python shows it once for the same texts
+            # however many steps of a run read them.
+            stacklevel=1,
+        )

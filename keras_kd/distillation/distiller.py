@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_kd._backend import require_tensorflow_backend
+from keras_kd.datasets.tokenization import warn_of_unknown_tokens
 from keras_kd.distillation import losses as kd_losses
 from keras_kd.distillation import objective
 from keras_kd.distillation.feature_loss import (
@@ -495,6 +496,9 @@ class Distiller(MultiWorkerFit, keras.Model):
                 "`distiller.compile(optimizer='adam', alpha=0.5, "
                 "temperature=2.0)` before `fit()`."
             )
+        preprocessor = getattr(self.student, "preprocessor", None)
+        if preprocessor is not None:
+            warn_of_unknown_tokens(preprocessor.tokenizer, x)
         x, y, kwargs = self._tokenize_texts(x, y, kwargs, shuffle=True)
         x, y, kwargs = checked_fit_data(self, x, y, kwargs)
         return super().fit(x=x, y=y, **kwargs)

@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_kd import datasets as kd_datasets
 from keras_kd.datasets.splitting import text_key
+from keras_kd.datasets.tokenization import warn_of_unknown_tokens
 from keras_kd import transfer
 from keras_kd.distillation import Distiller, TeacherCache
 from keras_kd.distillation import in_domain_texts
@@ -225,6 +226,7 @@ def finetune_teacher(config, train, validation, class_names, backup_dir=None):
         sequence_length=config.sequence_length,
         freeze=config.freeze,
     )
+    warn_of_unknown_tokens(teacher.preprocessor.tokenizer, list(train.texts))
     train_ds = train.tokenize(
         teacher.preprocessor, config.batch_size, shuffle=True, seed=config.seeds[0]
     )
@@ -332,6 +334,7 @@ def distill_student(
 
 def teacher_cache(config, teacher, train, cache_dir):
     """The teacher's logits on `train` (reused when already in `cache_dir`)."""
+    warn_of_unknown_tokens(teacher.preprocessor.tokenizer, list(train.texts))
     return TeacherCache.build(
         teacher.token_id_model,
         train,

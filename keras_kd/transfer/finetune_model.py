@@ -281,9 +281,12 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         ones, which in a file sorted by label are all of one class; the rest
         are shuffled every epoch.
         """
+        from keras_kd.datasets.tokenization import warn_of_unknown_tokens
         from keras_kd.distillation.inputs import check_same_length
 
         check_same_length(x, y, sample_weight)
+        if self.preprocessor is not None:
+            warn_of_unknown_tokens(self.preprocessor.tokenizer, x)
         x, y = self._checked_data(x, y)
         validation_data, _ = self._checked_data(validation_data, None)
         size = _num_examples(x)

