@@ -279,7 +279,9 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         In-memory data holds out `validation_split` of its examples drawn at
         random (seed 0: the same ones at every call) rather than Keras's last
         ones, which in a file sorted by label are all of one class; the rest
-        are shuffled every epoch.
+        are shuffled every epoch. Texts whose tokens are over 10% the
+        tokenizer's unknown token (a script its vocabulary lacks) are
+        warned of (`keras_kd.datasets.unknown_token_share`).
         """
         from keras_kd.datasets.tokenization import warn_of_unknown_tokens
         from keras_kd.distillation.inputs import check_same_length
