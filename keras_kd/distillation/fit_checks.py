@@ -15,6 +15,7 @@ from keras_kd.distillation.inputs import (
     check_batch,
     holds_strings,
     no_keras_shuffle,
+    one_output_name,
     peek_first_batch,
     split_cached_teacher,
     vocabulary_size,
@@ -309,21 +310,17 @@ def _as_array(values):
 
 def _labels_of_the_output(distiller, x, y, kwargs):
     """`(x, y)`, and `kwargs["validation_data"]`, with labels keyed by the
-    name of the student's one output, as Keras keys a multi-output model's,
-    taken out of their dict (`single_output_labels`); Keras fails on them
-    for one output."""
-    student = distiller.student
-    names = getattr(student, "output_names", None) or (
-        # A Sequential model's output is named after its last layer.
-        [student.layers[-1].name] if isinstance(student, keras.Sequential) and student.layers else []
-    )
-    if len(names) != 1:
+    name of the student's one output (`one_output_name`), as Keras keys a
+    multi-output model's, taken out of their dict (`single_output_labels`);
+    Keras fails on them for one output."""
+    name = one_output_name(distiller.student)
+    if name is None:
         return x, y
     if kwargs.get("validation_data") is not None:
         kwargs["validation_data"] = with_checked_batches(
-            kwargs["validation_data"], None, output_name=names[0]
+            kwargs["validation_data"], None, output_name=name
         )[0]
-    return with_checked_batches(x, y, output_name=names[0])
+    return with_checked_batches(x, y, output_name=name)
 
 
 def checked_fit_data(distiller, x, y, kwargs):

@@ -574,6 +574,26 @@ def assert_token_ids(token_ids, vocabulary_size):
     )
 
 
+def one_output_name(model):
+    """The name a one-output model's labels may be keyed by, or None for
+    a model of several outputs: a keras-kd `FinetuneModel`'s one head's
+    name (several heads' labels are keyed by theirs), else the name Keras
+    gives the output (its layer's; a `Sequential`'s last layer's).
+
+    Example:
+
+    >>> one_output_name(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="logits")]))
+    'logits'
+    """
+    heads = getattr(model, "heads", None)
+    if isinstance(heads, dict):
+        return next(iter(heads)) if len(heads) == 1 else None
+    names = getattr(model, "output_names", None) or (
+        [model.layers[-1].name] if isinstance(model, keras.Sequential) and model.layers else []
+    )
+    return names[0] if len(names) == 1 else None
+
+
 def single_output_labels(y, output_name):
     """The labels of a model with one output, named `output_name`, given
     plainly or keyed by that name as Keras keys a multi-output model's

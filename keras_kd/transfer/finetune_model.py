@@ -362,6 +362,7 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         multi-output model's, are taken out of their dict."""
         from keras_kd.distillation.inputs import (
             batches_as_dataset,
+            one_output_name,
             single_output_labels,
             vocabulary_size,
             with_checked_batches,
@@ -372,7 +373,7 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             check_texts("x", x)
         x = batches_as_dataset(x)
         num_classes = self._class_ids_checked()
-        output_name = next(iter(self.heads)) if len(self.heads) == 1 else None
+        output_name = one_output_name(self)
         if output_name is not None:
             y = single_output_labels(y, output_name)
         self._check_label_form(y, num_classes)

@@ -195,6 +195,20 @@ def test_labels_keyed_by_the_students_output_name():
         model.fit(x, {"label": y}, verbose=0)
     for a, b in zip(before, weights(model.student)):
         np.testing.assert_array_equal(a, b)
+    # A FinetuneModel student's labels are keyed by its head's name, as in
+    # its own fit, not by Keras's name of the head layer ('head' here).
+    x, y, _ = bert_batches_and_distiller()
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=12,
+    )
+    teacher = transfer.FinetuneModel(backbone, {"sentiment": transfer.Head("classification", 2)})
+    bert = keras_kd.Distiller(student=transfer.student_like(teacher, num_layers=1), teacher=teacher)
+    bert.compile(optimizer="sgd")
+    assert bert.student.output_names == ["head"]
+    assert bert.evaluate(x, {"sentiment": y}, verbose=0) == pytest.approx(bert.evaluate(x, y, verbose=0))
+    with pytest.raises(ValueError, match=r"dict keyed \['head'\], but this model has one output, 'sentiment'"):
+        bert.fit(x, {"head": y}, verbose=0)
 
 
 def test_sample_weight_is_applied():
