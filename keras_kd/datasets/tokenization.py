@@ -257,6 +257,18 @@ def warn_of_unknown_tokens(tokenizer, texts):
         tokenizer: a keras-hub tokenizer.
         texts: the training data as given to `fit`; read only when it is a
             list or array of strings.
+
+    Example:
+
+    >>> import keras_hub
+    >>> tokenizer = keras_hub.models.BertTokenizer(
+    ...     vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "film"])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_of_unknown_tokens(tokenizer, ["a film", "a film"])
+    ...     warn_of_unknown_tokens(tokenizer, ["a \u96fb\u5f71"])
+    >>> [str(w.message)[:49] for w in caught]
+    ['67% of the tokens of the training texts are [UNK]']
     """
     if not isinstance(texts, (list, np.ndarray)) or not len(texts) or not isinstance(texts[0], str):
         return

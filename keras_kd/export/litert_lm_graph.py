@@ -90,7 +90,21 @@ def check_supported(causal_lm, max_sequence_length=None):
     `CachedDecoder` runs (Llama, Llama 3, SmolLM2, Qwen 2 and 2.5,
     Mistral), and, given `max_sequence_length`, a context no longer than
     the model's sliding attention window: the graph attends to the whole
-    context, as the model does only within its window."""
+    context, as the model does only within its window.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_kd.utils.testing import tiny_qwen_causal_lm
+    >>> check_supported(tiny_qwen_causal_lm(num_layers=1), 256)
+    >>> mistral = keras_hub.models.MistralCausalLM(keras_hub.models.MistralBackbone(
+    ...     vocabulary_size=10, num_layers=1, hidden_dim=8, intermediate_dim=16,
+    ...     num_query_heads=2, num_key_value_heads=1), None)
+    >>> check_supported(mistral, 1024)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_sequence_length=1024 exceeds the 512-token sliding attention window of this MistralBackbone: past it the model attends to its window only, the exported graph to the whole context. Pass max_sequence_length <= 512.
+    """
     import keras_hub
 
     backbone = getattr(causal_lm, "backbone", None)
