@@ -181,6 +181,19 @@ def _fit_on_a_cache_of_another_teacher(folder):
     distiller.fit(cache.dataset(batch_size=4), verbose=0)
 
 
+def _fit_on_a_cache_of_two_teachers_at_other_weights(folder):
+    data = tf.data.Dataset.from_tensor_slices(
+        (np.eye(4, dtype="float32"), np.array([0, 1, 0, 1])))
+    teachers = [_linear(), _linear()]
+    for model, sign in zip(teachers, (1, -1)):
+        model.set_weights([sign * 5 * np.eye(4, 2, dtype="float32"), np.zeros(2, "float32")])
+    cache = TeacherCache.build(teachers, data, f"{folder}_cache2", teacher_weights=[1, 3],
+                               temperature=2.0, verbose=0)
+    distiller = Distiller(student=_linear(), teacher=teachers)
+    distiller.compile(optimizer="sgd", temperature=2.0)
+    distiller.fit(cache.dataset(batch_size=4), verbose=0)
+
+
 def _compile_sigmoid_student():
     student = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="sigmoid")])
     Distiller(student=student, teacher=_linear()).compile(optimizer="adam")
@@ -293,6 +306,10 @@ API_CASES = [
      ValueError, ["class_names=['negative', 'positive']", "num_classes=3"]),
     ("distiller-cache-of-another-teacher", lambda f: _fit_on_a_cache_of_another_teacher(f["out"]),
      ValueError, ["are not this Distiller's teacher's", "TeacherCache.build(distiller.teacher, data, directory)"]),
+    ("distiller-cache-of-the-teachers-at-other-weights",
+     lambda f: _fit_on_a_cache_of_two_teachers_at_other_weights(f["out"]),
+     ValueError, ["not the combined target of this Distiller's teachers",
+                  "teacher_weights=[0.5, 0.5], temperature=2.0)`"]),
     ("finetune-labels-keyed-by-another-name",
      lambda f: transfer.load_finetune_model(f["classifier"]).fit(["a fine film"], {"label": [1]}),
      ValueError, ["dict keyed ['label']", "one output, 'logits'", "`y=labels`"]),

@@ -356,13 +356,19 @@ class Distiller(MultiWorkerFit, keras.Model):
             return keras.tree.map_structure(ops.stop_gradient, cached), None
         if self._features.matching is not None:
             return self._features.matching.teacher_outputs(x)
-        logits = combine_teacher_logits(
+        logits = self.live_teacher_logits(x)
+        return keras.tree.map_structure(ops.stop_gradient, logits), None
+
+    def live_teacher_logits(self, x):
+        """The target the live teachers give for `x`: one teacher's logits,
+        or several teachers' combination at the distillation loss's
+        temperature and mixture (`keras_kd.distillation.multi_teacher`)."""
+        return combine_teacher_logits(
             [t(x, training=False) for t in self.teachers],
             self.teacher_weights,
             teacher_temperature(self.distillation_loss_fn, self.temperature),
             teacher_mixture(self.distillation_loss_fn),
         )
-        return keras.tree.map_structure(ops.stop_gradient, logits), None
 
     def _student_outputs(self, x, training, teacher):
         """`(logits, features)`: the student's, with its intermediate

@@ -21,6 +21,7 @@ from keras_kd.distillation.inputs import (
     vocabulary_size,
     with_checked_batches,
 )
+from keras_kd.distillation.multi_teacher import teacher_mixture, teacher_temperature
 from keras_kd.distillation.non_finite import StopOnNonFiniteLoss
 from keras_kd.distillation.shapes import check_logits_not_probabilities, check_logits_shapes
 from keras_kd.distillation.xla import xla_lowering_error
@@ -99,29 +100,57 @@ def cached_teacher_distance(live_logits, cached, padding_mask=None):
 
 
 def _check_cache_is_the_teachers(distiller, x, y):
-    """A batch's cached logits (a `TeacherCache`'s) must be the live
-    teacher's own: else the student trains toward one teacher and is
+    """A batch's cached logits (a `TeacherCache`'s) must be the target the
+    live teachers give (several: combined at the Distiller's weights and
+    temperature): else the student trains toward one target and is
     validated, saved and exported with another, without a word."""
     cached = split_cached_teacher(y)[1]
-    if cached is None or len(distiller.teachers) != 1:
-        # Several teachers' cache holds their combination at the cache's
-        # weights and temperature, checked when the cache is built.
+    if cached is None:
         return
-    live = distiller.teacher(x, training=False)
+    loss_fn = distiller.distillation_loss_fn
+    if len(distiller.teachers) > 1 and teacher_mixture(loss_fn) == "logits":
+        raise ValueError(
+            f"{type(loss_fn).__name__} matches the teachers' weighted mean "
+            "logits, but a TeacherCache of several teachers holds the "
+            "log-probabilities of their probability mixture, shifted from "
+            "any logits by a constant per position that a loss between "
+            "logits counts. Distill from the live teachers (data without "
+            "the cache), or use a loss between distributions (the default "
+            "KLDivergence)."
+        )
+    live = distiller.live_teacher_logits(x)
     mask = x.get("padding_mask") if isinstance(x, dict) else None
     distance = cached_teacher_distance(live, cached, mask)
-    if distance > _CACHE_MISMATCH:
+    if distance <= _CACHE_MISMATCH:
+        return
+    measured = (
+        f"on the first batch their softmaxes differ by {distance:.3f} on "
+        f"average (total variation distance; under {_CACHE_MISMATCH} from "
+        "the target the cache was built from)."
+    )
+    if len(distiller.teachers) == 1:
         raise ValueError(
             "The cached teacher logits in the data (a TeacherCache's) are "
-            f"not this Distiller's teacher's ({distiller.teacher.name!r}): on "
-            f"the first batch their softmaxes differ by {distance:.3f} on "
-            f"average (total variation distance; under {_CACHE_MISMATCH} "
-            "from the teacher the cache was built from). Build the cache "
-            "from the Distiller's teacher as it is now (`TeacherCache.build("
-            "distiller.teacher, data, directory)`; a teacher trained since "
-            "rebuilds it), or give the Distiller the teacher the cache was "
-            "built from."
+            f"not this Distiller's teacher's ({distiller.teacher.name!r}): "
+            f"{measured} Build the cache from the Distiller's teacher as it "
+            "is now (`TeacherCache.build(distiller.teacher, data, "
+            "directory)`; a teacher trained since rebuilds it), or give the "
+            "Distiller the teacher the cache was built from."
         )
+    temperature = teacher_temperature(distiller.distillation_loss_fn, distiller.temperature)
+    names = [t.name for t in distiller.teachers]
+    raise ValueError(
+        "The cached teacher logits in the data (a TeacherCache's) are not "
+        f"the combined target of this Distiller's teachers {names} at "
+        f"teacher_weights={distiller.teacher_weights} and "
+        f"temperature={temperature}: {measured} Build the cache from these "
+        "teachers with the same weights and temperature "
+        "(`TeacherCache.build(distiller.teachers, data, directory, "
+        f"teacher_weights={distiller.teacher_weights}, "
+        f"temperature={temperature})`), or give the Distiller the cache's "
+        "`teacher_weights` and compile it at the cache's `temperature` (the "
+        "cache's manifest lists both)."
+    )
 
 
 def _vocabulary_size(distiller):

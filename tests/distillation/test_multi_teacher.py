@@ -1,5 +1,7 @@
 """Several teachers: the combined target, the Distiller and the TeacherCache."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -187,3 +189,48 @@ def test_teacher_cache_over_two_teachers_stores_the_combined_target(tmp_path):
     distiller.compile(optimizer="adam", temperature=2.0, jit_compile=False)
     history = distiller.fit(cache.dataset(batch_size=10), verbose=0).history
     assert np.isfinite(history["distillation_loss"][0])
+
+
+def test_a_cache_of_the_teachers_at_other_weights_is_refused_before_training(tmp_path):
+    # The student trained toward the cache's mixture and was validated with
+    # the Distiller's, without a word. Confident teachers: their mixtures
+    # at weights [1, 3] and [1, 1] differ by 0.185 (total variation).
+    teachers = [tiny_mlp(16, seed=2), tiny_mlp(32, seed=3)]
+    for teacher in teachers:
+        weights = teacher.get_weights()
+        weights[-2] *= 4
+        teacher.set_weights(weights)
+    x, y = _data(20)
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    cache = keras_kd.TeacherCache.build(
+        teachers, data, tmp_path / "c", teacher_weights=[1, 3], temperature=2.0,
+        jit_compile=False, verbose=0,
+    )
+    student = tiny_mlp(8, seed=1)
+    before = student.get_weights()
+    distiller = keras_kd.Distiller(student=student, teacher=teachers)
+    distiller.compile(optimizer="adam", temperature=2.0, jit_compile=False)
+    names = [t.name for t in teachers]
+    with pytest.raises(ValueError, match=(
+        r"are not the combined target of this Distiller's teachers "
+        + re.escape(str(names)) + r" at teacher_weights=\[0\.5, 0\.5\] and "
+        r"temperature=2\.0: on the first batch their softmaxes differ by 0\.185 .*"
+        r"teacher_weights=\[0\.5, 0\.5\], temperature=2\.0\)`")):
+        distiller.fit(cache.dataset(batch_size=20), verbose=0)
+    for a, b in zip(before, student.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # One of the two teachers alone is not their mixture either.
+    alone = keras_kd.Distiller(student=tiny_mlp(8, seed=1), teacher=teachers[0])
+    alone.compile(optimizer="adam", temperature=2.0, jit_compile=False)
+    with pytest.raises(ValueError, match="not this Distiller's teacher's"):
+        alone.fit(cache.dataset(batch_size=20), verbose=0)
+    # A loss between logits would match the cache's log-probabilities.
+    mse = keras_kd.Distiller(student=tiny_mlp(8, seed=1), teacher=teachers, teacher_weights=[1, 3])
+    mse.compile(optimizer="adam", distillation_loss_fn=keras_kd.losses.LogitsMSE(), jit_compile=False)
+    with pytest.raises(ValueError, match="LogitsMSE matches the teachers' weighted mean logits"):
+        mse.fit(cache.dataset(batch_size=20), verbose=0)
+    # The weights the cache was built at train.
+    matching = keras_kd.Distiller(student=student, teacher=teachers, teacher_weights=[1, 3])
+    matching.compile(optimizer="adam", temperature=2.0, jit_compile=False)
+    matching.fit(cache.dataset(batch_size=20), verbose=0)
+    assert not np.allclose(before[0], student.get_weights()[0])
