@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras_kd.distillation.inputs import (
     check_batch,
     holds_strings,
+    new_step_for_new_ranks,
     no_keras_shuffle,
     one_output_name,
     peek_first_batch,
@@ -380,6 +381,11 @@ def checked_fit_data(distiller, x, y, kwargs):
         )
         check_first_batch(distiller, batch)
         distiller._first_batch_checked = True
+    x = new_step_for_new_ranks(distiller, "train_function", x, y, kwargs.get("sample_weight"))
+    if kwargs.get("validation_data") is not None:
+        kwargs["validation_data"] = new_step_for_new_ranks(
+            distiller, "test_function", kwargs["validation_data"]
+        )
     x, y = _checked_batches(distiller, x, y, training=True)
     if kwargs.get("class_weight") is not None and isinstance(x, tf.data.Dataset):
         # After the class-id check, which names a bad id first.
@@ -396,6 +402,7 @@ def checked_evaluation_data(distiller, x, y, kwargs):
     """`evaluate`'s data with its class ids and token ids checked as in
     `fit`; returns `(x, y)`."""
     x, y = _labels_of_the_output(distiller, x, y, {})
+    x = new_step_for_new_ranks(distiller, "test_function", x, y, kwargs.get("sample_weight"))
     if not distiller._checks_class_ids(training=False):
         return with_checked_batches(x, y, None, _vocabulary_size(distiller))
     if distiller._num_classes is None:

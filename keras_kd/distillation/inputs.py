@@ -365,6 +365,56 @@ def peek_first_batch(x, y, sample_weight, batch_size):
     return first, x
 
 
+def _data_ranks(x, y, sample_weight):
+    """`(ranks, x)`: the rank of every input and label tensor of the data,
+    read without losing any of it (a dataset's element spec, a
+    `PyDataset`'s first batch, a generator's first batch, which the
+    returned generator yields again)."""
+    if isinstance(x, tf.data.Dataset):
+        specs = keras.tree.flatten_with_path(x.element_spec)
+        return tuple((path, spec.shape.rank) for path, spec in specs), x
+    if isinstance(x, keras.utils.PyDataset):
+        data = x[0]
+    elif is_generator(x):
+        data, x = peek_first_batch(x, None, None, None)
+    else:
+        data = (x, y, sample_weight)
+    leaves = keras.tree.flatten_with_path(data)
+    return tuple((path, len(np.shape(leaf))) for path, leaf in leaves), x
+
+
+def new_step_for_new_ranks(model, function, x, y=None, sample_weight=None):
+    """Drops the model's compiled `function` (`"train_function"` or
+    `"test_function"`) when the data (`x`, `y`, `sample_weight` as `fit`
+    takes them, or validation data) has inputs or labels of other ranks
+    than the data it last ran on: Keras would retrace it for both at once,
+    with tensors of unknown rank that its losses cannot read ("Cannot
+    iterate over a shape with unknown rank"; plain `keras.Model.fit` fails
+    so on labels of shape `(n,)`, then `(n, 1)`).
+
+    Returns:
+        `x`, or a generator that yields the batch read from it again.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.train_function = "traced for labels (n,)"
+    >>> _ = new_step_for_new_ranks(model, "train_function", np.zeros((4, 2)), np.zeros(4))
+    >>> model.train_function
+    'traced for labels (n,)'
+    >>> _ = new_step_for_new_ranks(model, "train_function", np.zeros((4, 2)), np.zeros((4, 1)))
+    >>> model.train_function is None
+    True
+    """
+    ranks, x = _data_ranks(x, y, sample_weight)
+    seen = dict(getattr(model, "_step_ranks", None) or {})
+    if seen.get(function, ranks) != ranks:
+        setattr(model, function, None)
+    seen[function] = ranks
+    model._step_ranks = seen
+    return x
+
+
 def batches_as_dataset(x):
     """A generator or `keras.utils.PyDataset` of batches as a
     `tf.data.Dataset` of the same batches, in order; other data is

@@ -281,10 +281,15 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         ones, which in a file sorted by label are all of one class; the rest
         are shuffled every epoch. Texts whose tokens are over 10% the
         tokenizer's unknown token (a script its vocabulary lacks) are
-        warned of (`keras_kd.datasets.unknown_token_share`).
+        warned of (`keras_kd.datasets.unknown_token_share`). Labels of
+        another rank than the last `fit`'s (`(n,)`, then `(n, 1)`) get a
+        new step (`new_step_for_new_ranks`), where Keras fails.
         """
         from keras_kd.datasets.tokenization import warn_of_unknown_tokens
-        from keras_kd.distillation.inputs import check_same_length
+        from keras_kd.distillation.inputs import (
+            check_same_length,
+            new_step_for_new_ranks,
+        )
 
         check_same_length(x, y, sample_weight)
         if self.preprocessor is not None:
@@ -318,6 +323,9 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
             settings = {}
             no_keras_shuffle(x, settings)
             shuffle = settings.get("shuffle", shuffle)
+        x = new_step_for_new_ranks(self, "train_function", x, y, sample_weight)
+        if validation_data is not None:
+            validation_data = new_step_for_new_ranks(self, "test_function", validation_data)
         return super().fit(
             x,
             y,
@@ -338,7 +346,10 @@ class FinetuneModel(MultiWorkerFit, keras_hub.models.Task):
         strings, and class and token ids in range (in a dataset, batch by
         batch), where Keras would score an out-of-range class id as a NaN
         loss and XLA would read a token id past the vocabulary as its last."""
+        from keras_kd.distillation.inputs import new_step_for_new_ranks
+
         x, y = self._checked_data(x, y)
+        x = new_step_for_new_ranks(self, "test_function", x, y, kwargs.get("sample_weight"))
         return super().evaluate(x, y, **kwargs)
 
     def predict(self, x, **kwargs):

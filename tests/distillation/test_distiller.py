@@ -166,6 +166,26 @@ def test_dataset_numpy_and_generator_inputs_train_identically():
             np.testing.assert_allclose(b, a, atol=1e-6)
 
 
+def test_a_second_fit_with_labels_of_another_rank_trains_as_with_the_same():
+    # Keras retraced its step for both ranks at once, with labels of
+    # unknown rank: "Cannot iterate over a shape with unknown rank".
+    x, y = data(48)
+    column = y[:, None]
+    trained, evaluated = [], []
+    for second in (y, column):
+        model = distiller()
+        model.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+        model.fit(x, second, batch_size=16, shuffle=False, verbose=0,
+                  validation_data=(x, second))
+        evaluated.append(model.evaluate(x, y, verbose=0, return_dict=True))
+        evaluated.append(model.evaluate(x, second, verbose=0, return_dict=True))
+        trained.append(weights(model.student))
+    for a, b in zip(*trained):
+        np.testing.assert_allclose(b, a, atol=1e-6)
+    for logs in evaluated[1:]:
+        assert logs["loss"] == pytest.approx(evaluated[0]["loss"], rel=1e-6)
+
+
 def test_labels_keyed_by_the_students_output_name():
     # Keras keys a multi-output model's labels by output name; for one
     # output, fit failed ("Attempt to convert a value ({'dense_1': ...})").

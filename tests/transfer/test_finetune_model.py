@@ -392,3 +392,21 @@ def test_texts_the_vocabulary_cannot_read_are_warned_of(tiny_backbone):
     distiller.compile(optimizer="sgd")
     with pytest.warns(UserWarning, match=r"100% of the tokens of the training texts are \[UNK\]"):
         distiller.fit(thai, labels, verbose=0)
+
+
+def test_a_second_fit_with_labels_of_another_rank_trains_as_with_the_same(tiny_backbone, token_batch):
+    # keras-hub's Task.fit, as keras.Model.fit, retraced its step for both
+    # ranks at once: "Cannot take the length of shape with unknown rank".
+    x, y = token_batch(batch=8), np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    trained, losses = [], []
+    for second in (y, y[:, None]):
+        keras.utils.set_random_seed(0)
+        model = transfer.build_finetune_model(tiny_backbone(), num_classes=2, dropout=0.0)
+        model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=False)
+        model.fit(x, y, shuffle=False, verbose=0)
+        model.fit(x, second, shuffle=False, verbose=0, validation_data=(x, second))
+        losses += [model.evaluate(x, y, verbose=0)[0], model.evaluate(x, second, verbose=0)[0]]
+        trained.append(model.get_weights())
+    for a, b in zip(*trained):
+        np.testing.assert_allclose(b, a, atol=1e-6)
+    assert losses == pytest.approx([losses[0]] * 4, rel=1e-6)
